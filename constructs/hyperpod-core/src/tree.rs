@@ -1,0 +1,322 @@
+//! The construct tree: nodes with ids and paths, and the problems recorded on them.
+//!
+//! All nodes of one [`App`](crate::App) live in one arena shared through an `Rc`. Handles
+//! ([`Node`]) are cheap to clone. Values that point at a node from inside the tree (a
+//! `Ref` stored in a resource's properties) hold a [`NodeRef`], a weak handle, so that the
+//! tree never owns itself.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::{Rc, Weak};
+
+use indexmap::IndexMap;
+
+use crate::element::Element;
+use crate::stack::{StackData, StageData};
+use crate::validation::Issue;
+
+pub(crate) type TreeCell = Rc<RefCell<Tree>>;
+
+/// A check that runs at synthesis; it returns the issues it finds on its node.
+pub(crate) type Validation = Box<dyn Fn() -> Vec<Issue>>;
+
+pub(crate) struct Tree {
+    pub(crate) nodes: Vec<NodeData>,
+}
+
+pub(crate) struct NodeData {
+    pub(crate) id: String,
+    pub(crate) parent: Option<usize>,
+    pub(crate) children: Vec<usize>,
+    pub(crate) kind: NodeKind,
+    pub(crate) issues: Vec<Issue>,
+    pub(crate) validations: Vec<Validation>,
+    pub(crate) tags: IndexMap<String, String>,
+}
+
+pub(crate) enum NodeKind {
+    App { name: String },
+    Stage(StageData),
+    Stack(StackData),
+    Construct,
+    Element(Box<Element>),
+}
+
+/// A handle on one node of the construct tree.
+///
+/// Every construct exposes its node through [`Scope::node`]. The node knows its id, its
+/// path from the root of the app, its children, and collects the problems found on it.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) tree: TreeCell,
+    pub(crate) index: usize,
+}
+
+/// A weak handle on a node, used by values that refer to a node (references, conditions).
+#[derive(Clone)]
+pub struct NodeRef {
+    pub(crate) tree: Weak<RefCell<Tree>>,
+    pub(crate) index: usize,
+}
+
+impl fmt::Debug for NodeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.upgrade() {
+            Some(node) => write!(f, "NodeRef({})", node.path()),
+            None => write!(f, "NodeRef(#{} of a dropped app)", self.index),
+        }
+    }
+}
+
+impl NodeRef {
+    pub(crate) fn upgrade(&self) -> Option<Node> {
+        self.tree.upgrade().map(|tree| Node {
+            tree,
+            index: self.index,
+        })
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Node({})", self.path())
+    }
+}
+
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.tree, &other.tree) && self.index == other.index
+    }
+}
+
+impl Eq for Node {}
+
+/// Anything that has a node in the construct tree and can therefore hold children.
+pub trait Scope {
+    /// The node of this construct.
+    fn node(&self) -> &Node;
+}
+
+impl Scope for Node {
+    fn node(&self) -> &Node {
+        self
+    }
+}
+
+impl Node {
+    pub(crate) fn new_root(name: &str) -> Node {
+        let tree = Tree {
+            nodes: vec![NodeData {
+                id: String::new(),
+                parent: None,
+                children: Vec::new(),
+                kind: NodeKind::App {
+                    name: name.to_owned(),
+                },
+                issues: Vec::new(),
+                validations: Vec::new(),
+                tags: IndexMap::new(),
+            }],
+        };
+        Node {
+            tree: Rc::new(RefCell::new(tree)),
+            index: 0,
+        }
+    }
+
+    /// Adds a child node. A duplicate or malformed id is recorded as a problem on the new
+    /// node rather than refused, so that construction never fails and synthesis reports
+    /// every problem together.
+    pub(crate) fn add_child(&self, id: &str, kind: NodeKind) -> Node {
+        let duplicate = self.children().iter().any(|child| child.id() == id);
+        let index = {
+            let mut tree = self.tree.borrow_mut();
+            let index = tree.nodes.len();
+            tree.nodes.push(NodeData {
+                id: id.to_owned(),
+                parent: Some(self.index),
+                children: Vec::new(),
+                kind,
+                issues: Vec::new(),
+                validations: Vec::new(),
+                tags: IndexMap::new(),
+            });
+            tree.nodes[self.index].children.push(index);
+            index
+        };
+        let child = Node {
+            tree: self.tree.clone(),
+            index,
+        };
+        if id.is_empty() {
+            child.report(
+                "invalid_id",
+                format!(
+                    "an empty id was given to a child of `{}`; give every construct a non-empty id",
+                    self.display_path()
+                ),
+            );
+        } else if id.contains('/') {
+            child.report(
+                "invalid_id",
+                format!("id `{id}` contains `/`, which separates path segments; remove it"),
+            );
+        }
+        if duplicate {
+            child.report(
+                "duplicate_id",
+                format!(
+                    "id `{id}` is already used by another child of `{}`; give siblings distinct ids",
+                    self.display_path()
+                ),
+            );
+        }
+        child
+    }
+
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&NodeData) -> R) -> R {
+        f(&self.tree.borrow().nodes[self.index])
+    }
+
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(&mut NodeData) -> R) -> R {
+        f(&mut self.tree.borrow_mut().nodes[self.index])
+    }
+
+    pub(crate) fn downgrade(&self) -> NodeRef {
+        NodeRef {
+            tree: Rc::downgrade(&self.tree),
+            index: self.index,
+        }
+    }
+
+    pub(crate) fn at(&self, index: usize) -> Node {
+        Node {
+            tree: self.tree.clone(),
+            index,
+        }
+    }
+
+    /// The id of this node, unique among its siblings. The app's root has an empty id.
+    pub fn id(&self) -> String {
+        self.with(|data| data.id.clone())
+    }
+
+    /// The path of this node from the root of the app, ids joined by `/`
+    /// (for example `account-a/Cluster/Network/Vpc`). The root's path is empty.
+    pub fn path(&self) -> String {
+        let mut ids = Vec::new();
+        let tree = self.tree.borrow();
+        let mut current = Some(self.index);
+        while let Some(index) = current {
+            let data = &tree.nodes[index];
+            if data.parent.is_some() {
+                ids.push(data.id.as_str());
+            }
+            current = data.parent;
+        }
+        ids.reverse();
+        ids.join("/")
+    }
+
+    /// The path as shown in messages: the root is shown as `<app>`.
+    pub(crate) fn display_path(&self) -> String {
+        let path = self.path();
+        if path.is_empty() {
+            "<app>".to_owned()
+        } else {
+            path
+        }
+    }
+
+    /// The parent of this node, `None` for the root.
+    pub fn scope(&self) -> Option<Node> {
+        self.with(|data| data.parent).map(|index| self.at(index))
+    }
+
+    /// The children of this node, in the order they were added.
+    pub fn children(&self) -> Vec<Node> {
+        self.with(|data| data.children.clone())
+            .into_iter()
+            .map(|index| self.at(index))
+            .collect()
+    }
+
+    /// This node and every node below it, depth first, in declaration order.
+    pub fn descendants(&self) -> Vec<Node> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.index];
+        let tree = self.tree.borrow();
+        while let Some(index) = stack.pop() {
+            out.push(index);
+            stack.extend(tree.nodes[index].children.iter().rev());
+        }
+        drop(tree);
+        out.into_iter().map(|index| self.at(index)).collect()
+    }
+
+    /// The ancestors of this node from the root down to its parent.
+    pub(crate) fn ancestors(&self) -> Vec<Node> {
+        let mut out = Vec::new();
+        let mut current = self.scope();
+        while let Some(node) = current {
+            current = node.scope();
+            out.push(node);
+        }
+        out.reverse();
+        out
+    }
+
+    /// The root node of the app this node belongs to.
+    pub fn root(&self) -> Node {
+        self.at(0)
+    }
+
+    /// Records a problem on this node. Synthesis reports it with this node's path.
+    ///
+    /// `code` is a stable snake_case identifier; `message` says what is wrong and what to
+    /// change, in lowercase without a trailing period.
+    pub fn report(&self, code: impl Into<String>, message: impl Into<String>) {
+        let issue = Issue::new(code, message);
+        self.with_mut(|data| data.issues.push(issue));
+    }
+
+    /// Adds a check that runs at synthesis, after the whole tree is built. Use it for rules
+    /// that depend on things that may still change after construction.
+    ///
+    /// The check should capture values, not [`Node`] handles: a handle captured here keeps
+    /// the whole tree alive.
+    pub fn add_validation(&self, check: impl Fn() -> Vec<Issue> + 'static) {
+        self.with_mut(|data| data.validations.push(Box::new(check)));
+    }
+
+    pub(crate) fn is_stack(&self) -> bool {
+        self.with(|data| matches!(data.kind, NodeKind::Stack(_)))
+    }
+
+    /// The nearest stack at or above this node, if any.
+    pub(crate) fn stack_node(&self) -> Option<Node> {
+        let mut current = Some(self.clone());
+        while let Some(node) = current {
+            if node.is_stack() {
+                return Some(node);
+            }
+            current = node.scope();
+        }
+        None
+    }
+
+    /// The path of this node below its stack, the part logical ids are derived from.
+    pub(crate) fn path_below_stack(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut current = Some(self.clone());
+        while let Some(node) = current {
+            if node.is_stack() {
+                break;
+            }
+            ids.push(node.id());
+            current = node.scope();
+        }
+        ids.reverse();
+        ids
+    }
+}

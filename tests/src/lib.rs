@@ -1,0 +1,76 @@
+//! Helpers shared by the workspace-level tests: where the workspace is, which apps it
+//! has, and how to run the pinned tools.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The root of the workspace.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+/// Every file below `dir`, relative to it, sorted.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).expect("below dir").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The pinned cfn-lint, from `CFN_LINT` (set by `cargo xtask test`) or `.venv/`. `None`
+/// when it is not installed; under CI that is a failure, not a skip.
+pub fn cfn_lint() -> Option<PathBuf> {
+    let path = std::env::var_os("CFN_LINT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/cfn-lint"));
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "cfn-lint is not installed at {} and CI must not skip; run the tests with `cargo xtask test`",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED: cfn-lint is not installed at {}; run `cargo xtask test` to install it and run this test",
+        path.display()
+    );
+    None
+}
+
+/// Runs cfn-lint over the given templates and returns its report, or `None` when they
+/// pass with no error and no warning (informational findings are allowed).
+pub fn lint(cfn_lint: &Path, templates: &[PathBuf]) -> Option<String> {
+    let output = Command::new(cfn_lint)
+        .args(["--format", "parseable", "--"])
+        .args(templates)
+        .output()
+        .expect("cfn-lint runs");
+    // cfn-lint's exit code is a bit set: 1 fatal, 2 error, 4 warning, 8 informational.
+    let code = output.status.code().unwrap_or(1);
+    if code & 0b0111 == 0 {
+        None
+    } else {
+        Some(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}

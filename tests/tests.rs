@@ -1,0 +1,12 @@
+//! The workspace-level tests, one module per area.
+
+mod assertions;
+mod committed;
+mod cross_stack;
+mod layering;
+mod limits;
+mod resources;
+mod support;
+mod synthesis;
+mod tree;
+mod values;

@@ -1,0 +1,133 @@
+//! Workspace automation, run as `cargo xtask <command>`:
+//!
+//! - `synth`: synthesize every app under `apps/` into `synth-out/`.
+//! - `test`: install the pinned Python tools into `.venv/` when missing, then run the whole
+//!   test suite with them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The Python tools the tests drive, pinned with their dependencies.
+const PYTHON_REQUIREMENTS: &str = "tests/python-requirements.txt";
+/// The version of cfn-lint the templates must pass; `PYTHON_REQUIREMENTS` pins the same.
+const CFN_LINT_VERSION: &str = "1.58.0";
+
+fn main() -> Result<()> {
+    let root = workspace_root()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("synth") => synth(&root),
+        Some("test") => test(&root, &args[1..]),
+        _ => bail!("usage: cargo xtask synth | cargo xtask test [-- <cargo test arguments>]"),
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest_dir
+        .parent()
+        .context("xtask lives in the workspace")?
+        .to_path_buf())
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// The packages under `apps/`, by name, from `cargo metadata`.
+fn apps(root: &Path) -> Result<Vec<String>> {
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(root)
+        .output()
+        .context("could not run cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
+    let apps_dir = root.join("apps");
+    let mut names: Vec<String> = metadata["packages"]
+        .as_array()
+        .context("cargo metadata lists packages")?
+        .iter()
+        .filter(|package| {
+            package["manifest_path"]
+                .as_str()
+                .is_some_and(|path| Path::new(path).starts_with(&apps_dir))
+        })
+        .filter_map(|package| package["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn synth(root: &Path) -> Result<()> {
+    let apps = apps(root)?;
+    let mut build = Command::new(env!("CARGO"));
+    build.arg("build").arg("--quiet").current_dir(root);
+    for app in &apps {
+        build.args(["--package", app]);
+    }
+    run(&mut build)?;
+    for app in &apps {
+        run(Command::new(env!("CARGO"))
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                app,
+                "--",
+                "synth",
+                "--output",
+            ])
+            .arg(root.join("synth-out"))
+            .current_dir(root))?;
+    }
+    Ok(())
+}
+
+/// Makes sure `.venv/` holds the pinned Python tools, installing them when it does not.
+fn python_tools(root: &Path) -> Result<PathBuf> {
+    let venv = root.join(".venv");
+    let bin = venv.join("bin");
+    let cfn_lint = bin.join("cfn-lint");
+    let installed = Command::new(&cfn_lint)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(CFN_LINT_VERSION));
+    if !installed {
+        eprintln!("installing the pinned Python tools into {}", venv.display());
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(bin.join("pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--requirement",
+            ])
+            .arg(root.join(PYTHON_REQUIREMENTS)))?;
+    }
+    Ok(bin)
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    let bin = python_tools(root)?;
+    run(Command::new(env!("CARGO"))
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env("CFN_LINT", bin.join("cfn-lint"))
+        .current_dir(root))
+}
