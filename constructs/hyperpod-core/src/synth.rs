@@ -352,7 +352,7 @@ impl Synthesizer {
         }
         if body.resources.is_empty() {
             self.problem(
-                stack.node_ref_node(),
+                stack.node(),
                 "stack_without_resources",
                 "CloudFormation needs at least one resource in a template; add a resource or remove the stack",
             );
@@ -849,7 +849,7 @@ impl Synthesizer {
 
     fn add_explicit_dependencies(&mut self) {
         for position in 0..self.stacks.len() {
-            let node = self.stacks[position].stack.node_ref_node().clone();
+            let node = self.stacks[position].stack.node().clone();
             let targets = self.stacks[position]
                 .stack
                 .with_data(|data| data.dependencies.clone());
@@ -860,7 +860,7 @@ impl Synthesizer {
                 let Some(producer) = self
                     .stacks
                     .iter()
-                    .position(|info| info.stack.node_ref_node() == &target)
+                    .position(|info| info.stack.node() == &target)
                 else {
                     continue;
                 };
@@ -915,7 +915,7 @@ impl Synthesizer {
                     .iter()
                     .map(|&i| self.stacks[i].artifact_id.clone())
                     .collect();
-                let node = self.stacks[cycle[0]].stack.node_ref_node().clone();
+                let node = self.stacks[cycle[0]].stack.node().clone();
                 self.problem(&node, "dependency_cycle", format!("stacks depend on each other in a cycle ({}), so none can deploy first; move the shared resources into one stack or drop one of the references", names.join(" -> ")));
                 return;
             }
@@ -937,7 +937,7 @@ impl Synthesizer {
                     "stacks `{other}` and `{id}` are both named `{}` in account {} region {}; set a distinct `stack_name` on one",
                     key.2, key.0, key.1
                 );
-                let node = info.stack.node_ref_node().clone();
+                let node = info.stack.node().clone();
                 self.problem(&node, "duplicate_stack_name", message);
             } else {
                 seen.insert(key, id);
@@ -979,7 +979,7 @@ impl Synthesizer {
                     json!({ "Type": "String", "Description": description }),
                 );
             }
-            let node = info.stack.node_ref_node().clone();
+            let node = info.stack.node().clone();
             let user_ids: IndexSet<String> = info
                 .elements
                 .iter()
@@ -1147,12 +1147,6 @@ impl ResourceSnapshot {
     }
 }
 
-impl Stack {
-    fn node_ref_node(&self) -> &Node {
-        crate::tree::Scope::node(self)
-    }
-}
-
 fn render_parameter(props: &ParameterProps) -> Json {
     let mut out = Map::new();
     out.insert(
@@ -1230,7 +1224,7 @@ fn render_template(body: &TemplateBody) -> Json {
 
 /// The tags set on the app, the stage and the stack, nearer ones winning, sorted by key.
 fn stack_tags(stack: &Stack) -> IndexMap<String, String> {
-    let node = stack.node_ref_node();
+    let node = stack.node();
     let mut tags = BTreeMap::new();
     for scope in node
         .ancestors()

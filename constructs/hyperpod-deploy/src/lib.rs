@@ -142,3 +142,89 @@ fn list(assembly: &CloudAssembly, out: &mut impl Write) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use hyperpod_core::{CfnResource, Environment, Stack, StackProps, Stage, TagFormat};
+
+    use super::*;
+
+    fn two_stage_app() -> App {
+        let app = App::new("cli-test");
+        let data = Stage::new(&app, "data", Environment::new("333333333333", "us-east-1"));
+        let cluster = Stage::new(
+            &app,
+            "cluster",
+            Environment::new("111111111111", "eu-west-1"),
+        );
+        let bucket = CfnResource::raw(
+            &Stack::new(&data, "Storage", StackProps::default()),
+            "Bucket",
+            "AWS::S3::Bucket",
+            TagFormat::KeyValueList,
+            serde_json::json!({}),
+        );
+        let reader = CfnResource::raw(
+            &Stack::new(&cluster, "Access", StackProps::default()),
+            "Arn",
+            "AWS::SSM::Parameter",
+            TagFormat::Map,
+            serde_json::json!({ "Type": "String" }),
+        );
+        reader.set_property("Value", bucket.get_att::<String>("Arn"));
+        app
+    }
+
+    #[test]
+    fn list_shows_accounts_regions_and_deploy_order() {
+        let mut out = Vec::new();
+        execute(&two_stage_app(), Command::List, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "data (account 333333333333, us-east-1)\n  data/Storage as stack Storage\ncluster (account 111111111111, eu-west-1)\n  cluster/Access as stack Access after data/Storage\n"
+        );
+    }
+
+    #[test]
+    fn synth_writes_the_assembly_and_reports_where() {
+        let dir = std::env::temp_dir().join(format!("hyperpod-deploy-test-{}", std::process::id()));
+        let mut out = Vec::new();
+        execute(
+            &two_stage_app(),
+            Command::Synth {
+                output: dir.clone(),
+                quiet: false,
+            },
+            &mut out,
+        )
+        .unwrap();
+        assert!(dir.join("cli-test/manifest.json").is_file());
+        assert!(dir.join("cli-test/cluster/Access.template.json").is_file());
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .starts_with("synthesized 2 stack(s) of `cli-test`")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn synth_of_an_invalid_app_fails_with_every_problem() {
+        let app = App::new("cli-test");
+        Stage::new(&app, "bad", Environment::new("12", "moon-1"));
+        let error = execute(
+            &app,
+            Command::Synth {
+                output: "unused".into(),
+                quiet: true,
+            },
+            &mut Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("[invalid_account]") && error.contains("[invalid_region]"),
+            "{error}"
+        );
+    }
+}
