@@ -9,4 +9,5 @@ mod resources;
 mod support;
 mod synthesis;
 mod tree;
+mod typed_resources;
 mod values;

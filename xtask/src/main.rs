@@ -1,6 +1,8 @@
 //! Workspace automation, run as `cargo xtask <command>`:
 //!
 //! - `synth`: synthesize every app under `apps/` into `synth-out/`.
+//! - `codegen`: generate the typed resources of `hyperpod-cfn` from the pinned schemas
+//!   (`--check` compares instead of writing).
 //! - `test`: install the pinned Python tools into `.venv/` when missing, then run the whole
 //!   test suite with them.
 
@@ -8,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+mod codegen;
 
 /// The Python tools the tests drive, pinned with their dependencies.
 const PYTHON_REQUIREMENTS: &str = "tests/python-requirements.txt";
@@ -20,7 +24,10 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("synth") => synth(&root),
         Some("test") => test(&root, &args[1..]),
-        _ => bail!("usage: cargo xtask synth | cargo xtask test [-- <cargo test arguments>]"),
+        Some("codegen") => codegen::codegen(&root, args.get(1).is_some_and(|a| a == "--check")),
+        _ => bail!(
+            "usage: cargo xtask synth | cargo xtask codegen [--check] | cargo xtask test [-- <cargo test arguments>]"
+        ),
     }
 }
 

@@ -35,6 +35,7 @@ mod mapping;
 mod output;
 mod parameter;
 mod resource;
+pub mod schema;
 mod stack;
 mod synth;
 mod tree;

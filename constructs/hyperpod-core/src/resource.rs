@@ -4,6 +4,7 @@ use indexmap::IndexMap;
 
 use crate::condition::CfnCondition;
 use crate::element::{ElementBody, TemplateElement, add_element};
+use crate::schema::ResourceSpec;
 use crate::tree::{Node, NodeRef, Scope};
 use crate::value::{Expr, Value};
 
@@ -17,6 +18,13 @@ pub(crate) struct ResourceData {
     pub(crate) condition: Option<NodeRef>,
     pub(crate) metadata: IndexMap<String, Expr>,
     pub(crate) tag_format: TagFormat,
+    pub(crate) spec: Option<SpecAttachment>,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct SpecAttachment {
+    pub(crate) spec: &'static ResourceSpec,
+    pub(crate) enums_checked_by_types: bool,
 }
 
 pub(crate) struct PropertyOverride {
@@ -92,6 +100,7 @@ impl CfnResource {
                 condition: None,
                 metadata: IndexMap::new(),
                 tag_format,
+                spec: None,
             }),
         );
         if !is_valid_type_name(type_name) {
@@ -151,6 +160,23 @@ impl CfnResource {
                 _ => unreachable!("a CfnResource handle always points at a resource"),
             })
             .expect("a CfnResource handle always points at an element")
+    }
+
+    /// Attaches the type's schema: synthesis then checks the rendered properties (including
+    /// overrides) against its constraints. The typed layer attaches it to every resource it
+    /// creates, with `enums_checked_by_types` set since its enums are Rust types.
+    pub fn attach_spec(&self, spec: &'static ResourceSpec, enums_checked_by_types: bool) {
+        self.with_data_mut(|data| {
+            data.spec = Some(SpecAttachment {
+                spec,
+                enums_checked_by_types,
+            })
+        });
+    }
+
+    /// The schema attached to this resource, if any.
+    pub fn spec(&self) -> Option<&'static ResourceSpec> {
+        self.with_data(|data| data.spec.map(|attachment| attachment.spec))
     }
 
     /// The CloudFormation type name.

@@ -386,6 +386,15 @@ impl Synthesizer {
                 self.problem(node, "override_path_not_found", message);
             }
         }
+        if let Some(attachment) = data.spec {
+            for issue in crate::schema::check_properties(
+                attachment.spec,
+                &properties,
+                attachment.enums_checked_by_types,
+            ) {
+                self.problem(node, &issue.code, issue.message);
+            }
+        }
         let Json::Object(properties) = properties else {
             unreachable!("overrides never replace the properties object itself")
         };
@@ -1125,6 +1134,7 @@ struct ResourceSnapshot {
     condition: Option<NodeRef>,
     metadata: IndexMap<String, Expr>,
     tag_format: TagFormat,
+    spec: Option<crate::resource::SpecAttachment>,
 }
 
 impl ResourceSnapshot {
@@ -1143,6 +1153,7 @@ impl ResourceSnapshot {
             condition: data.condition.clone(),
             metadata: data.metadata.clone(),
             tag_format: data.tag_format,
+            spec: data.spec,
         }
     }
 }

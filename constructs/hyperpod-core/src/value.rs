@@ -333,17 +333,56 @@ impl From<bool> for Value<bool> {
     }
 }
 
-macro_rules! integer_values {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Value<$t> {
-            fn from(value: $t) -> Self {
+macro_rules! number_values {
+    ($target:ty: $($source:ty),*) => {$(
+        impl From<$source> for Value<$target> {
+            fn from(value: $source) -> Self {
                 Value::from_expr(Expr::Number(value.into()))
             }
         }
     )*};
 }
 
-integer_values!(i32, i64, u32, u64);
+// Integer properties are `Value<i64>`; any integer literal converts into one.
+number_values!(i64: i64, i32, u32, u16, u8);
+
+impl From<i32> for Value<f64> {
+    fn from(value: i32) -> Self {
+        Value::from_expr(Expr::Number(value.into()))
+    }
+}
+
+impl From<serde_json::Value> for Value<serde_json::Value> {
+    /// Literal JSON for a property typed as JSON (policy documents and the like).
+    fn from(value: serde_json::Value) -> Self {
+        Value::from_expr(value.into())
+    }
+}
+
+impl From<Expr> for Value<serde_json::Value> {
+    /// A JSON-typed property built from values that may hold references (a policy
+    /// document naming a bucket's ARN, for example).
+    fn from(value: Expr) -> Self {
+        Value::from_expr(value)
+    }
+}
+
+impl<T, U: Into<Value<T>>> From<Vec<U>> for Value<Vec<T>> {
+    fn from(items: Vec<U>) -> Self {
+        Value::list(items.into_iter().map(Into::into))
+    }
+}
+
+impl<T, U: Into<Value<T>>> From<IndexMap<String, U>> for Value<IndexMap<String, T>> {
+    fn from(entries: IndexMap<String, U>) -> Self {
+        Value::from_expr(Expr::Map(
+            entries
+                .into_iter()
+                .map(|(key, value)| (key, value.into().into_expr()))
+                .collect(),
+        ))
+    }
+}
 
 impl From<f64> for Value<f64> {
     /// A literal number. A non-finite number has no JSON form and becomes `null`, which
@@ -464,8 +503,8 @@ pub mod fns {
     /// `Fn::Cidr`: `count` CIDR blocks of `cidr_bits` host bits carved from `ip_block`.
     pub fn cidr(
         ip_block: Value<String>,
-        count: Value<u32>,
-        cidr_bits: Value<u32>,
+        count: Value<i64>,
+        cidr_bits: Value<i64>,
     ) -> Value<Vec<String>> {
         Value::from_expr(Expr::Cidr(
             Box::new(ip_block.into_expr()),
