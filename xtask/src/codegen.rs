@@ -228,7 +228,7 @@ fn emit_mod(registry: &[(String, String, String)], counts: &[(String, usize, usi
     );
     let _ = writeln!(
         code,
-        "//!\n//! | service | resource types | property types |\n//! | --- | --- | --- |"
+        "//!\n//! | service | resource types | property types and enums |\n//! | --- | --- | --- |"
     );
     for (module, types, definitions) in counts {
         let _ = writeln!(code, "//! | `{module}` | {types} | {definitions} |");
@@ -867,6 +867,18 @@ impl<'a> ResourceGen<'a> {
         for field in &mut fields {
             if create_only.contains(&field.cfn_name) {
                 field.doc.push_str(" Changing this replaces the resource.");
+            }
+            let nested: Vec<String> = create_only
+                .iter()
+                .filter_map(|path| path.strip_prefix(&format!("{}/", field.cfn_name)))
+                .map(|rest| format!("`{rest}`"))
+                .collect();
+            if !nested.is_empty() {
+                let _ = write!(
+                    field.doc,
+                    " Changing {} inside it replaces the resource.",
+                    nested.join(", ")
+                );
             }
         }
         let url = self.doc_url(None);

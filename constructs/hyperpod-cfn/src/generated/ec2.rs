@@ -5872,7 +5872,7 @@ pub struct EC2FleetProps {
     pub spot_options: Option<hyperpod_core::Value<ec2_fleet::SpotOptionsRequest>>,
     /// `TagSpecifications`: optional, list of [`ec2_fleet::TagSpecification`]. Changing this replaces the resource.
     pub tag_specifications: Option<hyperpod_core::Value<Vec<ec2_fleet::TagSpecification>>>,
-    /// `TargetCapacitySpecification`: required, [`ec2_fleet::TargetCapacitySpecificationRequest`].
+    /// `TargetCapacitySpecification`: required, [`ec2_fleet::TargetCapacitySpecificationRequest`]. Changing `TargetCapacityUnitType`, `DefaultTargetCapacityType` inside it replaces the resource.
     pub target_capacity_specification:
         hyperpod_core::Value<ec2_fleet::TargetCapacitySpecificationRequest>,
     /// `TerminateInstancesWithExpiration`: optional, boolean. Changing this replaces the resource.
@@ -35162,7 +35162,7 @@ pub mod snapshot_block_public_access {
 /// The properties of [`CfnSpotFleet`] (`AWS::EC2::SpotFleet`).
 #[derive(Clone, Debug)]
 pub struct SpotFleetProps {
-    /// `SpotFleetRequestConfigData`: required, [`spot_fleet::SpotFleetRequestConfigData`].
+    /// `SpotFleetRequestConfigData`: required, [`spot_fleet::SpotFleetRequestConfigData`]. Changing `AllocationStrategy`, `IamFleetRole`, `InstanceInterruptionBehavior`, `InstancePoolsToUseCount`, `LaunchSpecifications`, `LoadBalancersConfig`, `OnDemandAllocationStrategy`, `OnDemandMaxTotalPrice`, `ReplaceUnhealthyInstances`, `SpotMaintenanceStrategies`, `SpotMaxTotalPrice`, `SpotPrice`, `TagSpecifications`, `TerminateInstancesWithExpiration`, `Type`, `ValidFrom`, `ValidUntil` inside it replaces the resource.
     pub spot_fleet_request_config_data:
         hyperpod_core::Value<spot_fleet::SpotFleetRequestConfigData>,
     /// `Tags`: optional, list of [`spot_fleet::Tag`].
@@ -42530,7 +42530,7 @@ pub mod transit_gateway_connect {
 /// The properties of [`CfnTransitGatewayConnectPeer`] (`AWS::EC2::TransitGatewayConnectPeer`).
 #[derive(Clone, Debug)]
 pub struct TransitGatewayConnectPeerProps {
-    /// `ConnectPeerConfiguration`: required, [`transit_gateway_connect_peer::TransitGatewayConnectPeerConfiguration`]. Changing this replaces the resource.
+    /// `ConnectPeerConfiguration`: required, [`transit_gateway_connect_peer::TransitGatewayConnectPeerConfiguration`]. Changing this replaces the resource. Changing `PeerAddress`, `InsideCidrBlocks`, `TransitGatewayAddress`, `BgpConfigurations/*/PeerAsn` inside it replaces the resource.
     pub connect_peer_configuration:
         hyperpod_core::Value<transit_gateway_connect_peer::TransitGatewayConnectPeerConfiguration>,
     /// `Tags`: optional, list of [`transit_gateway_connect_peer::Tag`].
@@ -49147,7 +49147,7 @@ pub mod vpc_encryption_control {
 /// The properties of [`CfnVPCEndpoint`] (`AWS::EC2::VPCEndpoint`).
 #[derive(Clone, Debug)]
 pub struct VPCEndpointProps {
-    /// `DnsOptions`: optional, [`vpc_endpoint::DnsOptionsSpecification`].
+    /// `DnsOptions`: optional, [`vpc_endpoint::DnsOptionsSpecification`]. Changing `PrivateDnsPreference`, `PrivateDnsSpecifiedDomains` inside it replaces the resource.
     pub dns_options: Option<hyperpod_core::Value<vpc_endpoint::DnsOptionsSpecification>>,
     /// `IpAddressType`: optional, [`vpc_endpoint::IpAddressType`].
     pub ip_address_type: Option<hyperpod_core::Value<vpc_endpoint::IpAddressType>>,
@@ -53056,7 +53056,7 @@ pub struct VerifiedAccessEndpointProps {
     pub application_domain: Option<hyperpod_core::Value<String>>,
     /// `AttachmentType`: required, [`verified_access_endpoint::AttachmentType`]. Changing this replaces the resource.
     pub attachment_type: hyperpod_core::Value<verified_access_endpoint::AttachmentType>,
-    /// `CidrOptions`: optional, [`verified_access_endpoint::CidrOptions`].
+    /// `CidrOptions`: optional, [`verified_access_endpoint::CidrOptions`]. Changing `Cidr`, `Protocol`, `SubnetIds` inside it replaces the resource.
     pub cidr_options: Option<hyperpod_core::Value<verified_access_endpoint::CidrOptions>>,
     /// `Description`: optional, string.
     pub description: Option<hyperpod_core::Value<String>>,
@@ -53066,17 +53066,17 @@ pub struct VerifiedAccessEndpointProps {
     pub endpoint_domain_prefix: Option<hyperpod_core::Value<String>>,
     /// `EndpointType`: required, [`verified_access_endpoint::EndpointType`]. Changing this replaces the resource.
     pub endpoint_type: hyperpod_core::Value<verified_access_endpoint::EndpointType>,
-    /// `LoadBalancerOptions`: optional, [`verified_access_endpoint::LoadBalancerOptions`].
+    /// `LoadBalancerOptions`: optional, [`verified_access_endpoint::LoadBalancerOptions`]. Changing `LoadBalancerArn` inside it replaces the resource.
     pub load_balancer_options:
         Option<hyperpod_core::Value<verified_access_endpoint::LoadBalancerOptions>>,
-    /// `NetworkInterfaceOptions`: optional, [`verified_access_endpoint::NetworkInterfaceOptions`].
+    /// `NetworkInterfaceOptions`: optional, [`verified_access_endpoint::NetworkInterfaceOptions`]. Changing `NetworkInterfaceId` inside it replaces the resource.
     pub network_interface_options:
         Option<hyperpod_core::Value<verified_access_endpoint::NetworkInterfaceOptions>>,
     /// `PolicyDocument`: optional, string.
     pub policy_document: Option<hyperpod_core::Value<String>>,
     /// `PolicyEnabled`: optional, boolean.
     pub policy_enabled: Option<hyperpod_core::Value<bool>>,
-    /// `RdsOptions`: optional, [`verified_access_endpoint::RdsOptions`].
+    /// `RdsOptions`: optional, [`verified_access_endpoint::RdsOptions`]. Changing `Protocol`, `RdsDbInstanceArn`, `RdsDbClusterArn`, `RdsDbProxyArn` inside it replaces the resource.
     pub rds_options: Option<hyperpod_core::Value<verified_access_endpoint::RdsOptions>>,
     /// `SecurityGroupIds`: optional, list of string. Changing this replaces the resource.
     pub security_group_ids: Option<hyperpod_core::Value<Vec<String>>>,

@@ -840,7 +840,7 @@ pub struct CapabilityProps {
     pub capability_name: hyperpod_core::Value<String>,
     /// `ClusterName`: required, string. Constraints: 1 to 100 characters. Changing this replaces the resource.
     pub cluster_name: hyperpod_core::Value<String>,
-    /// `Configuration`: optional, [`capability::CapabilityConfiguration`].
+    /// `Configuration`: optional, [`capability::CapabilityConfiguration`]. Changing `ArgoCd/Namespace`, `ArgoCd/EndpointPrefix`, `ArgoCd/AwsIdc` inside it replaces the resource.
     pub configuration: Option<hyperpod_core::Value<capability::CapabilityConfiguration>>,
     /// `DeletePropagationPolicy`: required, [`capability::DeletePropagationPolicy`].
     pub delete_propagation_policy: hyperpod_core::Value<capability::DeletePropagationPolicy>,
@@ -1976,7 +1976,7 @@ static CERTIFICATE_AUTHORITY_RULE_VALIDITY: hyperpod_core::schema::Rule =
 /// The properties of [`CfnCluster`] (`AWS::EKS::Cluster`).
 #[derive(Clone, Debug)]
 pub struct ClusterProps {
-    /// `AccessConfig`: optional, [`cluster::AccessConfig`].
+    /// `AccessConfig`: optional, [`cluster::AccessConfig`]. Changing `BootstrapClusterCreatorAdminPermissions` inside it replaces the resource.
     pub access_config: Option<hyperpod_core::Value<cluster::AccessConfig>>,
     /// `ActiveCertificateAuthorityId`: optional, string.
     pub active_certificate_authority_id: Option<hyperpod_core::Value<String>>,
@@ -2002,7 +2002,7 @@ pub struct ClusterProps {
         Option<hyperpod_core::Value<cluster::KubeControllerManagerConfig>>,
     /// `KubeSchedulerConfig`: optional, [`cluster::KubeSchedulerConfig`].
     pub kube_scheduler_config: Option<hyperpod_core::Value<cluster::KubeSchedulerConfig>>,
-    /// `KubernetesNetworkConfig`: optional, [`cluster::KubernetesNetworkConfig`].
+    /// `KubernetesNetworkConfig`: optional, [`cluster::KubernetesNetworkConfig`]. Changing `IpFamily`, `ServiceIpv4Cidr` inside it replaces the resource.
     pub kubernetes_network_config: Option<hyperpod_core::Value<cluster::KubernetesNetworkConfig>>,
     /// `Logging`: optional, [`cluster::Logging`].
     pub logging: Option<hyperpod_core::Value<cluster::Logging>>,

@@ -711,7 +711,7 @@ pub struct FileCacheProps {
     pub file_cache_type_version: hyperpod_core::Value<String>,
     /// `KmsKeyId`: optional, string. Constraints: 1 to 2048 characters; matches `^.{1,2048}$`. Changing this replaces the resource.
     pub kms_key_id: Option<hyperpod_core::Value<String>>,
-    /// `LustreConfiguration`: optional, [`file_cache::LustreConfiguration`].
+    /// `LustreConfiguration`: optional, [`file_cache::LustreConfiguration`]. Changing `PerUnitStorageThroughput`, `DeploymentType`, `MetadataConfiguration` inside it replaces the resource.
     pub lustre_configuration: Option<hyperpod_core::Value<file_cache::LustreConfiguration>>,
     /// `SecurityGroupIds`: optional, list of string. Constraints: 0 to 50 items; each item 11 to 20 characters; each item matches `^(sg-[0-9a-f]{8,})$`. Changing this replaces the resource.
     pub security_group_ids: Option<hyperpod_core::Value<Vec<String>>>,
@@ -4798,9 +4798,9 @@ pub struct VolumeProps {
     pub backup_id: Option<hyperpod_core::Value<String>>,
     /// `Name`: required, string. Constraints: 1 to 203 characters; matches `^[^\u0000\u0085\u2028\u2029\r\n]{1,203}$`.
     pub name: hyperpod_core::Value<String>,
-    /// `OntapConfiguration`: optional, [`volume::OntapConfiguration`].
+    /// `OntapConfiguration`: optional, [`volume::OntapConfiguration`]. Changing `OntapVolumeType`, `StorageVirtualMachineId`, `VolumeStyle`, `AggregateConfiguration`, `AggregateConfiguration/Aggregates`, `AggregateConfiguration/ConstituentsPerAggregate`, `SnaplockConfiguration/SnaplockType` inside it replaces the resource.
     pub ontap_configuration: Option<hyperpod_core::Value<volume::OntapConfiguration>>,
-    /// `OpenZFSConfiguration`: optional, [`volume::OpenZFSConfiguration`].
+    /// `OpenZFSConfiguration`: optional, [`volume::OpenZFSConfiguration`]. Changing `OriginSnapshot`, `OriginSnapshot/CopyStrategy`, `OriginSnapshot/SnapshotARN`, `ParentVolumeId` inside it replaces the resource.
     pub open_zfs_configuration: Option<hyperpod_core::Value<volume::OpenZFSConfiguration>>,
     /// `Tags`: optional, list of [`volume::Tag`]. Constraints: 1 to 50 items.
     pub tags: Option<hyperpod_core::Value<Vec<volume::Tag>>>,

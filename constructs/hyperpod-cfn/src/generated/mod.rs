@@ -4,7 +4,7 @@
 //! One module per service, each behind the Cargo feature of the same name, and the
 //! registry of resource specs of the enabled services.
 //!
-//! | service | resource types | property types |
+//! | service | resource types | property types and enums |
 //! | --- | --- | --- |
 //! | `cloudformation` | 20 | 46 |
 //! | `ec2` | 124 | 494 |

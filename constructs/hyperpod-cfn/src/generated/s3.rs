@@ -7795,7 +7795,7 @@ pub static MULTI_REGION_ACCESS_POINT_POLICY_SPEC: hyperpod_core::schema::Resourc
 /// The properties of [`CfnStorageLens`] (`AWS::S3::StorageLens`).
 #[derive(Clone, Debug)]
 pub struct StorageLensProps {
-    /// `StorageLensConfiguration`: required, [`storage_lens::StorageLensConfiguration`].
+    /// `StorageLensConfiguration`: required, [`storage_lens::StorageLensConfiguration`]. Changing `Id` inside it replaces the resource.
     pub storage_lens_configuration: hyperpod_core::Value<storage_lens::StorageLensConfiguration>,
     /// `Tags`: optional, list of [`storage_lens::Tag`]. Constraints: at most 50 items.
     pub tags: Option<hyperpod_core::Value<Vec<storage_lens::Tag>>>,

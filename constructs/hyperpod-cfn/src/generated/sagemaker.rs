@@ -7849,7 +7849,7 @@ pub struct ClusterProps {
     pub node_provisioning_mode: Option<hyperpod_core::Value<cluster::NodeProvisioningMode>>,
     /// `NodeRecovery`: optional, [`cluster::NodeRecovery`].
     pub node_recovery: Option<hyperpod_core::Value<cluster::NodeRecovery>>,
-    /// `Orchestrator`: optional, JSON.
+    /// `Orchestrator`: optional, JSON. Changing `Eks` inside it replaces the resource.
     pub orchestrator: Option<hyperpod_core::Value<serde_json::Value>>,
     /// `RestrictedInstanceGroups`: optional, list of [`cluster::ClusterRestrictedInstanceGroup`]. Constraints: 1 to 100 items.
     pub restricted_instance_groups:
@@ -10656,7 +10656,7 @@ pub mod cluster_scheduler_config {
 pub struct CodeRepositoryProps {
     /// `CodeRepositoryName`: optional, string. Constraints: 1 to 63 characters; matches `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`. Changing this replaces the resource.
     pub code_repository_name: Option<hyperpod_core::Value<String>>,
-    /// `GitConfig`: required, [`code_repository::GitConfig`].
+    /// `GitConfig`: required, [`code_repository::GitConfig`]. Changing `RepositoryUrl`, `Branch` inside it replaces the resource.
     pub git_config: hyperpod_core::Value<code_repository::GitConfig>,
     /// `Tags`: optional, list of [`code_repository::Tag`]. Constraints: 0 to 50 items.
     pub tags: Option<hyperpod_core::Value<Vec<code_repository::Tag>>>,
@@ -10947,7 +10947,7 @@ pub struct ComputeQuotaProps {
     pub cluster_arn: hyperpod_core::Value<String>,
     /// `ComputeQuotaConfig`: required, [`compute_quota::ComputeQuotaConfig`].
     pub compute_quota_config: hyperpod_core::Value<compute_quota::ComputeQuotaConfig>,
-    /// `ComputeQuotaTarget`: required, [`compute_quota::ComputeQuotaTarget`].
+    /// `ComputeQuotaTarget`: required, [`compute_quota::ComputeQuotaTarget`]. Changing `TeamName` inside it replaces the resource.
     pub compute_quota_target: hyperpod_core::Value<compute_quota::ComputeQuotaTarget>,
     /// `Description`: optional, string. Constraints: 0 to 1024 characters; matches `^[\p{L}\p{M}\p{Z}\p{S}\p{N}\p{P}]*$`.
     pub description: Option<hyperpod_core::Value<String>>,
@@ -14723,7 +14723,7 @@ pub mod data_quality_job_definition {
 /// The properties of [`CfnDevice`] (`AWS::SageMaker::Device`).
 #[derive(Clone, Debug)]
 pub struct DeviceProps {
-    /// `Device`: optional, [`device::Device`].
+    /// `Device`: optional, [`device::Device`]. Changing `DeviceName` inside it replaces the resource.
     pub device: Option<hyperpod_core::Value<device::Device>>,
     /// `DeviceFleetName`: required, string. Constraints: 1 to 63 characters; matches `^[a-zA-Z0-9](-*_*[a-zA-Z0-9])*$`.
     pub device_fleet_name: hyperpod_core::Value<String>,
@@ -15288,7 +15288,7 @@ pub struct DomainProps {
     pub default_user_settings: hyperpod_core::Value<domain::UserSettings>,
     /// `DomainName`: required, string. Constraints: at most 63 characters; matches `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`. Changing this replaces the resource.
     pub domain_name: hyperpod_core::Value<String>,
-    /// `DomainSettings`: optional, [`domain::DomainSettings`].
+    /// `DomainSettings`: optional, [`domain::DomainSettings`]. Changing `RStudioServerProDomainSettings/DefaultResourceSpec` inside it replaces the resource.
     pub domain_settings: Option<hyperpod_core::Value<domain::DomainSettings>>,
     /// `HomeEfsFileSystemCreation`: optional, [`domain::HomeEfsFileSystemCreation`].
     pub home_efs_file_system_creation:
@@ -25449,7 +25449,7 @@ pub struct FeatureGroupProps {
     pub feature_group_name: hyperpod_core::Value<String>,
     /// `OfflineStoreConfig`: optional, [`feature_group::OfflineStoreConfig`]. Changing this replaces the resource.
     pub offline_store_config: Option<hyperpod_core::Value<feature_group::OfflineStoreConfig>>,
-    /// `OnlineStoreConfig`: optional, [`feature_group::OnlineStoreConfig`].
+    /// `OnlineStoreConfig`: optional, [`feature_group::OnlineStoreConfig`]. Changing `SecurityConfig`, `EnableOnlineStore`, `StorageType` inside it replaces the resource.
     pub online_store_config: Option<hyperpod_core::Value<feature_group::OnlineStoreConfig>>,
     /// `RecordIdentifierFeatureName`: required, string. Constraints: 1 to 64 characters; matches `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}`. Changing this replaces the resource.
     pub record_identifier_feature_name: hyperpod_core::Value<String>,
@@ -51973,7 +51973,7 @@ pub struct UserProfileProps {
     pub tags: Option<hyperpod_core::Value<Vec<user_profile::Tag>>>,
     /// `UserProfileName`: required, string. Constraints: 1 to 63 characters; matches `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`. Changing this replaces the resource.
     pub user_profile_name: hyperpod_core::Value<String>,
-    /// `UserSettings`: optional, [`user_profile::UserSettings`].
+    /// `UserSettings`: optional, [`user_profile::UserSettings`]. Changing `RStudioServerProAppSettings/AccessStatus`, `RStudioServerProAppSettings/UserGroup` inside it replaces the resource.
     pub user_settings: Option<hyperpod_core::Value<user_profile::UserSettings>>,
 }
 impl UserProfileProps {

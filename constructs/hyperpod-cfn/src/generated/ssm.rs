@@ -690,7 +690,7 @@ pub mod association {
 pub struct CloudConnectorProps {
     /// `ConfigConnectorArn`: required, string. Constraints: 1 to 512 characters; matches `^arn:aws(-cn|-us-gov)?:config:[a-z0-9-]+:\d{12}:connector/.+$`. Changing this replaces the resource.
     pub config_connector_arn: hyperpod_core::Value<String>,
-    /// `Configuration`: required, [`cloud_connector::CloudConnectorConfiguration`].
+    /// `Configuration`: required, [`cloud_connector::CloudConnectorConfiguration`]. Changing `AzureConfiguration/TenantId` inside it replaces the resource.
     pub configuration: hyperpod_core::Value<cloud_connector::CloudConnectorConfiguration>,
     /// `Description`: optional, string. Constraints: 1 to 1024 characters; matches `^[\p{L}\p{Z}\p{N}\p{P}\p{M}]*$`.
     pub description: Option<hyperpod_core::Value<String>>,
