@@ -130,3 +130,78 @@ fn writing_replaces_an_earlier_assembly_and_leaves_other_folders_alone() {
     assert!(error.to_string().contains("no manifest.json"), "{error}");
     assert!(folder.join("notes.txt").is_file());
 }
+
+#[test]
+fn file_assets_are_staged_in_the_assembly_and_recorded_for_upload() {
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(
+        source.path().join("on_create.sh"),
+        "#!/bin/bash\necho ready\n",
+    )
+    .unwrap();
+    std::fs::create_dir(source.path().join("utils")).unwrap();
+    std::fs::write(source.path().join("utils/motd.sh"), "echo hi\n").unwrap();
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    let destination = hyperpod_core::AssetDestination {
+        bucket_name: "sagemaker-scripts".into(),
+        key_prefix: "lifecycle/".into(),
+    };
+    let asset =
+        hyperpod_core::FileAsset::new(&stack, "Scripts", source.path(), destination.clone());
+    let assembly = app.synth().unwrap();
+    let recorded = &assembly.manifest.stacks[0].assets[0];
+    assert_eq!(recorded.id, "a/Main/Scripts");
+    assert_eq!(recorded.files, ["on_create.sh", "utils/motd.sh"]);
+    assert_eq!(recorded.bucket_name, "sagemaker-scripts");
+    assert_eq!(
+        recorded.object_key_prefix,
+        format!("lifecycle/{}/", recorded.sha256)
+    );
+    assert_eq!(
+        asset.s3_uri(),
+        format!("s3://sagemaker-scripts/lifecycle/{}/", recorded.sha256)
+    );
+    let staged = assembly
+        .files()
+        .iter()
+        .find(|f| f.path == format!("{}/utils/motd.sh", recorded.source))
+        .expect("staged");
+    assert_eq!(staged.contents, b"echo hi\n");
+
+    // A change of content changes the hash, so the new files go to a new prefix.
+    std::fs::write(
+        source.path().join("on_create.sh"),
+        "#!/bin/bash\necho changed\n",
+    )
+    .unwrap();
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    hyperpod_core::FileAsset::new(&stack, "Scripts", source.path(), destination);
+    assert_ne!(
+        app.synth().unwrap().manifest.stacks[0].assets[0].sha256,
+        recorded.sha256
+    );
+}
+
+#[test]
+fn an_unreadable_asset_is_reported() {
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    let destination = hyperpod_core::AssetDestination {
+        bucket_name: "b".into(),
+        key_prefix: "no-slash".into(),
+    };
+    hyperpod_core::FileAsset::new(
+        &stack,
+        "Missing",
+        std::path::Path::new("/nonexistent/scripts"),
+        destination,
+    );
+    let codes: Vec<String> = crate::support::codes(&app);
+    assert!(
+        codes.contains(&"asset_unreadable".to_owned())
+            && codes.contains(&"invalid_asset_prefix".to_owned()),
+        "{codes:?}"
+    );
+}

@@ -27,6 +27,7 @@
 //! ```
 
 pub mod assertions;
+mod asset;
 mod condition;
 mod element;
 pub mod logical_id;
@@ -42,9 +43,10 @@ mod tree;
 mod validation;
 mod value;
 
+pub use asset::{AssetDestination, FileAsset};
 pub use condition::{CfnCondition, ConditionExpr};
 pub use element::TemplateElement;
-pub use manifest::{DeployTimeParameter, Manifest, StackManifest, StageManifest};
+pub use manifest::{AssetManifest, DeployTimeParameter, Manifest, StackManifest, StageManifest};
 pub use mapping::CfnMapping;
 pub use output::{CfnOutput, OutputProps};
 pub use parameter::{CfnParameter, ParameterProps, ParameterType};

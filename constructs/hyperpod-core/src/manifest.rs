@@ -68,6 +68,26 @@ pub struct StackManifest {
     pub tags: IndexMap<String, String>,
     /// The construct path of each resource, by logical id, for messages about resources.
     pub construct_paths: IndexMap<String, String>,
+    /// Files to upload before this stack deploys.
+    pub assets: Vec<AssetManifest>,
+}
+
+/// A file asset: a folder of the assembly to upload to S3 before its stack deploys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetManifest {
+    /// The asset's construct path.
+    pub id: String,
+    /// The SHA-256 of the asset's file names and contents, in hex.
+    pub sha256: String,
+    /// The folder of the assembly that holds the files, relative to the manifest.
+    pub source: String,
+    /// The files, relative to `source`.
+    pub files: Vec<String>,
+    /// The bucket to upload to.
+    pub bucket_name: String,
+    /// The prefix of the object keys; each file keeps its relative path below it.
+    pub object_key_prefix: String,
 }
 
 /// A parameter of a consumer stack, filled at deploy time from a producer stack's output

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::condition::ConditionExpr;
 use crate::element::ElementBody;
 use crate::logical_id;
-use crate::manifest::{DeployTimeParameter, Manifest, StackManifest, StageManifest};
+use crate::manifest::{AssetManifest, DeployTimeParameter, Manifest, StackManifest, StageManifest};
 use crate::parameter::ParameterProps;
 use crate::resource::{ResourceData, TagFormat};
 use crate::stack::{Environment, Stack};
@@ -956,6 +956,7 @@ impl Synthesizer {
 
     fn assemble(&mut self, bodies: &mut [TemplateBody]) -> CloudAssembly {
         let mut stack_manifests = Vec::new();
+        let mut asset_files: IndexMap<String, Vec<u8>> = IndexMap::new();
         let mut files = Vec::new();
         for (position, body) in bodies.iter_mut().enumerate() {
             let info = &self.stacks[position];
@@ -1074,11 +1075,14 @@ impl Synthesizer {
                     .with_data(|data| data.props.termination_protection),
                 tags,
                 construct_paths,
+                assets: Vec::new(),
             });
             files.push(AssemblyFile {
                 path: template_path,
                 contents: bytes,
             });
+            let assets = self.stage_assets(position, &mut asset_files);
+            stack_manifests.last_mut().expect("just pushed").assets = assets;
             for message in collisions {
                 self.problem(&node, "logical_id_collision", message);
             }
@@ -1119,7 +1123,46 @@ impl Synthesizer {
                 contents: manifest_bytes,
             },
         );
+        files.extend(
+            asset_files
+                .into_iter()
+                .map(|(path, contents)| AssemblyFile { path, contents }),
+        );
         CloudAssembly { manifest, files }
+    }
+
+    /// The assets of a stack, with their files staged under `assets/<hash>/` (once per
+    /// content, however many stacks share it).
+    fn stage_assets(
+        &self,
+        position: usize,
+        staged: &mut IndexMap<String, Vec<u8>>,
+    ) -> Vec<AssetManifest> {
+        let mut out = Vec::new();
+        for child in self.stacks[position].stack.node().descendants() {
+            let entry = child.with(|data| match &data.kind {
+                NodeKind::Asset(asset) => {
+                    let files = asset.files.as_ref().ok()?;
+                    let source = format!("assets/{}", asset.hash);
+                    for (name, contents) in files {
+                        staged
+                            .entry(format!("{source}/{name}"))
+                            .or_insert_with(|| contents.clone());
+                    }
+                    Some(AssetManifest {
+                        id: child.path(),
+                        sha256: asset.hash.clone(),
+                        source,
+                        files: files.iter().map(|(name, _)| name.clone()).collect(),
+                        bucket_name: asset.destination.bucket_name.clone(),
+                        object_key_prefix: crate::asset::object_prefix(asset),
+                    })
+                }
+                _ => None,
+            });
+            out.extend(entry);
+        }
+        out
     }
 }
 

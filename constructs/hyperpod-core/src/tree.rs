@@ -40,6 +40,7 @@ pub(crate) enum NodeKind {
     Stack(StackData),
     Construct,
     Element(Box<Element>),
+    Asset(Box<crate::asset::AssetData>),
 }
 
 /// A handle on one node of the construct tree.
