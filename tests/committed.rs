@@ -15,7 +15,10 @@ use crate::support::{ACCOUNT_B, REGION, one_stack};
 
 /// Every app of the workspace, by the name of its folder under `apps/`.
 fn apps() -> Vec<(&'static str, App)> {
-    vec![("example-shared-bucket", example_shared_bucket::app())]
+    vec![
+        ("example-shared-bucket", example_shared_bucket::app()),
+        ("hyperpod-platform", hyperpod_platform::app()),
+    ]
 }
 
 const REFRESH: &str = "run `cargo xtask synth` and commit synth-out/";

@@ -194,6 +194,11 @@ impl Stack {
         Stack { node }
     }
 
+    /// The stack that `scope` is in (the scope itself when it is a stack).
+    pub fn of(scope: &impl Scope) -> Option<Stack> {
+        scope.node().stack_node().map(|node| Stack { node })
+    }
+
     pub(crate) fn from_node(node: Node) -> Stack {
         Stack { node }
     }

@@ -1,0 +1,173 @@
+//! The HyperPod platform over three accounts.
+//!
+//! - **A** (cluster): the network, the EKS-orchestrated HyperPod cluster with task
+//!   governance, one quota, namespace, cluster-access role and access entry per team, and
+//!   the teams' Pod Identity roles for data access.
+//! - **B** (data scientists): one role per team, allowed to assume only its team's
+//!   cluster-access role in A.
+//! - **C** (data): the training-data bucket and one access point per team.
+//!
+//! The stacks deploy B, then A, then C: a trust or resource policy may only name roles
+//! that already exist. Adding a team is one line in [`TEAMS`].
+
+use std::path::PathBuf;
+
+use hyperpod::{
+    ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket,
+    HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork, InstanceGroup, NamespaceAccess,
+    NetworkProps, QuotaInstanceType, TeamDataAccess, TeamNamespace, TeamNamespaceProps,
+};
+use hyperpod_core::{App, CfnOutput, Environment, OutputProps, Stack, StackProps, Stage, Tags};
+
+/// The cluster's account (A).
+pub const CLUSTER_ACCOUNT: &str = "111111111111";
+/// The data scientists' account (B).
+pub const DATA_SCIENTIST_ACCOUNT: &str = "222222222222";
+/// The training data's account (C).
+pub const DATA_ACCOUNT: &str = "333333333333";
+/// The region of all three.
+pub const REGION: &str = "us-east-1";
+
+/// A team sharing the cluster.
+pub struct Team {
+    /// The team's name; its namespace is `hyperpod-ns-<name>`.
+    pub name: &'static str,
+    /// Its guaranteed ml.g5.8xlarge instances.
+    pub gpu_instances: u32,
+    /// Its weight in fair sharing (0 to 100).
+    pub fair_share_weight: u32,
+    /// The prefix of its training data in the data bucket.
+    pub data_prefix: &'static str,
+}
+
+/// The teams: one line each.
+pub const TEAMS: &[Team] = &[
+    Team {
+        name: "ml-research",
+        gpu_instances: 4,
+        fair_share_weight: 60,
+        data_prefix: "datasets/ml-research/",
+    },
+    Team {
+        name: "ml-platform",
+        gpu_instances: 2,
+        fair_share_weight: 40,
+        data_prefix: "datasets/ml-platform/",
+    },
+];
+
+/// The service account the teams' training pods run as.
+pub const TRAINING_SERVICE_ACCOUNT: &str = "training";
+
+/// Builds the app.
+pub fn app() -> App {
+    let app = App::new("hyperpod-platform");
+    Tags::of(&app).add("platform", "hyperpod");
+
+    let cluster_stage = Stage::new(&app, "cluster", Environment::new(CLUSTER_ACCOUNT, REGION));
+    let science_stage = Stage::new(
+        &app,
+        "science",
+        Environment::new(DATA_SCIENTIST_ACCOUNT, REGION),
+    );
+    let data_stage = Stage::new(&app, "data", Environment::new(DATA_ACCOUNT, REGION));
+
+    let assets = Stack::new(
+        &cluster_stage,
+        "ClusterAssets",
+        StackProps {
+            description: Some("HyperPod lifecycle scripts bucket".into()),
+            ..StackProps::default()
+        },
+    );
+    let platform = Stack::new(
+        &cluster_stage,
+        "Cluster",
+        StackProps {
+            description: Some("HyperPod on EKS with task governance, shared by teams".into()),
+            termination_protection: true,
+            ..StackProps::default()
+        },
+    );
+    let scientists = Stack::new(
+        &science_stage,
+        "DataScientists",
+        StackProps {
+            description: Some("the teams' data-scientist roles".into()),
+            ..StackProps::default()
+        },
+    );
+    let data = Stack::new(
+        &data_stage,
+        "TrainingData",
+        StackProps {
+            description: Some("training data shared through one access point per team".into()),
+            termination_protection: true,
+            ..StackProps::default()
+        },
+    );
+
+    let network = HyperPodNetwork::new(&platform, "Network", NetworkProps::default());
+    let cluster = HyperPodEksCluster::new(
+        &platform,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            vpc_cni_version: Some("v1.19.2-eksbuild.1".into()),
+            ..HyperPodEksClusterProps::new(
+                "ml-cluster",
+                network.refs().clone(),
+                vec![
+                    InstanceGroup::new("system", "ml.m5.2xlarge", 2),
+                    InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 8),
+                ],
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lifecycle-scripts"),
+                assets,
+            )
+        },
+    );
+
+    for team in TEAMS {
+        TeamNamespace::new(
+            &platform,
+            team.name,
+            TeamNamespaceProps {
+                team_name: team.name.into(),
+                cluster: cluster.clone(),
+                quota: ComputeQuota {
+                    fair_share_weight: team.fair_share_weight,
+                    ..ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, team.gpu_instances)])
+                },
+                data_scientist_stack: scientists.clone(),
+                access: NamespaceAccess::EditPolicy,
+            },
+        );
+    }
+    CrossAccountDataAccess::new(
+        &platform,
+        "TrainingData",
+        CrossAccountDataAccessProps {
+            eks_cluster_name: cluster.eks_cluster_name(),
+            data_stack: data.clone(),
+            bucket: DataBucket::Create {
+                bucket_name: None,
+                kms: false,
+            },
+            teams: TEAMS
+                .iter()
+                .map(|team| TeamDataAccess {
+                    prefix: Some(team.data_prefix.into()),
+                    ..TeamDataAccess::read_only(team.name, TRAINING_SERVICE_ACCOUNT)
+                })
+                .collect(),
+        },
+    );
+    CfnOutput::new(
+        &platform,
+        "ClusterArn",
+        OutputProps {
+            description: Some("the HyperPod cluster".into()),
+            ..OutputProps::new(cluster.cluster_arn())
+        },
+    );
+    app
+}

@@ -1,0 +1,84 @@
+//! Constructs for Amazon SageMaker HyperPod shared across accounts: the network, an
+//! EKS-orchestrated cluster with task governance, teams whose data scientists live in
+//! another account, and training data reached across accounts through S3 access points.
+//!
+//! Each construct takes typed props, applies secure defaults, checks every input and
+//! reports problems at synthesis with its construct path, a stable code and what to
+//! change. A construct that spans accounts takes the stacks it places resources into and
+//! records the deploy order that IAM and S3 impose (a policy may only name principals that
+//! already exist): data scientists' account, then the cluster's, then the data account.
+//!
+//! This crate builds on the construct core, the generated resources and the IAM layer:
+//! never on the AWS SDK, tokio or the network.
+
+mod cidr;
+mod data;
+mod eks;
+mod network;
+mod team;
+
+pub use cidr::{Cidr, parse_address};
+pub use data::{
+    CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, TeamDataAccess,
+    access_point_name, pod_role_name,
+};
+pub use eks::{
+    AuthenticationMode, DeepHealthCheck, HelmDependencies, HyperPodEksCluster,
+    HyperPodEksClusterProps, InstanceGroup, SUPPORTED_KUBERNETES_VERSIONS, SchedulerProps,
+    TASK_GOVERNANCE_MIN_VERSION, TaintEffect, VPC_CNI_MIN_VERSION,
+};
+pub use network::{ExistingNetwork, HyperPodNetwork, NetworkProps, NetworkRefs};
+pub use team::{
+    ComputeQuota, NAMESPACE_PREFIX, NamespaceAccess, Preemption, QuotaInstanceType,
+    SharingStrategy, TeamNamespace, TeamNamespaceProps,
+};
+
+use hyperpod_cfn::s3;
+use hyperpod_core::Value;
+use hyperpod_iam::{Condition, ConditionOperator, PolicyDocument, Principal, Statement};
+
+/// Task-governance team names: lowercase letters, digits and hyphens, starting and ending
+/// with a letter or digit, at most 40 so that `hyperpod-ns-<team>-localqueue` stays a
+/// valid Kubernetes label value.
+pub fn is_team_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// All four public-access blocks on.
+pub(crate) fn block_all_public_access() -> Value<s3::bucket::PublicAccessBlockConfiguration> {
+    s3::bucket::PublicAccessBlockConfiguration {
+        block_public_acls: Some(true.into()),
+        block_public_policy: Some(true.into()),
+        ignore_public_acls: Some(true.into()),
+        restrict_public_buckets: Some(true.into()),
+    }
+    .into()
+}
+
+/// A bucket policy that denies every request not made over TLS.
+pub(crate) fn tls_only_document(bucket_arn: &Value<String>) -> PolicyDocument {
+    PolicyDocument::new([Statement::deny()
+        .sid("DenyInsecureTransport")
+        .principal(Principal::Any)
+        .action("s3:*")
+        .resources([
+            bucket_arn.clone(),
+            hyperpod_core::fns::join("", [bucket_arn.clone(), "/*".into()]),
+        ])
+        .condition(Condition::new(
+            ConditionOperator::Bool,
+            "aws:SecureTransport",
+            ["false".into()],
+        ))])
+}
+
+/// [`tls_only_document`] as a property value.
+pub(crate) fn tls_only(bucket_arn: &Value<String>) -> PolicyDocument {
+    tls_only_document(bucket_arn)
+}
