@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use hyperpod_cfn::{cloudformation, eks, s3, sagemaker};
-use hyperpod_core::{AssetDestination, Construct, Expr, FileAsset, Node, Scope, Stack, Value, fns};
-use hyperpod_iam::{ManagedPolicy, PolicyDocument, Principal, Role, RoleProps, Statement};
+use hyperpod_cfn::{cloudformation, eks, sagemaker};
+use hyperpod_core::{Construct, Expr, Node, Scope, Stack, Value, fns};
+use hyperpod_iam::{ManagedPolicy, Principal, Role, RoleProps, Statement};
 use serde_json::json;
 
 use crate::network::NetworkRefs;
@@ -315,22 +315,16 @@ impl HyperPodEksCluster {
             ));
         }
 
-        let scripts_bucket = lifecycle_bucket(&props, &node);
-        // The scripts belong to the cluster's stack: the deploy engine uploads them after
-        // the bucket's stack and before this one.
-        let cluster_stack =
-            Stack::of(&construct).unwrap_or_else(|| props.lifecycle_bucket_stack.clone());
-        let scripts = FileAsset::new(
-            &cluster_stack,
-            &format!("{id}LifecycleScripts"),
-            &props.lifecycle_scripts,
-            AssetDestination {
-                bucket_name: scripts_bucket.clone(),
-                key_prefix: "lifecycle/".into(),
-            },
+        let (scripts_bucket, scripts) = crate::lifecycle::lifecycle_scripts(&construct, id, &props.cluster_name, &props.lifecycle_scripts, &props.lifecycle_bucket_stack);
+        let execution_role = crate::lifecycle::execution_role(
+            &construct,
+            &scripts_bucket,
+            &["AmazonSageMakerClusterInstanceRolePolicy", "AmazonEKS_CNI_Policy"],
+            vec![
+                Statement::allow().sid("PodIdentity").action("eks-auth:AssumeRoleForPodIdentity").resource("*"),
+                Statement::allow().sid("TagInterfaces").action("ec2:CreateTags").resource(fns::sub::<&str>("arn:${AWS::Partition}:ec2:*:*:network-interface/*", [])),
+            ],
         );
-        cluster_stack.add_dependency(&props.lifecycle_bucket_stack);
-        let execution_role = execution_role(&construct, &scripts_bucket);
 
         let helm = match &props.helm {
             HelmDependencies::AlreadyInstalled => None,
@@ -502,130 +496,6 @@ impl Scope for HyperPodEksCluster {
     }
 }
 
-/// The lifecycle bucket in the bucket stack: its name starts with `sagemaker-`, because
-/// `AmazonSageMakerClusterInstanceRolePolicy` only reads such buckets; encrypted, public
-/// access blocked, TLS only, and retained.
-fn lifecycle_bucket(props: &HyperPodEksClusterProps, node: &Node) -> String {
-    let env = props.lifecycle_bucket_stack.stage().env();
-    let name = format!(
-        "sagemaker-{}-lcs-{}-{}",
-        props.cluster_name.to_ascii_lowercase(),
-        env.account,
-        env.region
-    );
-    if name.len() > 63 {
-        node.report("lifecycle_bucket_name_too_long", format!("the lifecycle bucket name `{name}` is longer than S3's 63 characters; shorten the cluster name"));
-    }
-    let stack = &props.lifecycle_bucket_stack;
-    let construct = Construct::new(stack, &format!("{}Lifecycle", props.cluster_name));
-    let bucket = s3::CfnBucket::new(
-        &construct,
-        "Bucket",
-        s3::BucketProps {
-            bucket_name: Some(name.as_str().into()),
-            bucket_encryption: Some(
-                s3::bucket::BucketEncryption::new(vec![s3::bucket::ServerSideEncryptionRule {
-                    server_side_encryption_by_default: Some(
-                        s3::bucket::ServerSideEncryptionByDefault::new(
-                            s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256,
-                        )
-                        .into(),
-                    ),
-                    ..Default::default()
-                }])
-                .into(),
-            ),
-            public_access_block_configuration: Some(crate::block_all_public_access()),
-            versioning_configuration: Some(
-                s3::bucket::VersioningConfiguration::new(
-                    s3::bucket::VersioningConfigurationStatus::Enabled,
-                )
-                .into(),
-            ),
-            ..Default::default()
-        },
-    );
-    bucket.retain_on_delete_and_replace();
-    s3::CfnBucketPolicy::new(
-        &construct,
-        "Policy",
-        s3::BucketPolicyProps::new(bucket.ref_value(), crate::tls_only(&bucket.arn())),
-    );
-    name
-}
-
-/// The HyperPod execution role with the documented policy set.
-fn execution_role(scope: &Construct, scripts_bucket: &str) -> Role {
-    let bucket_arn = fns::sub(
-        "arn:${AWS::Partition}:s3:::${bucket}",
-        [("bucket", scripts_bucket.into())],
-    );
-    let objects_arn = fns::sub(
-        "arn:${AWS::Partition}:s3:::${bucket}/*",
-        [("bucket", scripts_bucket.into())],
-    );
-    let nodes = PolicyDocument::new([
-        Statement::allow()
-            .sid("NetworkInterfaces")
-            .actions([
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:CreateNetworkInterface",
-                "ec2:CreateNetworkInterfacePermission",
-                "ec2:DeleteNetworkInterface",
-                "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeVpcs",
-                "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeSecurityGroups",
-                "ec2:DetachNetworkInterface",
-                "ec2:ModifyNetworkInterfaceAttribute",
-                "ec2:UnassignPrivateIpAddresses",
-            ])
-            .resource("*"),
-        Statement::allow()
-            .sid("Images")
-            .actions([
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetAuthorizationToken",
-                "ecr:GetDownloadUrlForLayer",
-            ])
-            .resource("*"),
-        Statement::allow()
-            .sid("PodIdentity")
-            .action("eks-auth:AssumeRoleForPodIdentity")
-            .resource("*"),
-        Statement::allow()
-            .sid("Alarms")
-            .action("cloudwatch:DescribeAlarms")
-            .resource("*"),
-        Statement::allow()
-            .sid("TagInterfaces")
-            .action("ec2:CreateTags")
-            .resource(fns::sub::<&str>(
-                "arn:${AWS::Partition}:ec2:*:*:network-interface/*",
-                [],
-            )),
-        Statement::allow()
-            .sid("LifecycleScripts")
-            .actions(["s3:ListBucket", "s3:GetObject"])
-            .resources([bucket_arn, objects_arn]),
-    ]);
-    Role::new(
-        scope,
-        "ExecutionRole",
-        RoleProps {
-            managed_policies: vec![
-                ManagedPolicy::aws("AmazonSageMakerClusterInstanceRolePolicy"),
-                ManagedPolicy::aws("AmazonEKS_CNI_Policy"),
-            ],
-            inline_policies: vec![("hyperpod-nodes".into(), nodes)],
-            ..RoleProps::new(Principal::service("sagemaker.amazonaws.com").trust())
-        },
-    )
-}
-
 fn instance_group(
     group: &InstanceGroup,
     role: &Role,
@@ -794,12 +664,6 @@ fn check_props(node: &Node, props: &HyperPodEksClusterProps) {
                 );
             }
         }
-    }
-    let env = props.lifecycle_bucket_stack.stage().env();
-    if let Some(stack) = node.scope().and_then(|scope| Stack::of(&scope))
-        && stack.stage().env() != env
-    {
-        node.report("lifecycle_bucket_in_other_environment", format!("the lifecycle bucket stack is in account {} {}, not the cluster's; put it in the cluster's account and region", env.account, env.region));
     }
     if props.network.private_subnet_ids.is_empty() {
         node.report(

@@ -14,6 +14,7 @@
 mod cidr;
 mod data;
 mod eks;
+mod lifecycle;
 mod network;
 mod team;
 
@@ -78,7 +79,3 @@ pub(crate) fn tls_only_document(bucket_arn: &Value<String>) -> PolicyDocument {
         ))])
 }
 
-/// [`tls_only_document`] as a property value.
-pub(crate) fn tls_only(bucket_arn: &Value<String>) -> PolicyDocument {
-    tls_only_document(bucket_arn)
-}
