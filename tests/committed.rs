@@ -18,6 +18,7 @@ fn apps() -> Vec<(&'static str, App)> {
     vec![
         ("example-shared-bucket", example_shared_bucket::app()),
         ("hyperpod-platform", hyperpod_platform::app()),
+        ("slurm-login-access", slurm_login_access::app()),
     ]
 }
 

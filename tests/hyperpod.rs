@@ -201,6 +201,7 @@ fn bad_network_inputs_are_reported() {
             vpc_id: "vpc-1".into(),
             vpc_cidrs: vec![],
             private_subnet_ids: vec!["subnet-0123456789abcdef0".into()],
+            private_subnet_zones: vec![],
             security_group_id: "sg-0123456789abcdef0".into(),
         },
     );
@@ -213,6 +214,7 @@ fn bad_network_inputs_are_reported() {
         ("a/Cluster/Existing", "invalid_resource_id"),
         ("a/Cluster/Existing", "too_few_subnets"),
         ("a/Cluster/Existing", "missing_vpc_cidr"),
+        ("a/Cluster/Existing", "subnet_zones_mismatch"),
     ] {
         assert_problem(&f.app, path, code);
     }

@@ -8,6 +8,7 @@ mod iam;
 mod layering;
 mod limits;
 mod resources;
+mod slurm;
 mod support;
 mod synthesis;
 mod tree;

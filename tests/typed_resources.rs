@@ -534,3 +534,65 @@ fn replacement_metadata_is_available_at_run_time() {
     let role = iam::CfnRole::new(&stack, "Role", iam::RoleProps::new(json!({})));
     assert_eq!(role.spec().unwrap().type_name, "AWS::IAM::Role");
 }
+
+/// cfn-lint refused an apostrophe in a security group's description that synthesis had let
+/// through: the schema's pattern holds a `[` inside a class, which ECMAScript reads as a
+/// literal. The generator now rewrites such patterns instead of dropping them.
+#[test]
+fn ecmascript_patterns_with_a_literal_bracket_are_checked() {
+    let (app, stack) = one_stack();
+    ec2::CfnSecurityGroup::new(
+        &stack,
+        "Group",
+        ec2::SecurityGroupProps::new("the cluster's nodes"),
+    );
+    ec2::CfnSecurityGroup::new(
+        &stack,
+        "Fine",
+        ec2::SecurityGroupProps::new("nodes [all] (x)"),
+    );
+    let found: Vec<(String, String)> = problems(&app)
+        .into_iter()
+        .map(|p| (p.path, p.code))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            "a/Main/Group".to_owned(),
+            "property_pattern_mismatch".to_owned()
+        )]
+    );
+}
+
+/// Patterns with lookaround (ECMAScript) are checked too.
+#[test]
+fn patterns_with_lookaround_are_checked() {
+    let (app, stack) = one_stack();
+    let tags = vec![
+        cloudformation::stack_set::Tag::new("aws:reserved", "v"),
+        cloudformation::stack_set::Tag::new("team", "ml"),
+    ];
+    cloudformation::CfnStackSet::new(
+        &stack,
+        "Set",
+        cloudformation::StackSetProps {
+            tags: Some(tags.into()),
+            ..cloudformation::StackSetProps::new(
+                cloudformation::stack_set::PermissionModel::SelfManaged,
+                "platform",
+            )
+        },
+    );
+    let found = problems(&app);
+    let mismatches: Vec<&str> = found
+        .iter()
+        .filter(|p| p.code == "property_pattern_mismatch")
+        .map(|p| p.message.as_str())
+        .collect();
+    assert_eq!(mismatches.len(), 1, "{found:?}");
+    assert!(
+        mismatches[0].starts_with("property `Tags[0].Key`"),
+        "{}",
+        mismatches[0]
+    );
+}

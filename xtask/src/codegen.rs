@@ -260,9 +260,16 @@ struct FixUps {
 /// Enum values that differ only in case or punctuation (`enumCaseInsensitive` schemas),
 /// which would give one variant name: the later one gets a numbered suffix.
 const FIXUP_VARIANT_NAME_CLASH: &str = "variant_name_clash";
-/// Patterns written for ECMAScript that the `regex` crate cannot compile (lookaround,
-/// backreferences): they are left unchecked rather than refusing valid values.
+/// Patterns that `fancy_regex` cannot compile even after the rewrites below (a Unicode
+/// class repeated a thousand times outgrows its size limit): left unchecked rather than
+/// refusing valid values.
 const FIXUP_UNSUPPORTED_PATTERN: &str = "unsupported_pattern";
+/// ECMAScript reads an unescaped `[` inside a character class as a literal (EC2's
+/// security-group description pattern): it is escaped.
+const FIXUP_LITERAL_BRACKET_IN_CLASS: &str = "literal_bracket_in_class";
+/// ECMAScript reads `-` after a class escape (`[\w-/]`) as a literal (IAM role ARN
+/// patterns): it is escaped.
+const FIXUP_LITERAL_HYPHEN_AFTER_CLASS_ESCAPE: &str = "literal_hyphen_after_class_escape";
 /// Two read-only attributes that give one method name (EKS's `CertificateAuthorityData`
 /// and `CertificateAuthority/Data`, which return the same value): the first is kept.
 const FIXUP_ATTRIBUTE_NAME_CLASH: &str = "attribute_name_clash";
@@ -746,7 +753,8 @@ impl<'a> ResourceGen<'a> {
             parts.push(format!("enum_values: &[{}]", values.join(", ")));
         }
         if let Some(pattern) = node.get("pattern").and_then(Json::as_str) {
-            if regex::Regex::new(pattern).is_ok() {
+            let pattern = self.ecma_to_rust(pattern);
+            if fancy_regex::Regex::new(&pattern).is_ok() {
                 parts.push(format!("pattern: Some({pattern:?})"));
             } else {
                 self.fixups.apply(FIXUP_UNSUPPORTED_PATTERN);
@@ -773,10 +781,9 @@ impl<'a> ResourceGen<'a> {
             let items = self.rule(items)?;
             parts.push(format!("items: Some({items})"));
         }
-        if let Some(properties) = node.get("properties").and_then(Json::as_object)
-            && node.get("oneOf").is_none()
-            && node.get("anyOf").is_none()
-        {
+        // A `oneOf` or `anyOf` beside `properties` only combines required sets: the
+        // properties still apply.
+        if let Some(properties) = node.get("properties").and_then(Json::as_object) {
             let mut entries = Vec::new();
             for (name, property) in properties {
                 let rule = self.rule(property)?;
@@ -802,6 +809,52 @@ impl<'a> ResourceGen<'a> {
             "hyperpod_core::schema::Rule {{ {} }}",
             parts.join(", ")
         ))
+    }
+
+    /// Rewrites what ECMAScript reads differently inside a character class: an unescaped
+    /// `[` is a literal there (a nested class here), and a `-` right after a class escape
+    /// such as `\w` is a literal there (a broken range here).
+    fn ecma_to_rust(&mut self, pattern: &str) -> String {
+        let mut out = String::new();
+        let mut in_class = false;
+        let mut chars = pattern.chars().peekable();
+        let mut previous_was_class_escape = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    let next = chars.next().unwrap_or_default();
+                    out.push(c);
+                    out.push(next);
+                    previous_was_class_escape = in_class && "wWdDsS".contains(next);
+                    continue;
+                }
+                '[' if in_class => {
+                    self.fixups.apply(FIXUP_LITERAL_BRACKET_IN_CLASS);
+                    out.push_str("\\[");
+                }
+                '[' => {
+                    in_class = true;
+                    out.push(c);
+                    if chars.peek() == Some(&'^') {
+                        out.push(chars.next().expect("peeked"));
+                    }
+                    if chars.peek() == Some(&']') {
+                        out.push(chars.next().expect("peeked"));
+                    }
+                }
+                ']' if in_class => {
+                    in_class = false;
+                    out.push(c);
+                }
+                '-' if previous_was_class_escape => {
+                    self.fixups.apply(FIXUP_LITERAL_HYPHEN_AFTER_CLASS_ESCAPE);
+                    out.push_str("\\-");
+                }
+                _ => out.push(c),
+            }
+            previous_was_class_escape = false;
+        }
+        out
     }
 
     fn pointers(&self, key: &str) -> Vec<String> {

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
-use regex::Regex;
 use serde_json::Value as Json;
 
 use crate::resource::TagFormat;
@@ -254,7 +253,7 @@ impl Checker {
         }
         if let Some(pattern) = rule.pattern
             && let Some(regex) = compiled(pattern)
-            && !regex.is_match(&text)
+            && regex.is_match(&text).is_ok_and(|matched| !matched)
         {
             self.report(
                 issues,
@@ -394,17 +393,18 @@ impl Checker {
     }
 }
 
-/// Compiles a schema pattern once. A pattern this regex engine cannot read (lookaround,
-/// for example) is not checked, rather than refusing valid values.
-fn compiled(pattern: &'static str) -> Option<Regex> {
-    static CACHE: LazyLock<Mutex<HashMap<&'static str, Option<Regex>>>> =
+/// Compiles a schema pattern once. The schemas write ECMAScript patterns, lookaround
+/// included, hence `fancy_regex`; the generator emits only patterns it compiles, so a
+/// pattern that still fails here is left unchecked rather than refusing valid values.
+fn compiled(pattern: &'static str) -> Option<fancy_regex::Regex> {
+    static CACHE: LazyLock<Mutex<HashMap<&'static str, Option<fancy_regex::Regex>>>> =
         LazyLock::new(Default::default);
     let mut cache = CACHE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     cache
         .entry(pattern)
-        .or_insert_with(|| Regex::new(pattern).ok())
+        .or_insert_with(|| fancy_regex::Regex::new(pattern).ok())
         .clone()
 }
 

@@ -315,14 +315,32 @@ impl HyperPodEksCluster {
             ));
         }
 
-        let (scripts_bucket, scripts) = crate::lifecycle::lifecycle_scripts(&construct, id, &props.cluster_name, &props.lifecycle_scripts, &props.lifecycle_bucket_stack);
+        let (scripts_bucket, scripts) = crate::lifecycle::lifecycle_scripts(
+            &construct,
+            id,
+            &props.cluster_name,
+            &props.lifecycle_scripts,
+            &props.lifecycle_bucket_stack,
+        );
         let execution_role = crate::lifecycle::execution_role(
             &construct,
             &scripts_bucket,
-            &["AmazonSageMakerClusterInstanceRolePolicy", "AmazonEKS_CNI_Policy"],
+            &[
+                "AmazonSageMakerClusterInstanceRolePolicy",
+                "AmazonEKS_CNI_Policy",
+            ],
             vec![
-                Statement::allow().sid("PodIdentity").action("eks-auth:AssumeRoleForPodIdentity").resource("*"),
-                Statement::allow().sid("TagInterfaces").action("ec2:CreateTags").resource(fns::sub::<&str>("arn:${AWS::Partition}:ec2:*:*:network-interface/*", [])),
+                Statement::allow()
+                    .sid("PodIdentity")
+                    .action("eks-auth:AssumeRoleForPodIdentity")
+                    .resource("*"),
+                Statement::allow()
+                    .sid("TagInterfaces")
+                    .action("ec2:CreateTags")
+                    .resource(fns::sub::<&str>(
+                        "arn:${AWS::Partition}:ec2:*:*:network-interface/*",
+                        [],
+                    )),
             ],
         );
 
@@ -695,7 +713,7 @@ fn parse_addon_version(version: &str) -> Option<(u32, u32, u32)> {
 }
 
 /// HyperPod names: letters, digits and single or repeated hyphens between them.
-fn is_hyperpod_name(name: &str, max: usize) -> bool {
+pub(crate) fn is_hyperpod_name(name: &str, max: usize) -> bool {
     !name.is_empty()
         && name.len() <= max
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')

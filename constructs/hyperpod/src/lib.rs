@@ -1,6 +1,8 @@
 //! Constructs for Amazon SageMaker HyperPod shared across accounts: the network, an
 //! EKS-orchestrated cluster with task governance, teams whose data scientists live in
-//! another account, and training data reached across accounts through S3 access points.
+//! another account, training data reached across accounts through S3 access points, and a
+//! Slurm-orchestrated cluster whose login nodes sit behind an internal Network Load
+//! Balancer reached through AWS Client VPN.
 //!
 //! Each construct takes typed props, applies secure defaults, checks every input and
 //! reports problems at synthesis with its construct path, a stable code and what to
@@ -15,8 +17,11 @@ mod cidr;
 mod data;
 mod eks;
 mod lifecycle;
+mod login;
 mod network;
+mod slurm;
 mod team;
+mod vpn;
 
 pub use cidr::{Cidr, parse_address};
 pub use data::{
@@ -28,11 +33,14 @@ pub use eks::{
     HyperPodEksClusterProps, InstanceGroup, SUPPORTED_KUBERNETES_VERSIONS, SchedulerProps,
     TASK_GOVERNANCE_MIN_VERSION, TaintEffect, VPC_CNI_MIN_VERSION,
 };
+pub use login::{LoginNodeLoadBalancer, LoginNodeLoadBalancerProps, SshSource};
 pub use network::{ExistingNetwork, HyperPodNetwork, NetworkProps, NetworkRefs};
+pub use slurm::{FsxLustre, SlurmGroup, SlurmHyperPodCluster, SlurmHyperPodClusterProps};
 pub use team::{
     ComputeQuota, NAMESPACE_PREFIX, NamespaceAccess, Preemption, QuotaInstanceType,
     SharingStrategy, TeamNamespace, TeamNamespaceProps,
 };
+pub use vpn::{ClientVpnAccess, ClientVpnAccessProps, LOG_RETENTION_DAYS};
 
 use hyperpod_cfn::s3;
 use hyperpod_core::Value;
@@ -78,4 +86,3 @@ pub(crate) fn tls_only_document(bucket_arn: &Value<String>) -> PolicyDocument {
             ["false".into()],
         ))])
 }
-

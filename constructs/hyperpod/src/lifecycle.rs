@@ -14,10 +14,21 @@ use hyperpod_iam::{ManagedPolicy, PolicyDocument, Principal, Role, RoleProps, St
 /// The bucket's name starts with `sagemaker-`, because
 /// `AmazonSageMakerClusterInstanceRolePolicy` only reads such buckets; it is encrypted,
 /// private, TLS only and retained.
-pub(crate) fn lifecycle_scripts(construct: &Construct, id: &str, cluster_name: &str, scripts: &Path, bucket_stack: &Stack) -> (String, FileAsset) {
+pub(crate) fn lifecycle_scripts(
+    construct: &Construct,
+    id: &str,
+    cluster_name: &str,
+    scripts: &Path,
+    bucket_stack: &Stack,
+) -> (String, FileAsset) {
     let node = construct.node();
     let env = bucket_stack.stage().env();
-    let name = format!("sagemaker-{}-lcs-{}-{}", cluster_name.to_ascii_lowercase(), env.account, env.region);
+    let name = format!(
+        "sagemaker-{}-lcs-{}-{}",
+        cluster_name.to_ascii_lowercase(),
+        env.account,
+        env.region
+    );
     if name.len() > 63 {
         node.report("lifecycle_bucket_name_too_long", format!("the lifecycle bucket name `{name}` is longer than S3's 63 characters; shorten the cluster name"));
     }
@@ -36,19 +47,41 @@ pub(crate) fn lifecycle_scripts(construct: &Construct, id: &str, cluster_name: &
             bucket_name: Some(name.as_str().into()),
             bucket_encryption: Some(
                 s3::bucket::BucketEncryption::new(vec![s3::bucket::ServerSideEncryptionRule {
-                    server_side_encryption_by_default: Some(s3::bucket::ServerSideEncryptionByDefault::new(s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256).into()),
+                    server_side_encryption_by_default: Some(
+                        s3::bucket::ServerSideEncryptionByDefault::new(
+                            s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256,
+                        )
+                        .into(),
+                    ),
                     ..Default::default()
                 }])
                 .into(),
             ),
             public_access_block_configuration: Some(crate::block_all_public_access()),
-            versioning_configuration: Some(s3::bucket::VersioningConfiguration::new(s3::bucket::VersioningConfigurationStatus::Enabled).into()),
+            versioning_configuration: Some(
+                s3::bucket::VersioningConfiguration::new(
+                    s3::bucket::VersioningConfigurationStatus::Enabled,
+                )
+                .into(),
+            ),
             ..Default::default()
         },
     );
     bucket.retain_on_delete_and_replace();
-    s3::CfnBucketPolicy::new(&scope, "Policy", s3::BucketPolicyProps::new(bucket.ref_value(), crate::tls_only_document(&bucket.arn())));
-    let asset = FileAsset::new(&cluster_stack, &format!("{id}LifecycleScripts"), scripts, AssetDestination { bucket_name: name.clone(), key_prefix: "lifecycle/".into() });
+    s3::CfnBucketPolicy::new(
+        &scope,
+        "Policy",
+        s3::BucketPolicyProps::new(bucket.ref_value(), crate::tls_only_document(&bucket.arn())),
+    );
+    let asset = FileAsset::new(
+        &cluster_stack,
+        &format!("{id}LifecycleScripts"),
+        scripts,
+        AssetDestination {
+            bucket_name: name.clone(),
+            key_prefix: "lifecycle/".into(),
+        },
+    );
     cluster_stack.add_dependency(bucket_stack);
     (name, asset)
 }
@@ -56,9 +89,20 @@ pub(crate) fn lifecycle_scripts(construct: &Construct, id: &str, cluster_name: &
 /// The execution role of HyperPod nodes: trusted by SageMaker, with the given managed
 /// policies, the network-interface and image permissions every node needs, read access to
 /// the lifecycle bucket, and `extra` statements.
-pub(crate) fn execution_role(scope: &Construct, scripts_bucket: &str, managed: &[&str], extra: Vec<Statement>) -> Role {
-    let bucket_arn = fns::sub("arn:${AWS::Partition}:s3:::${bucket}", [("bucket", scripts_bucket.into())]);
-    let objects_arn = fns::sub("arn:${AWS::Partition}:s3:::${bucket}/*", [("bucket", scripts_bucket.into())]);
+pub(crate) fn execution_role(
+    scope: &Construct,
+    scripts_bucket: &str,
+    managed: &[&str],
+    extra: Vec<Statement>,
+) -> Role {
+    let bucket_arn = fns::sub(
+        "arn:${AWS::Partition}:s3:::${bucket}",
+        [("bucket", scripts_bucket.into())],
+    );
+    let objects_arn = fns::sub(
+        "arn:${AWS::Partition}:s3:::${bucket}/*",
+        [("bucket", scripts_bucket.into())],
+    );
     let mut statements = vec![
         Statement::allow()
             .sid("NetworkInterfaces")
@@ -78,16 +122,33 @@ pub(crate) fn execution_role(scope: &Construct, scripts_bucket: &str, managed: &
                 "ec2:UnassignPrivateIpAddresses",
             ])
             .resource("*"),
-        Statement::allow().sid("Images").actions(["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetAuthorizationToken", "ecr:GetDownloadUrlForLayer"]).resource("*"),
-        Statement::allow().sid("Alarms").action("cloudwatch:DescribeAlarms").resource("*"),
-        Statement::allow().sid("LifecycleScripts").actions(["s3:ListBucket", "s3:GetObject"]).resources([bucket_arn, objects_arn]),
+        Statement::allow()
+            .sid("Images")
+            .actions([
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetAuthorizationToken",
+                "ecr:GetDownloadUrlForLayer",
+            ])
+            .resource("*"),
+        Statement::allow()
+            .sid("Alarms")
+            .action("cloudwatch:DescribeAlarms")
+            .resource("*"),
+        Statement::allow()
+            .sid("LifecycleScripts")
+            .actions(["s3:ListBucket", "s3:GetObject"])
+            .resources([bucket_arn, objects_arn]),
     ];
     statements.extend(extra);
     Role::new(
         scope,
         "ExecutionRole",
         RoleProps {
-            managed_policies: managed.iter().map(|name| ManagedPolicy::aws(name)).collect(),
+            managed_policies: managed
+                .iter()
+                .map(|name| ManagedPolicy::aws(name))
+                .collect(),
             inline_policies: vec![("hyperpod-nodes".into(), PolicyDocument::new(statements))],
             ..RoleProps::new(Principal::service("sagemaker.amazonaws.com").trust())
         },

@@ -45,6 +45,8 @@ pub struct NetworkRefs {
     pub vpc_cidrs: Vec<String>,
     /// The private subnets, one per availability zone, where nodes run.
     pub private_subnet_ids: Vec<Value<String>>,
+    /// The availability zone of each private subnet, in the same order.
+    pub private_subnet_zones: Vec<Value<String>>,
     /// The HyperPod security group: all traffic between its members (EFA needs both
     /// directions).
     pub security_group_id: Value<String>,
@@ -59,6 +61,8 @@ pub struct ExistingNetwork {
     pub vpc_cidrs: Vec<String>,
     /// At least two private subnets in distinct availability zones (`subnet-…`).
     pub private_subnet_ids: Vec<String>,
+    /// The availability zone of each private subnet, in the same order.
+    pub private_subnet_zones: Vec<String>,
     /// A security group that admits all traffic from itself (`sg-…`).
     pub security_group_id: String,
 }
@@ -280,6 +284,7 @@ impl HyperPodNetwork {
                 vpc_id: vpc.ref_value(),
                 vpc_cidrs: vec![vpc_cidr.to_string()],
                 private_subnet_ids,
+                private_subnet_zones: zones,
                 security_group_id: group,
             },
         }
@@ -308,6 +313,9 @@ impl HyperPodNetwork {
                 "give at least two private subnets in distinct availability zones; EKS needs two",
             );
         }
+        if network.private_subnet_zones.len() != network.private_subnet_ids.len() {
+            node.report("subnet_zones_mismatch", format!("{} subnets but {} availability zones were given; give the zone of each subnet, in the same order", network.private_subnet_ids.len(), network.private_subnet_zones.len()));
+        }
         if network.vpc_cidrs.is_empty() {
             node.report("missing_vpc_cidr", "give the VPC's CIDR blocks; they are needed to check Client VPN and load balancer ranges");
         }
@@ -323,6 +331,11 @@ impl HyperPodNetwork {
                 vpc_cidrs: network.vpc_cidrs,
                 private_subnet_ids: network
                     .private_subnet_ids
+                    .into_iter()
+                    .map(Value::from)
+                    .collect(),
+                private_subnet_zones: network
+                    .private_subnet_zones
                     .into_iter()
                     .map(Value::from)
                     .collect(),

@@ -1160,6 +1160,9 @@ pub static GUARD_HOOK_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Alias",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^(?!(?i)aws)[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}$",
+                        ),
                         ..hyperpod_core::schema::Rule::ANY
                     },
                 ),
@@ -1717,6 +1720,45 @@ pub static HOOK_DEFAULT_VERSION_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::CloudFormation::HookDefaultVersion",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "Arn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/hook/.+$",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeName",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}$"),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeVersionArn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/hook/.+$",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "VersionId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[A-Za-z0-9-]{1,128}$"),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &[],
@@ -1823,6 +1865,54 @@ pub static HOOK_TYPE_CONFIG_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::CloudFormation::HookTypeConfig",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "Configuration",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("[\\s\\S]+"),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "ConfigurationAlias",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &["default"],
+                        pattern: Some("^[a-zA-Z0-9]{1,256}$"),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "ConfigurationArn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type(-configuration)?/hook/.+$",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeArn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/hook/.+$",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeName",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}$"),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &["ConfigurationAlias"],
@@ -2277,6 +2367,9 @@ pub static LAMBDA_HOOK_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Alias",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^(?!(?i)aws)[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}$",
+                        ),
                         ..hyperpod_core::schema::Rule::ANY
                     },
                 ),
@@ -2970,6 +3063,37 @@ pub static MODULE_DEFAULT_VERSION_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::CloudFormation::ModuleDefaultVersion",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "Arn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/module/.+/[0-9]{8}$",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "ModuleName",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::MODULE",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "VersionId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[0-9]{8}$"),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &["Arn", "ModuleName", "VersionId"],
@@ -3309,6 +3433,87 @@ pub static PUBLIC_TYPE_VERSION_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::CloudFormation::PublicTypeVersion",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "Arn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:[0-9]{12}:type/.+",
+                        ),
+                        min_length: Some(0),
+                        max_length: Some(1024),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "LogDeliveryBucket",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "PublicTypeArn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/.+",
+                        ),
+                        max_length: Some(1024),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "PublicVersionNumber",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(.*)$"),
+                        min_length: Some(5),
+                        max_length: Some(64),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "PublisherId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("[0-9a-zA-Z-]{1,40}"),
+                        min_length: Some(1),
+                        max_length: Some(40),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Type",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &["RESOURCE", "MODULE", "HOOK"],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeName",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}(::MODULE){0,1}",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeVersionArn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:[0-9]{12}:type/.+",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &[
@@ -3617,6 +3822,45 @@ pub static RESOURCE_DEFAULT_VERSION_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::CloudFormation::ResourceDefaultVersion",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "Arn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/resource/.+$",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeName",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}$"),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeVersionArn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/resource/.+$",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "VersionId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[A-Za-z0-9-]{1,128}$"),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &[],
@@ -4320,6 +4564,136 @@ pub static STACK_SET_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::CloudFormation::StackSet",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "AdministrationRoleARN",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        min_length: Some(20),
+                        max_length: Some(2048),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                ("AutoDeployment", &STACK_SET_RULE_AUTO_DEPLOYMENT),
+                (
+                    "CallAs",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &["SELF", "DELEGATED_ADMIN"],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Capabilities",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Array,
+                        items: Some(&STACK_SET_RULE_CAPABILITY),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Description",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        min_length: Some(1),
+                        max_length: Some(1024),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "ExecutionRoleName",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[a-zA-Z_0-9+=,.@/-]+$"),
+                        min_length: Some(1),
+                        max_length: Some(64),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "ManagedExecution",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Object,
+                        properties: &[("Active", &STACK_SET_RULE_ACTIVE)],
+                        closed: true,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "OperationPreferences",
+                    &STACK_SET_RULE_OPERATION_PREFERENCES,
+                ),
+                (
+                    "Parameters",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Array,
+                        items: Some(&STACK_SET_RULE_PARAMETER),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "PermissionModel",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &["SERVICE_MANAGED", "SELF_MANAGED"],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "StackInstancesGroup",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Array,
+                        items: Some(&STACK_SET_RULE_STACK_INSTANCES),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "StackSetId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "StackSetName",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[a-zA-Z][a-zA-Z0-9\\-]{0,127}$"),
+                        max_length: Some(128),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Tags",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Array,
+                        min_items: Some(0),
+                        max_items: Some(50),
+                        items: Some(&STACK_SET_RULE_TAG),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TemplateBody",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        min_length: Some(1),
+                        max_length: Some(51200),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TemplateURL",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        min_length: Some(1),
+                        max_length: Some(5120),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            required: &["StackSetName", "PermissionModel"],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &["PermissionModel", "StackSetName"],
@@ -4327,6 +4701,253 @@ pub static STACK_SET_SPEC: hyperpod_core::schema::ResourceSpec =
         tag_format: hyperpod_core::TagFormat::KeyValueList,
         documentation: "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stackset.html",
     };
+static STACK_SET_RULE_STACK_SET_ARN: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_AUTO_DEPLOYMENT: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "DependsOn",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Array,
+                items: Some(&STACK_SET_RULE_STACK_SET_ARN),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "Enabled",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Boolean,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "RetainStacksOnAccountRemoval",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Boolean,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_CAPABILITY: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    enum_values: &[
+        "CAPABILITY_IAM",
+        "CAPABILITY_NAMED_IAM",
+        "CAPABILITY_AUTO_EXPAND",
+    ],
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_ACTIVE: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Boolean,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_CONCURRENCY_MODE: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    enum_values: &["STRICT_FAILURE_TOLERANCE", "SOFT_FAILURE_TOLERANCE"],
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_REGION_CONCURRENCY_TYPE: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        enum_values: &["SEQUENTIAL", "PARALLEL"],
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static STACK_SET_RULE_REGION: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("^[a-zA-Z0-9-]{1,128}$"),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_OPERATION_PREFERENCES: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            ("ConcurrencyMode", &STACK_SET_RULE_CONCURRENCY_MODE),
+            (
+                "FailureToleranceCount",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    minimum: Some(0.0),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "FailureTolerancePercentage",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    minimum: Some(0.0),
+                    maximum: Some(100.0),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "MaxConcurrentCount",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    minimum: Some(1.0),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "MaxConcurrentPercentage",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    minimum: Some(0.0),
+                    maximum: Some(100.0),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "RegionConcurrencyType",
+                &STACK_SET_RULE_REGION_CONCURRENCY_TYPE,
+            ),
+            (
+                "RegionOrder",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Array,
+                    items: Some(&STACK_SET_RULE_REGION),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static STACK_SET_RULE_PARAMETER: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "ParameterKey",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "ParameterValue",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["ParameterKey", "ParameterValue"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_ACCOUNT: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("^[0-9]{12}$"),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_ORGANIZATIONAL_UNIT_ID: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$"),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static STACK_SET_RULE_DEPLOYMENT_TARGETS: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "AccountFilterType",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    enum_values: &["NONE", "UNION", "INTERSECTION", "DIFFERENCE"],
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Accounts",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Array,
+                    min_items: Some(1),
+                    items: Some(&STACK_SET_RULE_ACCOUNT),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "AccountsUrl",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("(s3://|http(s?)://).+"),
+                    min_length: Some(1),
+                    max_length: Some(5120),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "OrganizationalUnitIds",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Array,
+                    min_items: Some(1),
+                    items: Some(&STACK_SET_RULE_ORGANIZATIONAL_UNIT_ID),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static STACK_SET_RULE_STACK_INSTANCES: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        ("DeploymentTargets", &STACK_SET_RULE_DEPLOYMENT_TARGETS),
+        (
+            "ParameterOverrides",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Array,
+                items: Some(&STACK_SET_RULE_PARAMETER),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "Regions",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Array,
+                min_items: Some(1),
+                items: Some(&STACK_SET_RULE_REGION),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["DeploymentTargets", "Regions"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static STACK_SET_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "Key",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!aws:.*)[a-zA-Z0-9\\s\\:\\_\\.\\/\\=\\+\\-]+$"),
+                min_length: Some(1),
+                max_length: Some(128),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "Value",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                min_length: Some(1),
+                max_length: Some(256),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["Key", "Value"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
 /// The property types of `AWS::CloudFormation::StackSet`.
 pub mod stack_set {
     /// A property type of `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-autodeployment.html)).
@@ -4893,12 +5514,135 @@ pub static TYPE_ACTIVATION_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::CloudFormation::TypeActivation",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "Arn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/.+",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "AutoUpdate",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Boolean,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "ExecutionRoleArn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                ("LoggingConfig", &TYPE_ACTIVATION_RULE_LOGGING_CONFIG),
+                (
+                    "MajorVersion",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        min_length: Some(1),
+                        max_length: Some(100000),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "PublicTypeArn",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "arn:aws[A-Za-z0-9-]{0,64}:cloudformation:[A-Za-z0-9-]{1,64}:([0-9]{12})?:type/.+",
+                        ),
+                        max_length: Some(1024),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "PublisherId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("[0-9a-zA-Z-]{1,40}"),
+                        min_length: Some(1),
+                        max_length: Some(40),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Type",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &["RESOURCE", "MODULE", "HOOK"],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeName",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}(::MODULE){0,1}",
+                        ),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TypeNameAlias",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}(::MODULE){0,1}",
+                        ),
+                        min_length: Some(10),
+                        max_length: Some(204),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "VersionBump",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &["MAJOR", "MINOR"],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &["LoggingConfig"],
         primary_identifier: &["Arn"],
         tag_format: hyperpod_core::TagFormat::NotTaggable,
         documentation: "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-typeactivation.html",
+    };
+static TYPE_ACTIVATION_RULE_LOGGING_CONFIG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "LogGroupName",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^[\\.\\-_/#A-Za-z0-9]+$"),
+                    min_length: Some(1),
+                    max_length: Some(512),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "LogRoleArn",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    min_length: Some(1),
+                    max_length: Some(256),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
     };
 /// The property types of `AWS::CloudFormation::TypeActivation`.
 pub mod type_activation {

@@ -1343,7 +1343,7 @@ pub static CAPACITY_RESERVATION_SPEC: hyperpod_core::schema::ResourceSpec =
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
                         pattern: Some(
-                            "^arn:aws([a-z-]+)?:outposts:[a-z\\d-]+:\\d{12}:outpost/op-[a-f0-9]{17}$",
+                            "^arn:aws([a-z-]+)?:outposts:[a-z\\d\\-]+:\\d{12}:outpost/op-[a-f0-9]{17}$",
                         ),
                         ..hyperpod_core::schema::Rule::ANY
                     },
@@ -1360,7 +1360,7 @@ pub static CAPACITY_RESERVATION_SPEC: hyperpod_core::schema::ResourceSpec =
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
                         pattern: Some(
-                            "^arn:aws([a-z-]+)?:ec2:[a-z\\d-]+:\\d{12}:placement-group/^.{1,255}$",
+                            "^arn:aws([a-z-]+)?:ec2:[a-z\\d\\-]+:\\d{12}:placement-group/^.{1,255}$",
                         ),
                         ..hyperpod_core::schema::Rule::ANY
                     },
@@ -3426,6 +3426,7 @@ static CARRIER_GATEWAY_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::sc
             "Key",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!aws:.*)"),
                 min_length: Some(1),
                 max_length: Some(127),
                 ..hyperpod_core::schema::Rule::ANY
@@ -3435,6 +3436,7 @@ static CARRIER_GATEWAY_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::sc
             "Value",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!aws:.*)"),
                 min_length: Some(1),
                 max_length: Some(255),
                 ..hyperpod_core::schema::Rule::ANY
@@ -13875,9 +13877,83 @@ pub static IPAM_PREFIX_LIST_RESOLVER_SPEC: hyperpod_core::schema::ResourceSpec =
         tag_format: hyperpod_core::TagFormat::KeyValueList,
         documentation: "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamprefixlistresolver.html",
     };
+static IPAM_PREFIX_LIST_RESOLVER_RULE_TAG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Key",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    min_length: Some(1),
+                    max_length: Some(128),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Value",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    min_length: Some(0),
+                    max_length: Some(256),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["Key", "Value"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
 static IPAM_PREFIX_LIST_RESOLVER_RULE_IPAM_PREFIX_LIST_RESOLVER_RULE_CONDITION:
     hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
     kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "Cidr",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "IpamPoolId",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "Operation",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                enum_values: &["equals", "not-equals", "subnet-of"],
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "ResourceId",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "ResourceOwner",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "ResourceRegion",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        ("ResourceTag", &IPAM_PREFIX_LIST_RESOLVER_RULE_TAG),
+    ],
+    closed: true,
     ..hyperpod_core::schema::Rule::ANY
 };
 static IPAM_PREFIX_LIST_RESOLVER_RULE_IPAM_PREFIX_LIST_RESOLVER_RULE: hyperpod_core::schema::Rule =
@@ -13926,33 +14002,6 @@ static IPAM_PREFIX_LIST_RESOLVER_RULE_IPAM_PREFIX_LIST_RESOLVER_RULE: hyperpod_c
             ),
         ],
         required: &["RuleType"],
-        closed: true,
-        ..hyperpod_core::schema::Rule::ANY
-    };
-static IPAM_PREFIX_LIST_RESOLVER_RULE_TAG: hyperpod_core::schema::Rule =
-    hyperpod_core::schema::Rule {
-        kind: hyperpod_core::schema::Kind::Object,
-        properties: &[
-            (
-                "Key",
-                &hyperpod_core::schema::Rule {
-                    kind: hyperpod_core::schema::Kind::String,
-                    min_length: Some(1),
-                    max_length: Some(128),
-                    ..hyperpod_core::schema::Rule::ANY
-                },
-            ),
-            (
-                "Value",
-                &hyperpod_core::schema::Rule {
-                    kind: hyperpod_core::schema::Kind::String,
-                    min_length: Some(0),
-                    max_length: Some(256),
-                    ..hyperpod_core::schema::Rule::ANY
-                },
-            ),
-        ],
-        required: &["Key", "Value"],
         closed: true,
         ..hyperpod_core::schema::Rule::ANY
     };
@@ -16485,6 +16534,30 @@ static INSTANCE_RULE_INSTANCE_IPV6_ADDRESS: hyperpod_core::schema::Rule =
 static INSTANCE_RULE_LAUNCH_TEMPLATE_SPECIFICATION: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "LaunchTemplateId",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "LaunchTemplateName",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Version",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        closed: true,
         ..hyperpod_core::schema::Rule::ANY
     };
 static INSTANCE_RULE_LICENSE_SPECIFICATION: hyperpod_core::schema::Rule =
@@ -25057,6 +25130,51 @@ pub static LOCAL_GATEWAY_ROUTE_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::EC2::LocalGatewayRoute",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "DestinationCidrBlock",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "LocalGatewayRouteTableId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "LocalGatewayVirtualInterfaceGroupId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "NetworkInterfaceId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "State",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Type",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &["DestinationCidrBlock", "LocalGatewayRouteTableId"],
@@ -25250,6 +25368,7 @@ static LOCAL_GATEWAY_ROUTE_TABLE_RULE_TAG: hyperpod_core::schema::Rule =
                 "Key",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!aws:.*)"),
                     min_length: Some(1),
                     max_length: Some(127),
                     ..hyperpod_core::schema::Rule::ANY
@@ -25259,6 +25378,7 @@ static LOCAL_GATEWAY_ROUTE_TABLE_RULE_TAG: hyperpod_core::schema::Rule =
                 "Value",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!aws:.*)"),
                     min_length: Some(1),
                     max_length: Some(255),
                     ..hyperpod_core::schema::Rule::ANY
@@ -25492,6 +25612,7 @@ static LOCAL_GATEWAY_ROUTE_TABLE_VPC_ASSOCIATION_RULE_TAG: hyperpod_core::schema
                 "Key",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!aws:.*)"),
                     min_length: Some(1),
                     max_length: Some(127),
                     ..hyperpod_core::schema::Rule::ANY
@@ -25501,6 +25622,7 @@ static LOCAL_GATEWAY_ROUTE_TABLE_VPC_ASSOCIATION_RULE_TAG: hyperpod_core::schema
                 "Value",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!aws:.*)"),
                     min_length: Some(1),
                     max_length: Some(255),
                     ..hyperpod_core::schema::Rule::ANY
@@ -25756,6 +25878,7 @@ static LOCAL_GATEWAY_ROUTE_TABLE_VIRTUAL_INTERFACE_GROUP_ASSOCIATION_RULE_TAG:
             "Key",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!aws:.*)"),
                 min_length: Some(1),
                 max_length: Some(127),
                 ..hyperpod_core::schema::Rule::ANY
@@ -25765,6 +25888,7 @@ static LOCAL_GATEWAY_ROUTE_TABLE_VIRTUAL_INTERFACE_GROUP_ASSOCIATION_RULE_TAG:
             "Value",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!aws:.*)"),
                 min_length: Some(1),
                 max_length: Some(255),
                 ..hyperpod_core::schema::Rule::ANY
@@ -26083,6 +26207,7 @@ static LOCAL_GATEWAY_VIRTUAL_INTERFACE_RULE_TAG: hyperpod_core::schema::Rule =
                 "Key",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!aws:.*)"),
                     min_length: Some(1),
                     max_length: Some(127),
                     ..hyperpod_core::schema::Rule::ANY
@@ -26092,6 +26217,7 @@ static LOCAL_GATEWAY_VIRTUAL_INTERFACE_RULE_TAG: hyperpod_core::schema::Rule =
                 "Value",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!aws:.*)"),
                     min_length: Some(1),
                     max_length: Some(255),
                     ..hyperpod_core::schema::Rule::ANY
@@ -26343,6 +26469,7 @@ static LOCAL_GATEWAY_VIRTUAL_INTERFACE_GROUP_RULE_TAG: hyperpod_core::schema::Ru
                 "Key",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!aws:.*)"),
                     min_length: Some(1),
                     max_length: Some(127),
                     ..hyperpod_core::schema::Rule::ANY
@@ -26352,6 +26479,7 @@ static LOCAL_GATEWAY_VIRTUAL_INTERFACE_GROUP_RULE_TAG: hyperpod_core::schema::Ru
                 "Value",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!aws:.*)"),
                     min_length: Some(1),
                     max_length: Some(255),
                     ..hyperpod_core::schema::Rule::ANY
@@ -33915,6 +34043,7 @@ pub static SECURITY_GROUP_SPEC: hyperpod_core::schema::ResourceSpec =
                     "GroupDescription",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^([a-z,A-Z,0-9,. _\\-:/()#,@\\[\\]+=&;\\{\\}!$*])*$"),
                         min_length: Some(0),
                         max_length: Some(255),
                         ..hyperpod_core::schema::Rule::ANY
@@ -39102,6 +39231,9 @@ static SQL_HA_STANDBY_DETECTED_INSTANCE_RULE_LAST_UPDATED_TIME: hyperpod_core::s
 static SQL_HA_STANDBY_DETECTED_INSTANCE_RULE_SQL_SERVER_CREDENTIALS: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::String,
+        pattern: Some(
+            "^(?=.{20,2048}$)arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\\d{12}:secret:[a-zA-Z0-9/_+=.@-]+$",
+        ),
         ..hyperpod_core::schema::Rule::ANY
     };
 static SQL_HA_STANDBY_DETECTED_INSTANCE_RULE_SQL_SERVER_LICENSE_USAGE: hyperpod_core::schema::Rule =
@@ -40007,6 +40139,7 @@ static SUBNET_CIDR_RESERVATION_RULE_TAG: hyperpod_core::schema::Rule =
                 "Key",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?![aA][wW][sS]:).+$"),
                     min_length: Some(1),
                     max_length: Some(128),
                     ..hyperpod_core::schema::Rule::ANY
@@ -47723,12 +47856,80 @@ pub static VPC_BLOCK_PUBLIC_ACCESS_EXCLUSION_SPEC: hyperpod_core::schema::Resour
         type_name: "AWS::EC2::VPCBlockPublicAccessExclusion",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "ExclusionId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "InternetGatewayExclusionMode",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &["allow-bidirectional", "allow-egress"],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "SubnetId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Tags",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Array,
+                        items: Some(&VPC_BLOCK_PUBLIC_ACCESS_EXCLUSION_RULE_TAG),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "VpcId",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            required: &["InternetGatewayExclusionMode"],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &["VpcId", "SubnetId"],
         primary_identifier: &["ExclusionId"],
         tag_format: hyperpod_core::TagFormat::KeyValueList,
         documentation: "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcblockpublicaccessexclusion.html",
+    };
+static VPC_BLOCK_PUBLIC_ACCESS_EXCLUSION_RULE_TAG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Key",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    min_length: Some(1),
+                    max_length: Some(128),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Value",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    min_length: Some(0),
+                    max_length: Some(256),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["Key", "Value"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
     };
 /// The property types of `AWS::EC2::VPCBlockPublicAccessExclusion`.
 pub mod vpc_block_public_access_exclusion {
@@ -56035,12 +56236,150 @@ pub static VOLUME_SPEC: hyperpod_core::schema::ResourceSpec = hyperpod_core::sch
     type_name: "AWS::EC2::Volume",
     properties: &hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "AutoEnableIO",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Boolean,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "AvailabilityZone",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "AvailabilityZoneId",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Encrypted",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Boolean,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Iops",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "KmsKeyId",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "MultiAttachEnabled",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Boolean,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "OutpostArn",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Size",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "SnapshotId",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "SourceVolumeId",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Tags",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Array,
+                    items: Some(&VOLUME_RULE_TAG),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Throughput",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "VolumeId",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "VolumeInitializationRate",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "VolumeType",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        closed: true,
         ..hyperpod_core::schema::Rule::ANY
     },
     create_only: &[],
     primary_identifier: &["VolumeId"],
     tag_format: hyperpod_core::TagFormat::KeyValueList,
     documentation: "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-volume.html",
+};
+static VOLUME_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "Key",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "Value",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["Value", "Key"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
 };
 /// The property types of `AWS::EC2::Volume`.
 pub mod volume {

@@ -321,6 +321,101 @@ static LISTENER_RULE_AUTHENTICATE_COGNITO_CONFIG: hyperpod_core::schema::Rule =
 static LISTENER_RULE_AUTHENTICATE_OIDC_CONFIG: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "AuthenticationRequestExtraParams",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Object,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "AuthorizationEndpoint",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "ClientId",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "ClientSecret",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Issuer",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "OnUnauthenticatedRequest",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    enum_values: &["allow", "authenticate", "deny"],
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Scope",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "SessionCookieName",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "SessionTimeout",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "TokenEndpoint",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "UseExistingClientSecret",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Boolean,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "UserInfoEndpoint",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &[
+            "TokenEndpoint",
+            "Issuer",
+            "UserInfoEndpoint",
+            "ClientId",
+            "AuthorizationEndpoint",
+        ],
+        closed: true,
         ..hyperpod_core::schema::Rule::ANY
     };
 static LISTENER_RULE_FIXED_RESPONSE_CONFIG: hyperpod_core::schema::Rule =
@@ -1852,6 +1947,101 @@ static LISTENER_RULE_RULE_AUTHENTICATE_COGNITO_CONFIG: hyperpod_core::schema::Ru
 static LISTENER_RULE_RULE_AUTHENTICATE_OIDC_CONFIG: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "AuthenticationRequestExtraParams",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Object,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "AuthorizationEndpoint",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "ClientId",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "ClientSecret",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Issuer",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "OnUnauthenticatedRequest",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    enum_values: &["allow", "authenticate", "deny"],
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Scope",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "SessionCookieName",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "SessionTimeout",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "TokenEndpoint",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "UseExistingClientSecret",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Boolean,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "UserInfoEndpoint",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &[
+            "TokenEndpoint",
+            "Issuer",
+            "UserInfoEndpoint",
+            "ClientId",
+            "AuthorizationEndpoint",
+        ],
+        closed: true,
         ..hyperpod_core::schema::Rule::ANY
     };
 static LISTENER_RULE_RULE_FIXED_RESPONSE_CONFIG: hyperpod_core::schema::Rule =
@@ -2307,8 +2497,65 @@ static LISTENER_RULE_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::sche
     closed: true,
     ..hyperpod_core::schema::Rule::ANY
 };
+static LISTENER_RULE_RULE_REWRITE_CONFIG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Regex",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Replace",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["Regex", "Replace"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static LISTENER_RULE_RULE_REWRITE_CONFIG_LIST: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Array,
+        items: Some(&LISTENER_RULE_RULE_REWRITE_CONFIG),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static LISTENER_RULE_RULE_REWRITE_CONFIG_OBJECT: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[("Rewrites", &LISTENER_RULE_RULE_REWRITE_CONFIG_LIST)],
+        required: &["Rewrites"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
 static LISTENER_RULE_RULE_TRANSFORM: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
     kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "HostHeaderRewriteConfig",
+            &LISTENER_RULE_RULE_REWRITE_CONFIG_OBJECT,
+        ),
+        (
+            "Type",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                enum_values: &["host-header-rewrite", "url-rewrite"],
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "UrlRewriteConfig",
+            &LISTENER_RULE_RULE_REWRITE_CONFIG_OBJECT,
+        ),
+    ],
+    required: &["Type"],
+    closed: true,
     ..hyperpod_core::schema::Rule::ANY
 };
 /// The property types of `AWS::ElasticLoadBalancingV2::ListenerRule`.

@@ -155,6 +155,9 @@ pub static BACKUP_SPEC: hyperpod_core::schema::ResourceSpec = hyperpod_core::sch
                 "ResourceARN",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some(
+                        "^arn:(?=[^:]+:fsx:[^:]+:\\d{12}:)((|(?=[a-z0-9-.]{1,63})(?!\\d{1,3}(\\.\\d{1,3}){3})(?![^:]*-{2})(?![^:]*-\\.)(?![^:]*\\.-)[a-z0-9]([a-z0-9-\\.]{0,61}[a-z0-9])?):){4}(?!/).{0,1024}$",
+                    ),
                     min_length: Some(8),
                     max_length: Some(512),
                     ..hyperpod_core::schema::Rule::ANY
@@ -1007,6 +1010,9 @@ pub static FILE_CACHE_SPEC: hyperpod_core::schema::ResourceSpec =
                     "ResourceARN",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:(?=[^:]+:fsx:[^:]+:\\d{12}:)((|(?=[a-z0-9-.]{1,63})(?!\\d{1,3}(\\.\\d{1,3}){3})(?![^:]*-{2})(?![^:]*-\\.)(?![^:]*\\.-)[a-z0-9].*(?<!-)):){4}(?!/).{0,1024}$",
+                        ),
                         min_length: Some(8),
                         max_length: Some(512),
                         ..hyperpod_core::schema::Rule::ANY
@@ -3754,6 +3760,55 @@ pub static S3_ACCESS_POINT_ATTACHMENT_SPEC: hyperpod_core::schema::ResourceSpec 
         type_name: "AWS::FSx::S3AccessPointAttachment",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "Lifecycle",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &[
+                            "AVAILABLE",
+                            "CREATING",
+                            "DELETING",
+                            "FAILED",
+                            "MISCONFIGURED",
+                            "UPDATING",
+                        ],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Name",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^(?=[a-z0-9])[a-z0-9-]{1,48}[a-z0-9]$"),
+                        min_length: Some(3),
+                        max_length: Some(50),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "OntapConfiguration",
+                    &S3_ACCESS_POINT_ATTACHMENT_RULE_S3_ACCESS_POINT_ONTAP_CONFIGURATION,
+                ),
+                (
+                    "OpenZFSConfiguration",
+                    &S3_ACCESS_POINT_ATTACHMENT_RULE_S3_ACCESS_POINT_OPEN_ZFS_CONFIGURATION,
+                ),
+                (
+                    "S3AccessPoint",
+                    &S3_ACCESS_POINT_ATTACHMENT_RULE_S3_ACCESS_POINT,
+                ),
+                (
+                    "Type",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &["OPENZFS", "ONTAP"],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            required: &["Name", "Type"],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &[
@@ -3766,6 +3821,247 @@ pub static S3_ACCESS_POINT_ATTACHMENT_SPEC: hyperpod_core::schema::ResourceSpec 
         primary_identifier: &["Name"],
         tag_format: hyperpod_core::TagFormat::NotTaggable,
         documentation: "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-s3accesspointattachment.html",
+    };
+static S3_ACCESS_POINT_ATTACHMENT_RULE_ONTAP_UNIX_FILE_SYSTEM_USER: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[(
+            "Name",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^[^\\u0000\\u0085\\u2028\\u2029\\r\\n]{1,256}$"),
+                min_length: Some(1),
+                max_length: Some(256),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        )],
+        required: &["Name"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static S3_ACCESS_POINT_ATTACHMENT_RULE_ONTAP_WINDOWS_FILE_SYSTEM_USER: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[(
+            "Name",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^[^\\u0000\\u0085\\u2028\\u2029\\r\\n]{1,256}$"),
+                min_length: Some(1),
+                max_length: Some(256),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        )],
+        required: &["Name"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static S3_ACCESS_POINT_ATTACHMENT_RULE_ONTAP_FILE_SYSTEM_IDENTITY: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Type",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    enum_values: &["UNIX", "WINDOWS"],
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "UnixUser",
+                &S3_ACCESS_POINT_ATTACHMENT_RULE_ONTAP_UNIX_FILE_SYSTEM_USER,
+            ),
+            (
+                "WindowsUser",
+                &S3_ACCESS_POINT_ATTACHMENT_RULE_ONTAP_WINDOWS_FILE_SYSTEM_USER,
+            ),
+        ],
+        required: &["Type"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static S3_ACCESS_POINT_ATTACHMENT_RULE_S3_ACCESS_POINT_ONTAP_CONFIGURATION:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "FileSystemIdentity",
+            &S3_ACCESS_POINT_ATTACHMENT_RULE_ONTAP_FILE_SYSTEM_IDENTITY,
+        ),
+        (
+            "VolumeId",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(fsvol-[0-9a-f]{17,})$"),
+                min_length: Some(23),
+                max_length: Some(23),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["VolumeId", "FileSystemIdentity"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static S3_ACCESS_POINT_ATTACHMENT_RULE_FILE_SYSTEM_GID: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        minimum: Some(0.0),
+        maximum: Some(4294967295.0),
+        properties: &[(
+            "Gid",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Number,
+                minimum: Some(0.0),
+                maximum: Some(4294967295.0),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        )],
+        required: &["Gid"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static S3_ACCESS_POINT_ATTACHMENT_RULE_OPEN_ZFS_POSIX_FILE_SYSTEM_USER:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "Gid",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Number,
+                minimum: Some(0.0),
+                maximum: Some(4294967295.0),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "SecondaryGids",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Array,
+                min_items: Some(0),
+                max_items: Some(15),
+                items: Some(&S3_ACCESS_POINT_ATTACHMENT_RULE_FILE_SYSTEM_GID),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "Uid",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Number,
+                minimum: Some(0.0),
+                maximum: Some(4294967295.0),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["Uid", "Gid"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static S3_ACCESS_POINT_ATTACHMENT_RULE_OPEN_ZFS_FILE_SYSTEM_IDENTITY: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "PosixUser",
+                &S3_ACCESS_POINT_ATTACHMENT_RULE_OPEN_ZFS_POSIX_FILE_SYSTEM_USER,
+            ),
+            (
+                "Type",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    enum_values: &["POSIX"],
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["Type", "PosixUser"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static S3_ACCESS_POINT_ATTACHMENT_RULE_S3_ACCESS_POINT_OPEN_ZFS_CONFIGURATION:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "FileSystemIdentity",
+            &S3_ACCESS_POINT_ATTACHMENT_RULE_OPEN_ZFS_FILE_SYSTEM_IDENTITY,
+        ),
+        (
+            "VolumeId",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(fsvol-[0-9a-f]{17,})$"),
+                min_length: Some(23),
+                max_length: Some(23),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["VolumeId", "FileSystemIdentity"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static S3_ACCESS_POINT_ATTACHMENT_RULE_S3_ACCESS_POINT_VPC_CONFIGURATION:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[(
+        "VpcId",
+        &hyperpod_core::schema::Rule {
+            kind: hyperpod_core::schema::Kind::String,
+            pattern: Some("^(vpc-[0-9a-f]{8,})$"),
+            min_length: Some(12),
+            max_length: Some(21),
+            ..hyperpod_core::schema::Rule::ANY
+        },
+    )],
+    required: &["VpcId"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static S3_ACCESS_POINT_ATTACHMENT_RULE_S3_ACCESS_POINT: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Alias",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^[0-9a-z\\\\-]{1,63}"),
+                    min_length: Some(1),
+                    max_length: Some(63),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Policy",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Any,
+                    min_length: Some(1),
+                    max_length: Some(200000),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "ResourceARN",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some(
+                        "^arn:[^:]{1,63}:[^:]{0,63}:[^:]{0,63}:(?:|\\d{12}):[^/].{0,1023}$",
+                    ),
+                    min_length: Some(8),
+                    max_length: Some(1024),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "VpcConfiguration",
+                &S3_ACCESS_POINT_ATTACHMENT_RULE_S3_ACCESS_POINT_VPC_CONFIGURATION,
+            ),
+        ],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
     };
 /// The property types of `AWS::FSx::S3AccessPointAttachment`.
 pub mod s3_access_point_attachment {
@@ -4440,6 +4736,9 @@ pub static STORAGE_VIRTUAL_MACHINE_SPEC: hyperpod_core::schema::ResourceSpec =
                     "ResourceARN",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some(
+                            "^arn:(?=[^:]+:fsx:[^:]+:\\d{12}:)((|(?=[a-z0-9-.]{1,63})(?!\\d{1,3}(\\.\\d{1,3}){3})(?![^:]*-{2})(?![^:]*-\\.)(?![^:]*\\.-)[a-z0-9].*(?<!-)):){4}(?!/).{0,1024}$",
+                        ),
                         ..hyperpod_core::schema::Rule::ANY
                     },
                 ),
@@ -5335,6 +5634,9 @@ static VOLUME_RULE_ORIGIN_SNAPSHOT: hyperpod_core::schema::Rule = hyperpod_core:
             "SnapshotARN",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some(
+                    "^arn:(?=[^:]+:fsx:[^:]+:\\d{12}:)((|(?=[a-z0-9-.]{1,63})(?!\\d{1,3}(\\.\\d{1,3}){3})(?![^:]*-{2})(?![^:]*-\\.)(?![^:]*\\.-)[a-z0-9].*(?<!-)):){4}(?!/).{0,1024}$",
+                ),
                 min_length: Some(8),
                 max_length: Some(512),
                 ..hyperpod_core::schema::Rule::ANY

@@ -1255,6 +1255,70 @@ pub static POLICY_SPEC: hyperpod_core::schema::ResourceSpec = hyperpod_core::sch
     type_name: "AWS::IAM::Policy",
     properties: &hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Groups",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Array,
+                    items: Some(&hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    }),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Id",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "PolicyDocument",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Any,
+                    pattern: Some("^[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+$"),
+                    min_length: Some(1),
+                    max_length: Some(131072),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "PolicyName",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^[\\w+=,.@-]+$"),
+                    min_length: Some(1),
+                    max_length: Some(128),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Roles",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Array,
+                    items: Some(&hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    }),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Users",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Array,
+                    items: Some(&hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    }),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["PolicyDocument", "PolicyName"],
+        closed: true,
         ..hyperpod_core::schema::Rule::ANY
     },
     create_only: &[],

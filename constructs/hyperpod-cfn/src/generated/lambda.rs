@@ -156,6 +156,7 @@ pub static ALIAS_SPEC: hyperpod_core::schema::ResourceSpec = hyperpod_core::sche
                 "Name",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!^[0-9]+$)([a-zA-Z0-9-_]+)$"),
                     min_length: Some(1),
                     max_length: Some(128),
                     ..hyperpod_core::schema::Rule::ANY
@@ -2605,6 +2606,7 @@ static EVENT_SOURCE_MAPPING_RULE_DOCUMENT_DB_EVENT_SOURCE_CONFIG: hyperpod_core:
                 "CollectionName",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(^(?!(system\\x2e)))(^[_a-zA-Z0-9])([^$]*)$"),
                     min_length: Some(1),
                     max_length: Some(57),
                     ..hyperpod_core::schema::Rule::ANY
@@ -4241,6 +4243,7 @@ static FUNCTION_RULE_CODE: hyperpod_core::schema::Rule = hyperpod_core::schema::
             "S3Bucket",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^[0-9A-Za-z\\.\\-_]*(?<!\\.)$"),
                 min_length: Some(3),
                 max_length: Some(63),
                 ..hyperpod_core::schema::Rule::ANY
@@ -6059,6 +6062,7 @@ static LAYER_VERSION_RULE_CONTENT: hyperpod_core::schema::Rule = hyperpod_core::
             "S3Bucket",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^[0-9A-Za-z\\.\\-_]*(?<!\\.)$"),
                 min_length: Some(3),
                 max_length: Some(63),
                 ..hyperpod_core::schema::Rule::ANY
@@ -8575,6 +8579,9 @@ pub static URL_SPEC: hyperpod_core::schema::ResourceSpec = hyperpod_core::schema
                 "FunctionArn",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some(
+                        "^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:((?!\\d+)[0-9a-zA-Z-_]+))?$",
+                    ),
                     ..hyperpod_core::schema::Rule::ANY
                 },
             ),
@@ -8597,6 +8604,7 @@ pub static URL_SPEC: hyperpod_core::schema::ResourceSpec = hyperpod_core::schema
                 "Qualifier",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("((?!^[0-9]+$)([a-zA-Z0-9-_]+))"),
                     min_length: Some(1),
                     max_length: Some(128),
                     ..hyperpod_core::schema::Rule::ANY
@@ -8606,6 +8614,9 @@ pub static URL_SPEC: hyperpod_core::schema::ResourceSpec = hyperpod_core::schema
                 "TargetFunctionArn",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some(
+                        "^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:((?!\\d+)[0-9a-zA-Z-_]+))?$",
+                    ),
                     ..hyperpod_core::schema::Rule::ANY
                 },
             ),

@@ -402,7 +402,7 @@ pub static DELIVERY_SPEC: hyperpod_core::schema::ResourceSpec =
                     "DeliverySourceName",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
-                        pattern: Some("[\\w-]*$"),
+                        pattern: Some("[\\w\\-]*$"),
                         min_length: Some(1),
                         max_length: Some(60),
                         ..hyperpod_core::schema::Rule::ANY
@@ -681,7 +681,7 @@ pub static DELIVERY_DESTINATION_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Name",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
-                        pattern: Some("[\\w-]*$"),
+                        pattern: Some("[\\w\\-]*$"),
                         min_length: Some(1),
                         max_length: Some(60),
                         ..hyperpod_core::schema::Rule::ANY
@@ -993,7 +993,7 @@ pub static DELIVERY_SOURCE_SPEC: hyperpod_core::schema::ResourceSpec =
                     "LogType",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
-                        pattern: Some("[\\w-]*$"),
+                        pattern: Some("[\\w\\-]*$"),
                         min_length: Some(1),
                         max_length: Some(255),
                         ..hyperpod_core::schema::Rule::ANY
@@ -1003,7 +1003,7 @@ pub static DELIVERY_SOURCE_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Name",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
-                        pattern: Some("[\\w-]*$"),
+                        pattern: Some("[\\w\\-]*$"),
                         min_length: Some(1),
                         max_length: Some(60),
                         ..hyperpod_core::schema::Rule::ANY
@@ -1022,7 +1022,7 @@ pub static DELIVERY_SOURCE_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Service",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
-                        pattern: Some("[\\w-]*$"),
+                        pattern: Some("[\\w\\-]*$"),
                         min_length: Some(1),
                         max_length: Some(255),
                         ..hyperpod_core::schema::Rule::ANY
@@ -2116,6 +2116,7 @@ pub static LOG_GROUP_SPEC: hyperpod_core::schema::ResourceSpec =
                     "KmsKeyId",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^arn:[a-z0-9-]+:kms:[a-z0-9-]+:\\d{12}:(key|alias)/.+\\Z"),
                         min_length: Some(0),
                         max_length: Some(256),
                         ..hyperpod_core::schema::Rule::ANY
@@ -2133,6 +2134,7 @@ pub static LOG_GROUP_SPEC: hyperpod_core::schema::ResourceSpec =
                     "LogGroupName",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^[.\\-_/#A-Za-z0-9]{1,512}\\Z"),
                         min_length: Some(1),
                         max_length: Some(512),
                         ..hyperpod_core::schema::Rule::ANY
@@ -2633,6 +2635,7 @@ static METRIC_FILTER_RULE_METRIC_TRANSFORMATION: hyperpod_core::schema::Rule =
                 "MetricName",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^((?![:*$])[\\x00-\\x7F]){1,255}"),
                     min_length: Some(1),
                     max_length: Some(255),
                     ..hyperpod_core::schema::Rule::ANY

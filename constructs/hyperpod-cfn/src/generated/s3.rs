@@ -3470,6 +3470,23 @@ static BUCKET_RULE_REDIRECT_RULE: hyperpod_core::schema::Rule = hyperpod_core::s
 static BUCKET_RULE_ROUTING_RULE_CONDITION: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "HttpErrorCodeReturnedEquals",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "KeyPrefixEquals",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        closed: true,
         ..hyperpod_core::schema::Rule::ANY
     };
 static BUCKET_RULE_ROUTING_RULE: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
@@ -8333,6 +8350,7 @@ static STORAGE_LENS_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::schem
             "Key",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!aws:.*)[a-zA-Z0-9\\s\\_\\.\\/\\=\\+\\-\\@\\:]+$"),
                 min_length: Some(1),
                 max_length: Some(127),
                 ..hyperpod_core::schema::Rule::ANY
@@ -8342,6 +8360,7 @@ static STORAGE_LENS_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::schem
             "Value",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!aws:.*)[a-zA-Z0-9\\s\\_\\.\\/\\=\\+\\-\\@\\:]+$"),
                 min_length: Some(1),
                 max_length: Some(255),
                 ..hyperpod_core::schema::Rule::ANY

@@ -6869,6 +6869,7 @@ pub static APP_IMAGE_CONFIG_SPEC: hyperpod_core::schema::ResourceSpec =
 static APP_IMAGE_CONFIG_RULE_CUSTOM_IMAGE_CONTAINER_ARGUMENTS: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^(?!\\s*$).+"),
         min_length: Some(1),
         max_length: Some(64),
         ..hyperpod_core::schema::Rule::ANY
@@ -6876,6 +6877,7 @@ static APP_IMAGE_CONFIG_RULE_CUSTOM_IMAGE_CONTAINER_ARGUMENTS: hyperpod_core::sc
 static APP_IMAGE_CONFIG_RULE_CUSTOM_IMAGE_CONTAINER_ENTRYPOINT: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^(?!\\s*$).+"),
         min_length: Some(1),
         max_length: Some(256),
         ..hyperpod_core::schema::Rule::ANY
@@ -6888,6 +6890,7 @@ static APP_IMAGE_CONFIG_RULE_CUSTOM_IMAGE_CONTAINER_ENVIRONMENT_VARIABLE:
             "Key",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!\\s*$).+"),
                 min_length: Some(1),
                 max_length: Some(256),
                 ..hyperpod_core::schema::Rule::ANY
@@ -6897,6 +6900,7 @@ static APP_IMAGE_CONFIG_RULE_CUSTOM_IMAGE_CONTAINER_ENVIRONMENT_VARIABLE:
             "Value",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^(?!\\s*$).+"),
                 min_length: Some(1),
                 max_length: Some(256),
                 ..hyperpod_core::schema::Rule::ANY
@@ -8156,6 +8160,7 @@ static CLUSTER_RULE_ALARM_DETAILS: hyperpod_core::schema::Rule = hyperpod_core::
         "AlarmName",
         &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::String,
+            pattern: Some("(?!\\s*$).+"),
             min_length: Some(1),
             max_length: Some(256),
             ..hyperpod_core::schema::Rule::ANY
@@ -14879,6 +14884,7 @@ static DEVICE_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::schema::Rul
             "Key",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^((?!aws:)[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
                 min_length: Some(1),
                 max_length: Some(128),
                 ..hyperpod_core::schema::Rule::ANY
@@ -15173,6 +15179,7 @@ static DEVICE_FLEET_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::schem
             "Key",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^((?!aws:)[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
                 min_length: Some(1),
                 max_length: Some(128),
                 ..hyperpod_core::schema::Rule::ANY
@@ -19381,6 +19388,7 @@ static ENDPOINT_RULE_ALARM: hyperpod_core::schema::Rule = hyperpod_core::schema:
         "AlarmName",
         &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::String,
+            pattern: Some("^(?!\\s*$).+$"),
             min_length: Some(1),
             max_length: Some(255),
             ..hyperpod_core::schema::Rule::ANY
@@ -27433,6 +27441,7 @@ pub static IMAGE_VERSION_SPEC: hyperpod_core::schema::ResourceSpec =
     };
 static IMAGE_VERSION_RULE_ALIAS: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
     kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("(?!^[.-])^([a-zA-Z0-9-_.]+)$"),
     min_length: Some(1),
     max_length: Some(128),
     ..hyperpod_core::schema::Rule::ANY
@@ -27818,12 +27827,641 @@ pub static INFERENCE_COMPONENT_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::SageMaker::InferenceComponent",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                ("CreationTime", &INFERENCE_COMPONENT_RULE_TIMESTAMP),
+                (
+                    "DeploymentConfig",
+                    &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_DEPLOYMENT_CONFIG,
+                ),
+                ("EndpointArn", &INFERENCE_COMPONENT_RULE_ENDPOINT_ARN),
+                ("EndpointName", &INFERENCE_COMPONENT_RULE_ENDPOINT_NAME),
+                ("FailureReason", &INFERENCE_COMPONENT_RULE_FAILURE_REASON),
+                (
+                    "InferenceComponentArn",
+                    &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_ARN,
+                ),
+                (
+                    "InferenceComponentName",
+                    &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_NAME,
+                ),
+                (
+                    "InferenceComponentStatus",
+                    &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_STATUS,
+                ),
+                ("LastModifiedTime", &INFERENCE_COMPONENT_RULE_TIMESTAMP),
+                (
+                    "RuntimeConfig",
+                    &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_RUNTIME_CONFIG,
+                ),
+                (
+                    "Specification",
+                    &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SPECIFICATION,
+                ),
+                (
+                    "Specifications",
+                    &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SPECIFICATION_LIST,
+                ),
+                ("Tags", &INFERENCE_COMPONENT_RULE_TAG_LIST),
+                ("VariantName", &INFERENCE_COMPONENT_RULE_VARIANT_NAME),
+            ],
+            required: &["EndpointName"],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &[],
         primary_identifier: &["InferenceComponentArn"],
         tag_format: hyperpod_core::TagFormat::NotTaggable,
         documentation: "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferencecomponent.html",
+    };
+static INFERENCE_COMPONENT_RULE_TIMESTAMP: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_ALARM: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[(
+        "AlarmName",
+        &hyperpod_core::schema::Rule {
+            kind: hyperpod_core::schema::Kind::String,
+            pattern: Some("^(?!\\s*$).+"),
+            min_length: Some(1),
+            max_length: Some(255),
+            ..hyperpod_core::schema::Rule::ANY
+        },
+    )],
+    required: &["AlarmName"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_AUTO_ROLLBACK_CONFIGURATION: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[(
+            "Alarms",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Array,
+                min_items: Some(1),
+                max_items: Some(10),
+                items: Some(&INFERENCE_COMPONENT_RULE_ALARM),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        )],
+        required: &["Alarms"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CAPACITY_SIZE_TYPE:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    enum_values: &["COPY_COUNT", "CAPACITY_PERCENT"],
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_CAPACITY_SIZE_VALUE: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Integer,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CAPACITY_SIZE: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Type",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CAPACITY_SIZE_TYPE,
+            ),
+            ("Value", &INFERENCE_COMPONENT_RULE_CAPACITY_SIZE_VALUE),
+        ],
+        required: &["Type", "Value"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_MAXIMUM_EXECUTION_TIMEOUT_IN_SECONDS: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Integer,
+        minimum: Some(600.0),
+        maximum: Some(28800.0),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_WAIT_INTERVAL_IN_SECONDS: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Integer,
+        minimum: Some(0.0),
+        maximum: Some(3600.0),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_ROLLING_UPDATE_POLICY:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "MaximumBatchSize",
+            &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CAPACITY_SIZE,
+        ),
+        (
+            "MaximumExecutionTimeoutInSeconds",
+            &INFERENCE_COMPONENT_RULE_MAXIMUM_EXECUTION_TIMEOUT_IN_SECONDS,
+        ),
+        (
+            "RollbackMaximumBatchSize",
+            &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CAPACITY_SIZE,
+        ),
+        (
+            "WaitIntervalInSeconds",
+            &INFERENCE_COMPONENT_RULE_WAIT_INTERVAL_IN_SECONDS,
+        ),
+    ],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_DEPLOYMENT_CONFIG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "AutoRollbackConfiguration",
+                &INFERENCE_COMPONENT_RULE_AUTO_ROLLBACK_CONFIGURATION,
+            ),
+            (
+                "RollingUpdatePolicy",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_ROLLING_UPDATE_POLICY,
+            ),
+        ],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_ENDPOINT_ARN: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        min_length: Some(1),
+        max_length: Some(256),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_ENDPOINT_NAME: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+        min_length: Some(0),
+        max_length: Some(63),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_FAILURE_REASON: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        max_length: Some(63),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_ARN: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        min_length: Some(1),
+        max_length: Some(256),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_NAME: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+        min_length: Some(0),
+        max_length: Some(63),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_STATUS: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        enum_values: &["InService", "Creating", "Updating", "Failed", "Deleting"],
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_COPY_COUNT: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Integer,
+        minimum: Some(0.0),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INSTANCE_TYPE: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^ml\\..*"),
+        max_length: Some(64),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_PLACEMENT_STATUS: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "CurrentCopyCount",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_COPY_COUNT,
+            ),
+            ("InstanceType", &INFERENCE_COMPONENT_RULE_INSTANCE_TYPE),
+        ],
+        required: &["InstanceType", "CurrentCopyCount"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_RUNTIME_CONFIG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "CopyCount",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_COPY_COUNT,
+            ),
+            (
+                "CurrentCopyCount",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_COPY_COUNT,
+            ),
+            (
+                "DesiredCopyCount",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_COPY_COUNT,
+            ),
+            (
+                "PlacementStatus",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Array,
+                    items: Some(&INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_PLACEMENT_STATUS),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_BASE_INFERENCE_COMPONENT_NAME: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+        min_length: Some(0),
+        max_length: Some(63),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_MEMORY_IN_MB: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Integer,
+        minimum: Some(128.0),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_NUMBER_OF_ACCELERATOR_DEVICES: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Number,
+        minimum: Some(1.0),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_NUMBER_OF_CPU_CORES: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Number,
+        minimum: Some(0.25),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_COMPUTE_RESOURCE_REQUIREMENTS:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "MaxMemoryRequiredInMb",
+            &INFERENCE_COMPONENT_RULE_MEMORY_IN_MB,
+        ),
+        (
+            "MinMemoryRequiredInMb",
+            &INFERENCE_COMPONENT_RULE_MEMORY_IN_MB,
+        ),
+        (
+            "NumberOfAcceleratorDevicesRequired",
+            &INFERENCE_COMPONENT_RULE_NUMBER_OF_ACCELERATOR_DEVICES,
+        ),
+        (
+            "NumberOfCpuCoresRequired",
+            &INFERENCE_COMPONENT_RULE_NUMBER_OF_CPU_CORES,
+        ),
+    ],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_URL: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("^(https|s3)://([^/]+)/?(.*)$"),
+    min_length: Some(0),
+    max_length: Some(1024),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_METRICS_ENDPOINT: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "MetricPublishFrequencyInSeconds",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::Integer,
+                    minimum: Some(10.0),
+                    maximum: Some(300.0),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "MetricsEndpointPath",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^/(?!.*\\.\\.)[a-zA-Z0-9/_.\\-]+$"),
+                    max_length: Some(256),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["MetricsEndpointPath"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_CONTAINER_METRICS_CONFIG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[(
+            "MetricsEndpoints",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Array,
+                min_items: Some(1),
+                max_items: Some(1),
+                items: Some(&INFERENCE_COMPONENT_RULE_METRICS_ENDPOINT),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        )],
+        required: &["MetricsEndpoints"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_CONTAINER_IMAGE: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("[\\S]+"),
+        min_length: Some(0),
+        max_length: Some(255),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_DEPLOYED_IMAGE: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            ("ResolutionTime", &INFERENCE_COMPONENT_RULE_TIMESTAMP),
+            ("ResolvedImage", &INFERENCE_COMPONENT_RULE_CONTAINER_IMAGE),
+            ("SpecifiedImage", &INFERENCE_COMPONENT_RULE_CONTAINER_IMAGE),
+        ],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_ENVIRONMENT_MAP: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CONTAINER_SPECIFICATION:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        ("ArtifactUrl", &INFERENCE_COMPONENT_RULE_URL),
+        (
+            "ContainerMetricsConfig",
+            &INFERENCE_COMPONENT_RULE_CONTAINER_METRICS_CONFIG,
+        ),
+        ("DeployedImage", &INFERENCE_COMPONENT_RULE_DEPLOYED_IMAGE),
+        ("Environment", &INFERENCE_COMPONENT_RULE_ENVIRONMENT_MAP),
+        ("Image", &INFERENCE_COMPONENT_RULE_CONTAINER_IMAGE),
+    ],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_DATA_CACHE_CONFIG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[(
+            "EnableCaching",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Boolean,
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        )],
+        required: &["EnableCaching"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_MODEL_NAME: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+        min_length: Some(0),
+        max_length: Some(63),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_AVAILABILITY_ZONE_BALANCE_ENFORCEMENT_MODE:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    enum_values: &["PERMISSIVE"],
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_AVAILABILITY_ZONE_BALANCE:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "EnforcementMode",
+            &INFERENCE_COMPONENT_RULE_AVAILABILITY_ZONE_BALANCE_ENFORCEMENT_MODE,
+        ),
+        (
+            "MaxImbalance",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::Integer,
+                minimum: Some(0.0),
+                maximum: Some(100.0),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["EnforcementMode"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_PLACEMENT_STRATEGY:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    enum_values: &["SPREAD", "BINPACK"],
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SCHEDULING_CONFIG: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "AvailabilityZoneBalance",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_AVAILABILITY_ZONE_BALANCE,
+            ),
+            (
+                "PlacementStrategy",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_PLACEMENT_STRATEGY,
+            ),
+        ],
+        required: &["PlacementStrategy", "AvailabilityZoneBalance"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_STARTUP_PARAMETER_TIMEOUT_IN_SECONDS: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Integer,
+        minimum: Some(60.0),
+        maximum: Some(3600.0),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_STARTUP_PARAMETERS:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "ContainerStartupHealthCheckTimeoutInSeconds",
+            &INFERENCE_COMPONENT_RULE_STARTUP_PARAMETER_TIMEOUT_IN_SECONDS,
+        ),
+        (
+            "ModelDataDownloadTimeoutInSeconds",
+            &INFERENCE_COMPONENT_RULE_STARTUP_PARAMETER_TIMEOUT_IN_SECONDS,
+        ),
+    ],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SPECIFICATION: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "BaseInferenceComponentName",
+                &INFERENCE_COMPONENT_RULE_BASE_INFERENCE_COMPONENT_NAME,
+            ),
+            (
+                "ComputeResourceRequirements",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_COMPUTE_RESOURCE_REQUIREMENTS,
+            ),
+            (
+                "Container",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CONTAINER_SPECIFICATION,
+            ),
+            (
+                "CurrentDataCacheConfig",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_DATA_CACHE_CONFIG,
+            ),
+            (
+                "DataCacheConfig",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_DATA_CACHE_CONFIG,
+            ),
+            ("ModelName", &INFERENCE_COMPONENT_RULE_MODEL_NAME),
+            (
+                "SchedulingConfig",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SCHEDULING_CONFIG,
+            ),
+            (
+                "StartupParameters",
+                &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_STARTUP_PARAMETERS,
+            ),
+        ],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CONTAINER_SPECIFICATION_FOR_INSTANCE_TYPE:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        ("ArtifactUrl", &INFERENCE_COMPONENT_RULE_URL),
+        (
+            "ContainerMetricsConfig",
+            &INFERENCE_COMPONENT_RULE_CONTAINER_METRICS_CONFIG,
+        ),
+        ("Environment", &INFERENCE_COMPONENT_RULE_ENVIRONMENT_MAP),
+        ("Image", &INFERENCE_COMPONENT_RULE_CONTAINER_IMAGE),
+    ],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SPECIFICATION_FOR_INSTANCE_TYPE:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "ComputeResourceRequirements",
+            &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_COMPUTE_RESOURCE_REQUIREMENTS,
+        ),
+        (
+            "Container",
+            &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_CONTAINER_SPECIFICATION_FOR_INSTANCE_TYPE,
+        ),
+        (
+            "CurrentDataCacheConfig",
+            &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_DATA_CACHE_CONFIG,
+        ),
+        (
+            "DataCacheConfig",
+            &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_DATA_CACHE_CONFIG,
+        ),
+        ("InstanceType", &INFERENCE_COMPONENT_RULE_INSTANCE_TYPE),
+        ("ModelName", &INFERENCE_COMPONENT_RULE_MODEL_NAME),
+        (
+            "SchedulingConfig",
+            &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SCHEDULING_CONFIG,
+        ),
+        (
+            "StartupParameters",
+            &INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_STARTUP_PARAMETERS,
+        ),
+    ],
+    required: &["InstanceType"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SPECIFICATION_LIST:
+    hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Array,
+    min_items: Some(2),
+    max_items: Some(5),
+    items: Some(&INFERENCE_COMPONENT_RULE_INFERENCE_COMPONENT_SPECIFICATION_FOR_INSTANCE_TYPE),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "Key",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
+                min_length: Some(1),
+                max_length: Some(128),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "Value",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
+                min_length: Some(1),
+                max_length: Some(256),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["Key", "Value"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static INFERENCE_COMPONENT_RULE_TAG_LIST: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Array,
+        min_items: Some(0),
+        max_items: Some(50),
+        items: Some(&INFERENCE_COMPONENT_RULE_TAG),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static INFERENCE_COMPONENT_RULE_VARIANT_NAME: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+        min_length: Some(0),
+        max_length: Some(63),
+        ..hyperpod_core::schema::Rule::ANY
     };
 /// The property types of `AWS::SageMaker::InferenceComponent`.
 pub mod inference_component {
@@ -30878,6 +31516,9 @@ static MODEL_RULE_CONTAINER_DEFINITION: hyperpod_core::schema::Rule = hyperpod_c
             "ModelPackageName",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
+                pattern: Some(
+                    "^(arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:[a-z\\-]*\\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)(\\/[0-9]{1,9})?$",
+                ),
                 min_length: Some(1),
                 max_length: Some(176),
                 ..hyperpod_core::schema::Rule::ANY
@@ -37945,6 +38586,9 @@ static MODEL_PACKAGE_RULE_MODEL_PACKAGE_DESCRIPTION: hyperpod_core::schema::Rule
 static MODEL_PACKAGE_RULE_MODEL_PACKAGE_GROUP_NAME: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::String,
+        pattern: Some(
+            "(arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:[a-z\\-]*\\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)$",
+        ),
         min_length: Some(1),
         max_length: Some(170),
         ..hyperpod_core::schema::Rule::ANY
@@ -38056,6 +38700,9 @@ static MODEL_PACKAGE_RULE_SOURCE_ALGORITHM: hyperpod_core::schema::Rule =
                 "AlgorithmName",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some(
+                        "(arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:[a-z\\-]*\\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)$",
+                    ),
                     min_length: Some(1),
                     max_length: Some(170),
                     ..hyperpod_core::schema::Rule::ANY
@@ -46092,6 +46739,7 @@ pub static PARTNER_APP_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Tier",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^(?!\\s*$).+$"),
                         min_length: Some(1),
                         max_length: Some(64),
                         ..hyperpod_core::schema::Rule::ANY
@@ -46123,6 +46771,7 @@ pub static PARTNER_APP_SPEC: hyperpod_core::schema::ResourceSpec =
 static PARTNER_APP_RULE_PARTNER_APP_ADMIN_USER_LIST: hyperpod_core::schema::Rule =
     hyperpod_core::schema::Rule {
         kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^(?!\\s*$).+$"),
         min_length: Some(1),
         max_length: Some(256),
         ..hyperpod_core::schema::Rule::ANY
@@ -49411,6 +50060,100 @@ pub static PROJECT_SPEC: hyperpod_core::schema::ResourceSpec =
         type_name: "AWS::SageMaker::Project",
         properties: &hyperpod_core::schema::Rule {
             kind: hyperpod_core::schema::Kind::Object,
+            properties: &[
+                (
+                    "CreationTime",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                ("ProjectArn", &PROJECT_RULE_PROJECT_ARN),
+                ("ProjectDescription", &PROJECT_RULE_PROJECT_DESCRIPTION),
+                ("ProjectId", &PROJECT_RULE_PROJECT_ID),
+                ("ProjectName", &PROJECT_RULE_PROJECT_NAME),
+                (
+                    "ProjectStatus",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::String,
+                        enum_values: &[
+                            "Pending",
+                            "CreateInProgress",
+                            "CreateCompleted",
+                            "CreateFailed",
+                            "DeleteInProgress",
+                            "DeleteFailed",
+                            "DeleteCompleted",
+                        ],
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "ServiceCatalogProvisionedProductDetails",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Object,
+                        properties: &[
+                            (
+                                "ProvisionedProductId",
+                                &PROJECT_RULE_PROVISIONING_ARTIFACT_ID,
+                            ),
+                            (
+                                "ProvisionedProductStatusMessage",
+                                &PROJECT_RULE_PROVISIONED_PRODUCT_STATUS_MESSAGE,
+                            ),
+                        ],
+                        closed: true,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "ServiceCatalogProvisioningDetails",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Object,
+                        properties: &[
+                            ("PathId", &PROJECT_RULE_PATH_ID),
+                            ("ProductId", &PROJECT_RULE_PRODUCT_ID),
+                            (
+                                "ProvisioningArtifactId",
+                                &PROJECT_RULE_PROVISIONING_ARTIFACT_ID,
+                            ),
+                            (
+                                "ProvisioningParameters",
+                                &hyperpod_core::schema::Rule {
+                                    kind: hyperpod_core::schema::Kind::Array,
+                                    items: Some(&PROJECT_RULE_PROVISIONING_PARAMETER),
+                                    ..hyperpod_core::schema::Rule::ANY
+                                },
+                            ),
+                        ],
+                        required: &["ProductId"],
+                        closed: true,
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "Tags",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Array,
+                        min_items: Some(0),
+                        max_items: Some(40),
+                        items: Some(&PROJECT_RULE_TAG),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+                (
+                    "TemplateProviderDetails",
+                    &hyperpod_core::schema::Rule {
+                        kind: hyperpod_core::schema::Kind::Array,
+                        min_items: Some(1),
+                        max_items: Some(1),
+                        items: Some(&PROJECT_RULE_TEMPLATE_PROVIDER_DETAIL),
+                        ..hyperpod_core::schema::Rule::ANY
+                    },
+                ),
+            ],
+            required: &["ProjectName"],
+            closed: true,
             ..hyperpod_core::schema::Rule::ANY
         },
         create_only: &[
@@ -49423,6 +50166,202 @@ pub static PROJECT_SPEC: hyperpod_core::schema::ResourceSpec =
         primary_identifier: &["ProjectArn"],
         tag_format: hyperpod_core::TagFormat::KeyValueList,
         documentation: "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-project.html",
+    };
+static PROJECT_RULE_PROJECT_ARN: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:project.*"),
+    min_length: Some(1),
+    max_length: Some(2048),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static PROJECT_RULE_PROJECT_DESCRIPTION: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some(".*"),
+        min_length: Some(0),
+        max_length: Some(1024),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static PROJECT_RULE_PROJECT_ID: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*"),
+    max_length: Some(20),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static PROJECT_RULE_PROJECT_NAME: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+    min_length: Some(1),
+    max_length: Some(32),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static PROJECT_RULE_PROVISIONING_ARTIFACT_ID: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+        min_length: Some(1),
+        max_length: Some(100),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static PROJECT_RULE_PROVISIONED_PRODUCT_STATUS_MESSAGE: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::String,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static PROJECT_RULE_PATH_ID: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+    min_length: Some(1),
+    max_length: Some(100),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static PROJECT_RULE_PRODUCT_ID: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::String,
+    pattern: Some("^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+    min_length: Some(1),
+    max_length: Some(100),
+    ..hyperpod_core::schema::Rule::ANY
+};
+static PROJECT_RULE_PROVISIONING_PARAMETER: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Key",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some(".*"),
+                    min_length: Some(1),
+                    max_length: Some(1000),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Value",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some(".*"),
+                    min_length: Some(0),
+                    max_length: Some(4096),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["Key", "Value"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static PROJECT_RULE_TAG: hyperpod_core::schema::Rule = hyperpod_core::schema::Rule {
+    kind: hyperpod_core::schema::Kind::Object,
+    properties: &[
+        (
+            "Key",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
+                min_length: Some(1),
+                max_length: Some(128),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+        (
+            "Value",
+            &hyperpod_core::schema::Rule {
+                kind: hyperpod_core::schema::Kind::String,
+                pattern: Some("^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
+                min_length: Some(0),
+                max_length: Some(256),
+                ..hyperpod_core::schema::Rule::ANY
+            },
+        ),
+    ],
+    required: &["Key", "Value"],
+    closed: true,
+    ..hyperpod_core::schema::Rule::ANY
+};
+static PROJECT_RULE_CFN_STACK_PARAMETER: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            (
+                "Key",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    min_length: Some(1),
+                    max_length: Some(255),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "Value",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    max_length: Some(4096),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["Key", "Value"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static PROJECT_RULE_CFN_STACK_PARAMETERS: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Array,
+        min_items: Some(0),
+        max_items: Some(180),
+        items: Some(&PROJECT_RULE_CFN_STACK_PARAMETER),
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static PROJECT_RULE_CFN_TEMPLATE_PROVIDER_DETAIL: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[
+            ("Parameters", &PROJECT_RULE_CFN_STACK_PARAMETERS),
+            (
+                "RoleARN",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"),
+                    min_length: Some(20),
+                    max_length: Some(2048),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "TemplateName",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("(?=.{1,32}$)[a-zA-Z0-9](-*[a-zA-Z0-9])*"),
+                    min_length: Some(1),
+                    max_length: Some(32),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+            (
+                "TemplateURL",
+                &hyperpod_core::schema::Rule {
+                    kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("(?=.{1,1024}$)(https)://([^/]+)/(.+)"),
+                    min_length: Some(1),
+                    max_length: Some(1024),
+                    ..hyperpod_core::schema::Rule::ANY
+                },
+            ),
+        ],
+        required: &["TemplateName", "TemplateURL"],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
+    };
+static PROJECT_RULE_TEMPLATE_PROVIDER_DETAIL: hyperpod_core::schema::Rule =
+    hyperpod_core::schema::Rule {
+        kind: hyperpod_core::schema::Kind::Object,
+        properties: &[(
+            "CfnTemplateProviderDetail",
+            &PROJECT_RULE_CFN_TEMPLATE_PROVIDER_DETAIL,
+        )],
+        closed: true,
+        ..hyperpod_core::schema::Rule::ANY
     };
 /// The property types of `AWS::SageMaker::Project`.
 pub mod project {
@@ -49732,6 +50671,7 @@ pub static SPACE_SPEC: hyperpod_core::schema::ResourceSpec = hyperpod_core::sche
                 "SpaceDisplayName",
                 &hyperpod_core::schema::Rule {
                     kind: hyperpod_core::schema::Kind::String,
+                    pattern: Some("^(?!\\s*$).+"),
                     min_length: Some(0),
                     max_length: Some(64),
                     ..hyperpod_core::schema::Rule::ANY
@@ -54989,7 +55929,7 @@ static WORKFORCE_RULE_COGNITO_CONFIG: hyperpod_core::schema::Rule = hyperpod_cor
             "UserPool",
             &hyperpod_core::schema::Rule {
                 kind: hyperpod_core::schema::Kind::String,
-                pattern: Some("^[\\w-]+_[0-9a-zA-Z]+$"),
+                pattern: Some("^[\\w\\-]+_[0-9a-zA-Z]+$"),
                 min_length: Some(1),
                 max_length: Some(55),
                 ..hyperpod_core::schema::Rule::ANY

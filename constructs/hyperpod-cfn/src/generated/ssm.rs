@@ -3616,6 +3616,7 @@ pub static OPS_ITEM_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Category",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^(?!\\s*$).+$"),
                         min_length: Some(1),
                         max_length: Some(64),
                         ..hyperpod_core::schema::Rule::ANY
@@ -3694,6 +3695,7 @@ pub static OPS_ITEM_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Severity",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^(?!\\s*$).+$"),
                         min_length: Some(1),
                         max_length: Some(64),
                         ..hyperpod_core::schema::Rule::ANY
@@ -3703,6 +3705,7 @@ pub static OPS_ITEM_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Source",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^(?!\\s*$).+$"),
                         min_length: Some(1),
                         max_length: Some(128),
                         ..hyperpod_core::schema::Rule::ANY
@@ -3729,6 +3732,7 @@ pub static OPS_ITEM_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Title",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::String,
+                        pattern: Some("^(?!\\s*$).+$"),
                         min_length: Some(1),
                         max_length: Some(1024),
                         ..hyperpod_core::schema::Rule::ANY
@@ -5751,6 +5755,7 @@ pub static RESOURCE_POLICY_SPEC: hyperpod_core::schema::ResourceSpec =
                     "Policy",
                     &hyperpod_core::schema::Rule {
                         kind: hyperpod_core::schema::Kind::Any,
+                        pattern: Some("^(?!\\s*$).+$"),
                         ..hyperpod_core::schema::Rule::ANY
                     },
                 ),
