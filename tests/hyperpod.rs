@@ -756,3 +756,24 @@ fn the_platform_app_deploys_b_then_a_then_c() {
     assert_eq!(order("data/TrainingData"), ["cluster/Cluster"]);
     assert!(order("science/DataScientists").is_empty());
 }
+
+#[test]
+fn a_cluster_name_too_long_for_the_lifecycle_bucket_or_without_subnets_is_reported() {
+    let f = fixture();
+    let props = cluster_props(&f);
+    let no_subnets = hyperpod::NetworkRefs {
+        private_subnet_ids: vec![],
+        ..props.network.clone()
+    };
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "Long",
+        HyperPodEksClusterProps {
+            cluster_name: "a-very-long-cluster-name-for-a-bucket".into(),
+            network: no_subnets,
+            ..props
+        },
+    );
+    assert_problem(&f.app, "a/Cluster/Long", "lifecycle_bucket_name_too_long");
+    assert_problem(&f.app, "a/Cluster/Long", "no_subnets");
+}

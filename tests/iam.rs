@@ -237,3 +237,31 @@ fn statements_without_actions_with_bad_actions_or_duplicate_ids_are_reported() {
 fn role_arn_is_built_at_synthesis() {
     assert!(role_arn("111111111111", "x").as_literal().is_none());
 }
+
+#[test]
+fn conditions_without_values_and_bad_policy_names_are_reported() {
+    let document = PolicyDocument::new([Statement::allow()
+        .action("s3:GetObject")
+        .resource("*")
+        .condition(Condition::new(
+            ConditionOperator::StringEquals,
+            "aws:PrincipalTag/team",
+            [],
+        ))]);
+    assert!(
+        document
+            .check()
+            .iter()
+            .any(|i| i.code == "condition_without_values")
+    );
+    let found = role_problems(RoleProps {
+        inline_policies: vec![(
+            "has spaces".into(),
+            PolicyDocument::new([Statement::allow().action("s3:GetObject").resource("*")]),
+        )],
+        managed_policies: vec![ManagedPolicy::aws("arn:aws:iam::aws:policy/ReadOnlyAccess")],
+        ..RoleProps::new(Principal::service("ec2.amazonaws.com").trust())
+    });
+    assert!(has(&found, "invalid_policy_name"), "{found:?}");
+    assert!(has(&found, "invalid_managed_policy_name"), "{found:?}");
+}

@@ -451,3 +451,62 @@ fn a_generated_parameter_that_collides_with_a_construct_is_reported() {
     assert!(found.message.contains("MainShared"), "{}", found.message);
     let _ = stack.node();
 }
+
+#[test]
+fn depending_on_itself_or_on_a_construct_without_resources_is_reported() {
+    let (app, stack) = one_stack();
+    let topic_resource = topic(&stack, "Topic");
+    topic_resource.add_depends_on(&topic_resource);
+    let empty = Construct::new(&stack, "Empty");
+    topic(&stack, "Other").add_depends_on(&empty);
+    assert_eq!(problem(&app, "depends_on_itself").path, "a/Main/Topic");
+    assert_eq!(
+        problem(&app, "depends_on_without_resources").path,
+        "a/Main/Other"
+    );
+}
+
+#[test]
+fn an_output_description_over_1024_bytes_is_reported() {
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    CfnOutput::new(
+        &stack,
+        "Out",
+        OutputProps {
+            description: Some("d".repeat(1025)),
+            ..OutputProps::new(Value::from("x"))
+        },
+    );
+    assert_eq!(
+        problem(&app, "output_description_too_long").path,
+        "a/Main/Out"
+    );
+}
+
+#[test]
+fn inherited_tags_on_a_resource_whose_tags_are_not_a_literal_are_reported() {
+    let (app, stack) = one_stack();
+    Tags::of(&stack).add("team", "ml");
+    let resource = topic(&stack, "Topic");
+    resource.set_property("Tags", hyperpod_core::Pseudo::NotificationArns.list_value());
+    assert_eq!(problem(&app, "tags_not_mergeable").path, "a/Main/Topic");
+}
+
+#[test]
+fn a_parameter_pattern_that_is_not_a_regular_expression_is_reported() {
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    CfnParameter::new(
+        &stack,
+        "Bad",
+        ParameterProps {
+            allowed_pattern: Some("[a-z".into()),
+            ..ParameterProps::new(ParameterType::String)
+        },
+    );
+    assert_eq!(
+        problem(&app, "parameter_pattern_invalid").path,
+        "a/Main/Bad"
+    );
+}

@@ -124,6 +124,10 @@ fn bad_slurm_inputs_are_reported() {
                 ..SlurmGroup::new("head", "ml.m5.2xlarge", 2)
             },
             compute: vec![],
+            login: Some(SlurmGroup {
+                partition: Some("bad_partition".into()),
+                ..SlurmGroup::new("login", "ml.m5.xlarge", 1)
+            }),
             fsx: Some(FsxLustre {
                 storage_capacity_gib: 1000,
                 throughput_per_tib: 300,
@@ -140,6 +144,7 @@ fn bad_slurm_inputs_are_reported() {
             ("a/Slurm/Bad", "partition_on_non_compute_group"),
             ("a/Slurm/Bad", "invalid_fsx_capacity"),
             ("a/Slurm/Bad", "invalid_fsx_throughput"),
+            ("a/Slurm/Bad", "invalid_partition_name"),
         ],
     );
 }
@@ -318,6 +323,23 @@ fn bad_client_vpn_inputs_are_reported() {
             ..ClientVpnAccessProps::new(network.clone(), "10.100.0.0/22", SERVER, CLIENT_CA)
         },
     );
+    ClientVpnAccess::new(
+        &stack,
+        "BadRoute",
+        ClientVpnAccessProps {
+            additional_routes: vec!["10.300.0.0/16".into()],
+            ..ClientVpnAccessProps::new(
+                NetworkRefs {
+                    private_subnet_ids: vec![],
+                    private_subnet_zones: vec![],
+                    ..network.clone()
+                },
+                "10.100.0.0/22",
+                SERVER,
+                CLIENT_CA,
+            )
+        },
+    );
     let one_zone = NetworkRefs {
         private_subnet_zones: vec![Value::from("us-east-1a"), Value::from("us-east-1a")],
         ..network
@@ -337,6 +359,8 @@ fn bad_client_vpn_inputs_are_reported() {
             ("a/Slurm/Size", "invalid_log_retention"),
             ("a/Slurm/RouteOverlap", "client_cidr_overlap"),
             ("a/Slurm/OneZone", "associations_in_one_zone"),
+            ("a/Slurm/BadRoute", "invalid_route"),
+            ("a/Slurm/BadRoute", "no_subnets"),
         ],
     );
 }

@@ -176,3 +176,35 @@ fn a_stack_without_resources_is_reported() {
     let (app, _stack) = one_stack();
     assert_eq!(problem(&app, "stack_without_resources").path, "a/Main");
 }
+
+#[test]
+fn a_stage_id_that_cannot_be_a_folder_is_reported() {
+    let app = App::new("test");
+    let stage = Stage::new(&app, "../escape", Environment::new(ACCOUNT_A, REGION));
+    topic(&Stack::new(&stage, "Main", StackProps::default()), "Topic");
+    assert_eq!(problem(&app, "invalid_stage_id").path, "../escape");
+}
+
+#[test]
+fn a_stack_description_over_1024_bytes_is_reported() {
+    let (app, stack) = one_stack();
+    let long = Stack::new(
+        &stack.stage(),
+        "Long",
+        StackProps {
+            description: Some("d".repeat(1025)),
+            ..StackProps::default()
+        },
+    );
+    topic(&stack, "Topic");
+    topic(&long, "Topic");
+    assert_eq!(problem(&app, "stack_description_too_long").path, "a/Long");
+}
+
+#[test]
+fn a_stack_that_depends_on_itself_is_reported() {
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    stack.add_dependency(&stack);
+    assert_eq!(problem(&app, "stack_depends_on_itself").path, "a/Main");
+}

@@ -273,3 +273,43 @@ fn a_condition_of_another_stack_is_reported() {
         "a/Main/Target"
     );
 }
+
+#[test]
+fn empty_mappings_and_bad_mapping_keys_are_reported() {
+    let (app, stack) = one_stack();
+    topic(&stack, "Target");
+    CfnMapping::new(&stack, "Empty", IndexMap::new());
+    CfnMapping::new(
+        &stack,
+        "Keys",
+        IndexMap::from([(
+            "bad key".to_owned(),
+            IndexMap::from([("v".to_owned(), Expr::from("x"))]),
+        )]),
+    );
+    assert_eq!(problem(&app, "mapping_empty").path, "a/Main/Empty");
+    assert_eq!(problem(&app, "mapping_key_invalid").path, "a/Main/Keys");
+}
+
+#[test]
+fn a_mapping_of_another_stack_is_reported() {
+    let (app, stack) = one_stack();
+    let other = hyperpod_core::Stack::new(&stack.stage(), "Other", Default::default());
+    topic(&other, "Topic");
+    let mapping = CfnMapping::new(
+        &other,
+        "Images",
+        IndexMap::from([(
+            "k".to_owned(),
+            IndexMap::from([("v".to_owned(), Expr::from("x"))]),
+        )]),
+    );
+    topic(&stack, "Target").set_property(
+        "Value",
+        mapping.find_in_map::<String>("k".into(), "v".into()),
+    );
+    assert_eq!(
+        problem(&app, "mapping_in_other_stack").path,
+        "a/Main/Target"
+    );
+}
