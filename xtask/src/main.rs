@@ -3,6 +3,8 @@
 //! - `synth`: synthesize every app under `apps/` into `synth-out/`.
 //! - `codegen`: generate the typed resources of `hyperpod-cfn` from the pinned schemas
 //!   (`--check` compares instead of writing).
+//! - `bench`: time the synthesis of every app (release build, whole process, 20 runs) and
+//!   print each stack's resource count and template size.
 //! - `test`: install the pinned Python tools into `.venv/` when missing, then run the whole
 //!   test suite with them.
 
@@ -24,6 +26,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("synth") => synth(&root),
         Some("test") => test(&root, &args[1..]),
+        Some("bench") => bench(&root),
         Some("codegen") => codegen::codegen(&root, args.get(1).is_some_and(|a| a == "--check")),
         _ => bail!(
             "usage: cargo xtask synth | cargo xtask codegen [--check] | cargo xtask test [-- <cargo test arguments>]"
@@ -137,4 +140,61 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         .args(extra)
         .env("CFN_LINT", bin.join("cfn-lint"))
         .current_dir(root))
+}
+
+/// Times `synth` of every app as a user runs it (the release binary, start to exit) and
+/// reports what each synthesized.
+fn bench(root: &Path) -> Result<()> {
+    const RUNS: usize = 20;
+    let apps = apps(root)?;
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--release"])
+        .current_dir(root);
+    for app in &apps {
+        build.args(["--package", app]);
+    }
+    run(&mut build)?;
+    let out = std::env::temp_dir().join(format!("hyperpod-bench-{}", std::process::id()));
+    println!("synthesis, {RUNS} runs of the release binary each (wall time, whole process):");
+    for app in &apps {
+        let binary = root.join("target/release").join(app);
+        let mut times = Vec::new();
+        for _ in 0..RUNS {
+            let start = std::time::Instant::now();
+            run(Command::new(&binary)
+                .args(["synth", "--quiet", "--output"])
+                .arg(&out))?;
+            times.push(start.elapsed());
+        }
+        times.sort();
+        println!(
+            "  {app}: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+            ms(times[0]),
+            ms(times[RUNS / 2]),
+            ms(times[RUNS - 1])
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(app).join("manifest.json"))?)?;
+        for stack in manifest["stacks"].as_array().context("stacks")? {
+            let template: serde_json::Value = serde_json::from_slice(&std::fs::read(
+                out.join(app)
+                    .join(stack["template"].as_str().context("template")?),
+            )?)?;
+            let resources = template["Resources"]
+                .as_object()
+                .map_or(0, serde_json::Map::len);
+            println!(
+                "    {}: {resources} resources, {} bytes",
+                stack["id"].as_str().unwrap_or_default(),
+                stack["templateBytes"]
+            );
+        }
+    }
+    std::fs::remove_dir_all(&out).ok();
+    Ok(())
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
 }

@@ -76,6 +76,33 @@ pub struct CrossAccountDataAccessProps {
 ///
 /// S3 refuses a policy naming a principal that does not exist yet, so the data account's
 /// stack is made to deploy after the cluster's.
+///
+/// ```
+/// use hyperpod::*;
+/// use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
+/// # let scripts = std::env::temp_dir().join("hyperpod-doc-lcs");
+/// # std::fs::create_dir_all(&scripts).unwrap();
+/// # std::fs::write(scripts.join("on_create.sh"), "#!/bin/bash\n").unwrap();
+/// let app = App::new("demo");
+/// let a = Stage::new(&app, "cluster", Environment::new("111111111111", "us-east-1"));
+/// let assets = Stack::new(&a, "Assets", StackProps::default());
+/// let platform = Stack::new(&a, "Cluster", StackProps::default());
+/// let c = Stage::new(&app, "data", Environment::new("333333333333", "us-east-1"));
+/// let data = Stack::new(&c, "TrainingData", StackProps::default());
+/// let network = HyperPodNetwork::new(&platform, "Network", NetworkProps::default());
+/// let cluster = HyperPodEksCluster::new(&platform, "HyperPod", HyperPodEksClusterProps::new(
+///     "ml-cluster", network.refs().clone(),
+///     vec![InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 4)], scripts, assets,
+/// ));
+/// let access = CrossAccountDataAccess::new(&platform, "TrainingData", CrossAccountDataAccessProps {
+///     eks_cluster_name: cluster.eks_cluster_name(),
+///     data_stack: data,
+///     bucket: DataBucket::Create { bucket_name: None, kms: false },
+///     teams: vec![TeamDataAccess::read_only("ml-research", "training")],
+/// });
+/// assert!(access.pod_role("ml-research").is_some());
+/// assert!(app.synth().is_ok());
+/// ```
 #[derive(Clone, Debug)]
 pub struct CrossAccountDataAccess {
     construct: Construct,

@@ -37,6 +37,23 @@ pub struct LoginNodeLoadBalancerProps {
 /// login nodes' addresses (target type `ip`, TCP health checks), with a security group
 /// that admits SSH only from the given sources, and an SSH rule on the cluster's group from
 /// the balancer.
+///
+/// ```
+/// use hyperpod::*;
+/// use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
+/// let app = App::new("demo");
+/// let a = Stage::new(&app, "cluster", Environment::new("111111111111", "us-east-1"));
+/// let stack = Stack::new(&a, "Access", StackProps::default());
+/// let network = HyperPodNetwork::new(&stack, "Network", NetworkProps::default());
+/// let balancer = LoginNodeLoadBalancer::new(&stack, "LoginNodes", LoginNodeLoadBalancerProps {
+///     network: network.refs().clone(),
+///     login_node_addresses: vec!["10.192.0.10".into(), "10.192.64.10".into()],
+///     allowed_sources: vec![SshSource::Cidr("10.100.0.0/22".into())],
+///     shared_host_keys_for_role: None,
+/// });
+/// let _ssh_to = balancer.dns_name();
+/// assert!(app.synth().is_ok());
+/// ```
 #[derive(Clone, Debug)]
 pub struct LoginNodeLoadBalancer {
     construct: Construct,

@@ -77,6 +77,30 @@ pub struct SlurmHyperPodClusterProps {
 /// A HyperPod cluster orchestrated by Slurm (the API-native model: each instance group
 /// declares its Slurm node type), with its lifecycle bucket, execution role and optional
 /// FSx for Lustre file system.
+///
+/// ```
+/// use hyperpod::*;
+/// use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
+/// # let scripts = std::env::temp_dir().join("hyperpod-doc-slurm-lcs");
+/// # std::fs::create_dir_all(&scripts).unwrap();
+/// # std::fs::write(scripts.join("on_create.sh"), "#!/bin/bash\n").unwrap();
+/// let app = App::new("demo");
+/// let a = Stage::new(&app, "cluster", Environment::new("111111111111", "us-east-1"));
+/// let assets = Stack::new(&a, "Assets", StackProps::default());
+/// let stack = Stack::new(&a, "Slurm", StackProps::default());
+/// let network = HyperPodNetwork::new(&stack, "Network", NetworkProps { fsx_lustre: true, ..NetworkProps::default() });
+/// SlurmHyperPodCluster::new(&stack, "Cluster", SlurmHyperPodClusterProps {
+///     cluster_name: "ml-slurm".into(),
+///     network: network.refs().clone(),
+///     controller: SlurmGroup::new("controller", "ml.m5.2xlarge", 1),
+///     login: Some(SlurmGroup::new("login", "ml.m5.xlarge", 2)),
+///     compute: vec![SlurmGroup { partition: Some("gpu".into()), ..SlurmGroup::new("gpu-workers", "ml.g5.8xlarge", 4) }],
+///     lifecycle_scripts: scripts,
+///     lifecycle_bucket_stack: assets,
+///     fsx: Some(FsxLustre::default()),
+/// });
+/// assert!(app.synth().is_ok());
+/// ```
 #[derive(Clone, Debug)]
 pub struct SlurmHyperPodCluster {
     construct: Construct,

@@ -95,6 +95,34 @@ pub struct TeamNamespaceProps {
 ///
 /// IAM refuses a trust policy naming a role that does not exist yet, so the cluster's stack
 /// is made to deploy after the data scientists' stack.
+///
+/// ```
+/// use hyperpod::*;
+/// use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
+/// # let scripts = std::env::temp_dir().join("hyperpod-doc-lcs");
+/// # std::fs::create_dir_all(&scripts).unwrap();
+/// # std::fs::write(scripts.join("on_create.sh"), "#!/bin/bash\n").unwrap();
+/// let app = App::new("demo");
+/// let a = Stage::new(&app, "cluster", Environment::new("111111111111", "us-east-1"));
+/// let b = Stage::new(&app, "science", Environment::new("222222222222", "us-east-1"));
+/// let assets = Stack::new(&a, "Assets", StackProps::default());
+/// let platform = Stack::new(&a, "Cluster", StackProps::default());
+/// let scientists = Stack::new(&b, "Scientists", StackProps::default());
+/// let network = HyperPodNetwork::new(&platform, "Network", NetworkProps::default());
+/// let cluster = HyperPodEksCluster::new(&platform, "HyperPod", HyperPodEksClusterProps::new(
+///     "ml-cluster", network.refs().clone(),
+///     vec![InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 4)], scripts, assets,
+/// ));
+/// let team = TeamNamespace::new(&platform, "MlResearch", TeamNamespaceProps {
+///     team_name: "ml-research".into(),
+///     cluster: cluster.clone(),
+///     quota: ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)]),
+///     data_scientist_stack: scientists,
+///     access: NamespaceAccess::EditPolicy,
+/// });
+/// assert_eq!(team.namespace().as_literal(), Some("hyperpod-ns-ml-research"));
+/// assert!(app.synth().is_ok());
+/// ```
 #[derive(Clone, Debug)]
 pub struct TeamNamespace {
     construct: Construct,

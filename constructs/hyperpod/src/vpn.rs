@@ -57,6 +57,23 @@ impl ClientVpnAccessProps {
 /// security group, one association per private subnet (made one after another, as the
 /// service prefers), an authorization rule for each VPC range, and routes only for the
 /// additional destinations, each after its association.
+///
+/// ```
+/// use hyperpod::*;
+/// use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
+/// let app = App::new("demo");
+/// let a = Stage::new(&app, "cluster", Environment::new("111111111111", "us-east-1"));
+/// let stack = Stack::new(&a, "Access", StackProps::default());
+/// let network = HyperPodNetwork::new(&stack, "Network", NetworkProps::default());
+/// let vpn = ClientVpnAccess::new(&stack, "Vpn", ClientVpnAccessProps::new(
+///     network.refs().clone(),
+///     "10.100.0.0/22",
+///     "arn:aws:acm:us-east-1:111111111111:certificate/11111111-2222-3333-4444-555555555555",
+///     "arn:aws:acm:us-east-1:111111111111:certificate/66666666-7777-8888-9999-000000000000",
+/// ));
+/// let _allow_in_other_groups = vpn.security_group_id();
+/// assert!(app.synth().is_ok());
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientVpnAccess {
     construct: Construct,
