@@ -777,3 +777,55 @@ fn a_cluster_name_too_long_for_the_lifecycle_bucket_or_without_subnets_is_report
     assert_problem(&f.app, "a/Cluster/Long", "lifecycle_bucket_name_too_long");
     assert_problem(&f.app, "a/Cluster/Long", "no_subnets");
 }
+
+#[test]
+fn the_helm_installer_is_built_from_a_layer_and_waits_for_its_access_entry() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            helm: HelmDependencies::Lambda {
+                kubectl_helm_layer_arn:
+                    "arn:aws:lambda:us-east-1:111111111111:layer:kubectl-helm:3".into(),
+            },
+            ..cluster_props(&f)
+        },
+    );
+    let template = Template::from_stack(&f.cluster);
+    template.has_resource(
+        "AWS::Lambda::Function",
+        json!({ "DependsOn": ["HyperPodHelmInstallerAccess"], "Properties": { "Runtime": "python3.12", "Timeout": 600, "Layers": ["arn:aws:lambda:us-east-1:111111111111:layer:kubectl-helm:3"], "Role": { "Fn::GetAtt": ["HyperPodHelmInstallerRole", "Arn"] } } }),
+    );
+    template.has_resource_properties("AWS::EKS::AccessEntry", json!({ "PrincipalArn": { "Fn::GetAtt": ["HyperPodHelmInstallerRole", "Arn"] }, "AccessPolicies": [{ "AccessScope": { "Type": "cluster" } }] }));
+    template.has_resource_properties(
+        "AWS::CloudFormation::CustomResource",
+        json!({ "ServiceToken": { "Fn::GetAtt": ["HyperPodHelmInstaller", "Arn"] }, "Namespace": "kube-system", "ReleaseName": "hyperpod-dependencies", "ChartPath": "helm_chart/HyperPodHelmChart" }),
+    );
+    template.has_resource(
+        "AWS::SageMaker::Cluster",
+        Match::object_like([(
+            "DependsOn",
+            Match::array_with([json!("HyperPodHelmDependencies").into()]),
+        )]),
+    );
+
+    let Some(cfn_lint) = tests::cfn_lint() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let folder = f.app.synth().unwrap().write_to(out.path()).unwrap();
+    if let Some(report) = tests::lint(&cfn_lint, &[folder.join("a/Cluster.template.json")]) {
+        panic!("cfn-lint found errors or warnings:\n{report}");
+    }
+    // The installer's code is Python run by Lambda: it must at least compile.
+    let python = cfn_lint.with_file_name("python3");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../constructs/hyperpod/src/helm/installer.py");
+    let compiled = std::process::Command::new(python)
+        .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())"])
+        .arg(source)
+        .status()
+        .unwrap();
+    assert!(compiled.success(), "installer.py does not parse");
+}

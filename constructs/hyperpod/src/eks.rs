@@ -94,12 +94,20 @@ impl InstanceGroup {
 pub enum HelmDependencies {
     /// The charts were installed outside this app; the cluster is created right away.
     AlreadyInstalled,
-    /// A custom resource backed by the given provider (a Lambda function with kubectl and
-    /// helm, and an EKS access entry of its own) installs the chart `hyperpod-dependencies`
-    /// from the HyperPod CLI repository into `kube-system`.
+    /// A custom resource backed by a provider you run (a Lambda function with kubectl and
+    /// helm, and an EKS access entry of its own) installs the chart.
     CustomResource {
         /// The ARN of the provider's Lambda function.
         service_token: Value<String>,
+    },
+    /// Built here, as the reference templates do: a Lambda function (with a role that can
+    /// describe the cluster and a cluster-admin access entry) runs `helm upgrade --install`
+    /// of the chart from the HyperPod CLI repository into `kube-system`, from a custom
+    /// resource. The layer that provides kubectl, helm and git cannot be built here: give
+    /// its ARN.
+    Lambda {
+        /// The ARN of a Lambda layer with `aws`, `kubectl`, `helm` and `git` under `/opt`.
+        kubectl_helm_layer_arn: Value<String>,
     },
 }
 
@@ -346,24 +354,18 @@ impl HyperPodEksCluster {
 
         let helm = match &props.helm {
             HelmDependencies::AlreadyInstalled => None,
-            HelmDependencies::CustomResource { service_token } => {
-                let install = cloudformation::CfnCustomResource::new(
-                    &construct,
-                    "HelmDependencies",
-                    cloudformation::CustomResourceProps::new(service_token.clone()),
-                );
-                install.set_property("ClusterName", eks_cluster.ref_value());
-                install.set_property(
-                    "ChartRepository",
-                    "https://github.com/aws/sagemaker-hyperpod-cli.git",
-                );
-                install.set_property("ChartPath", "helm_chart/HyperPodHelmChart");
-                install.set_property("Namespace", "kube-system");
-                install.set_property("ReleaseName", "hyperpod-dependencies");
-                for addon in &addons {
-                    install.add_depends_on(addon);
-                }
-                Some(install)
+            HelmDependencies::CustomResource { service_token } => Some(helm_release(
+                &construct,
+                service_token.clone(),
+                &eks_cluster,
+                &addons,
+            )),
+            HelmDependencies::Lambda {
+                kubectl_helm_layer_arn,
+            } => {
+                let installer =
+                    helm_installer(&construct, kubectl_helm_layer_arn.clone(), &eks_cluster);
+                Some(helm_release(&construct, installer, &eks_cluster, &addons))
             }
         };
 
@@ -512,6 +514,91 @@ impl Scope for HyperPodEksCluster {
     fn node(&self) -> &Node {
         self.construct.node()
     }
+}
+
+/// The custom resource that installs the chart `hyperpod-dependencies` from the HyperPod
+/// CLI repository into `kube-system`, after the add-ons.
+fn helm_release(
+    scope: &Construct,
+    service_token: Value<String>,
+    cluster: &eks::CfnCluster,
+    addons: &[eks::CfnAddon],
+) -> cloudformation::CfnCustomResource {
+    let install = cloudformation::CfnCustomResource::new(
+        scope,
+        "HelmDependencies",
+        cloudformation::CustomResourceProps::new(service_token),
+    );
+    install.set_property("ClusterName", cluster.ref_value());
+    install.set_property(
+        "ChartRepository",
+        "https://github.com/aws/sagemaker-hyperpod-cli.git",
+    );
+    install.set_property("ChartPath", "helm_chart/HyperPodHelmChart");
+    install.set_property("Namespace", "kube-system");
+    install.set_property("ReleaseName", "hyperpod-dependencies");
+    for addon in addons {
+        install.add_depends_on(addon);
+    }
+    install
+}
+
+/// The Lambda function that installs Helm charts, its role, and the role's cluster-admin
+/// access entry; returns the function's ARN.
+fn helm_installer(
+    scope: &Construct,
+    layer_arn: Value<String>,
+    cluster: &eks::CfnCluster,
+) -> Value<String> {
+    use hyperpod_cfn::lambda;
+    let role = Role::new(
+        scope,
+        "HelmInstallerRole",
+        RoleProps {
+            managed_policies: vec![ManagedPolicy::aws(
+                "service-role/AWSLambdaBasicExecutionRole",
+            )],
+            inline_policies: vec![(
+                "describe-cluster".into(),
+                hyperpod_iam::PolicyDocument::new([Statement::allow()
+                    .action("eks:DescribeCluster")
+                    .resource(cluster.arn())]),
+            )],
+            ..RoleProps::new(Principal::service("lambda.amazonaws.com").trust())
+        },
+    );
+    let access = eks::CfnAccessEntry::new(
+        scope,
+        "HelmInstallerAccess",
+        eks::AccessEntryProps {
+            access_policies: Some(
+                vec![eks::access_entry::AccessPolicy::new(eks::access_entry::AccessScope::new(eks::access_entry::AccessScopeType::Cluster), fns::sub::<&str>("arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", []))].into(),
+            ),
+            ..eks::AccessEntryProps::new(cluster.ref_value(), role.arn())
+        },
+    );
+    let function = lambda::CfnFunction::new(
+        scope,
+        "HelmInstaller",
+        lambda::FunctionProps {
+            runtime: Some(lambda::function::Runtime::Python312.into()),
+            handler: Some("index.handler".into()),
+            timeout: Some(600.into()),
+            memory_size: Some(1024.into()),
+            layers: Some(Value::list([layer_arn])),
+            description: Some("installs the Helm charts HyperPod needs".into()),
+            ..lambda::FunctionProps::new(
+                lambda::function::Code {
+                    zip_file: Some(include_str!("helm/installer.py").into()),
+                    ..Default::default()
+                },
+                role.arn(),
+            )
+        },
+    );
+    // The function needs its access entry before it can reach the cluster.
+    function.add_depends_on(&access);
+    function.arn()
 }
 
 fn instance_group(
