@@ -360,52 +360,23 @@ fn create_bucket(
             s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256,
         ),
     };
-    let bucket = s3::CfnBucket::new(
-        data,
-        "Bucket",
-        s3::BucketProps {
-            bucket_name: name.map(Value::from),
-            bucket_encryption: Some(
-                s3::bucket::BucketEncryption::new(vec![s3::bucket::ServerSideEncryptionRule {
-                    server_side_encryption_by_default: Some(encryption.into()),
-                    bucket_key_enabled: key.as_ref().map(|_| true.into()),
-                    ..Default::default()
-                }])
-                .into(),
-            ),
-            public_access_block_configuration: Some(crate::block_all_public_access()),
-            versioning_configuration: Some(
-                s3::bucket::VersioningConfiguration::new(
-                    s3::bucket::VersioningConfigurationStatus::Enabled,
-                )
-                .into(),
-            ),
-            ..Default::default()
-        },
-    );
-    bucket.retain_on_delete_and_replace();
-    let bucket_arn = bucket.arn();
-    let objects_arn = fns::join("", [bucket_arn.clone(), "/*".into()]);
     // Access is delegated to the access points of the data account; each access point's
     // own policy decides who reads what.
-    let mut policy = crate::tls_only_document(&bucket_arn);
-    policy.add(
-        Statement::allow()
-            .sid("DelegateToAccessPoints")
-            .principal(Principal::Any)
-            .action("*")
-            .resources([bucket_arn, objects_arn])
-            .condition(Condition::new(
-                ConditionOperator::StringEquals,
-                "s3:DataAccessPointAccount",
-                [data_account.into()],
-            )),
-    );
-    s3::CfnBucketPolicy::new(
-        data,
-        "Policy",
-        s3::BucketPolicyProps::new(bucket.ref_value(), policy),
-    );
+    let bucket = crate::secure_bucket(data, name.map(Value::from), encryption, |bucket_arn| {
+        let objects_arn = fns::join("", [bucket_arn.clone(), "/*".into()]);
+        vec![
+            Statement::allow()
+                .sid("DelegateToAccessPoints")
+                .principal(Principal::Any)
+                .action("*")
+                .resources([bucket_arn.clone(), objects_arn])
+                .condition(Condition::new(
+                    ConditionOperator::StringEquals,
+                    "s3:DataAccessPointAccount",
+                    [data_account.into()],
+                )),
+        ]
+    });
     bucket.ref_value()
 }
 

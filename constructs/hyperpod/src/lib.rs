@@ -60,7 +60,7 @@ pub fn is_team_name(name: &str) -> bool {
 }
 
 /// All four public-access blocks on.
-pub(crate) fn block_all_public_access() -> Value<s3::bucket::PublicAccessBlockConfiguration> {
+fn block_all_public_access() -> Value<s3::bucket::PublicAccessBlockConfiguration> {
     s3::bucket::PublicAccessBlockConfiguration {
         block_public_acls: Some(true.into()),
         block_public_policy: Some(true.into()),
@@ -68,6 +68,54 @@ pub(crate) fn block_all_public_access() -> Value<s3::bucket::PublicAccessBlockCo
         restrict_public_buckets: Some(true.into()),
     }
     .into()
+}
+
+/// A bucket that holds data nobody can recreate: versioned, encrypted with `encryption`
+/// (with an S3 bucket key when it is KMS), public access blocked, retained on delete and
+/// on replacement, with a policy that denies requests not made over TLS followed by the
+/// statements `grants` returns for the bucket's ARN.
+pub(crate) fn secure_bucket(
+    scope: &hyperpod_core::Construct,
+    bucket_name: Option<Value<String>>,
+    encryption: s3::bucket::ServerSideEncryptionByDefault,
+    grants: impl FnOnce(&Value<String>) -> Vec<Statement>,
+) -> s3::CfnBucket {
+    let kms = encryption.kms_master_key_id.is_some();
+    let bucket = s3::CfnBucket::new(
+        scope,
+        "Bucket",
+        s3::BucketProps {
+            bucket_name,
+            bucket_encryption: Some(
+                s3::bucket::BucketEncryption::new(vec![s3::bucket::ServerSideEncryptionRule {
+                    server_side_encryption_by_default: Some(encryption.into()),
+                    bucket_key_enabled: kms.then(|| true.into()),
+                    ..Default::default()
+                }])
+                .into(),
+            ),
+            public_access_block_configuration: Some(block_all_public_access()),
+            versioning_configuration: Some(
+                s3::bucket::VersioningConfiguration::new(
+                    s3::bucket::VersioningConfigurationStatus::Enabled,
+                )
+                .into(),
+            ),
+            ..Default::default()
+        },
+    );
+    bucket.retain_on_delete_and_replace();
+    let bucket_arn = bucket.arn();
+    let mut policy = tls_only_document(&bucket_arn);
+    for statement in grants(&bucket_arn) {
+        policy.add(statement);
+    }
+    s3::CfnBucketPolicy::new(
+        scope,
+        "Policy",
+        s3::BucketPolicyProps::new(bucket.ref_value(), policy),
+    );
+    bucket
 }
 
 /// A bucket policy that denies every request not made over TLS.

@@ -12,8 +12,8 @@ use hyperpod_iam::{ManagedPolicy, PolicyDocument, Principal, Role, RoleProps, St
 /// the scripts in between. Returns the bucket's name and the asset.
 ///
 /// The bucket's name starts with `sagemaker-`, because
-/// `AmazonSageMakerClusterInstanceRolePolicy` only reads such buckets; it is encrypted,
-/// private, TLS only and retained.
+/// `AmazonSageMakerClusterInstanceRolePolicy` only reads such buckets; it is a
+/// [`secure_bucket`](crate::secure_bucket).
 pub(crate) fn lifecycle_scripts(
     construct: &Construct,
     id: &str,
@@ -40,38 +40,13 @@ pub(crate) fn lifecycle_scripts(
         );
     }
     let scope = Construct::new(bucket_stack, &format!("{cluster_name}Lifecycle"));
-    let bucket = s3::CfnBucket::new(
+    crate::secure_bucket(
         &scope,
-        "Bucket",
-        s3::BucketProps {
-            bucket_name: Some(name.as_str().into()),
-            bucket_encryption: Some(
-                s3::bucket::BucketEncryption::new(vec![s3::bucket::ServerSideEncryptionRule {
-                    server_side_encryption_by_default: Some(
-                        s3::bucket::ServerSideEncryptionByDefault::new(
-                            s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256,
-                        )
-                        .into(),
-                    ),
-                    ..Default::default()
-                }])
-                .into(),
-            ),
-            public_access_block_configuration: Some(crate::block_all_public_access()),
-            versioning_configuration: Some(
-                s3::bucket::VersioningConfiguration::new(
-                    s3::bucket::VersioningConfigurationStatus::Enabled,
-                )
-                .into(),
-            ),
-            ..Default::default()
-        },
-    );
-    bucket.retain_on_delete_and_replace();
-    s3::CfnBucketPolicy::new(
-        &scope,
-        "Policy",
-        s3::BucketPolicyProps::new(bucket.ref_value(), crate::tls_only_document(&bucket.arn())),
+        Some(name.as_str().into()),
+        s3::bucket::ServerSideEncryptionByDefault::new(
+            s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256,
+        ),
+        |_| Vec::new(),
     );
     let asset = FileAsset::new(
         &cluster_stack,
