@@ -199,3 +199,29 @@ fn depends_on_a_resource_in_another_stack_becomes_a_stack_dependency() {
             .is_none()
     );
 }
+
+/// Found by the deploy engine's end-to-end test: a value read both by a stack of the same
+/// account (an import) and by one of another account (a parameter) lost its export when
+/// the cross-account reader came second.
+#[test]
+fn a_value_read_in_the_same_account_and_across_accounts_keeps_its_export() {
+    let (app, producer, consumer) = two_stages();
+    let local = Stack::new(&producer.stage(), "Local", StackProps::default());
+    let shared = topic(&producer, "Shared");
+    topic(&local, "Importer").set_property("Target", shared.ref_value());
+    topic(&consumer, "Remote").set_property("Target", shared.ref_value());
+    let produced = template(&app, "a/Producer");
+    assert_eq!(
+        produced["Outputs"]["ExportShared"]["Export"],
+        json!({ "Name": "Producer:ExportShared" })
+    );
+    let (app, producer, consumer) = two_stages();
+    let local = Stack::new(&producer.stage(), "Local", StackProps::default());
+    let shared = topic(&producer, "Shared");
+    topic(&consumer, "Remote").set_property("Target", shared.ref_value());
+    topic(&local, "Importer").set_property("Target", shared.ref_value());
+    assert_eq!(
+        template(&app, "a/Producer")["Outputs"]["ExportShared"]["Export"],
+        json!({ "Name": "Producer:ExportShared" })
+    );
+}

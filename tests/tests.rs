@@ -3,6 +3,7 @@
 mod assertions;
 mod committed;
 mod cross_stack;
+mod deploy;
 mod hyperpod;
 mod iam;
 mod layering;

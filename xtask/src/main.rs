@@ -19,6 +19,8 @@ mod codegen;
 const PYTHON_REQUIREMENTS: &str = "tests/python-requirements.txt";
 /// The version of cfn-lint the templates must pass; `PYTHON_REQUIREMENTS` pins the same.
 const CFN_LINT_VERSION: &str = "1.58.0";
+/// The version of moto the deploy engine's tests run against; pinned there too.
+const MOTO_VERSION: &str = "5.2.5";
 
 fn main() -> Result<()> {
     let root = workspace_root()?;
@@ -116,7 +118,14 @@ fn python_tools(root: &Path) -> Result<PathBuf> {
     let installed = Command::new(&cfn_lint)
         .arg("--version")
         .output()
-        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(CFN_LINT_VERSION));
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(CFN_LINT_VERSION))
+        && Command::new(bin.join("python3"))
+            .args([
+                "-c",
+                &format!("import moto.server; assert moto.__version__ == '{MOTO_VERSION}'"),
+            ])
+            .output()
+            .is_ok_and(|output| output.status.success());
     if !installed {
         eprintln!("installing the pinned Python tools into {}", venv.display());
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());

@@ -779,23 +779,26 @@ impl Synthesizer {
 
         if self.stacks[producer].env == self.stacks[position].env {
             let export_name = format!("{}:{output_name}", self.stacks[producer].name);
-            self.stacks[producer].shared_outputs.insert(
-                output_name,
-                SharedOutput {
+            // The same output may already be read across accounts: it gains the export.
+            let shared = self.stacks[producer]
+                .shared_outputs
+                .entry(output_name)
+                .or_insert(SharedOutput {
                     value: producer_value.expect("an exported value"),
-                    export_name: Some(export_name.clone()),
-                },
-            );
+                    export_name: None,
+                });
+            shared.export_name = Some(export_name.clone());
             json!({ "Fn::ImportValue": export_name })
         } else {
             if let Some(value) = producer_value {
-                self.stacks[producer].shared_outputs.insert(
-                    output_name.clone(),
-                    SharedOutput {
+                // Never drop the export of an output also imported in the same account.
+                self.stacks[producer]
+                    .shared_outputs
+                    .entry(output_name.clone())
+                    .or_insert(SharedOutput {
                         value,
                         export_name: None,
-                    },
-                );
+                    });
             }
             let producer_prefix: String = self.stacks[producer]
                 .name

@@ -1,9 +1,9 @@
 //! The command line every app gets.
 //!
 //! An app's `main` builds its [`App`] and hands it to [`run`], which parses the command
-//! line and runs the command. Today the commands are `synth` (write the cloud assembly)
-//! and `list` (show stages, stacks and their dependencies); the deploy engine adds
-//! `diff`, `deploy`, `destroy` and `bootstrap` on top of the same entry point.
+//! line and runs the command: `synth` (write the cloud assembly), `list` (stages, stacks,
+//! accounts, regions and dependencies), `deploy` and `destroy` (the [`engine`], through
+//! the official AWS SDK, with the endpoint and credentials of the standard AWS settings).
 //!
 //! This crate may call AWS; the construct core it builds on must not.
 //!
@@ -19,8 +19,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use hyperpod_core::{App, CloudAssembly, SynthError};
+
+pub mod engine;
 
 /// The command line of an app.
 #[derive(Debug, Parser)]
@@ -45,6 +47,66 @@ pub enum Command {
     },
     /// List the stages and stacks with their accounts, regions and dependencies.
     List,
+    /// Synthesize, then deploy the stacks in dependency order across accounts.
+    Deploy(DeployArgs),
+    /// Delete the stacks in reverse dependency order across accounts.
+    Destroy(DeployArgs),
+}
+
+/// The options of `deploy` and `destroy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Only these stacks (`<stage>/<stack>`) or stages (`<stage>`); all when none.
+    pub stacks: Vec<String>,
+    /// Approve replacements, the re-creation of failed stacks and deletions without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// How many stacks deploy at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// The role assumed in each account the base credentials are not in.
+    #[arg(long, default_value = "OrganizationAccountAccessRole")]
+    pub role_name: String,
+    /// The role to assume in one account, as `ACCOUNT=ROLE_ARN` (repeatable).
+    #[arg(long = "role-arn", value_parser = parse_role_arn)]
+    pub role_arns: Vec<(String, String)>,
+    /// Attempts per AWS call.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Write every stack's outputs to this JSON file.
+    #[arg(long)]
+    pub outputs_file: Option<PathBuf>,
+    /// The folder that holds the assemblies of all apps.
+    #[arg(long, default_value = "synth-out")]
+    pub output: PathBuf,
+}
+
+fn parse_role_arn(text: &str) -> Result<(String, String), String> {
+    let (account, arn) = text.split_once('=').ok_or("write ACCOUNT=ROLE_ARN")?;
+    if account.len() != 12
+        || !account.chars().all(|c| c.is_ascii_digit())
+        || !arn.starts_with("arn:")
+    {
+        return Err(format!(
+            "`{text}` is not ACCOUNT=ROLE_ARN with a 12-digit account"
+        ));
+    }
+    Ok((account.to_owned(), arn.to_owned()))
+}
+
+impl DeployArgs {
+    fn options(&self) -> engine::DeployOptions {
+        engine::DeployOptions {
+            role_name: self.role_name.clone(),
+            role_arns: self.role_arns.iter().cloned().collect(),
+            concurrency: self.concurrency,
+            yes: self.yes,
+            max_attempts: self.max_attempts,
+            select: self.stacks.clone(),
+            outputs_file: self.outputs_file.clone(),
+            ..engine::DeployOptions::default()
+        }
+    }
 }
 
 /// Why a command failed.
@@ -56,6 +118,12 @@ pub enum CliError {
     /// Writing to the terminal failed.
     #[error("could not write to standard output")]
     Output(#[source] std::io::Error),
+    /// The engine stopped before changing anything.
+    #[error(transparent)]
+    Deploy(#[from] engine::DeployError),
+    /// Some stacks did not deploy or were not destroyed; the summary says which.
+    #[error("some stacks did not succeed:\n{0}")]
+    Incomplete(String),
 }
 
 /// Parses the process's arguments, runs the command against `app`, prints any error and
@@ -92,8 +160,42 @@ pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), 
             let assembly = app.synth()?;
             list(&assembly, out).map_err(CliError::Output)?;
         }
+        Command::Deploy(args) => {
+            let assembly = app.synth()?;
+            let folder = assembly.write_to(&args.output)?;
+            let options = args.options();
+            let summary = runtime().block_on(async {
+                engine::deploy(&engine::base_config(&options).await, &folder, &options).await
+            })?;
+            finish(summary, out)?;
+        }
+        Command::Destroy(args) => {
+            let assembly = app.synth()?;
+            let folder = assembly.write_to(&args.output)?;
+            let options = args.options();
+            let summary = runtime().block_on(async {
+                engine::destroy(&engine::base_config(&options).await, &folder, &options).await
+            })?;
+            finish(summary, out)?;
+        }
     }
     Ok(())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+}
+
+fn finish(summary: engine::Summary, out: &mut impl Write) -> Result<(), CliError> {
+    write!(out, "{}", summary.render()).map_err(CliError::Output)?;
+    if summary.succeeded() {
+        Ok(())
+    } else {
+        Err(CliError::Incomplete(summary.render()))
+    }
 }
 
 fn report_synth(

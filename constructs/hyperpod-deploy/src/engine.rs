@@ -1,0 +1,976 @@
+//! The deploy engine: credentials per account, a pre-flight in every account, stacks
+//! deployed through change sets in dependency order across accounts, deploy-time
+//! parameters filled from producers' outputs, and destroy in reverse order.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::Client as CloudFormation;
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus, Tag,
+};
+use hyperpod_core::{Manifest, StackManifest};
+use tokio::sync::{Mutex, Semaphore};
+
+/// How the engine reaches the accounts and how careful it is.
+#[derive(Clone, Debug)]
+pub struct DeployOptions {
+    /// The role assumed in each account the base identity is not in.
+    pub role_name: String,
+    /// A role ARN per account, instead of `role_name`.
+    pub role_arns: BTreeMap<String, String>,
+    /// How many stacks deploy at once.
+    pub concurrency: usize,
+    /// Approves replacements and deletions without asking.
+    pub yes: bool,
+    /// Attempts per AWS call (retries are never infinite).
+    pub max_attempts: u32,
+    /// Timeout of one AWS call.
+    pub operation_timeout: Duration,
+    /// How long one stack may take to deploy or delete.
+    pub stack_timeout: Duration,
+    /// How often stack and change-set states are polled.
+    pub poll_interval: Duration,
+    /// Deploy only these stacks (`<stage>/<stack>` or `<stage>`); all when empty.
+    pub select: Vec<String>,
+    /// Writes every stack's outputs there as JSON after a deploy.
+    pub outputs_file: Option<PathBuf>,
+}
+
+impl Default for DeployOptions {
+    fn default() -> Self {
+        DeployOptions {
+            role_name: "OrganizationAccountAccessRole".into(),
+            role_arns: BTreeMap::new(),
+            concurrency: 4,
+            yes: false,
+            max_attempts: 3,
+            operation_timeout: Duration::from_secs(60),
+            stack_timeout: Duration::from_secs(3 * 60 * 60),
+            poll_interval: Duration::from_secs(5),
+            select: Vec::new(),
+            outputs_file: None,
+        }
+    }
+}
+
+/// Why the engine stopped before deploying anything.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// No base identity could be established.
+    #[error(
+        "cannot establish the base AWS identity; configure credentials (environment, profile or SSO) and try again"
+    )]
+    BaseIdentity(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An account could not be reached.
+    #[error(
+        "cannot reach account {account} through {role}; check that the role exists and trusts the base identity"
+    )]
+    Unreachable {
+        /// The account.
+        account: String,
+        /// The role that was assumed.
+        role: String,
+        /// The AWS error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Credentials meant for one account act in another.
+    #[error(
+        "the credentials for account {expected} act in account {actual}; fix the role ARN of account {expected}, nothing was changed"
+    )]
+    WrongAccount {
+        /// The account the stacks belong to.
+        expected: String,
+        /// The account the credentials act in.
+        actual: String,
+    },
+    /// The selection names no stack.
+    #[error("`{0}` names no stack of this app; run `list` to see them")]
+    UnknownSelection(String),
+    /// A template could not be read from the assembly.
+    #[error("cannot read {}", path.display())]
+    Assembly {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What happened to one stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Created or updated.
+    Deployed,
+    /// Template, parameters and tags already deployed: no change set was created.
+    Unchanged,
+    /// Deleted.
+    Destroyed,
+    /// It failed, with the reason.
+    Failed(String),
+    /// Not attempted because a stack it depends on did not deploy.
+    NotAttempted(String),
+}
+
+/// The result of one stack.
+#[derive(Clone, Debug)]
+pub struct StackResult {
+    /// The stack's id (`<stage>/<stack>`).
+    pub id: String,
+    /// Its account.
+    pub account: String,
+    /// Its region.
+    pub region: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Its outputs after a deploy.
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// The result of a whole run.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Per stack, in the order they were planned.
+    pub stacks: Vec<StackResult>,
+}
+
+impl Summary {
+    /// Whether every stack deployed, was unchanged or was destroyed.
+    pub fn succeeded(&self) -> bool {
+        self.stacks.iter().all(|s| {
+            matches!(
+                s.outcome,
+                Outcome::Deployed | Outcome::Unchanged | Outcome::Destroyed
+            )
+        })
+    }
+
+    /// The outcome of one stack.
+    pub fn outcome(&self, id: &str) -> Option<&Outcome> {
+        self.stacks.iter().find(|s| s.id == id).map(|s| &s.outcome)
+    }
+
+    /// A table per account and stack.
+    pub fn render(&self) -> String {
+        let mut out = String::from("summary:\n");
+        for stack in &self.stacks {
+            let outcome = match &stack.outcome {
+                Outcome::Deployed => "deployed".to_owned(),
+                Outcome::Unchanged => "unchanged".to_owned(),
+                Outcome::Destroyed => "destroyed".to_owned(),
+                Outcome::Failed(reason) => format!("FAILED: {reason}"),
+                Outcome::NotAttempted(reason) => format!("not attempted: {reason}"),
+            };
+            out.push_str(&format!(
+                "  {} {} {}: {outcome}\n",
+                stack.account, stack.region, stack.id
+            ));
+        }
+        out
+    }
+}
+
+/// The base configuration from the standard chain and `AWS_ENDPOINT_URL`, with bounded
+/// retries and timeouts.
+pub async fn base_config(options: &DeployOptions) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(options.max_attempts.max(1)),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(options.operation_timeout)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The credentials of every account, checked.
+pub struct Accounts {
+    configs: BTreeMap<String, SdkConfig>,
+}
+
+impl Accounts {
+    /// Establishes the base identity, then for every account either uses it (when it is
+    /// already in that account) or assumes the account's deploy role, and checks with
+    /// `sts:GetCallerIdentity` that the credentials act in that account.
+    pub async fn connect(
+        base: &SdkConfig,
+        accounts: &BTreeSet<String>,
+        options: &DeployOptions,
+    ) -> Result<Accounts, DeployError> {
+        let identity = aws_sdk_sts::Client::new(base)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| DeployError::BaseIdentity(Box::new(e)))?;
+        let base_account = identity.account().unwrap_or_default().to_owned();
+        let partition = identity
+            .arn()
+            .and_then(|arn| arn.split(':').nth(1))
+            .unwrap_or("aws")
+            .to_owned();
+        let mut configs = BTreeMap::new();
+        for account in accounts {
+            let overridden = options.role_arns.get(account);
+            let config = if overridden.is_none() && *account == base_account {
+                base.clone()
+            } else {
+                let role = overridden.cloned().unwrap_or_else(|| {
+                    format!("arn:{partition}:iam::{account}:role/{}", options.role_name)
+                });
+                let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                    .session_name("hyperpod-deploy")
+                    .configure(base)
+                    .build()
+                    .await;
+                let config = base
+                    .to_builder()
+                    .credentials_provider(
+                        aws_sdk_cloudformation::config::SharedCredentialsProvider::new(provider),
+                    )
+                    .build();
+                let actual = aws_sdk_sts::Client::new(&config)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| DeployError::Unreachable {
+                        account: account.clone(),
+                        role: role.clone(),
+                        source: Box::new(e),
+                    })?;
+                let actual = actual.account().unwrap_or_default().to_owned();
+                if actual != *account {
+                    return Err(DeployError::WrongAccount {
+                        expected: account.clone(),
+                        actual,
+                    });
+                }
+                config
+            };
+            configs.insert(account.clone(), config);
+        }
+        Ok(Accounts { configs })
+    }
+
+    fn client(&self, account: &str, region: &str) -> CloudFormation {
+        let config = self.configs[account]
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build();
+        CloudFormation::new(&config)
+    }
+}
+
+/// The stacks selected, with the ones they depend on.
+fn selected<'m>(
+    manifest: &'m Manifest,
+    options: &DeployOptions,
+) -> Result<Vec<&'m StackManifest>, DeployError> {
+    if options.select.is_empty() {
+        return Ok(manifest.stacks.iter().collect());
+    }
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for selection in &options.select {
+        let matching: Vec<&StackManifest> = manifest
+            .stacks
+            .iter()
+            .filter(|s| s.id == *selection || s.stage == *selection)
+            .collect();
+        if matching.is_empty() {
+            return Err(DeployError::UnknownSelection(selection.clone()));
+        }
+        wanted.extend(matching.iter().map(|s| s.id.clone()));
+    }
+    Ok(manifest
+        .stacks
+        .iter()
+        .filter(|s| wanted.contains(&s.id))
+        .collect())
+}
+
+/// Deploys the selected stacks of the assembly in `assembly_dir` (the folder holding
+/// `manifest.json`), in dependency order across accounts.
+pub async fn deploy(
+    base: &SdkConfig,
+    assembly_dir: &Path,
+    options: &DeployOptions,
+) -> Result<Summary, DeployError> {
+    let manifest = read_manifest(assembly_dir)?;
+    let stacks = selected(&manifest, options)?;
+    let accounts: BTreeSet<String> = stacks
+        .iter()
+        .map(|s| s.account.clone())
+        .chain(
+            manifest
+                .stacks
+                .iter()
+                .filter(|s| {
+                    stacks
+                        .iter()
+                        .any(|t| t.parameters.iter().any(|p| p.producer_stack == s.id))
+                })
+                .map(|s| s.account.clone()),
+        )
+        .collect();
+    let accounts = Arc::new(Accounts::connect(base, &accounts, options).await?);
+    let mut templates = HashMap::new();
+    for stack in &stacks {
+        let path = assembly_dir.join(&stack.template);
+        let body = std::fs::read_to_string(&path)
+            .map_err(|source| DeployError::Assembly { path, source })?;
+        templates.insert(stack.id.clone(), body);
+    }
+
+    let results: Arc<Mutex<BTreeMap<String, StackResult>>> = Arc::default();
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let selected_ids: BTreeSet<String> = stacks.iter().map(|s| s.id.clone()).collect();
+    let mut started: BTreeSet<String> = BTreeSet::new();
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        // Start every stack whose dependencies have deployed; a stack behind a failure is
+        // not attempted, while unrelated stacks go on.
+        let mut progressed = false;
+        let settled = results.lock().await.clone();
+        for stack in &stacks {
+            if started.contains(&stack.id) {
+                continue;
+            }
+            let dependencies: Vec<&String> = stack
+                .dependencies
+                .iter()
+                .filter(|d| selected_ids.contains(*d))
+                .collect();
+            if let Some(failed) = dependencies.iter().find(|d| {
+                settled
+                    .get(**d)
+                    .is_some_and(|r| !matches!(r.outcome, Outcome::Deployed | Outcome::Unchanged))
+            }) {
+                started.insert(stack.id.clone());
+                results.lock().await.insert(
+                    stack.id.clone(),
+                    result(
+                        stack,
+                        Outcome::NotAttempted(format!("{failed} did not deploy")),
+                    ),
+                );
+                progressed = true;
+            } else if dependencies.iter().all(|d| settled.contains_key(*d)) {
+                started.insert(stack.id.clone());
+                progressed = true;
+                let (stack, body, accounts, results, semaphore, options, manifest) = (
+                    (*stack).clone(),
+                    templates[&stack.id].clone(),
+                    accounts.clone(),
+                    results.clone(),
+                    semaphore.clone(),
+                    options.clone(),
+                    manifest.clone(),
+                );
+                running.spawn(async move {
+                    let _permit = semaphore
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed");
+                    let (outcome, outputs) =
+                        deploy_stack(&accounts, &manifest, &stack, &body, &options, &results).await;
+                    let mut done = result(&stack, outcome);
+                    done.outputs = outputs;
+                    results.lock().await.insert(stack.id.clone(), done);
+                });
+            }
+        }
+        if running.join_next().await.is_none() && !progressed {
+            break;
+        }
+    }
+    let results = results.lock().await;
+    let summary = Summary {
+        stacks: stacks
+            .iter()
+            .filter_map(|s| results.get(&s.id).cloned())
+            .collect(),
+    };
+    if let Some(path) = &options.outputs_file {
+        let outputs: BTreeMap<&String, &BTreeMap<String, String>> =
+            summary.stacks.iter().map(|s| (&s.id, &s.outputs)).collect();
+        let json = serde_json::to_string_pretty(&outputs).expect("outputs serialize");
+        std::fs::write(path, json + "\n").map_err(|source| DeployError::Assembly {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(summary)
+}
+
+fn result(stack: &StackManifest, outcome: Outcome) -> StackResult {
+    StackResult {
+        id: stack.id.clone(),
+        account: stack.account.clone(),
+        region: stack.region.clone(),
+        outcome,
+        outputs: BTreeMap::new(),
+    }
+}
+
+fn read_manifest(assembly_dir: &Path) -> Result<Manifest, DeployError> {
+    let path = assembly_dir.join("manifest.json");
+    let bytes = std::fs::read(&path).map_err(|source| DeployError::Assembly {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| DeployError::Assembly {
+        path,
+        source: std::io::Error::other(e),
+    })
+}
+
+fn say(stack: &StackManifest, message: impl std::fmt::Display) {
+    println!(
+        "{} ({} {}): {message}",
+        stack.id, stack.account, stack.region
+    );
+}
+
+/// The error text of an SDK error: the service's code and message when it answered, the
+/// whole chain of causes otherwise (moto's HTML errors have no code).
+fn describe<E>(error: &aws_sdk_cloudformation::error::SdkError<E>) -> String
+where
+    E: std::error::Error + aws_sdk_cloudformation::error::ProvideErrorMetadata + 'static,
+{
+    match error.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("no message")
+        ),
+        None => aws_sdk_cloudformation::error::DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// Deploys one stack; returns the outcome and the outputs.
+async fn deploy_stack(
+    accounts: &Accounts,
+    manifest: &Manifest,
+    stack: &StackManifest,
+    body: &str,
+    options: &DeployOptions,
+    results: &Mutex<BTreeMap<String, StackResult>>,
+) -> (Outcome, BTreeMap<String, String>) {
+    let client = accounts.client(&stack.account, &stack.region);
+    // Deploy-time parameters: read from the producers' outputs with their own credentials.
+    let mut parameters = BTreeMap::new();
+    for parameter in &stack.parameters {
+        let from_run = results
+            .lock()
+            .await
+            .get(&parameter.producer_stack)
+            .and_then(|r| r.outputs.get(&parameter.output).cloned());
+        let value = match from_run {
+            Some(value) => Some(value),
+            None => match manifest
+                .stacks
+                .iter()
+                .find(|s| s.id == parameter.producer_stack)
+            {
+                Some(producer) => stack_outputs(
+                    &accounts.client(&producer.account, &producer.region),
+                    &producer.stack_name,
+                )
+                .await
+                .ok()
+                .and_then(|o| o.get(&parameter.output).cloned()),
+                None => None,
+            },
+        };
+        match value {
+            Some(value) => {
+                parameters.insert(parameter.parameter.clone(), value);
+            }
+            None => {
+                return (
+                    Outcome::Failed(format!(
+                        "output {} of {} is not available; deploy {} first",
+                        parameter.output, parameter.producer_stack, parameter.producer_stack
+                    )),
+                    BTreeMap::new(),
+                );
+            }
+        }
+    }
+    match deploy_with_change_set(&client, stack, body, &parameters, options).await {
+        Ok(outcome) => {
+            let outputs = if matches!(outcome, Outcome::Deployed | Outcome::Unchanged) {
+                stack_outputs(&client, &stack.stack_name)
+                    .await
+                    .unwrap_or_default()
+            } else {
+                BTreeMap::new()
+            };
+            (outcome, outputs)
+        }
+        Err(reason) => (Outcome::Failed(reason), BTreeMap::new()),
+    }
+}
+
+async fn stack_outputs(
+    client: &CloudFormation,
+    name: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let stacks = client
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(stacks
+        .stacks()
+        .first()
+        .map(|s| {
+            s.outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The deployed stack, `None` when it does not exist.
+async fn current(
+    client: &CloudFormation,
+    name: &str,
+) -> Result<Option<aws_sdk_cloudformation::types::Stack>, String> {
+    match client.describe_stacks().stack_name(name).send().await {
+        Ok(output) => Ok(output.stacks().first().cloned()),
+        Err(error) => {
+            let text = describe(&error);
+            if text.contains("does not exist") {
+                Ok(None)
+            } else {
+                Err(text)
+            }
+        }
+    }
+}
+
+async fn deploy_with_change_set(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    body: &str,
+    parameters: &BTreeMap<String, String>,
+    options: &DeployOptions,
+) -> Result<Outcome, String> {
+    let name = &stack.stack_name;
+    let mut existing = current(client, name).await?;
+    // A stack busy with another operation is waited for, within the stack timeout.
+    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    while let Some(status) = existing.as_ref().and_then(|s| s.stack_status().cloned()) {
+        if !status.as_str().ends_with("_IN_PROGRESS") || status == StackStatus::ReviewInProgress {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "the stack stayed in {} past the timeout; wait for the other operation or cancel it",
+                status.as_str()
+            ));
+        }
+        say(
+            stack,
+            format!(
+                "waiting: another operation is running ({})",
+                status.as_str()
+            ),
+        );
+        tokio::time::sleep(options.poll_interval).await;
+        existing = current(client, name).await?;
+    }
+    let status = existing.as_ref().and_then(|s| s.stack_status().cloned());
+    let change_set_type = match &status {
+        None | Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
+        Some(StackStatus::RollbackComplete) => {
+            if !options.yes {
+                return Err("the stack is in ROLLBACK_COMPLETE after a failed first create and must be deleted and created again; run again with --yes to do so".into());
+            }
+            say(
+                stack,
+                "deleting the stack left in ROLLBACK_COMPLETE by a failed create",
+            );
+            client
+                .delete_stack()
+                .stack_name(name)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+            wait_deleted(client, name, options).await?;
+            ChangeSetType::Create
+        }
+        Some(StackStatus::UpdateRollbackFailed) => {
+            return Err(format!(
+                "the stack is in UPDATE_ROLLBACK_FAILED; continue the rollback with `aws cloudformation continue-update-rollback --stack-name {name}` (skipping the resources that cannot roll back), then deploy again"
+            ));
+        }
+        Some(_) => {
+            let deployed = existing.as_ref().expect("a status means a stack");
+            if unchanged(client, deployed, body, parameters, &stack.tags).await? {
+                say(stack, "unchanged");
+                return Ok(Outcome::Unchanged);
+            }
+            ChangeSetType::Update
+        }
+    };
+
+    let change_set_name = format!(
+        "hyperpod-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
+    let created = client
+        .create_change_set()
+        .stack_name(name)
+        .change_set_name(&change_set_name)
+        .change_set_type(change_set_type.clone())
+        .template_body(body)
+        .set_parameters(Some(
+            parameters
+                .iter()
+                .map(|(k, v)| {
+                    Parameter::builder()
+                        .parameter_key(k)
+                        .parameter_value(v)
+                        .build()
+                })
+                .collect(),
+        ))
+        .set_tags(Some(
+            stack
+                .tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .capabilities(Capability::CapabilityAutoExpand)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let change_set_id = created.id().unwrap_or(&change_set_name).to_owned();
+    let described = loop {
+        let described = client
+            .describe_change_set()
+            .change_set_name(&change_set_id)
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        match described.status() {
+            Some(ChangeSetStatus::CreateComplete) => break described,
+            Some(ChangeSetStatus::Failed) => {
+                let reason = described.status_reason().unwrap_or_default().to_owned();
+                let _ = client
+                    .delete_change_set()
+                    .change_set_name(&change_set_id)
+                    .stack_name(name)
+                    .send()
+                    .await;
+                if reason.contains("didn't contain changes") || reason.contains("No updates") {
+                    say(stack, "unchanged");
+                    return Ok(Outcome::Unchanged);
+                }
+                return Err(format!("the change set failed: {reason}"));
+            }
+            _ => tokio::time::sleep(options.poll_interval).await,
+        }
+    };
+    let mut replacements = Vec::new();
+    for change in described.changes() {
+        if let Some(resource) = change.resource_change() {
+            let action = resource.action().map(|a| a.as_str()).unwrap_or("?");
+            let replacement = resource
+                .replacement()
+                .map(|r| r.as_str())
+                .unwrap_or("False");
+            say(
+                stack,
+                format!(
+                    "{action} {} ({}){}",
+                    resource.logical_resource_id().unwrap_or("?"),
+                    resource.resource_type().unwrap_or("?"),
+                    if replacement == "False" {
+                        String::new()
+                    } else {
+                        format!(", replacement: {replacement}")
+                    }
+                ),
+            );
+            if replacement == "True" || replacement == "Conditional" {
+                replacements.push(resource.logical_resource_id().unwrap_or("?").to_owned());
+            }
+        }
+    }
+    if !replacements.is_empty() && !options.yes {
+        let _ = client
+            .delete_change_set()
+            .change_set_name(&change_set_id)
+            .stack_name(name)
+            .send()
+            .await;
+        return Err(format!(
+            "the update replaces {}; review the change and run again with --yes to approve",
+            replacements.join(", ")
+        ));
+    }
+    client
+        .execute_change_set()
+        .change_set_name(&change_set_id)
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let final_status = wait_settled(client, stack, options).await?;
+    if final_status == StackStatus::CreateComplete || final_status == StackStatus::UpdateComplete {
+        if change_set_type == ChangeSetType::Create && stack.termination_protection {
+            client
+                .update_termination_protection()
+                .stack_name(name)
+                .enable_termination_protection(true)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+        }
+        say(stack, format!("deployed ({})", final_status.as_str()));
+        Ok(Outcome::Deployed)
+    } else {
+        let reasons = failure_reasons(client, name).await;
+        Err(format!(
+            "the stack ended in {}: {reasons}",
+            final_status.as_str()
+        ))
+    }
+}
+
+/// Whether the deployed template, parameters and tags equal the ones to deploy.
+async fn unchanged(
+    client: &CloudFormation,
+    deployed: &aws_sdk_cloudformation::types::Stack,
+    body: &str,
+    parameters: &BTreeMap<String, String>,
+    tags: &indexmap::IndexMap<String, String>,
+) -> Result<bool, String> {
+    let template = client
+        .get_template()
+        .stack_name(deployed.stack_name().unwrap_or_default())
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let same_template = match (
+        template
+            .template_body()
+            .map(serde_json::from_str::<serde_json::Value>),
+        serde_json::from_str::<serde_json::Value>(body),
+    ) {
+        (Some(Ok(current)), Ok(wanted)) => current == wanted,
+        _ => false,
+    };
+    let current_parameters: BTreeMap<String, String> = deployed
+        .parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_key()?.to_owned(),
+                p.parameter_value()?.to_owned(),
+            ))
+        })
+        .collect();
+    let current_tags: BTreeMap<String, String> = deployed
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect();
+    let wanted_tags: BTreeMap<String, String> =
+        tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(same_template && current_parameters == *parameters && current_tags == wanted_tags)
+}
+
+async fn wait_settled(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    options: &DeployOptions,
+) -> Result<StackStatus, String> {
+    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    loop {
+        let status = current(client, &stack.stack_name)
+            .await?
+            .and_then(|s| s.stack_status().cloned())
+            .ok_or("the stack disappeared while deploying")?;
+        if !status.as_str().ends_with("_IN_PROGRESS") {
+            return Ok(status);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "the stack is still {} after the timeout; it goes on in CloudFormation",
+                status.as_str()
+            ));
+        }
+        tokio::time::sleep(options.poll_interval).await;
+    }
+}
+
+async fn wait_deleted(
+    client: &CloudFormation,
+    name: &str,
+    options: &DeployOptions,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    loop {
+        match current(client, name).await? {
+            None => return Ok(()),
+            Some(stack) if stack.stack_status() == Some(&StackStatus::DeleteComplete) => {
+                return Ok(());
+            }
+            Some(stack) if stack.stack_status() == Some(&StackStatus::DeleteFailed) => {
+                return Err(format!(
+                    "deleting failed: {}",
+                    stack
+                        .stack_status_reason()
+                        .unwrap_or("see the stack's events")
+                ));
+            }
+            Some(_) if tokio::time::Instant::now() > deadline => {
+                return Err("the stack is still being deleted after the timeout".into());
+            }
+            Some(_) => tokio::time::sleep(options.poll_interval).await,
+        }
+    }
+}
+
+/// The reasons of the failed events of a stack.
+async fn failure_reasons(client: &CloudFormation, name: &str) -> String {
+    let Ok(events) = client.describe_stack_events().stack_name(name).send().await else {
+        return "see the stack's events".into();
+    };
+    let reasons: Vec<String> = events
+        .stack_events()
+        .iter()
+        .filter(|e| {
+            e.resource_status()
+                .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+        })
+        .filter_map(|e| {
+            Some(format!(
+                "{}: {}",
+                e.logical_resource_id()?,
+                e.resource_status_reason()?
+            ))
+        })
+        .collect();
+    if reasons.is_empty() {
+        "see the stack's events".into()
+    } else {
+        reasons.join("; ")
+    }
+}
+
+/// Deletes the selected stacks in reverse dependency order, across accounts. Resources
+/// kept by their deletion policy are listed afterwards.
+pub async fn destroy(
+    base: &SdkConfig,
+    assembly_dir: &Path,
+    options: &DeployOptions,
+) -> Result<Summary, DeployError> {
+    let manifest = read_manifest(assembly_dir)?;
+    let stacks = selected(&manifest, options)?;
+    let accounts: BTreeSet<String> = stacks.iter().map(|s| s.account.clone()).collect();
+    let accounts = Accounts::connect(base, &accounts, options).await?;
+    let mut order: Vec<&StackManifest> = Vec::new();
+    let mut remaining = stacks.clone();
+    // Reverse topological order: a stack goes once nothing remaining depends on it.
+    while !remaining.is_empty() {
+        let position = remaining
+            .iter()
+            .position(|s| {
+                !remaining
+                    .iter()
+                    .any(|other| other.dependencies.contains(&s.id))
+            })
+            .unwrap_or(0);
+        order.push(remaining.remove(position));
+    }
+    let mut summary = Summary::default();
+    // A stack whose dependent could not be deleted still serves it: it stays.
+    let mut kept: BTreeMap<String, String> = BTreeMap::new();
+    for stack in order {
+        let client = accounts.client(&stack.account, &stack.region);
+        let outcome = if let Some(dependent) = kept.get(&stack.id) {
+            Outcome::NotAttempted(format!("{dependent} still depends on it"))
+        } else if !options.yes {
+            Outcome::Failed("destroying needs approval; run again with --yes".into())
+        } else {
+            match destroy_stack(&client, stack, assembly_dir, options).await {
+                Ok(()) => Outcome::Destroyed,
+                Err(reason) => Outcome::Failed(reason),
+            }
+        };
+        if !matches!(outcome, Outcome::Destroyed) {
+            for dependency in &stack.dependencies {
+                kept.entry(dependency.clone())
+                    .or_insert_with(|| stack.id.clone());
+            }
+        }
+        summary.stacks.push(result(stack, outcome));
+    }
+    Ok(summary)
+}
+
+async fn destroy_stack(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    assembly_dir: &Path,
+    options: &DeployOptions,
+) -> Result<(), String> {
+    let Some(deployed) = current(client, &stack.stack_name).await? else {
+        say(stack, "not deployed");
+        return Ok(());
+    };
+    if deployed.enable_termination_protection() == Some(true) {
+        return Err(format!(
+            "termination protection is on; turn it off with `aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {}` first",
+            stack.stack_name
+        ));
+    }
+    client
+        .delete_stack()
+        .stack_name(&stack.stack_name)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    wait_deleted(client, &stack.stack_name, options).await?;
+    say(stack, "destroyed");
+    let template: serde_json::Value = std::fs::read(assembly_dir.join(&stack.template))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if let Some(resources) = template["Resources"].as_object() {
+        for (logical_id, resource) in resources {
+            if resource["DeletionPolicy"] == "Retain" {
+                say(
+                    stack,
+                    format!(
+                        "retained: {logical_id} ({}) still exists and holds its data",
+                        resource["Type"].as_str().unwrap_or("?")
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! The deploy engine end to end against moto's server, started here on 127.0.0.1 with the
+//! patch layer of `tests/moto/server.py`, across accounts reached by `sts:AssumeRole`.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::config::Credentials;
+use hyperpod_deploy::engine::{self, DeployError, DeployOptions, Outcome};
+use tests::workspace_root;
+
+/// A moto server on a free port of 127.0.0.1, stopped when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    /// Starts the server, or returns `None` (loudly) when moto is not installed outside CI.
+    fn start() -> Option<Moto> {
+        let python = std::env::var_os("CFN_LINT")
+            .map(|p| PathBuf::from(p).with_file_name("python3"))
+            .unwrap_or_else(|| workspace_root().join(".venv/bin/python3"));
+        let installed = Command::new(&python)
+            .args(["-c", "import moto.server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "moto is not installed in .venv and CI must not skip; run the tests with `cargo xtask test`"
+            );
+            eprintln!(
+                "SKIPPED: moto is not installed in .venv; run `cargo xtask test` to install it and run this test"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // The server's log goes to target/, to read when a test fails.
+        let log = std::fs::File::create(workspace_root().join(format!("target/moto-{port}.log")))
+            .expect("a log file in target/");
+        let child = Command::new(&python)
+            .arg(workspace_root().join("tests/moto/server.py"))
+            .arg(port.to_string())
+            .stdout(log.try_clone().expect("a second handle"))
+            .stderr(log)
+            .spawn()
+            .expect("moto starts");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    /// The base configuration: static test keys, one attempt per call (moto's retried 500s
+    /// can "succeed" on half-applied state).
+    async fn base(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn options() -> DeployOptions {
+    DeployOptions {
+        yes: true,
+        poll_interval: Duration::from_millis(20),
+        max_attempts: 1,
+        ..DeployOptions::default()
+    }
+}
+
+/// Synthesizes the example app into a fresh folder and returns it.
+fn assembly() -> (tempfile::TempDir, PathBuf) {
+    let out = tempfile::tempdir().unwrap();
+    let folder = example_shared_bucket::app()
+        .synth()
+        .unwrap()
+        .write_to(out.path())
+        .unwrap();
+    (out, folder)
+}
+
+/// A CloudFormation client acting in an account, through the same role the engine assumes.
+async fn client_in(base: &SdkConfig, account: &str) -> aws_sdk_cloudformation::Client {
+    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
+        "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+    ))
+    .configure(base)
+    .build()
+    .await;
+    let config = base
+        .to_builder()
+        .credentials_provider(
+            aws_sdk_cloudformation::config::SharedCredentialsProvider::new(provider),
+        )
+        .build();
+    aws_sdk_cloudformation::Client::new(&config)
+}
+
+async fn change_set_count(client: &aws_sdk_cloudformation::Client, stack: &str) -> usize {
+    client
+        .list_change_sets()
+        .stack_name(stack)
+        .send()
+        .await
+        .map(|o| o.summaries().len())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_across_accounts_in_order_passes_parameters_and_skips_what_is_unchanged() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    let outputs_file = folder.join("outputs.json");
+
+    let first = engine::deploy(
+        &base,
+        &folder,
+        &DeployOptions {
+            outputs_file: Some(outputs_file.clone()),
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(first.succeeded(), "{}", first.render());
+    for id in ["data/Storage", "data/LocalReaders", "analytics/Access"] {
+        assert_eq!(
+            first.outcome(id),
+            Some(&Outcome::Deployed),
+            "{}",
+            first.render()
+        );
+    }
+    // The cross-account parameter carries the producer's output to the consumer.
+    let bucket_arn = first
+        .stacks
+        .iter()
+        .find(|s| s.id == "data/Storage")
+        .unwrap()
+        .outputs["ExportBucketArn"]
+        .clone();
+    assert!(bucket_arn.starts_with("arn:aws:s3:::"), "{bucket_arn}");
+    let analytics = client_in(&base, "222222222222").await;
+    let access = analytics
+        .describe_stacks()
+        .stack_name("Access")
+        .send()
+        .await
+        .unwrap();
+    let parameter = &access.stacks()[0].parameters()[0];
+    assert_eq!(
+        (parameter.parameter_key(), parameter.parameter_value()),
+        (Some("StorageBucketArn"), Some(bucket_arn.as_str()))
+    );
+    // The stack of the data account was created there, with termination protection.
+    let data = client_in(&base, "111111111111").await;
+    let storage = data
+        .describe_stacks()
+        .stack_name("Storage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.stacks()[0].enable_termination_protection(),
+        Some(true)
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&outputs_file).unwrap()).unwrap();
+    assert_eq!(
+        written["data/Storage"]["ExportBucketArn"],
+        bucket_arn.as_str()
+    );
+
+    // A second deploy changes nothing and creates no change set.
+    let before =
+        change_set_count(&data, "Storage").await + change_set_count(&analytics, "Access").await;
+    let second = engine::deploy(&base, &folder, &options()).await.unwrap();
+    for id in ["data/Storage", "data/LocalReaders", "analytics/Access"] {
+        assert_eq!(
+            second.outcome(id),
+            Some(&Outcome::Unchanged),
+            "{}",
+            second.render()
+        );
+    }
+    let after =
+        change_set_count(&data, "Storage").await + change_set_count(&analytics, "Access").await;
+    assert_eq!(
+        before, after,
+        "no change set is created for an unchanged stack"
+    );
+
+    // Destroy goes in reverse order; the protected stack refuses, and what it serves stays.
+    let destroyed = engine::destroy(&base, &folder, &options()).await.unwrap();
+    let order: Vec<&str> = destroyed.stacks.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        order.last(),
+        Some(&"data/Storage"),
+        "producers go last: {order:?}"
+    );
+    assert_eq!(
+        destroyed.outcome("analytics/Access"),
+        Some(&Outcome::Destroyed)
+    );
+    assert_eq!(
+        destroyed.outcome("data/LocalReaders"),
+        Some(&Outcome::Destroyed)
+    );
+    assert!(
+        matches!(destroyed.outcome("data/Storage"), Some(Outcome::Failed(reason)) if reason.contains("termination protection")),
+        "{}",
+        destroyed.render()
+    );
+    assert!(
+        analytics
+            .describe_stacks()
+            .stack_name("Access")
+            .send()
+            .await
+            .is_err()
+            || analytics
+                .describe_stacks()
+                .stack_name("Access")
+                .send()
+                .await
+                .unwrap()
+                .stacks()[0]
+                .stack_status()
+                .map(|s| s.as_str())
+                == Some("DELETE_COMPLETE")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_for_the_wrong_account_stop_everything_before_any_change() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    let wrong = DeployOptions {
+        role_arns: [(
+            "222222222222".to_owned(),
+            "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole".to_owned(),
+        )]
+        .into(),
+        ..options()
+    };
+    let error = engine::deploy(&base, &folder, &wrong).await.unwrap_err();
+    assert!(
+        matches!(&error, DeployError::WrongAccount { expected, actual } if expected == "222222222222" && actual == "333333333333"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("nothing was changed"));
+    let data = client_in(&base, "111111111111").await;
+    assert!(
+        data.describe_stacks()
+            .stack_name("Storage")
+            .send()
+            .await
+            .is_err(),
+        "no stack was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_stack_stops_its_dependents_and_is_recreated_after_its_rollback() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    // Break the producer: a property refers to a resource that does not exist.
+    let path = folder.join("data/Storage.template.json");
+    let good = std::fs::read(&path).unwrap();
+    let mut template: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    template["Resources"]["Bucket"]["Properties"]["BucketName"] =
+        serde_json::json!({ "Fn::GetAtt": ["Missing", "Arn"] });
+    std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
+    let summary = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(!summary.succeeded());
+    assert!(
+        matches!(summary.outcome("data/Storage"), Some(Outcome::Failed(reason)) if reason.contains("ROLLBACK_COMPLETE")),
+        "{}",
+        summary.render()
+    );
+    assert!(
+        matches!(summary.outcome("analytics/Access"), Some(Outcome::NotAttempted(reason)) if reason.contains("data/Storage")),
+        "{}",
+        summary.render()
+    );
+    assert!(
+        matches!(
+            summary.outcome("data/LocalReaders"),
+            Some(Outcome::NotAttempted(_))
+        ),
+        "{}",
+        summary.render()
+    );
+
+    // Fixed, the stack left in ROLLBACK_COMPLETE is replaced only with approval.
+    std::fs::write(&path, &good).unwrap();
+    let refused = engine::deploy(
+        &base,
+        &folder,
+        &DeployOptions {
+            yes: false,
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(refused.outcome("data/Storage"), Some(Outcome::Failed(reason)) if reason.contains("--yes")),
+        "{}",
+        refused.render()
+    );
+    let recovered = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(recovered.succeeded(), "{}", recovered.render());
+    assert_eq!(recovered.outcome("data/Storage"), Some(&Outcome::Deployed));
+}

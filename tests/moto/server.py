@@ -1,0 +1,118 @@
+"""Starts moto's server with the patches that make its CloudFormation behave like the real
+service where the deploy engine's tests depend on it. Pinned to moto 5.2.5: each patch
+checks that the internals it relies on are still there and stops the server otherwise.
+
+Usage: python server.py PORT
+"""
+import sys
+
+import moto
+from moto.cloudformation import models as cfn
+from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation.exceptions import ValidationError
+from moto.core.responses import ActionResult
+
+EXPECTED_MOTO = "5.2.5"
+
+
+def require(condition, what):
+    if not condition:
+        sys.exit(f"moto {moto.__version__}: {what}; the patch layer in tests/moto/server.py was written for moto {EXPECTED_MOTO}")
+
+
+require(moto.__version__ == EXPECTED_MOTO, f"expected moto {EXPECTED_MOTO}")
+require(hasattr(cfn.CloudFormationBackend, "execute_change_set"), "CloudFormationBackend.execute_change_set is gone")
+require(hasattr(cfn.Stack, "_create_output_map"), "Stack._create_output_map is gone")
+require(hasattr(cfn.Stack, "_add_stack_event"), "Stack._add_stack_event is gone")
+require(hasattr(cfn.Stack, "_parse_template"), "Stack._parse_template is gone")
+require(hasattr(cfn.CloudFormationBackend, "create_change_set"), "CloudFormationBackend.create_change_set is gone")
+require(hasattr(cfn.CloudFormationBackend, "delete_stack"), "CloudFormationBackend.delete_stack is gone")
+
+original_execute = cfn.CloudFormationBackend.execute_change_set
+
+
+def find_change_set(backend, change_set_name):
+    if change_set_name in backend.change_sets:
+        return backend.change_sets[change_set_name]
+    for change_set in backend.change_sets.values():
+        if change_set.change_set_name == change_set_name:
+            return change_set
+    return None
+
+
+def execute_change_set(self, change_set_name, stack_name=None):
+    """Differences 1, 2 and 4 of local-aws.md: a failing resource rolls the stack back
+    instead of failing the API call, and a successful execution publishes outputs and
+    exports and stores the parameters, as CloudFormation does."""
+    change_set = find_change_set(self, change_set_name)
+    if change_set is None:
+        return original_execute(self, change_set_name, stack_name)
+    stack = self.stacks[change_set.stack_id]
+    try:
+        original_execute(self, change_set_name, stack_name)
+    except Exception as error:  # moto raises for a resource it cannot create
+        kind = change_set.change_set_type
+        reason = f"Resource creation failed: {error}"
+        stack._add_stack_event(f"{kind}_FAILED", resource_status_reason=reason)
+        stack.status = "ROLLBACK_COMPLETE" if kind == "CREATE" else "UPDATE_ROLLBACK_COMPLETE"
+        stack._add_stack_event(stack.status, resource_status_reason=reason)
+        stack.status_reason = reason
+        change_set.execution_status = "EXECUTE_FAILED"
+        return
+    if change_set.parameters is not None:
+        stack.parameters = change_set.parameters
+    # The executed template becomes the stack's, and its outputs are evaluated.
+    stack._parse_template()
+    stack.output_map = stack._create_output_map()
+    for export in stack.exports:
+        self.exports[export.name] = export
+
+
+cfn.CloudFormationBackend.execute_change_set = execute_change_set
+
+original_create_change_set = cfn.CloudFormationBackend.create_change_set
+
+
+def create_change_set(self, *args, **kwargs):
+    """A stack born from a change set sees no exports in moto, so `Fn::ImportValue` fails:
+    every stack is pointed at the account's live exports."""
+    result = original_create_change_set(self, *args, **kwargs)
+    for stack in self.stacks.values():
+        stack.cross_stack_resources = self.exports
+        stack.resource_map.cross_stack_resources = self.exports
+    return result
+
+
+cfn.CloudFormationBackend.create_change_set = create_change_set
+
+require(hasattr(cfn_responses.CloudFormationResponse, "delete_stack"), "CloudFormationResponse.delete_stack is gone")
+require(not hasattr(cfn_responses.CloudFormationResponse, "update_termination_protection"), "moto now implements UpdateTerminationProtection: drop this patch")
+
+
+def update_termination_protection(self):
+    """moto does not implement UpdateTerminationProtection."""
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    stack.enable_termination_protection = str(self._get_param("EnableTerminationProtection")).lower() == "true"
+    return ActionResult({"StackId": stack.stack_id})
+
+
+cfn_responses.CloudFormationResponse.update_termination_protection = update_termination_protection
+
+original_delete_stack = cfn.CloudFormationBackend.delete_stack
+
+
+def delete_stack(self, name_or_stack_id):
+    """CloudFormation refuses to delete a stack with termination protection; moto does not."""
+    for stack in self.stacks.values():
+        if name_or_stack_id in (stack.name, stack.stack_id) and stack.enable_termination_protection:
+            raise ValidationError(message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled")
+    return original_delete_stack(self, name_or_stack_id)
+
+
+cfn.CloudFormationBackend.delete_stack = delete_stack
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    port = sys.argv[1]
+    main(["-H", "127.0.0.1", "-p", port])
