@@ -351,3 +351,65 @@ async fn a_failing_stack_stops_its_dependents_and_is_recreated_after_its_rollbac
     assert!(recovered.succeeded(), "{}", recovered.render());
     assert_eq!(recovered.outcome("data/Storage"), Some(&Outcome::Deployed));
 }
+
+/// The number of AWS API calls moto served, from its request log.
+fn api_calls(port_log: &std::path::Path) -> usize {
+    std::fs::read_to_string(port_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| {
+            line.contains("\"POST ")
+                || line.contains("\"GET ")
+                || line.contains("\"PUT ")
+                || line.contains("\"HEAD ")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_deploys_across_the_three_accounts_then_changes_nothing() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let log = workspace_root().join(format!(
+        "target/moto-{}.log",
+        moto.endpoint.rsplit(':').next().unwrap()
+    ));
+    let base = moto.base().await;
+    let out = tempfile::tempdir().unwrap();
+    let folder = hyperpod_platform::app()
+        .synth()
+        .unwrap()
+        .write_to(out.path())
+        .unwrap();
+    let calls_before = api_calls(&log);
+    let started = Instant::now();
+    let first = engine::deploy(&base, &folder, &options()).await.unwrap();
+    let first_time = started.elapsed();
+    let first_calls = api_calls(&log) - calls_before;
+    assert!(first.succeeded(), "{}", first.render());
+    let order: Vec<&str> = first.stacks.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "cluster/ClusterAssets",
+            "cluster/Cluster",
+            "science/DataScientists",
+            "data/TrainingData"
+        ],
+        "the manifest's order is kept in the summary"
+    );
+    for stack in &first.stacks {
+        assert_eq!(stack.outcome, Outcome::Deployed, "{}", first.render());
+    }
+    let started = Instant::now();
+    let second = engine::deploy(&base, &folder, &options()).await.unwrap();
+    let second_time = started.elapsed();
+    let second_calls = api_calls(&log) - calls_before - first_calls;
+    for stack in &second.stacks {
+        assert_eq!(stack.outcome, Outcome::Unchanged, "{}", second.render());
+    }
+    eprintln!(
+        "hyperpod-platform against moto: first deploy {first_time:?} with {first_calls} API calls, no-op redeploy {second_time:?} with {second_calls} API calls"
+    );
+}

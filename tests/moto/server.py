@@ -111,6 +111,75 @@ def delete_stack(self, name_or_stack_id):
 
 cfn.CloudFormationBackend.delete_stack = delete_stack
 
+from moto.cloudformation import parsing as cfn_parsing
+from moto.core.common_models import CloudFormationModel
+
+require(hasattr(cfn_parsing, "resource_class_from_type"), "parsing.resource_class_from_type is gone")
+require(hasattr(cfn_parsing, "NULL_MODELS"), "parsing.NULL_MODELS is gone")
+
+
+class Placeholder(CloudFormationModel):
+    """Difference 6 of local-aws.md: moto skips the types it does not know (EKS, SageMaker,
+    access points, Client VPN), so a reference to one breaks the stack. A placeholder has a
+    physical id and answers Fn::GetAtt with a well-formed value; nothing is created."""
+
+    # moto's model registry files each model under the service named in its module.
+    __module__ = "moto.cloudformation.placeholder"
+
+    def __init__(self, name, resource_type, account_id, region_name):
+        self.name = name
+        self.resource_type = resource_type or "AWS::Unknown::Resource"
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @property
+    def physical_resource_id(self):
+        return self.name
+
+    @staticmethod
+    def cloudformation_name_type():
+        return ""
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::Placeholder::Resource"
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        return cls(resource_name, kwargs.get("ResourceType"), account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        return None
+
+    def get_cfn_attribute(self, attribute_name):
+        service = self.resource_type.split("::")[1].lower()
+        kind = self.resource_type.split("::")[-1].lower()
+        if attribute_name.endswith("Arn"):
+            return f"arn:aws:{service}:{self.region_name}:{self.account_id}:{kind}/{self.name}"
+        return f"{self.name}-{attribute_name.lower()}"
+
+
+original_resource_class_from_type = cfn_parsing.resource_class_from_type
+
+
+def resource_class_from_type(resource_type):
+    found = original_resource_class_from_type(resource_type)
+    if found is None and resource_type not in cfn_parsing.NULL_MODELS:
+        return Placeholder
+    return found
+
+
+cfn_parsing.resource_class_from_type = resource_class_from_type
+
 if __name__ == "__main__":
     from moto.server import main
 
