@@ -413,3 +413,32 @@ async fn the_platform_deploys_across_the_three_accounts_then_changes_nothing() {
         "hyperpod-platform against moto: first deploy {first_time:?} with {first_calls} API calls, no-op redeploy {second_time:?} with {second_calls} API calls"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_that_widens_permissions_is_shown_and_needs_approval() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    assert!(engine::deploy(&base, &folder, &options()).await.unwrap().succeeded());
+
+    // Grant the reader role a write action it did not have.
+    let path = folder.join("analytics/Access.template.json");
+    let mut template: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    template["Resources"]["ReaderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"] = serde_json::json!(["s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
+
+    let diffs = engine::diff(&base, &folder, &options()).await.unwrap();
+    let (_, access) = diffs.iter().find(|(id, _)| id == "analytics/Access").unwrap();
+    assert_eq!(access.modified.len(), 1, "{}", access.render());
+    assert!(access.widened.iter().any(|grant| grant.contains("s3:PutObject")), "{}", access.render());
+    let (_, storage) = diffs.iter().find(|(id, _)| id == "data/Storage").unwrap();
+    assert!(!storage.template_changed, "{}", storage.render());
+
+    let refused = engine::deploy(&base, &folder, &DeployOptions { yes: false, ..options() }).await.unwrap();
+    assert!(matches!(refused.outcome("analytics/Access"), Some(Outcome::Failed(reason)) if reason.contains("widens 1 permission")), "{}", refused.render());
+    assert_eq!(refused.outcome("data/Storage"), Some(&Outcome::Unchanged));
+    let approved = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert_eq!(approved.outcome("analytics/Access"), Some(&Outcome::Deployed), "{}", approved.render());
+}

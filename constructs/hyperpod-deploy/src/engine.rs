@@ -24,8 +24,11 @@ pub struct DeployOptions {
     pub role_arns: BTreeMap<String, String>,
     /// How many stacks deploy at once.
     pub concurrency: usize,
-    /// Approves replacements and deletions without asking.
+    /// Approves replacements, widened permissions and deletions without asking.
     pub yes: bool,
+    /// Asks on the terminal for what needs approval (never when no terminal is attached:
+    /// then what needs approval is refused unless `yes`).
+    pub interactive: bool,
     /// Attempts per AWS call (retries are never infinite).
     pub max_attempts: u32,
     /// Timeout of one AWS call.
@@ -47,6 +50,7 @@ impl Default for DeployOptions {
             role_arns: BTreeMap::new(),
             concurrency: 4,
             yes: false,
+            interactive: false,
             max_attempts: 3,
             operation_timeout: Duration::from_secs(60),
             stack_timeout: Duration::from_secs(3 * 60 * 60),
@@ -455,6 +459,95 @@ where
     }
 }
 
+/// Whether a change that needs approval may go ahead: `--yes`, or a yes typed at the
+/// terminal. Questions are asked one at a time, whatever runs concurrently.
+async fn approve(options: &DeployOptions, stack: &StackManifest, question: String) -> bool {
+    static PROMPT: Mutex<()> = Mutex::const_new(());
+    if options.yes {
+        return true;
+    }
+    if !options.interactive {
+        return false;
+    }
+    let _turn = PROMPT.lock().await;
+    let prompt = format!(
+        "{} ({} {}): {question} [y/N] ",
+        stack.id, stack.account, stack.region
+    );
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        print!("{prompt}");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).is_ok()
+            && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Prints a stack's new events as they happen.
+struct EventStream {
+    seen: std::collections::HashSet<String>,
+    settled: usize,
+    expected: usize,
+}
+
+impl EventStream {
+    /// Remembers the events that exist already, so that only new ones are printed.
+    async fn start(client: &CloudFormation, name: &str, expected: usize) -> EventStream {
+        let mut stream = EventStream {
+            seen: Default::default(),
+            settled: 0,
+            expected,
+        };
+        if let Ok(events) = client.describe_stack_events().stack_name(name).send().await {
+            stream.seen.extend(
+                events
+                    .stack_events()
+                    .iter()
+                    .filter_map(|e| e.event_id().map(str::to_owned)),
+            );
+        }
+        stream
+    }
+
+    async fn print_new(&mut self, client: &CloudFormation, stack: &StackManifest) {
+        let Ok(events) = client
+            .describe_stack_events()
+            .stack_name(&stack.stack_name)
+            .send()
+            .await
+        else {
+            return;
+        };
+        // The newest come first.
+        for event in events.stack_events().iter().rev() {
+            let Some(id) = event.event_id() else { continue };
+            if !self.seen.insert(id.to_owned()) {
+                continue;
+            }
+            let status = event.resource_status().map(|s| s.as_str()).unwrap_or("?");
+            let logical = event.logical_resource_id().unwrap_or("?");
+            if logical != stack.stack_name && status.ends_with("_COMPLETE") {
+                self.settled += 1;
+            }
+            let reason = event
+                .resource_status_reason()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            say(
+                stack,
+                format!(
+                    "[{}/{}] {logical} {status}{reason}",
+                    self.settled.min(self.expected),
+                    self.expected
+                ),
+            );
+        }
+    }
+}
+
 /// Deploys one stack; returns the outcome and the outputs.
 async fn deploy_stack(
     accounts: &Accounts,
@@ -514,6 +607,11 @@ async fn deploy_stack(
             } else {
                 BTreeMap::new()
             };
+            if outcome == Outcome::Deployed {
+                for (key, value) in &outputs {
+                    say(stack, format!("output {key} = {value}"));
+                }
+            }
             (outcome, outputs)
         }
         Err(reason) => (Outcome::Failed(reason), BTreeMap::new()),
@@ -595,7 +693,7 @@ async fn deploy_with_change_set(
     let change_set_type = match &status {
         None | Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
         Some(StackStatus::RollbackComplete) => {
-            if !options.yes {
+            if !approve(options, stack, "the stack is in ROLLBACK_COMPLETE after a failed first create; delete it and create it again?".into()).await {
                 return Err("the stack is in ROLLBACK_COMPLETE after a failed first create and must be deleted and created again; run again with --yes to do so".into());
             }
             say(
@@ -616,15 +714,22 @@ async fn deploy_with_change_set(
                 "the stack is in UPDATE_ROLLBACK_FAILED; continue the rollback with `aws cloudformation continue-update-rollback --stack-name {name}` (skipping the resources that cannot roll back), then deploy again"
             ));
         }
-        Some(_) => {
-            let deployed = existing.as_ref().expect("a status means a stack");
-            if unchanged(client, deployed, body, parameters, &stack.tags).await? {
-                say(stack, "unchanged");
-                return Ok(Outcome::Unchanged);
-            }
-            ChangeSetType::Update
-        }
+        Some(_) => ChangeSetType::Update,
     };
+    let wanted: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("the template is not JSON: {e}"))?;
+    let deployed_template = if change_set_type == ChangeSetType::Update {
+        Some(deployed_template(client, name).await?)
+    } else {
+        None
+    };
+    if let (Some(deployed), Some(template)) = (existing.as_ref(), deployed_template.as_ref())
+        && unchanged(deployed, template, &wanted, parameters, &stack.tags)
+    {
+        say(stack, "unchanged");
+        return Ok(Outcome::Unchanged);
+    }
+    let changes = crate::diff::diff(deployed_template.as_ref(), &wanted);
 
     let change_set_name = format!(
         "hyperpod-{}",
@@ -717,7 +822,32 @@ async fn deploy_with_change_set(
             }
         }
     }
-    if !replacements.is_empty() && !options.yes {
+    for replaced in changes.replaced() {
+        if !replacements.iter().any(|r| r == replaced) {
+            replacements.push(replaced.to_owned());
+        }
+    }
+    let mut concerns = Vec::new();
+    if !replacements.is_empty() {
+        concerns.push(format!(
+            "replaces {} (their data and identity are lost unless retained)",
+            replacements.join(", ")
+        ));
+    }
+    if !changes.widened.is_empty() {
+        for grant in &changes.widened {
+            say(stack, format!("widens: {grant}"));
+        }
+        concerns.push(format!("widens {} permission(s)", changes.widened.len()));
+    }
+    if !concerns.is_empty()
+        && !approve(
+            options,
+            stack,
+            format!("this change {}; go ahead?", concerns.join(" and ")),
+        )
+        .await
+    {
         let _ = client
             .delete_change_set()
             .change_set_name(&change_set_id)
@@ -725,10 +855,11 @@ async fn deploy_with_change_set(
             .send()
             .await;
         return Err(format!(
-            "the update replaces {}; review the change and run again with --yes to approve",
-            replacements.join(", ")
+            "the change {} and was not approved; review it (`diff`) and run again with --yes, or answer yes at the prompt",
+            concerns.join(" and ")
         ));
     }
+    let mut events = EventStream::start(client, name, described.changes().len()).await;
     client
         .execute_change_set()
         .change_set_name(&change_set_id)
@@ -736,7 +867,7 @@ async fn deploy_with_change_set(
         .send()
         .await
         .map_err(|e| describe(&e))?;
-    let final_status = wait_settled(client, stack, options).await?;
+    let final_status = wait_settled(client, stack, options, &mut events).await?;
     if final_status == StackStatus::CreateComplete || final_status == StackStatus::UpdateComplete {
         if change_set_type == ChangeSetType::Create && stack.termination_protection {
             client
@@ -758,29 +889,31 @@ async fn deploy_with_change_set(
     }
 }
 
-/// Whether the deployed template, parameters and tags equal the ones to deploy.
-async fn unchanged(
+/// The template a stack runs now.
+async fn deployed_template(
     client: &CloudFormation,
-    deployed: &aws_sdk_cloudformation::types::Stack,
-    body: &str,
-    parameters: &BTreeMap<String, String>,
-    tags: &indexmap::IndexMap<String, String>,
-) -> Result<bool, String> {
+    name: &str,
+) -> Result<serde_json::Value, String> {
     let template = client
         .get_template()
-        .stack_name(deployed.stack_name().unwrap_or_default())
+        .stack_name(name)
         .send()
         .await
         .map_err(|e| describe(&e))?;
-    let same_template = match (
-        template
-            .template_body()
-            .map(serde_json::from_str::<serde_json::Value>),
-        serde_json::from_str::<serde_json::Value>(body),
-    ) {
-        (Some(Ok(current)), Ok(wanted)) => current == wanted,
-        _ => false,
-    };
+    Ok(template
+        .template_body()
+        .and_then(|body| serde_json::from_str(body).ok())
+        .unwrap_or(serde_json::Value::Null))
+}
+
+/// Whether the deployed template, parameters and tags equal the ones to deploy.
+fn unchanged(
+    deployed: &aws_sdk_cloudformation::types::Stack,
+    template: &serde_json::Value,
+    wanted: &serde_json::Value,
+    parameters: &BTreeMap<String, String>,
+    tags: &indexmap::IndexMap<String, String>,
+) -> bool {
     let current_parameters: BTreeMap<String, String> = deployed
         .parameters()
         .iter()
@@ -798,16 +931,18 @@ async fn unchanged(
         .collect();
     let wanted_tags: BTreeMap<String, String> =
         tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(same_template && current_parameters == *parameters && current_tags == wanted_tags)
+    template == wanted && current_parameters == *parameters && current_tags == wanted_tags
 }
 
 async fn wait_settled(
     client: &CloudFormation,
     stack: &StackManifest,
     options: &DeployOptions,
+    events: &mut EventStream,
 ) -> Result<StackStatus, String> {
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
     loop {
+        events.print_new(client, stack).await;
         let status = current(client, &stack.stack_name)
             .await?
             .and_then(|s| s.stack_status().cloned())
@@ -912,7 +1047,16 @@ pub async fn destroy(
         let client = accounts.client(&stack.account, &stack.region);
         let outcome = if let Some(dependent) = kept.get(&stack.id) {
             Outcome::NotAttempted(format!("{dependent} still depends on it"))
-        } else if !options.yes {
+        } else if !approve(
+            options,
+            stack,
+            format!(
+                "delete stack {} and every resource it does not retain?",
+                stack.stack_name
+            ),
+        )
+        .await
+        {
             Outcome::Failed("destroying needs approval; run again with --yes".into())
         } else {
             match destroy_stack(&client, stack, assembly_dir, options).await {
@@ -973,4 +1117,39 @@ async fn destroy_stack(
         }
     }
     Ok(())
+}
+
+/// The difference between what is deployed and the assembly, per selected stack.
+pub async fn diff(
+    base: &SdkConfig,
+    assembly_dir: &Path,
+    options: &DeployOptions,
+) -> Result<Vec<(String, crate::diff::StackDiff)>, DeployError> {
+    let manifest = read_manifest(assembly_dir)?;
+    let stacks = selected(&manifest, options)?;
+    let accounts: BTreeSet<String> = stacks.iter().map(|s| s.account.clone()).collect();
+    let accounts = Accounts::connect(base, &accounts, options).await?;
+    let mut out = Vec::new();
+    for stack in stacks {
+        let path = assembly_dir.join(&stack.template);
+        let body = std::fs::read_to_string(&path).map_err(|source| DeployError::Assembly {
+            path: path.clone(),
+            source,
+        })?;
+        let wanted: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| DeployError::Assembly {
+                path,
+                source: std::io::Error::other(e),
+            })?;
+        let client = accounts.client(&stack.account, &stack.region);
+        let deployed = match current(&client, &stack.stack_name).await {
+            Ok(Some(_)) => deployed_template(&client, &stack.stack_name).await.ok(),
+            _ => None,
+        };
+        out.push((
+            stack.id.clone(),
+            crate::diff::diff(deployed.as_ref(), &wanted),
+        ));
+    }
+    Ok(out)
 }

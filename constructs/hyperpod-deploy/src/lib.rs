@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use hyperpod_core::{App, CloudAssembly, SynthError};
 
+pub mod diff;
 pub mod engine;
 
 /// The command line of an app.
@@ -47,13 +48,16 @@ pub enum Command {
     },
     /// List the stages and stacks with their accounts, regions and dependencies.
     List,
+    /// Synthesize, then show per stack what would change, what would be replaced and which
+    /// permissions would widen.
+    Diff(DeployArgs),
     /// Synthesize, then deploy the stacks in dependency order across accounts.
     Deploy(DeployArgs),
     /// Delete the stacks in reverse dependency order across accounts.
     Destroy(DeployArgs),
 }
 
-/// The options of `deploy` and `destroy`.
+/// The options of `diff`, `deploy` and `destroy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// Only these stacks (`<stage>/<stack>`) or stages (`<stage>`); all when none.
@@ -101,6 +105,7 @@ impl DeployArgs {
             role_arns: self.role_arns.iter().cloned().collect(),
             concurrency: self.concurrency,
             yes: self.yes,
+            interactive: !self.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()),
             max_attempts: self.max_attempts,
             select: self.stacks.clone(),
             outputs_file: self.outputs_file.clone(),
@@ -159,6 +164,17 @@ pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), 
         Command::List => {
             let assembly = app.synth()?;
             list(&assembly, out).map_err(CliError::Output)?;
+        }
+        Command::Diff(args) => {
+            let assembly = app.synth()?;
+            let folder = assembly.write_to(&args.output)?;
+            let options = args.options();
+            let diffs = runtime().block_on(async {
+                engine::diff(&engine::base_config(&options).await, &folder, &options).await
+            })?;
+            for (id, diff) in diffs {
+                write!(out, "{id}\n{}", diff.render()).map_err(CliError::Output)?;
+            }
         }
         Command::Deploy(args) => {
             let assembly = app.synth()?;
