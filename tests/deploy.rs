@@ -402,6 +402,13 @@ async fn the_platform_deploys_across_the_three_accounts_then_changes_nothing() {
     for stack in &first.stacks {
         assert_eq!(stack.outcome, Outcome::Deployed, "{}", first.render());
     }
+    // The lifecycle scripts went up between the bucket's stack and the cluster's.
+    let cluster = first
+        .stacks
+        .iter()
+        .find(|s| s.id == "cluster/Cluster")
+        .unwrap();
+    assert_eq!(cluster.uploads, (2, 0));
     let started = Instant::now();
     let second = engine::deploy(&base, &folder, &options()).await.unwrap();
     let second_time = started.elapsed();
@@ -409,6 +416,16 @@ async fn the_platform_deploys_across_the_three_accounts_then_changes_nothing() {
     for stack in &second.stacks {
         assert_eq!(stack.outcome, Outcome::Unchanged, "{}", second.render());
     }
+    assert_eq!(
+        second
+            .stacks
+            .iter()
+            .find(|s| s.id == "cluster/Cluster")
+            .unwrap()
+            .uploads,
+        (0, 2),
+        "unchanged assets are not sent again"
+    );
     eprintln!(
         "hyperpod-platform against moto: first deploy {first_time:?} with {first_calls} API calls, no-op redeploy {second_time:?} with {second_calls} API calls"
     );
@@ -421,24 +438,109 @@ async fn an_update_that_widens_permissions_is_shown_and_needs_approval() {
     };
     let base = moto.base().await;
     let (_out, folder) = assembly();
-    assert!(engine::deploy(&base, &folder, &options()).await.unwrap().succeeded());
+    assert!(
+        engine::deploy(&base, &folder, &options())
+            .await
+            .unwrap()
+            .succeeded()
+    );
 
     // Grant the reader role a write action it did not have.
     let path = folder.join("analytics/Access.template.json");
-    let mut template: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    template["Resources"]["ReaderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"] = serde_json::json!(["s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+    let mut template: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    template["Resources"]["ReaderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        [0]["Action"] = serde_json::json!(["s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
     std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
 
     let diffs = engine::diff(&base, &folder, &options()).await.unwrap();
-    let (_, access) = diffs.iter().find(|(id, _)| id == "analytics/Access").unwrap();
+    let (_, access) = diffs
+        .iter()
+        .find(|(id, _)| id == "analytics/Access")
+        .unwrap();
     assert_eq!(access.modified.len(), 1, "{}", access.render());
-    assert!(access.widened.iter().any(|grant| grant.contains("s3:PutObject")), "{}", access.render());
+    assert!(
+        access
+            .widened
+            .iter()
+            .any(|grant| grant.contains("s3:PutObject")),
+        "{}",
+        access.render()
+    );
     let (_, storage) = diffs.iter().find(|(id, _)| id == "data/Storage").unwrap();
     assert!(!storage.template_changed, "{}", storage.render());
 
-    let refused = engine::deploy(&base, &folder, &DeployOptions { yes: false, ..options() }).await.unwrap();
-    assert!(matches!(refused.outcome("analytics/Access"), Some(Outcome::Failed(reason)) if reason.contains("widens 1 permission")), "{}", refused.render());
+    let refused = engine::deploy(
+        &base,
+        &folder,
+        &DeployOptions {
+            yes: false,
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(refused.outcome("analytics/Access"), Some(Outcome::Failed(reason)) if reason.contains("widens 1 permission")),
+        "{}",
+        refused.render()
+    );
     assert_eq!(refused.outcome("data/Storage"), Some(&Outcome::Unchanged));
     let approved = engine::deploy(&base, &folder, &options()).await.unwrap();
-    assert_eq!(approved.outcome("analytics/Access"), Some(&Outcome::Deployed), "{}", approved.render());
+    assert_eq!(
+        approved.outcome("analytics/Access"),
+        Some(&Outcome::Deployed),
+        "{}",
+        approved.render()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_over_the_inline_limit_deploys_from_the_staging_bucket_after_bootstrap() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let app = hyperpod_core::App::new("big");
+    let stage = hyperpod_core::Stage::new(
+        &app,
+        "a",
+        hyperpod_core::Environment::new("111111111111", "us-east-1"),
+    );
+    let stack = hyperpod_core::Stack::new(&stage, "Big", Default::default());
+    let topic = hyperpod_core::CfnResource::raw(
+        &stack,
+        "Topic",
+        "AWS::SNS::Topic",
+        hyperpod_core::TagFormat::NotTaggable,
+        serde_json::json!({}),
+    );
+    topic.add_metadata("Notes", "n".repeat(60_000));
+    let out = tempfile::tempdir().unwrap();
+    let assembly = app.synth().unwrap();
+    assert!(assembly.manifest.stacks[0].template_requires_upload);
+    let folder = assembly.write_to(out.path()).unwrap();
+
+    let without = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(
+        matches!(without.outcome("a/Big"), Some(Outcome::Failed(reason)) if reason.contains("bootstrap")),
+        "{}",
+        without.render()
+    );
+    let bootstrapped = engine::bootstrap(&base, &folder, &options()).await.unwrap();
+    assert!(bootstrapped.succeeded(), "{}", bootstrapped.render());
+    let deployed = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert_eq!(
+        deployed.outcome("a/Big"),
+        Some(&Outcome::Deployed),
+        "{}",
+        deployed.render()
+    );
+    let again = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert_eq!(
+        again.outcome("a/Big"),
+        Some(&Outcome::Unchanged),
+        "{}",
+        again.render()
+    );
 }

@@ -134,6 +134,8 @@ pub struct StackResult {
     pub outcome: Outcome,
     /// Its outputs after a deploy.
     pub outputs: BTreeMap<String, String>,
+    /// Asset files uploaded for this stack, and the ones already there.
+    pub uploads: (usize, usize),
 }
 
 /// The result of a whole run.
@@ -264,6 +266,20 @@ impl Accounts {
         Ok(Accounts { configs })
     }
 
+    fn s3(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
+        let config = self.configs[account]
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build();
+        // A local endpoint (an emulator) has no per-bucket host names.
+        let path_style = config.endpoint_url().is_some();
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(path_style)
+                .build(),
+        )
+    }
+
     fn client(&self, account: &str, region: &str) -> CloudFormation {
         let config = self.configs[account]
             .to_builder()
@@ -378,15 +394,19 @@ pub async fn deploy(
                     options.clone(),
                     manifest.clone(),
                 );
+                let assembly = assembly_dir.to_path_buf();
                 running.spawn(async move {
                     let _permit = semaphore
                         .acquire_owned()
                         .await
                         .expect("the semaphore is never closed");
-                    let (outcome, outputs) =
-                        deploy_stack(&accounts, &manifest, &stack, &body, &options, &results).await;
+                    let (outcome, outputs, uploads) = deploy_stack(
+                        &accounts, &manifest, &assembly, &stack, &body, &options, &results,
+                    )
+                    .await;
                     let mut done = result(&stack, outcome);
                     done.outputs = outputs;
+                    done.uploads = uploads;
                     results.lock().await.insert(stack.id.clone(), done);
                 });
             }
@@ -421,6 +441,7 @@ fn result(stack: &StackManifest, outcome: Outcome) -> StackResult {
         region: stack.region.clone(),
         outcome,
         outputs: BTreeMap::new(),
+        uploads: (0, 0),
     }
 }
 
@@ -549,15 +570,51 @@ impl EventStream {
 }
 
 /// Deploys one stack; returns the outcome and the outputs.
+#[allow(clippy::too_many_arguments)]
 async fn deploy_stack(
     accounts: &Accounts,
     manifest: &Manifest,
+    assembly_dir: &Path,
     stack: &StackManifest,
     body: &str,
     options: &DeployOptions,
     results: &Mutex<BTreeMap<String, StackResult>>,
-) -> (Outcome, BTreeMap<String, String>) {
+) -> (Outcome, BTreeMap<String, String>, (usize, usize)) {
     let client = accounts.client(&stack.account, &stack.region);
+    // Files the stack needs go up first, content-addressed: what is there is not sent again.
+    let s3 = accounts.s3(&stack.account, &stack.region);
+    let mut uploads = (0, 0);
+    for asset in &stack.assets {
+        match upload_asset(&s3, assembly_dir, asset).await {
+            Ok((sent, present)) => {
+                uploads.0 += sent;
+                uploads.1 += present;
+                say(
+                    stack,
+                    format!(
+                        "asset {}: {sent} file(s) uploaded, {present} already in s3://{}/{}",
+                        asset.id, asset.bucket_name, asset.object_key_prefix
+                    ),
+                );
+            }
+            Err(reason) => {
+                return (
+                    Outcome::Failed(format!("uploading asset {} failed: {reason}", asset.id)),
+                    BTreeMap::new(),
+                    uploads,
+                );
+            }
+        }
+    }
+    // A template over the inline limit is deployed from the staging bucket.
+    let template_url = if stack.template_requires_upload {
+        match upload_template(&s3, stack, body).await {
+            Ok(url) => Some(url),
+            Err(reason) => return (Outcome::Failed(reason), BTreeMap::new(), uploads),
+        }
+    } else {
+        None
+    };
     // Deploy-time parameters: read from the producers' outputs with their own credentials.
     let mut parameters = BTreeMap::new();
     for parameter in &stack.parameters {
@@ -594,11 +651,21 @@ async fn deploy_stack(
                         parameter.output, parameter.producer_stack, parameter.producer_stack
                     )),
                     BTreeMap::new(),
+                    uploads,
                 );
             }
         }
     }
-    match deploy_with_change_set(&client, stack, body, &parameters, options).await {
+    match deploy_with_change_set(
+        &client,
+        stack,
+        body,
+        template_url.as_deref(),
+        &parameters,
+        options,
+    )
+    .await
+    {
         Ok(outcome) => {
             let outputs = if matches!(outcome, Outcome::Deployed | Outcome::Unchanged) {
                 stack_outputs(&client, &stack.stack_name)
@@ -612,9 +679,9 @@ async fn deploy_stack(
                     say(stack, format!("output {key} = {value}"));
                 }
             }
-            (outcome, outputs)
+            (outcome, outputs, uploads)
         }
-        Err(reason) => (Outcome::Failed(reason), BTreeMap::new()),
+        Err(reason) => (Outcome::Failed(reason), BTreeMap::new(), uploads),
     }
 }
 
@@ -662,6 +729,7 @@ async fn deploy_with_change_set(
     client: &CloudFormation,
     stack: &StackManifest,
     body: &str,
+    template_url: Option<&str>,
     parameters: &BTreeMap<String, String>,
     options: &DeployOptions,
 ) -> Result<Outcome, String> {
@@ -743,7 +811,8 @@ async fn deploy_with_change_set(
         .stack_name(name)
         .change_set_name(&change_set_name)
         .change_set_type(change_set_type.clone())
-        .template_body(body)
+        .set_template_body(template_url.is_none().then(|| body.to_owned()))
+        .set_template_url(template_url.map(str::to_owned))
         .set_parameters(Some(
             parameters
                 .iter()
@@ -1152,4 +1221,155 @@ pub async fn diff(
         ));
     }
     Ok(out)
+}
+
+/// The staging bucket `bootstrap` creates in an account and region, for large templates.
+pub fn staging_bucket(account: &str, region: &str) -> String {
+    format!("hyperpod-staging-{account}-{region}")
+}
+
+/// Uploads the files of an asset that are not in its bucket yet; returns how many were
+/// sent and how many were already there.
+async fn upload_asset(
+    s3: &aws_sdk_s3::Client,
+    assembly_dir: &Path,
+    asset: &hyperpod_core::AssetManifest,
+) -> Result<(usize, usize), String> {
+    let (mut sent, mut present) = (0, 0);
+    for file in &asset.files {
+        let key = format!("{}{file}", asset.object_key_prefix);
+        if s3
+            .head_object()
+            .bucket(&asset.bucket_name)
+            .key(&key)
+            .send()
+            .await
+            .is_ok()
+        {
+            present += 1;
+            continue;
+        }
+        let bytes = std::fs::read(assembly_dir.join(&asset.source).join(file))
+            .map_err(|e| format!("cannot read {file}: {e}"))?;
+        s3.put_object()
+            .bucket(&asset.bucket_name)
+            .key(&key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "s3://{}/{key}: {}",
+                    asset.bucket_name,
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+        sent += 1;
+    }
+    Ok((sent, present))
+}
+
+/// Puts a template over CloudFormation's inline limit into the staging bucket, once per
+/// content, and returns its URL.
+async fn upload_template(
+    s3: &aws_sdk_s3::Client,
+    stack: &StackManifest,
+    body: &str,
+) -> Result<String, String> {
+    let bucket = staging_bucket(&stack.account, &stack.region);
+    let key = format!("templates/{}.json", stack.template_sha256);
+    if s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .is_err()
+    {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec()))
+            .send()
+            .await
+            .map_err(|e| format!("the template is {} bytes, over the inline limit, and could not be staged in s3://{bucket}: {}; run `bootstrap` for account {} in {} first", stack.template_bytes, aws_sdk_s3::error::DisplayErrorContext(&e), stack.account, stack.region))?;
+    }
+    Ok(format!(
+        "https://{bucket}.s3.{}.amazonaws.com/{key}",
+        stack.region
+    ))
+}
+
+/// The template of the staging stack: a private, encrypted, retained bucket.
+fn bootstrap_template(bucket: &str) -> String {
+    let template = serde_json::json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Staging bucket of the HyperPod deploy engine: large templates",
+        "Resources": {
+            "StagingBucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "BucketName": bucket,
+                    "BucketEncryption": { "ServerSideEncryptionConfiguration": [{ "ServerSideEncryptionByDefault": { "SSEAlgorithm": "AES256" } }] },
+                    "PublicAccessBlockConfiguration": { "BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true },
+                    "VersioningConfiguration": { "Status": "Enabled" }
+                },
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain"
+            }
+        },
+        "Outputs": { "BucketName": { "Value": { "Ref": "StagingBucket" } } }
+    });
+    serde_json::to_string_pretty(&template).expect("a template serializes")
+}
+
+/// Creates (or updates) the staging stack `HyperPodBootstrap` in every account and region
+/// of the selected stacks.
+pub async fn bootstrap(
+    base: &SdkConfig,
+    assembly_dir: &Path,
+    options: &DeployOptions,
+) -> Result<Summary, DeployError> {
+    let manifest = read_manifest(assembly_dir)?;
+    let stacks = selected(&manifest, options)?;
+    let environments: BTreeSet<(String, String)> = stacks
+        .iter()
+        .map(|s| (s.account.clone(), s.region.clone()))
+        .collect();
+    let accounts: BTreeSet<String> = environments
+        .iter()
+        .map(|(account, _)| account.clone())
+        .collect();
+    let accounts = Accounts::connect(base, &accounts, options).await?;
+    let mut summary = Summary::default();
+    for (account, region) in environments {
+        let body = bootstrap_template(&staging_bucket(&account, &region));
+        let stack = StackManifest {
+            id: format!("bootstrap/{account}/{region}"),
+            stack_name: "HyperPodBootstrap".into(),
+            stage: "bootstrap".into(),
+            account: account.clone(),
+            region: region.clone(),
+            template: String::new(),
+            template_sha256: String::new(),
+            template_bytes: body.len() as u64,
+            template_requires_upload: false,
+            dependencies: Vec::new(),
+            parameters: Vec::new(),
+            termination_protection: false,
+            tags: Default::default(),
+            construct_paths: Default::default(),
+            assets: Vec::new(),
+        };
+        let client = accounts.client(&account, &region);
+        let outcome =
+            match deploy_with_change_set(&client, &stack, &body, None, &BTreeMap::new(), options)
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(reason) => Outcome::Failed(reason),
+            };
+        summary.stacks.push(result(&stack, outcome));
+    }
+    Ok(summary)
 }

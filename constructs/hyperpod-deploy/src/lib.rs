@@ -55,9 +55,12 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Delete the stacks in reverse dependency order across accounts.
     Destroy(DeployArgs),
+    /// Create the staging bucket (for templates over the inline limit) in every account and
+    /// region of the app.
+    Bootstrap(DeployArgs),
 }
 
-/// The options of `diff`, `deploy` and `destroy`.
+/// The options of `diff`, `deploy`, `destroy` and `bootstrap`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// Only these stacks (`<stage>/<stack>`) or stages (`<stage>`); all when none.
@@ -182,6 +185,15 @@ pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), 
             let options = args.options();
             let summary = runtime().block_on(async {
                 engine::deploy(&engine::base_config(&options).await, &folder, &options).await
+            })?;
+            finish(summary, out)?;
+        }
+        Command::Bootstrap(args) => {
+            let assembly = app.synth()?;
+            let folder = assembly.write_to(&args.output)?;
+            let options = args.options();
+            let summary = runtime().block_on(async {
+                engine::bootstrap(&engine::base_config(&options).await, &folder, &options).await
             })?;
             finish(summary, out)?;
         }
