@@ -544,3 +544,64 @@ async fn a_template_over_the_inline_limit_deploys_from_the_staging_bucket_after_
         again.render()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_in_one_account_leaves_the_unrelated_stacks_deploying() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let out = tempfile::tempdir().unwrap();
+    let folder = hyperpod_platform::app()
+        .synth()
+        .unwrap()
+        .write_to(out.path())
+        .unwrap();
+    // Break the lifecycle bucket's stack: the cluster and the data behind it cannot follow,
+    // while the data scientists' roles in the other account do not depend on it.
+    let path = folder.join("cluster/ClusterAssets.template.json");
+    let mut template: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let resources = template["Resources"].as_object_mut().unwrap();
+    let bucket = resources
+        .keys()
+        .find(|k| k.ends_with("Bucket"))
+        .unwrap()
+        .clone();
+    resources[&bucket]["Properties"]["BucketName"] =
+        serde_json::json!({ "Fn::GetAtt": ["Missing", "Arn"] });
+    std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
+    let summary = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(
+        matches!(summary.outcome("cluster/ClusterAssets"), Some(Outcome::Failed(reason)) if reason.contains("Missing")),
+        "{}",
+        summary.render()
+    );
+    assert!(
+        matches!(
+            summary.outcome("cluster/Cluster"),
+            Some(Outcome::NotAttempted(_))
+        ),
+        "{}",
+        summary.render()
+    );
+    assert!(
+        matches!(
+            summary.outcome("data/TrainingData"),
+            Some(Outcome::NotAttempted(_))
+        ),
+        "{}",
+        summary.render()
+    );
+    assert_eq!(
+        summary.outcome("science/DataScientists"),
+        Some(&Outcome::Deployed),
+        "{}",
+        summary.render()
+    );
+    assert!(
+        summary
+            .render()
+            .contains("222222222222 us-east-1 science/DataScientists: deployed")
+    );
+}

@@ -22,6 +22,8 @@ pub struct DeployOptions {
     pub role_name: String,
     /// A role ARN per account, instead of `role_name`.
     pub role_arns: BTreeMap<String, String>,
+    /// A named profile per account (from the AWS config files), instead of a role.
+    pub profiles: BTreeMap<String, String>,
     /// How many stacks deploy at once.
     pub concurrency: usize,
     /// Approves replacements, widened permissions and deletions without asking.
@@ -48,6 +50,7 @@ impl Default for DeployOptions {
         DeployOptions {
             role_name: "OrganizationAccountAccessRole".into(),
             role_arns: BTreeMap::new(),
+            profiles: BTreeMap::new(),
             concurrency: 4,
             yes: false,
             interactive: false,
@@ -226,7 +229,38 @@ impl Accounts {
         let mut configs = BTreeMap::new();
         for account in accounts {
             let overridden = options.role_arns.get(account);
-            let config = if overridden.is_none() && *account == base_account {
+            let config = if let Some(profile) = options.profiles.get(account) {
+                let config =
+                    aws_config::defaults(BehaviorVersion::latest())
+                        .profile_name(profile)
+                        .retry_config(
+                            base.retry_config()
+                                .cloned()
+                                .unwrap_or_else(aws_config::retry::RetryConfig::standard),
+                        )
+                        .timeout_config(base.timeout_config().cloned().unwrap_or_else(|| {
+                            aws_config::timeout::TimeoutConfig::builder().build()
+                        }))
+                        .load()
+                        .await;
+                let actual = aws_sdk_sts::Client::new(&config)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| DeployError::Unreachable {
+                        account: account.clone(),
+                        role: format!("profile {profile}"),
+                        source: Box::new(e),
+                    })?;
+                let actual = actual.account().unwrap_or_default().to_owned();
+                if actual != *account {
+                    return Err(DeployError::WrongAccount {
+                        expected: account.clone(),
+                        actual,
+                    });
+                }
+                config
+            } else if overridden.is_none() && *account == base_account {
                 base.clone()
             } else {
                 let role = overridden.cloned().unwrap_or_else(|| {

@@ -77,15 +77,34 @@ pub struct DeployArgs {
     /// The role to assume in one account, as `ACCOUNT=ROLE_ARN` (repeatable).
     #[arg(long = "role-arn", value_parser = parse_role_arn)]
     pub role_arns: Vec<(String, String)>,
+    /// The named profile to use for one account, as `ACCOUNT=PROFILE` (repeatable).
+    #[arg(long = "profile-for", value_parser = parse_profile)]
+    pub profiles: Vec<(String, String)>,
     /// Attempts per AWS call.
     #[arg(long, default_value_t = 3)]
     pub max_attempts: u32,
+    /// Seconds one AWS call may take.
+    #[arg(long, default_value_t = 60)]
+    pub call_timeout_secs: u64,
+    /// Minutes one stack may take to deploy or delete.
+    #[arg(long, default_value_t = 180)]
+    pub stack_timeout_mins: u64,
     /// Write every stack's outputs to this JSON file.
     #[arg(long)]
     pub outputs_file: Option<PathBuf>,
     /// The folder that holds the assemblies of all apps.
     #[arg(long, default_value = "synth-out")]
     pub output: PathBuf,
+}
+
+fn parse_profile(text: &str) -> Result<(String, String), String> {
+    let (account, profile) = text.split_once('=').ok_or("write ACCOUNT=PROFILE")?;
+    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) || profile.is_empty() {
+        return Err(format!(
+            "`{text}` is not ACCOUNT=PROFILE with a 12-digit account"
+        ));
+    }
+    Ok((account.to_owned(), profile.to_owned()))
 }
 
 fn parse_role_arn(text: &str) -> Result<(String, String), String> {
@@ -106,6 +125,9 @@ impl DeployArgs {
         engine::DeployOptions {
             role_name: self.role_name.clone(),
             role_arns: self.role_arns.iter().cloned().collect(),
+            profiles: self.profiles.iter().cloned().collect(),
+            operation_timeout: std::time::Duration::from_secs(self.call_timeout_secs.max(1)),
+            stack_timeout: std::time::Duration::from_secs(self.stack_timeout_mins.max(1) * 60),
             concurrency: self.concurrency,
             yes: self.yes,
             interactive: !self.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()),
@@ -336,6 +358,59 @@ mod tests {
                 .starts_with("synthesized 2 stack(s) of `cli-test`")
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn deploy_options_parse_from_the_command_line() {
+        let cli = Cli::try_parse_from([
+            "app",
+            "deploy",
+            "cluster",
+            "--yes",
+            "--concurrency",
+            "2",
+            "--role-arn",
+            "222222222222=arn:aws:iam::222222222222:role/deployer",
+            "--profile-for",
+            "333333333333=data-admin",
+            "--outputs-file",
+            "out.json",
+            "--stack-timeout-mins",
+            "30",
+        ])
+        .unwrap();
+        let Some(Command::Deploy(args)) = cli.command else {
+            panic!("a deploy command")
+        };
+        let options = args.options();
+        assert!(options.yes && !options.interactive);
+        assert_eq!(options.select, ["cluster"]);
+        assert_eq!(options.concurrency, 2);
+        assert_eq!(
+            options.role_arns["222222222222"],
+            "arn:aws:iam::222222222222:role/deployer"
+        );
+        assert_eq!(options.profiles["333333333333"], "data-admin");
+        assert_eq!(options.stack_timeout, std::time::Duration::from_secs(1800));
+        assert_eq!(
+            options.outputs_file.as_deref(),
+            Some(std::path::Path::new("out.json"))
+        );
+    }
+
+    #[test]
+    fn malformed_account_overrides_are_refused() {
+        assert!(
+            Cli::try_parse_from([
+                "app",
+                "deploy",
+                "--role-arn",
+                "2222=arn:aws:iam::2222:role/x"
+            ])
+            .is_err()
+        );
+        assert!(Cli::try_parse_from(["app", "deploy", "--role-arn", "222222222222"]).is_err());
+        assert!(Cli::try_parse_from(["app", "deploy", "--profile-for", "222222222222="]).is_err());
     }
 
     #[test]
