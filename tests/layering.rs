@@ -57,30 +57,65 @@ fn normal_dependencies(package: &str) -> BTreeSet<String> {
 }
 
 #[test]
-fn the_core_never_depends_on_the_aws_sdk_tokio_clap_or_a_network_stack() {
-    let dependencies = normal_dependencies("hyperpod-core");
-    let forbidden: Vec<&String> = dependencies
-        .iter()
-        .filter(|name| {
-            name.starts_with("aws-")
-                || ["tokio", "clap", "hyper", "reqwest", "hyperpod-deploy"].contains(&name.as_str())
-        })
-        .collect();
+fn the_construct_libraries_never_depend_on_the_aws_sdk_tokio_clap_or_a_network_stack() {
+    for library in ["hyperpod-core", "hyperpod-cfn", "hyperpod-iam", "hyperpod"] {
+        let dependencies = normal_dependencies(library);
+        let forbidden: Vec<&String> = dependencies
+            .iter()
+            .filter(|name| {
+                name.starts_with("aws-")
+                    || ["tokio", "clap", "hyper", "reqwest", "hyperpod-deploy"]
+                        .contains(&name.as_str())
+            })
+            .collect();
+        assert!(
+            forbidden.is_empty(),
+            "{library} depends on {forbidden:?}; keep I/O and AWS out of the construct libraries"
+        );
+        assert!(
+            dependencies.contains("serde_json"),
+            "the walk found the real dependencies of {library}"
+        );
+    }
+}
+
+#[test]
+fn dependencies_between_the_libraries_point_one_way() {
     assert!(
-        forbidden.is_empty(),
-        "hyperpod-core depends on {forbidden:?}; keep I/O and AWS out of the core"
+        !normal_dependencies("hyperpod-core")
+            .iter()
+            .any(|name| name.starts_with("hyperpod")),
+        "the core depends on no other crate of the workspace"
     );
+    let cfn = normal_dependencies("hyperpod-cfn");
     assert!(
-        dependencies.contains("serde_json"),
-        "the walk found the core's real dependencies"
+        !cfn.contains("hyperpod-iam") && !cfn.contains("hyperpod"),
+        "{cfn:?}"
     );
+    let iam = normal_dependencies("hyperpod-iam");
+    assert!(!iam.contains("hyperpod"), "{iam:?}");
 }
 
 #[test]
 fn libraries_never_depend_on_apps() {
-    let dependencies = normal_dependencies("hyperpod-deploy");
-    assert!(
-        !dependencies.iter().any(|name| name.starts_with("example-")),
-        "{dependencies:?}"
-    );
+    for library in [
+        "hyperpod-core",
+        "hyperpod-cfn",
+        "hyperpod-iam",
+        "hyperpod",
+        "hyperpod-deploy",
+    ] {
+        let dependencies = normal_dependencies(library);
+        let apps = [
+            "example-shared-bucket",
+            "hyperpod-platform",
+            "slurm-login-access",
+        ];
+        assert!(
+            !dependencies
+                .iter()
+                .any(|name| apps.contains(&name.as_str())),
+            "{library}: {dependencies:?}"
+        );
+    }
 }
