@@ -3,8 +3,9 @@
 //! - `synth`: synthesize every app under `apps/` into `synth-out/`.
 //! - `codegen`: generate the typed resources of `hyperpod-cfn` from the pinned schemas
 //!   (`--check` compares instead of writing).
-//! - `bench`: time the synthesis of every app (release build, whole process, 20 runs) and
-//!   print each stack's resource count and template size.
+//! - `bench`: time the synthesis of every app (release build, whole process, 20 runs),
+//!   print each stack's resource count and template size, and time a first and a no-op
+//!   deploy of `hyperpod-platform` to a local moto server, counting API calls.
 //! - `test`: install the pinned Python tools into `.venv/` when missing, then run the whole
 //!   test suite with them.
 
@@ -201,7 +202,87 @@ fn bench(root: &Path) -> Result<()> {
         }
     }
     std::fs::remove_dir_all(&out).ok();
-    Ok(())
+    bench_deploy(root)
+}
+
+/// Deploys `hyperpod-platform` to a local moto server through its own command line (the
+/// release binary, `AWS_ENDPOINT_URL` set), twice: a first deploy across the three
+/// accounts, then a no-op. Reports wall time and the API calls moto served.
+fn bench_deploy(root: &Path) -> Result<()> {
+    let python = root.join(".venv/bin/python3");
+    if !python.is_file() {
+        println!("deploy: skipped, moto is not installed in .venv (run `cargo xtask test` once)");
+        return Ok(());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let log_path = std::env::temp_dir().join(format!("hyperpod-bench-moto-{port}.log"));
+    let log = std::fs::File::create(&log_path)?;
+    let mut server = Command::new(&python)
+        .arg(root.join("tests/moto/server.py"))
+        .arg(port.to_string())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting moto")?;
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = server.kill();
+            bail!(
+                "moto did not listen within 30 s; see {}",
+                log_path.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = std::env::temp_dir().join(format!("hyperpod-bench-deploy-{port}"));
+    let calls = || -> usize {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("HTTP/1.1\" "))
+            .count()
+    };
+    let deploy = || -> Result<std::time::Duration> {
+        let start = std::time::Instant::now();
+        run(Command::new(root.join("target/release/hyperpod-platform"))
+            .args(["deploy", "--yes", "--max-attempts", "1", "--output"])
+            .arg(&out)
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(std::process::Stdio::null()))?;
+        Ok(start.elapsed())
+    };
+    let result = (|| -> Result<()> {
+        let before = calls();
+        let first = deploy()?;
+        let after_first = calls();
+        let second = deploy()?;
+        let after_second = calls();
+        println!(
+            "deploy of hyperpod-platform to moto through its command line (release binary, whole process):"
+        );
+        println!(
+            "  first deploy, three accounts: {:.2} s, {} API calls",
+            first.as_secs_f64(),
+            after_first - before
+        );
+        println!(
+            "  no-op redeploy: {:.2} s, {} API calls",
+            second.as_secs_f64(),
+            after_second - after_first
+        );
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    std::fs::remove_dir_all(&out).ok();
+    result
 }
 
 fn ms(duration: std::time::Duration) -> f64 {
