@@ -450,10 +450,18 @@ pub async fn deploy(
         }
     }
     let results = results.lock().await;
+    // A stack without a result (its task died) is reported, never silently left out.
     let summary = Summary {
         stacks: stacks
             .iter()
-            .filter_map(|s| results.get(&s.id).cloned())
+            .map(|s| {
+                results.get(&s.id).cloned().unwrap_or_else(|| {
+                    result(
+                        s,
+                        Outcome::NotAttempted("the engine stopped before reaching it".into()),
+                    )
+                })
+            })
             .collect(),
     };
     if let Some(path) = &options.outputs_file {
