@@ -243,22 +243,7 @@ impl Accounts {
                         }))
                         .load()
                         .await;
-                let actual = aws_sdk_sts::Client::new(&config)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| DeployError::Unreachable {
-                        account: account.clone(),
-                        role: format!("profile {profile}"),
-                        source: Box::new(e),
-                    })?;
-                let actual = actual.account().unwrap_or_default().to_owned();
-                if actual != *account {
-                    return Err(DeployError::WrongAccount {
-                        expected: account.clone(),
-                        actual,
-                    });
-                }
+                verify_account(&config, account, &format!("profile {profile}")).await?;
                 config
             } else if overridden.is_none() && *account == base_account {
                 base.clone()
@@ -277,22 +262,7 @@ impl Accounts {
                         aws_sdk_cloudformation::config::SharedCredentialsProvider::new(provider),
                     )
                     .build();
-                let actual = aws_sdk_sts::Client::new(&config)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| DeployError::Unreachable {
-                        account: account.clone(),
-                        role: role.clone(),
-                        source: Box::new(e),
-                    })?;
-                let actual = actual.account().unwrap_or_default().to_owned();
-                if actual != *account {
-                    return Err(DeployError::WrongAccount {
-                        expected: account.clone(),
-                        actual,
-                    });
-                }
+                verify_account(&config, account, &role).await?;
                 config
             };
             configs.insert(account.clone(), config);
@@ -321,6 +291,28 @@ impl Accounts {
             .build();
         CloudFormation::new(&config)
     }
+}
+
+/// The pre-flight: the credentials reached `via` (a role or a profile) must act in
+/// `account`, or nothing is touched.
+async fn verify_account(config: &SdkConfig, account: &str, via: &str) -> Result<(), DeployError> {
+    let identity = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| DeployError::Unreachable {
+            account: account.to_owned(),
+            role: via.to_owned(),
+            source: Box::new(e),
+        })?;
+    let actual = identity.account().unwrap_or_default();
+    if actual != account {
+        return Err(DeployError::WrongAccount {
+            expected: account.to_owned(),
+            actual: actual.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The stacks selected, with the ones they depend on.
