@@ -453,7 +453,14 @@ async fn an_update_that_widens_permissions_is_shown_and_needs_approval() {
         [0]["Action"] = serde_json::json!(["s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
     std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
 
+    let analytics = client_in(&base, "222222222222").await;
+    let change_sets_before = change_set_count(&analytics, "Access").await;
     let diffs = engine::diff(&base, &folder, &options()).await.unwrap();
+    assert_eq!(
+        change_set_count(&analytics, "Access").await,
+        change_sets_before,
+        "diff leaves no change set behind"
+    );
     let (_, access) = diffs
         .iter()
         .find(|(id, _)| id == "analytics/Access")

@@ -315,7 +315,7 @@ async fn verify_account(config: &SdkConfig, account: &str, via: &str) -> Result<
     Ok(())
 }
 
-/// The stacks selected, with the ones they depend on.
+/// The stacks selected (all of them when the selection is empty), in manifest order.
 fn selected<'m>(
     manifest: &'m Manifest,
     options: &DeployOptions,
@@ -649,47 +649,10 @@ async fn deploy_stack(
     } else {
         None
     };
-    // Deploy-time parameters: read from the producers' outputs with their own credentials.
-    let mut parameters = BTreeMap::new();
-    for parameter in &stack.parameters {
-        let from_run = results
-            .lock()
-            .await
-            .get(&parameter.producer_stack)
-            .and_then(|r| r.outputs.get(&parameter.output).cloned());
-        let value = match from_run {
-            Some(value) => Some(value),
-            None => match manifest
-                .stacks
-                .iter()
-                .find(|s| s.id == parameter.producer_stack)
-            {
-                Some(producer) => stack_outputs(
-                    &accounts.client(&producer.account, &producer.region),
-                    &producer.stack_name,
-                )
-                .await
-                .ok()
-                .and_then(|o| o.get(&parameter.output).cloned()),
-                None => None,
-            },
-        };
-        match value {
-            Some(value) => {
-                parameters.insert(parameter.parameter.clone(), value);
-            }
-            None => {
-                return (
-                    Outcome::Failed(format!(
-                        "output {} of {} is not available; deploy {} first",
-                        parameter.output, parameter.producer_stack, parameter.producer_stack
-                    )),
-                    BTreeMap::new(),
-                    uploads,
-                );
-            }
-        }
-    }
+    let parameters = match resolve_parameters(accounts, manifest, stack, Some(results)).await {
+        Ok(parameters) => parameters,
+        Err(reason) => return (Outcome::Failed(reason), BTreeMap::new(), uploads),
+    };
     match deploy_with_change_set(
         &client,
         stack,
@@ -1230,7 +1193,19 @@ pub async fn diff(
 ) -> Result<Vec<(String, crate::diff::StackDiff)>, DeployError> {
     let manifest = read_manifest(assembly_dir)?;
     let stacks = selected(&manifest, options)?;
-    let accounts: BTreeSet<String> = stacks.iter().map(|s| s.account.clone()).collect();
+    // The producers' accounts too: their outputs fill the change sets' parameters.
+    let accounts: BTreeSet<String> = stacks
+        .iter()
+        .flat_map(|s| {
+            std::iter::once(s.account.clone()).chain(s.parameters.iter().filter_map(|p| {
+                manifest
+                    .stacks
+                    .iter()
+                    .find(|m| m.id == p.producer_stack)
+                    .map(|m| m.account.clone())
+            }))
+        })
+        .collect();
     let accounts = Accounts::connect(base, &accounts, options).await?;
     let mut out = Vec::new();
     for stack in stacks {
@@ -1249,12 +1224,167 @@ pub async fn diff(
             Ok(Some(_)) => deployed_template(&client, &stack.stack_name).await.ok(),
             _ => None,
         };
-        out.push((
-            stack.id.clone(),
-            crate::diff::diff(deployed.as_ref(), &wanted),
-        ));
+        let mut changes = crate::diff::diff(deployed.as_ref(), &wanted);
+        // CloudFormation knows replacements the schemas cannot tell (a changed name that
+        // another property derives from): ask it with a change set, inline templates only.
+        if deployed.is_some() && changes.template_changed && !stack.template_requires_upload {
+            let parameters = resolve_parameters(&accounts, &manifest, stack, None)
+                .await
+                .unwrap_or_default();
+            if let Ok(replaced) =
+                change_set_replacements(&client, stack, &body, &parameters, options).await
+            {
+                for id in replaced {
+                    match changes
+                        .modified
+                        .iter_mut()
+                        .find(|(logical_id, _, _)| *logical_id == id)
+                    {
+                        Some((_, _, paths)) if paths.is_empty() => {
+                            paths.push("(per the change set)".into())
+                        }
+                        Some(_) => {}
+                        None => changes.modified.push((
+                            id,
+                            "?".into(),
+                            vec!["(per the change set)".into()],
+                        )),
+                    }
+                }
+            }
+        }
+        out.push((stack.id.clone(), changes));
     }
     Ok(out)
+}
+
+/// The values of a stack's deploy-time parameters, read from the producers' outputs with
+/// the producers' credentials (from this run's results first, when there is a run).
+async fn resolve_parameters(
+    accounts: &Accounts,
+    manifest: &Manifest,
+    stack: &StackManifest,
+    results: Option<&Mutex<BTreeMap<String, StackResult>>>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut parameters = BTreeMap::new();
+    for parameter in &stack.parameters {
+        let from_run = match results {
+            Some(results) => results
+                .lock()
+                .await
+                .get(&parameter.producer_stack)
+                .and_then(|r| r.outputs.get(&parameter.output).cloned()),
+            None => None,
+        };
+        let value = match from_run {
+            Some(value) => Some(value),
+            None => match manifest
+                .stacks
+                .iter()
+                .find(|s| s.id == parameter.producer_stack)
+            {
+                Some(producer) => stack_outputs(
+                    &accounts.client(&producer.account, &producer.region),
+                    &producer.stack_name,
+                )
+                .await
+                .ok()
+                .and_then(|o| o.get(&parameter.output).cloned()),
+                None => None,
+            },
+        };
+        let value = value.ok_or_else(|| {
+            format!(
+                "output {} of {} is not available; deploy {} first",
+                parameter.output, parameter.producer_stack, parameter.producer_stack
+            )
+        })?;
+        parameters.insert(parameter.parameter.clone(), value);
+    }
+    Ok(parameters)
+}
+
+/// The resources a change set would replace, asked of CloudFormation without changing
+/// anything: the change set is created, read and deleted.
+async fn change_set_replacements(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    body: &str,
+    parameters: &BTreeMap<String, String>,
+    options: &DeployOptions,
+) -> Result<Vec<String>, String> {
+    let name = format!(
+        "hyperpod-diff-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
+    let created = client
+        .create_change_set()
+        .stack_name(&stack.stack_name)
+        .change_set_name(&name)
+        .change_set_type(ChangeSetType::Update)
+        .template_body(body)
+        .set_parameters(Some(
+            parameters
+                .iter()
+                .map(|(k, v)| {
+                    Parameter::builder()
+                        .parameter_key(k)
+                        .parameter_value(v)
+                        .build()
+                })
+                .collect(),
+        ))
+        .set_tags(Some(
+            stack
+                .tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .capabilities(Capability::CapabilityAutoExpand)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let id = created.id().unwrap_or(&name).to_owned();
+    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    let replacements = loop {
+        let described = client
+            .describe_change_set()
+            .change_set_name(&id)
+            .stack_name(&stack.stack_name)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        match described.status() {
+            Some(ChangeSetStatus::CreateComplete) => {
+                break described
+                    .changes()
+                    .iter()
+                    .filter_map(|c| c.resource_change())
+                    .filter(|r| {
+                        r.replacement()
+                            .is_some_and(|x| x.as_str() == "True" || x.as_str() == "Conditional")
+                    })
+                    .filter_map(|r| r.logical_resource_id().map(str::to_owned))
+                    .collect();
+            }
+            Some(ChangeSetStatus::Failed) => break Vec::new(),
+            _ if tokio::time::Instant::now() > deadline => break Vec::new(),
+            _ => tokio::time::sleep(options.poll_interval).await,
+        }
+    };
+    let _ = client
+        .delete_change_set()
+        .change_set_name(&id)
+        .stack_name(&stack.stack_name)
+        .send()
+        .await;
+    Ok(replacements)
 }
 
 /// The staging bucket `bootstrap` creates in an account and region, for large templates.
