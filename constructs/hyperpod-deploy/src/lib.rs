@@ -171,6 +171,12 @@ pub fn run(app: &App) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
+            // The causes (an AWS error, an I/O error) say what exactly went wrong.
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                eprintln!("  caused by: {inner}");
+                cause = inner.source();
+            }
             ExitCode::FAILURE
         }
     }
