@@ -270,11 +270,16 @@ impl Accounts {
         Ok(Accounts { configs })
     }
 
-    fn s3(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
-        let config = self.configs[account]
+    /// The account's configuration in a region.
+    fn config(&self, account: &str, region: &str) -> SdkConfig {
+        self.configs[account]
             .to_builder()
             .region(Region::new(region.to_owned()))
-            .build();
+            .build()
+    }
+
+    fn s3(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
+        let config = self.config(account, region);
         // A local endpoint (an emulator) has no per-bucket host names.
         let path_style = config.endpoint_url().is_some();
         aws_sdk_s3::Client::from_conf(
@@ -285,11 +290,7 @@ impl Accounts {
     }
 
     fn client(&self, account: &str, region: &str) -> CloudFormation {
-        let config = self.configs[account]
-            .to_builder()
-            .region(Region::new(region.to_owned()))
-            .build();
-        CloudFormation::new(&config)
+        CloudFormation::new(&self.config(account, region))
     }
 }
 
@@ -796,73 +797,27 @@ async fn deploy_with_change_set(
     }
     let changes = crate::diff::diff(deployed_template.as_ref(), &wanted);
 
-    let change_set_name = format!(
-        "hyperpod-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
-    let created = client
-        .create_change_set()
-        .stack_name(name)
-        .change_set_name(&change_set_name)
-        .change_set_type(change_set_type.clone())
-        .set_template_body(template_url.is_none().then(|| body.to_owned()))
-        .set_template_url(template_url.map(str::to_owned))
-        .set_parameters(Some(
-            parameters
-                .iter()
-                .map(|(k, v)| {
-                    Parameter::builder()
-                        .parameter_key(k)
-                        .parameter_value(v)
-                        .build()
-                })
-                .collect(),
-        ))
-        .set_tags(Some(
-            stack
-                .tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect(),
-        ))
-        .capabilities(Capability::CapabilityIam)
-        .capabilities(Capability::CapabilityNamedIam)
-        .capabilities(Capability::CapabilityAutoExpand)
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    let change_set_id = created.id().unwrap_or(&change_set_name).to_owned();
-    let described = loop {
-        let described = client
-            .describe_change_set()
-            .change_set_name(&change_set_id)
-            .stack_name(name)
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
-        match described.status() {
-            Some(ChangeSetStatus::CreateComplete) => break described,
-            Some(ChangeSetStatus::Failed) => {
-                let reason = described.status_reason().unwrap_or_default().to_owned();
-                let _ = client
-                    .delete_change_set()
-                    .change_set_name(&change_set_id)
-                    .stack_name(name)
-                    .send()
-                    .await;
-                if reason.contains("didn't contain changes") || reason.contains("No updates") {
-                    say(stack, "unchanged");
-                    return Ok(Outcome::Unchanged);
-                }
-                return Err(format!("the change set failed: {reason}"));
-            }
-            _ => tokio::time::sleep(options.poll_interval).await,
+    let (change_set_id, described) = match create_change_set(
+        client,
+        stack,
+        "hyperpod",
+        change_set_type.clone(),
+        body,
+        template_url,
+        parameters,
+        options,
+    )
+    .await?
+    {
+        ChangeSet::Ready(id, described) => (id, described),
+        ChangeSet::Failed(reason)
+            if reason.contains("didn't contain changes") || reason.contains("No updates") =>
+        {
+            say(stack, "unchanged");
+            return Ok(Outcome::Unchanged);
         }
+        ChangeSet::Failed(reason) => return Err(format!("the change set failed: {reason}")),
     };
-    let mut replacements = Vec::new();
     for change in described.changes() {
         if let Some(resource) = change.resource_change() {
             let action = resource.action().map(|a| a.as_str()).unwrap_or("?");
@@ -870,24 +825,22 @@ async fn deploy_with_change_set(
                 .replacement()
                 .map(|r| r.as_str())
                 .unwrap_or("False");
+            let note = if replacement == "False" {
+                String::new()
+            } else {
+                format!(", replacement: {replacement}")
+            };
             say(
                 stack,
                 format!(
-                    "{action} {} ({}){}",
+                    "{action} {} ({}){note}",
                     resource.logical_resource_id().unwrap_or("?"),
-                    resource.resource_type().unwrap_or("?"),
-                    if replacement == "False" {
-                        String::new()
-                    } else {
-                        format!(", replacement: {replacement}")
-                    }
+                    resource.resource_type().unwrap_or("?")
                 ),
             );
-            if replacement == "True" || replacement == "Conditional" {
-                replacements.push(resource.logical_resource_id().unwrap_or("?").to_owned());
-            }
         }
     }
+    let mut replacements = replaced_by(&described);
     for replaced in changes.replaced() {
         if !replacements.iter().any(|r| r == replaced) {
             replacements.push(replaced.to_owned());
@@ -1313,8 +1266,57 @@ async fn change_set_replacements(
     parameters: &BTreeMap<String, String>,
     options: &DeployOptions,
 ) -> Result<Vec<String>, String> {
+    match create_change_set(
+        client,
+        stack,
+        "hyperpod-diff",
+        ChangeSetType::Update,
+        body,
+        None,
+        parameters,
+        options,
+    )
+    .await?
+    {
+        ChangeSet::Ready(id, described) => {
+            let _ = client
+                .delete_change_set()
+                .change_set_name(&id)
+                .stack_name(&stack.stack_name)
+                .send()
+                .await;
+            Ok(replaced_by(&described))
+        }
+        ChangeSet::Failed(_) => Ok(Vec::new()),
+    }
+}
+
+/// A change set CloudFormation has computed, or why it could not.
+enum ChangeSet {
+    /// Its id and description.
+    Ready(
+        String,
+        Box<aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput>,
+    ),
+    /// Why it failed (it has been deleted): no changes, an invalid template, or the timeout.
+    Failed(String),
+}
+
+/// Creates a change set and waits, within the stack timeout, until CloudFormation has
+/// computed it. A change set that fails is deleted.
+#[allow(clippy::too_many_arguments)]
+async fn create_change_set(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    prefix: &str,
+    change_set_type: ChangeSetType,
+    body: &str,
+    template_url: Option<&str>,
+    parameters: &BTreeMap<String, String>,
+    options: &DeployOptions,
+) -> Result<ChangeSet, String> {
     let name = format!(
-        "hyperpod-diff-{}",
+        "{prefix}-{}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -1324,8 +1326,9 @@ async fn change_set_replacements(
         .create_change_set()
         .stack_name(&stack.stack_name)
         .change_set_name(&name)
-        .change_set_type(ChangeSetType::Update)
-        .template_body(body)
+        .change_set_type(change_set_type)
+        .set_template_body(template_url.is_none().then(|| body.to_owned()))
+        .set_template_url(template_url.map(str::to_owned))
         .set_parameters(Some(
             parameters
                 .iter()
@@ -1352,7 +1355,7 @@ async fn change_set_replacements(
         .map_err(|e| describe(&e))?;
     let id = created.id().unwrap_or(&name).to_owned();
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
-    let replacements = loop {
+    let reason = loop {
         let described = client
             .describe_change_set()
             .change_set_name(&id)
@@ -1362,19 +1365,15 @@ async fn change_set_replacements(
             .map_err(|e| describe(&e))?;
         match described.status() {
             Some(ChangeSetStatus::CreateComplete) => {
-                break described
-                    .changes()
-                    .iter()
-                    .filter_map(|c| c.resource_change())
-                    .filter(|r| {
-                        r.replacement()
-                            .is_some_and(|x| x.as_str() == "True" || x.as_str() == "Conditional")
-                    })
-                    .filter_map(|r| r.logical_resource_id().map(str::to_owned))
-                    .collect();
+                return Ok(ChangeSet::Ready(id, Box::new(described)));
             }
-            Some(ChangeSetStatus::Failed) => break Vec::new(),
-            _ if tokio::time::Instant::now() > deadline => break Vec::new(),
+            Some(ChangeSetStatus::Failed) => {
+                break described.status_reason().unwrap_or_default().to_owned();
+            }
+            _ if tokio::time::Instant::now() > deadline => {
+                break "CloudFormation did not compute the change set within the stack timeout"
+                    .to_owned();
+            }
             _ => tokio::time::sleep(options.poll_interval).await,
         }
     };
@@ -1384,7 +1383,23 @@ async fn change_set_replacements(
         .stack_name(&stack.stack_name)
         .send()
         .await;
-    Ok(replacements)
+    Ok(ChangeSet::Failed(reason))
+}
+
+/// The resources a computed change set replaces, for sure or depending on values.
+fn replaced_by(
+    described: &aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput,
+) -> Vec<String> {
+    described
+        .changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .filter(|r| {
+            r.replacement()
+                .is_some_and(|x| x.as_str() == "True" || x.as_str() == "Conditional")
+        })
+        .filter_map(|r| r.logical_resource_id().map(str::to_owned))
+        .collect()
 }
 
 /// The staging bucket `bootstrap` creates in an account and region, for large templates.
