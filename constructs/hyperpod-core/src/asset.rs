@@ -138,9 +138,5 @@ pub(crate) fn hash(files: &[(String, Vec<u8>)]) -> String {
         digest.update((contents.len() as u64).to_be_bytes());
         digest.update(contents);
     }
-    digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::synth::hex(&digest.finalize())
 }

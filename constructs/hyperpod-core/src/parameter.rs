@@ -109,9 +109,7 @@ impl CfnParameter {
     pub fn new(scope: &impl Scope, id: &str, props: ParameterProps) -> CfnParameter {
         let issues = check_parameter(&props);
         let node = add_element(scope, id, ElementBody::Parameter(ParameterData { props }));
-        for issue in issues {
-            node.report(issue.code, issue.message);
-        }
+        node.report_all(issues);
         CfnParameter { node }
     }
 

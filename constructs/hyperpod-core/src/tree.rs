@@ -281,6 +281,11 @@ impl Node {
         self.with_mut(|data| data.issues.push(issue));
     }
 
+    /// Records every issue of a check (such as a policy document's) on this node.
+    pub fn report_all(&self, issues: impl IntoIterator<Item = Issue>) {
+        self.with_mut(|data| data.issues.extend(issues));
+    }
+
     /// Adds a check that runs at synthesis, after the whole tree is built. Use it for rules
     /// that depend on things that may still change after construction.
     ///

@@ -105,9 +105,7 @@ impl Role {
                 ..CfnRoleProps::new(&props.assumed_by)
             },
         );
-        for issue in issues {
-            resource.node().report(issue.code, issue.message);
-        }
+        resource.node().report_all(issues);
         Role {
             resource,
             name: props.role_name,

@@ -256,7 +256,7 @@ impl CrossAccountDataAccess {
                     .resource(objects_arn),
                 ap_list,
             ]);
-            report(&node, policy.check());
+            node.report_all(policy.check());
             s3::CfnAccessPoint::new(
                 &Construct::new(&data, &team.team_name),
                 "AccessPoint",
@@ -378,12 +378,6 @@ fn create_bucket(
         ]
     });
     bucket.ref_value()
-}
-
-fn report(node: &Node, issues: Vec<hyperpod_core::Issue>) {
-    for issue in issues {
-        node.report(issue.code, issue.message);
-    }
 }
 
 fn check_props(node: &Node, props: &CrossAccountDataAccessProps) {

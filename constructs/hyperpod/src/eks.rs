@@ -451,16 +451,7 @@ impl HyperPodEksCluster {
         });
 
         if let Some(admin) = &props.admin_principal_arn {
-            eks::CfnAccessEntry::new(
-                &construct,
-                "AdminAccess",
-                eks::AccessEntryProps {
-                    access_policies: Some(
-                        vec![eks::access_entry::AccessPolicy::new(eks::access_entry::AccessScope::new(eks::access_entry::AccessScopeType::Cluster), fns::sub::<&str>("arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", []))].into(),
-                    ),
-                    ..eks::AccessEntryProps::new(eks_cluster.ref_value(), admin.clone())
-                },
-            );
+            cluster_admin_entry(&construct, "AdminAccess", &eks_cluster, admin.clone());
         }
 
         HyperPodEksCluster {
@@ -543,6 +534,30 @@ fn helm_release(
     install
 }
 
+/// An EKS access entry giving `principal` cluster-admin rights over the whole cluster.
+fn cluster_admin_entry(
+    scope: &Construct,
+    id: &str,
+    cluster: &eks::CfnCluster,
+    principal: Value<String>,
+) -> eks::CfnAccessEntry {
+    let admin = eks::access_entry::AccessPolicy::new(
+        eks::access_entry::AccessScope::new(eks::access_entry::AccessScopeType::Cluster),
+        fns::sub::<&str>(
+            "arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+            [],
+        ),
+    );
+    eks::CfnAccessEntry::new(
+        scope,
+        id,
+        eks::AccessEntryProps {
+            access_policies: Some(vec![admin].into()),
+            ..eks::AccessEntryProps::new(cluster.ref_value(), principal)
+        },
+    )
+}
+
 /// The Lambda function that installs Helm charts, its role, and the role's cluster-admin
 /// access entry; returns the function's ARN.
 fn helm_installer(
@@ -567,16 +582,7 @@ fn helm_installer(
             ..RoleProps::new(Principal::service("lambda.amazonaws.com").trust())
         },
     );
-    let access = eks::CfnAccessEntry::new(
-        scope,
-        "HelmInstallerAccess",
-        eks::AccessEntryProps {
-            access_policies: Some(
-                vec![eks::access_entry::AccessPolicy::new(eks::access_entry::AccessScope::new(eks::access_entry::AccessScopeType::Cluster), fns::sub::<&str>("arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", []))].into(),
-            ),
-            ..eks::AccessEntryProps::new(cluster.ref_value(), role.arn())
-        },
-    );
+    let access = cluster_admin_entry(scope, "HelmInstallerAccess", cluster, role.arn());
     let function = lambda::CfnFunction::new(
         scope,
         "HelmInstaller",

@@ -150,7 +150,11 @@ impl TeamNamespace {
         let data_scientist_role = Role::new(
             &Construct::new(
                 &props.data_scientist_stack,
-                &format!("Team{}", pascal(&team)),
+                &format!(
+                    "Team{}",
+                    hyperpod_core::logical_id::derive(std::slice::from_ref(&team))
+                        .unwrap_or_default()
+                ),
             ),
             "DataScientistRole",
             RoleProps {
@@ -351,16 +355,4 @@ fn check_props(node: &Node, props: &TeamNamespaceProps) {
     {
         node.report("data_scientists_in_cluster_account", "the data scientists' stack is in the cluster's account; give the stack of their own account");
     }
-}
-
-fn pascal(name: &str) -> String {
-    name.split('-')
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
