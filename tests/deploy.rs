@@ -1,19 +1,18 @@
 //! The deploy engine end to end against moto's server, started here on 127.0.0.1 with the
 //! patch layer of `tests/moto/server.py`, across accounts reached by `sts:AssumeRole`.
 
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::config::Credentials;
 use hyperpod_deploy::engine::{self, DeployError, DeployOptions, Outcome};
-use tests::workspace_root;
+use tests::{MotoServer, workspace_root};
 
 /// A moto server on a free port of 127.0.0.1, stopped when dropped.
 struct Moto {
-    child: Child,
+    server: MotoServer,
     endpoint: String,
 }
 
@@ -39,32 +38,12 @@ impl Moto {
             );
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         // The server's log goes to target/, to read when a test fails.
-        let log = std::fs::File::create(workspace_root().join(format!("target/moto-{port}.log")))
-            .expect("a log file in target/");
-        let child = Command::new(&python)
-            .arg(workspace_root().join("tests/moto/server.py"))
-            .arg(port.to_string())
-            .stdout(log.try_clone().expect("a second handle"))
-            .stderr(log)
-            .spawn()
-            .expect("moto starts");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto did not listen on port {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let server = MotoServer::start(&python, &workspace_root().join("target"))
+            .unwrap_or_else(|e| panic!("{e}"));
         Some(Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: server.endpoint(),
+            server,
         })
     }
 
@@ -78,13 +57,6 @@ impl Moto {
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
             .load()
             .await
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -352,29 +324,11 @@ async fn a_failing_stack_stops_its_dependents_and_is_recreated_after_its_rollbac
     assert_eq!(recovered.outcome("data/Storage"), Some(&Outcome::Deployed));
 }
 
-/// The number of AWS API calls moto served, from its request log.
-fn api_calls(port_log: &std::path::Path) -> usize {
-    std::fs::read_to_string(port_log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| {
-            line.contains("\"POST ")
-                || line.contains("\"GET ")
-                || line.contains("\"PUT ")
-                || line.contains("\"HEAD ")
-        })
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_deploys_across_the_three_accounts_then_changes_nothing() {
     let Some(moto) = Moto::start() else {
         return;
     };
-    let log = workspace_root().join(format!(
-        "target/moto-{}.log",
-        moto.endpoint.rsplit(':').next().unwrap()
-    ));
     let base = moto.base().await;
     let out = tempfile::tempdir().unwrap();
     let folder = hyperpod_platform::app()
@@ -382,11 +336,11 @@ async fn the_platform_deploys_across_the_three_accounts_then_changes_nothing() {
         .unwrap()
         .write_to(out.path())
         .unwrap();
-    let calls_before = api_calls(&log);
+    let calls_before = moto.server.api_calls();
     let started = Instant::now();
     let first = engine::deploy(&base, &folder, &options()).await.unwrap();
     let first_time = started.elapsed();
-    let first_calls = api_calls(&log) - calls_before;
+    let first_calls = moto.server.api_calls() - calls_before;
     assert!(first.succeeded(), "{}", first.render());
     let order: Vec<&str> = first.stacks.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(
@@ -412,7 +366,7 @@ async fn the_platform_deploys_across_the_three_accounts_then_changes_nothing() {
     let started = Instant::now();
     let second = engine::deploy(&base, &folder, &options()).await.unwrap();
     let second_time = started.elapsed();
-    let second_calls = api_calls(&log) - calls_before - first_calls;
+    let second_calls = moto.server.api_calls() - calls_before - first_calls;
     for stack in &second.stacks {
         assert_eq!(stack.outcome, Outcome::Unchanged, "{}", second.render());
     }

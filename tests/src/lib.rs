@@ -74,3 +74,65 @@ pub fn lint(cfn_lint: &Path, templates: &[PathBuf]) -> Option<String> {
         ))
     }
 }
+
+/// A moto server started with the project's patch layer (`tests/moto/server.py`) on a free
+/// port of 127.0.0.1, logging to `log`; stopped when dropped.
+pub struct MotoServer {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl MotoServer {
+    /// Starts the server with `python` and waits, at most 30 s, until it listens.
+    pub fn start(python: &Path, log_dir: &Path) -> Result<MotoServer, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let log = log_dir.join(format!("moto-{port}.log"));
+        let file = std::fs::File::create(&log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let child = Command::new(python)
+            .arg(workspace_root().join("tests/moto/server.py"))
+            .arg(port.to_string())
+            .stdout(file.try_clone().map_err(|e| e.to_string())?)
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("cannot start moto: {e}"))?;
+        let mut server = MotoServer { child, port, log };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = server.child.kill();
+                return Err(format!(
+                    "moto did not listen on port {port} within 30 s; see {}",
+                    server.log.display()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Ok(server)
+    }
+
+    /// The endpoint URL of the server.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many AWS API calls the server has answered so far, from its request log.
+    pub fn api_calls(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(" HTTP/1.1\" "))
+            .count()
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -214,43 +214,15 @@ fn bench_deploy(root: &Path) -> Result<()> {
         println!("deploy: skipped, moto is not installed in .venv (run `cargo xtask test` once)");
         return Ok(());
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let log_path = std::env::temp_dir().join(format!("hyperpod-bench-moto-{port}.log"));
-    let log = std::fs::File::create(&log_path)?;
-    let mut server = Command::new(&python)
-        .arg(root.join("tests/moto/server.py"))
-        .arg(port.to_string())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting moto")?;
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if started.elapsed() > std::time::Duration::from_secs(30) {
-            let _ = server.kill();
-            bail!(
-                "moto did not listen within 30 s; see {}",
-                log_path.display()
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let out = std::env::temp_dir().join(format!("hyperpod-bench-deploy-{port}"));
-    let calls = || -> usize {
-        std::fs::read_to_string(&log_path)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("HTTP/1.1\" "))
-            .count()
-    };
+    let server =
+        tests::MotoServer::start(&python, &std::env::temp_dir()).map_err(anyhow::Error::msg)?;
+    let out = std::env::temp_dir().join(format!("hyperpod-bench-deploy-{}", std::process::id()));
     let deploy = || -> Result<std::time::Duration> {
         let start = std::time::Instant::now();
         run(Command::new(root.join("target/release/hyperpod-platform"))
             .args(["deploy", "--yes", "--max-attempts", "1", "--output"])
             .arg(&out)
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .env("AWS_ENDPOINT_URL", server.endpoint())
             .env("AWS_ACCESS_KEY_ID", "bench")
             .env("AWS_SECRET_ACCESS_KEY", "bench")
             .env("AWS_REGION", "us-east-1")
@@ -259,11 +231,11 @@ fn bench_deploy(root: &Path) -> Result<()> {
         Ok(start.elapsed())
     };
     let result = (|| -> Result<()> {
-        let before = calls();
+        let before = server.api_calls();
         let first = deploy()?;
-        let after_first = calls();
+        let after_first = server.api_calls();
         let second = deploy()?;
-        let after_second = calls();
+        let after_second = server.api_calls();
         println!(
             "deploy of hyperpod-platform to moto through its command line (release binary, whole process):"
         );
@@ -279,8 +251,6 @@ fn bench_deploy(root: &Path) -> Result<()> {
         );
         Ok(())
     })();
-    let _ = server.kill();
-    let _ = server.wait();
     std::fs::remove_dir_all(&out).ok();
     result
 }
