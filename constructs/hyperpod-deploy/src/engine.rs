@@ -294,6 +294,21 @@ impl Accounts {
     }
 }
 
+/// The accounts of the stacks, and of the producers whose outputs fill their deploy-time
+/// parameters (read with the producers' own credentials).
+fn accounts_involved(manifest: &Manifest, stacks: &[&StackManifest]) -> BTreeSet<String> {
+    let producers = stacks
+        .iter()
+        .flat_map(|s| &s.parameters)
+        .filter_map(|p| manifest.stacks.iter().find(|m| m.id == p.producer_stack));
+    stacks
+        .iter()
+        .copied()
+        .chain(producers)
+        .map(|s| s.account.clone())
+        .collect()
+}
+
 /// The pre-flight: the credentials reached `via` (a role or a profile) must act in
 /// `account`, or nothing is touched.
 async fn verify_account(config: &SdkConfig, account: &str, via: &str) -> Result<(), DeployError> {
@@ -352,21 +367,7 @@ pub async fn deploy(
 ) -> Result<Summary, DeployError> {
     let manifest = read_manifest(assembly_dir)?;
     let stacks = selected(&manifest, options)?;
-    let accounts: BTreeSet<String> = stacks
-        .iter()
-        .map(|s| s.account.clone())
-        .chain(
-            manifest
-                .stacks
-                .iter()
-                .filter(|s| {
-                    stacks
-                        .iter()
-                        .any(|t| t.parameters.iter().any(|p| p.producer_stack == s.id))
-                })
-                .map(|s| s.account.clone()),
-        )
-        .collect();
+    let accounts = accounts_involved(&manifest, &stacks);
     let accounts = Arc::new(Accounts::connect(base, &accounts, options).await?);
     let mut templates = HashMap::new();
     for stack in &stacks {
@@ -1146,19 +1147,7 @@ pub async fn diff(
 ) -> Result<Vec<(String, crate::diff::StackDiff)>, DeployError> {
     let manifest = read_manifest(assembly_dir)?;
     let stacks = selected(&manifest, options)?;
-    // The producers' accounts too: their outputs fill the change sets' parameters.
-    let accounts: BTreeSet<String> = stacks
-        .iter()
-        .flat_map(|s| {
-            std::iter::once(s.account.clone()).chain(s.parameters.iter().filter_map(|p| {
-                manifest
-                    .stacks
-                    .iter()
-                    .find(|m| m.id == p.producer_stack)
-                    .map(|m| m.account.clone())
-            }))
-        })
-        .collect();
+    let accounts = accounts_involved(&manifest, &stacks);
     let accounts = Accounts::connect(base, &accounts, options).await?;
     let mut out = Vec::new();
     for stack in stacks {
