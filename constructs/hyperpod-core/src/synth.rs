@@ -730,14 +730,7 @@ impl Synthesizer {
         let logical_id = self.logical_id(&target);
         if producer == position {
             if is_output {
-                let value = target
-                    .with_element(|e| match &e.body {
-                        ElementBody::Output(data) => Some(data.value.clone()),
-                        _ => None,
-                    })
-                    .flatten()
-                    .expect("an output");
-                return self.render_tracking(&value, position, at, referenced);
+                return self.render_tracking(&output_value(&target), position, at, referenced);
             }
             if section == Some("Resources") {
                 referenced.insert(logical_id.clone());
@@ -760,14 +753,7 @@ impl Synthesizer {
                     .unwrap_or_default();
                 let output_name = format!("Export{logical_id}{suffix}");
                 let value = if is_output {
-                    let value = target
-                        .with_element(|e| match &e.body {
-                            ElementBody::Output(data) => Some(data.value.clone()),
-                            _ => None,
-                        })
-                        .flatten()
-                        .expect("an output");
-                    self.render(&value, producer, &target)
+                    self.render(&output_value(&target), producer, &target)
                 } else {
                     match attribute {
                         None => json!({ "Ref": logical_id }),
@@ -1202,6 +1188,16 @@ impl ResourceSnapshot {
             spec: data.spec,
         }
     }
+}
+
+/// The value of an output node.
+fn output_value(node: &Node) -> Expr {
+    node.with_element(|e| match &e.body {
+        ElementBody::Output(data) => Some(data.value.clone()),
+        _ => None,
+    })
+    .flatten()
+    .expect("the caller checked that the node is an output")
 }
 
 fn render_parameter(props: &ParameterProps) -> Json {
