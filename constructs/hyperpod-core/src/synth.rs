@@ -810,16 +810,7 @@ impl Synthesizer {
 
     /// Merges the tags inherited from the resource's scopes into its `Tags` property.
     fn apply_tags(&mut self, node: &Node, format: TagFormat, properties: &mut Map<String, Json>) {
-        let mut inherited: BTreeMap<String, String> = BTreeMap::new();
-        for scope in node
-            .ancestors()
-            .into_iter()
-            .chain(std::iter::once(node.clone()))
-        {
-            for (key, value) in scope.with(|data| data.tags.clone()) {
-                inherited.insert(key, value);
-            }
-        }
+        let inherited = tags_at(node);
         if inherited.is_empty() {
             return;
         }
@@ -1277,7 +1268,11 @@ fn render_template(body: &TemplateBody) -> Json {
 
 /// The tags set on the app, the stage and the stack, nearer ones winning, sorted by key.
 fn stack_tags(stack: &Stack) -> IndexMap<String, String> {
-    let node = stack.node();
+    tags_at(stack.node()).into_iter().collect()
+}
+
+/// The tags set on a node and its scopes, nearer ones winning, sorted by key.
+fn tags_at(node: &Node) -> BTreeMap<String, String> {
     let mut tags = BTreeMap::new();
     for scope in node
         .ancestors()
@@ -1286,7 +1281,7 @@ fn stack_tags(stack: &Stack) -> IndexMap<String, String> {
     {
         tags.extend(scope.with(|data| data.tags.clone()));
     }
-    tags.into_iter().collect()
+    tags
 }
 
 /// The names in `${..}` of a `Fn::Sub` template, without the `${!..}` escapes.
