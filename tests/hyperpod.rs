@@ -1,34 +1,40 @@
-//! The HyperPod constructs: the resources, policies and ordering the reference requires,
-//! and a clear error for every bad input.
+//! The HyperPod network and EKS cluster: placement by Availability Zone ID, the Helm chart
+//! installed in the same deploy, the installer, the documented order and defaults, and a
+//! clear error for every bad input. Teams and data access are in `teams.rs`, the add-ons in
+//! `addons.rs`.
 
 use std::path::PathBuf;
 
 use hyperpod::{
-    ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, ExistingNetwork,
-    HelmDependencies, HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork, InstanceGroup,
-    NamespaceAccess, NetworkProps, QuotaInstanceType, SchedulerProps, SharingStrategy,
-    TeamDataAccess, TeamNamespace, TeamNamespaceProps,
+    ChartComponents, DeepHealthCheck, EksControlPlane, ExistingNetwork, HYPERPOD_CHART_REVISION,
+    HelmDependencies, HyperPodChart, HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork,
+    InstallerLayer, InstanceGroup, NetworkProps, NewEksCluster, SchedulerProps,
 };
 use hyperpod_core::assertions::{Match, Template};
 use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
 use serde_json::json;
 
-const A: &str = "111111111111";
-const B: &str = "222222222222";
-const C: &str = "333333333333";
+pub(crate) const A: &str = "111111111111";
+pub(crate) const B: &str = "222222222222";
+pub(crate) const C: &str = "333333333333";
+pub(crate) const ZONES: &[&str] = &["use1-az2", "use1-az4"];
 
 /// A three-account app with the stacks the constructs place resources into.
-struct Fixture {
-    app: App,
-    assets: Stack,
-    cluster: Stack,
-    scientists: Stack,
-    data: Stack,
+pub(crate) struct Fixture {
+    pub(crate) app: App,
+    pub(crate) assets: Stack,
+    pub(crate) cluster: Stack,
+    pub(crate) scientists: Stack,
+    pub(crate) data: Stack,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
+    fixture_in("us-east-1")
+}
+
+pub(crate) fn fixture_in(region: &str) -> Fixture {
     let app = App::new("test");
-    let a = Stage::new(&app, "a", Environment::new(A, "us-east-1"));
+    let a = Stage::new(&app, "a", Environment::new(A, region));
     let b = Stage::new(&app, "b", Environment::new(B, "us-east-1"));
     let c = Stage::new(&app, "c", Environment::new(C, "us-east-1"));
     let stack = |stage: &Stage, id: &str| {
@@ -50,62 +56,40 @@ fn fixture() -> Fixture {
     }
 }
 
-fn scripts() -> PathBuf {
+pub(crate) fn scripts() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../apps/hyperpod-platform/lifecycle-scripts")
 }
 
-fn cluster_props(f: &Fixture) -> HyperPodEksClusterProps {
-    let network = HyperPodNetwork::new(&f.cluster, "Network", NetworkProps::default());
+pub(crate) fn network(f: &Fixture) -> HyperPodNetwork {
+    HyperPodNetwork::new(&f.cluster, "Network", NetworkProps::new(ZONES))
+}
+
+pub(crate) fn cluster_props(f: &Fixture) -> HyperPodEksClusterProps {
     HyperPodEksClusterProps::new(
         "ml-cluster",
-        network.refs().clone(),
-        vec![InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 2)],
+        network(f).refs().clone(),
+        vec![
+            InstanceGroup::new("system", "ml.m5.2xlarge", 1),
+            InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 4),
+        ],
         scripts(),
         f.assets.clone(),
     )
 }
 
-fn cluster(f: &Fixture) -> HyperPodEksCluster {
+pub(crate) fn cluster(f: &Fixture) -> HyperPodEksCluster {
     HyperPodEksCluster::new(&f.cluster, "HyperPod", cluster_props(f))
 }
 
-fn team_props(f: &Fixture, cluster: &HyperPodEksCluster, name: &str) -> TeamNamespaceProps {
-    TeamNamespaceProps {
-        team_name: name.into(),
-        cluster: cluster.clone(),
-        quota: ComputeQuota {
-            fair_share_weight: 30,
-            ..ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)])
-        },
-        data_scientist_stack: f.scientists.clone(),
-        access: NamespaceAccess::EditPolicy,
-    }
-}
-
-fn data_props(f: &Fixture, cluster: &HyperPodEksCluster) -> CrossAccountDataAccessProps {
-    CrossAccountDataAccessProps {
-        eks_cluster_name: cluster.eks_cluster_name(),
-        data_stack: f.data.clone(),
-        bucket: DataBucket::Create {
-            bucket_name: None,
-            kms: false,
-        },
-        teams: vec![TeamDataAccess {
-            prefix: Some("datasets/ml-research/".into()),
-            ..TeamDataAccess::read_only("ml-research", "training")
-        }],
-    }
-}
-
 /// The `(path, code)` pairs synthesis reports.
-fn problems(app: &App) -> Vec<(String, String)> {
+pub(crate) fn problems(app: &App) -> Vec<(String, String)> {
     crate::support::problems(app)
         .into_iter()
         .map(|p| (p.path, p.code))
         .collect()
 }
 
-fn assert_problem(app: &App, path: &str, code: &str) {
+pub(crate) fn assert_problem(app: &App, path: &str, code: &str) {
     let found = problems(app);
     assert!(
         found.contains(&(path.to_owned(), code.to_owned())),
@@ -113,7 +97,12 @@ fn assert_problem(app: &App, path: &str, code: &str) {
     );
 }
 
-fn dependencies(app: &App, stack: &str) -> Vec<String> {
+/// The message of the problem with `code`.
+pub(crate) fn message(app: &App, code: &str) -> String {
+    crate::support::problem(app, code).message
+}
+
+pub(crate) fn dependencies(app: &App, stack: &str) -> Vec<String> {
     app.synth()
         .unwrap_or_else(|e| panic!("{e}"))
         .manifest
@@ -124,22 +113,63 @@ fn dependencies(app: &App, stack: &str) -> Vec<String> {
         .dependencies
 }
 
+/// The parsed JSON of a custom resource property that travels as a JSON string; its
+/// references appear as `${vN}` placeholders of an `Fn::Sub`.
+pub(crate) fn json_property(value: &serde_json::Value) -> serde_json::Value {
+    let text = match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other["Fn::Sub"][0].as_str().unwrap().replace("${!", "${"),
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 #[test]
-fn the_network_spans_two_zones_with_nat_an_s3_endpoint_and_a_self_referencing_group() {
+fn the_network_places_every_subnet_by_zone_id_with_node_blocks_nat_per_zone_and_tagged_control_plane_subnets()
+ {
     let f = fixture();
     HyperPodNetwork::new(
         &f.cluster,
         "Network",
         NetworkProps {
             fsx_lustre: true,
-            ..NetworkProps::default()
+            ..NetworkProps::new(ZONES)
         },
     );
     let template = Template::from_stack(&f.cluster);
-    template.resource_count_is("AWS::EC2::Subnet", 4);
+    template.resource_count_is("AWS::EC2::Subnet", 6);
     template.resource_count_is("AWS::EC2::NatGateway", 2);
-    template.has_resource_properties("AWS::EC2::Subnet", json!({ "CidrBlock": "10.192.64.0/18", "AvailabilityZone": { "Fn::Select": [1, { "Fn::GetAZs": "" }] } }));
-    template.has_resource_properties("AWS::EC2::VPCEndpoint", json!({ "VpcEndpointType": "Gateway", "ServiceName": { "Fn::Sub": "com.amazonaws.${AWS::Region}.s3" } }));
+    template.resource_count_is("AWS::EC2::VPCCidrBlock", 2);
+    template.has_resource_properties(
+        "AWS::EC2::VPCCidrBlock",
+        json!({ "CidrBlock": "10.2.0.0/16" }),
+    );
+    template.has_resource(
+        "AWS::EC2::Subnet",
+        json!({ "DependsOn": ["NetworkNodes2Block"], "Properties": { "CidrBlock": "10.2.0.0/16", "AvailabilityZoneId": "use1-az4" } }),
+    );
+    template.has_resource_properties(
+        "AWS::EC2::Subnet",
+        json!({ "CidrBlock": "10.192.16.0/24", "AvailabilityZoneId": "use1-az2", "Tags": [{ "Key": "kubernetes.io/role/internal-elb", "Value": "1" }] }),
+    );
+    template.has_resource_properties(
+        "AWS::EC2::Subnet",
+        json!({ "CidrBlock": "10.192.32.0/24", "AvailabilityZoneId": "use1-az4", "Tags": [{ "Key": "kubernetes.io/role/elb", "Value": "1" }] }),
+    );
+    for subnet in template
+        .find_resources("AWS::EC2::Subnet", json!({}))
+        .values()
+    {
+        assert!(
+            subnet["Properties"].get("AvailabilityZone").is_none(),
+            "placed by name: {subnet}"
+        );
+    }
+    // Each zone's nodes leave through the NAT gateway of their own zone.
+    template.has_resource_properties(
+        "AWS::EC2::Route",
+        json!({ "RouteTableId": { "Ref": "NetworkNodes2Routes" }, "NatGatewayId": { "Ref": "NetworkNat2" } }),
+    );
+    template.has_resource_properties("AWS::EC2::VPCEndpoint", json!({ "VpcEndpointType": "Gateway", "ServiceName": { "Fn::Sub": "com.amazonaws.${AWS::Region}.s3" }, "RouteTableIds": [{ "Ref": "NetworkNodes1Routes" }, { "Ref": "NetworkNodes2Routes" }] }));
     let group = json!({ "Fn::GetAtt": ["NetworkSecurityGroup", "GroupId"] });
     template.has_resource_properties(
         "AWS::EC2::SecurityGroupIngress",
@@ -151,47 +181,48 @@ fn the_network_spans_two_zones_with_nat_an_s3_endpoint_and_a_self_referencing_gr
     );
     template.has_resource_properties(
         "AWS::EC2::SecurityGroupIngress",
-        json!({ "IpProtocol": "tcp", "FromPort": 988, "ToPort": 988 }),
-    );
-    template.has_resource_properties(
-        "AWS::EC2::SecurityGroupIngress",
         json!({ "IpProtocol": "tcp", "FromPort": 1018, "ToPort": 1023 }),
     );
+    for output in [
+        "NetworkVpcId",
+        "NetworkNodeSubnetIds",
+        "NetworkControlPlaneSubnetIds",
+        "NetworkSecurityGroupId",
+    ] {
+        template.has_output(output, json!({}));
+    }
 }
 
 #[test]
 fn bad_network_inputs_are_reported() {
     let f = fixture();
-    HyperPodNetwork::new(
-        &f.cluster,
+    let with = |id: &str, props: NetworkProps| {
+        HyperPodNetwork::new(&f.cluster, id, props);
+    };
+    with(
         "Wide",
         NetworkProps {
             vpc_cidr: "10.0.0.0/8".into(),
-            ..NetworkProps::default()
+            ..NetworkProps::new(ZONES)
         },
     );
-    HyperPodNetwork::new(
-        &f.cluster,
+    with(
         "Garbled",
         NetworkProps {
             vpc_cidr: "10.0.0.1/16".into(),
-            ..NetworkProps::default()
+            ..NetworkProps::new(ZONES)
         },
     );
-    HyperPodNetwork::new(
-        &f.cluster,
-        "OneZone",
+    with("OneZone", NetworkProps::new(&["use1-az2"]));
+    with("Names", NetworkProps::new(&["us-east-1a", "us-east-1b"]));
+    with("OtherRegion", NetworkProps::new(&["use1-az2", "euw1-az1"]));
+    with("NoSuchZone", NetworkProps::new(&["use1-az2", "use1-az9"]));
+    with("Twice", NetworkProps::new(&["use1-az2", "use1-az2"]));
+    with(
+        "Overlap",
         NetworkProps {
-            availability_zone_count: 1,
-            ..NetworkProps::default()
-        },
-    );
-    HyperPodNetwork::new(
-        &f.cluster,
-        "Zones",
-        NetworkProps {
-            availability_zones: vec!["us-east-1a".into(), "us-east-1a".into(), "nowhere".into()],
-            ..NetworkProps::default()
+            node_cidrs: vec!["10.192.0.0/16".into(), "10.2.0.0/16".into()],
+            ..NetworkProps::new(ZONES)
         },
     );
     HyperPodNetwork::existing(
@@ -200,45 +231,61 @@ fn bad_network_inputs_are_reported() {
         ExistingNetwork {
             vpc_id: "vpc-1".into(),
             vpc_cidrs: vec![],
-            private_subnet_ids: vec!["subnet-0123456789abcdef0".into()],
-            private_subnet_zones: vec![],
+            node_subnets: vec![("us-east-1a".into(), "subnet-0123456789abcdef0".into())],
+            control_plane_subnet_ids: vec!["subnet-0123456789abcdef1".into()],
             security_group_id: "sg-0123456789abcdef0".into(),
+            fsx_lustre: false,
         },
     );
     for (path, code) in [
         ("a/Cluster/Wide", "invalid_vpc_cidr"),
         ("a/Cluster/Garbled", "invalid_vpc_cidr"),
         ("a/Cluster/OneZone", "invalid_availability_zone_count"),
-        ("a/Cluster/Zones", "duplicate_availability_zone"),
-        ("a/Cluster/Zones", "invalid_availability_zone"),
+        ("a/Cluster/Names", "invalid_availability_zone_id"),
+        ("a/Cluster/OtherRegion", "invalid_availability_zone_id"),
+        ("a/Cluster/NoSuchZone", "invalid_availability_zone_id"),
+        ("a/Cluster/Twice", "duplicate_availability_zone"),
+        ("a/Cluster/Overlap", "overlapping_node_cidr"),
         ("a/Cluster/Existing", "invalid_resource_id"),
+        ("a/Cluster/Existing", "invalid_availability_zone_id"),
         ("a/Cluster/Existing", "too_few_subnets"),
         ("a/Cluster/Existing", "missing_vpc_cidr"),
-        ("a/Cluster/Existing", "subnet_zones_mismatch"),
     ] {
         assert_problem(&f.app, path, code);
     }
+    let messages: Vec<String> = crate::support::problems(&f.app)
+        .into_iter()
+        .filter(|p| p.code == "invalid_availability_zone_id")
+        .map(|p| p.message)
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`euw1-az1` is not in us-east-1")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("its zones are `use1-az1` to `use1-az6`")),
+        "{messages:#?}"
+    );
 }
 
 #[test]
-fn the_eks_cluster_has_explicit_authentication_all_logs_and_the_add_ons() {
+fn the_eks_cluster_defaults_to_kubernetes_1_33_leaves_vpc_cni_to_eks_and_uses_the_control_plane_subnets()
+ {
     let f = fixture();
-    HyperPodEksCluster::new(
-        &f.cluster,
-        "HyperPod",
-        HyperPodEksClusterProps {
-            vpc_cni_version: Some("v1.19.2-eksbuild.1".into()),
-            ..cluster_props(&f)
-        },
-    );
+    cluster(&f);
     let template = Template::from_stack(&f.cluster);
     template.has_resource_properties(
         "AWS::EKS::Cluster",
         json!({
             "Name": "ml-cluster",
-            "Version": "1.31",
+            "Version": "1.33",
             "AccessConfig": { "AuthenticationMode": "API" },
             "Logging": { "ClusterLogging": { "EnabledTypes": [{ "Type": "api" }, { "Type": "audit" }, { "Type": "authenticator" }, { "Type": "controllerManager" }, { "Type": "scheduler" }] } },
+            "ResourcesVpcConfig": { "SubnetIds": [{ "Ref": "NetworkControlPlane1" }, { "Ref": "NetworkControlPlane2" }] },
         }),
     );
     for addon in [
@@ -250,57 +297,107 @@ fn the_eks_cluster_has_explicit_authentication_all_logs_and_the_add_ons() {
     ] {
         template.has_resource_properties(
             "AWS::EKS::Addon",
-            json!({ "AddonName": addon, "ResolveConflicts": "OVERWRITE" }),
+            Match::object_like([
+                ("AddonName", json!(addon).into()),
+                ("ResolveConflicts", json!("OVERWRITE").into()),
+                ("AddonVersion", Match::absent()),
+            ]),
         );
     }
-    template.has_resource_properties(
+    assert!(hyperpod::SUPPORTED_KUBERNETES_VERSIONS.contains(&"1.34"));
+}
+
+#[test]
+fn a_pinned_vpc_cni_is_kept() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            eks: EksControlPlane::New(NewEksCluster {
+                vpc_cni_version: Some("v1.19.2-eksbuild.1".into()),
+                ..NewEksCluster::default()
+            }),
+            ..cluster_props(&f)
+        },
+    );
+    Template::from_stack(&f.cluster).has_resource_properties(
         "AWS::EKS::Addon",
         json!({ "AddonName": "vpc-cni", "AddonVersion": "v1.19.2-eksbuild.1" }),
     );
 }
 
 #[test]
-fn the_hyperpod_cluster_follows_the_documented_order() {
+fn every_instance_group_runs_in_one_zone_through_a_subnet_of_its_own() {
     let f = fixture();
-    let cluster = HyperPodEksCluster::new(
-        &f.cluster,
-        "HyperPod",
-        HyperPodEksClusterProps {
-            helm: HelmDependencies::CustomResource {
-                service_token: "arn:aws:lambda:us-east-1:111111111111:function:helm".into(),
-            },
-            ..cluster_props(&f)
-        },
-    );
+    let mut elsewhere = InstanceGroup::new("reserved", "ml.p5.48xlarge", 2);
+    elsewhere.availability_zone_id = Some("use1-az4".into());
+    let mut props = cluster_props(&f);
+    props.instance_groups.push(elsewhere);
+    HyperPodEksCluster::new(&f.cluster, "HyperPod", props);
     let template = Template::from_stack(&f.cluster);
-    template.has_resource(
+    let group = |name: &str, subnet: &str| {
+        Match::object_like([
+            ("InstanceGroupName", json!(name).into()),
+            (
+                "OverrideVpcConfig",
+                json!({ "SecurityGroupIds": [{ "Fn::GetAtt": ["NetworkSecurityGroup", "GroupId"] }], "Subnets": [{ "Ref": subnet }] }).into(),
+            ),
+        ])
+    };
+    template.has_resource_properties(
         "AWS::SageMaker::Cluster",
-        Match::object_like([(
-            "DependsOn",
-            Match::array_with([
-                json!("HyperPodVpcCni").into(),
-                json!("HyperPodPodIdentityAgent").into(),
-                json!("HyperPodHelmDependencies").into(),
-            ]),
-        )]),
+        Match::object_like([
+            (
+                "VpcConfig",
+                json!({ "SecurityGroupIds": [{ "Fn::GetAtt": ["NetworkSecurityGroup", "GroupId"] }], "Subnets": [{ "Ref": "NetworkNodes1" }] }).into(),
+            ),
+            (
+                "InstanceGroups",
+                Match::array_with([
+                    group("system", "NetworkNodes1"),
+                    group("gpu-workers", "NetworkNodes1"),
+                    group("reserved", "NetworkNodes2"),
+                ]),
+            ),
+        ]),
     );
-    template.has_resource(
-        "AWS::CloudFormation::CustomResource",
-        Match::object_like([(
-            "DependsOn",
-            Match::array_with([json!("HyperPodVpcCni").into()]),
-        )]),
-    );
+}
+
+#[test]
+fn the_cluster_waits_for_add_ons_the_helm_chart_and_the_node_routes() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let template = Template::from_stack(&f.cluster);
+    let depends = Template::from_stack(&f.cluster)
+        .find_resources("AWS::SageMaker::Cluster", json!({}))
+        .values()
+        .next()
+        .unwrap()["DependsOn"]
+        .clone();
+    for dependency in [
+        "HyperPodVpcCni",
+        "HyperPodPodIdentityAgent",
+        "HyperPodHelmChart",
+        "NetworkNodes1DefaultRoute",
+        "NetworkNodes2RoutesAssociation",
+        "NetworkS3Endpoint",
+    ] {
+        assert!(
+            depends.as_array().unwrap().contains(&json!(dependency)),
+            "{dependency} missing from {depends}"
+        );
+    }
     template.has_resource("AWS::EKS::Addon", json!({ "Properties": { "AddonName": "amazon-sagemaker-hyperpod-taskgovernance" }, "DependsOn": ["HyperPodCluster"] }));
     template.has_resource("AWS::SageMaker::ClusterSchedulerConfig", json!({ "DependsOn": ["HyperPodTaskGovernance"], "Properties": { "ClusterArn": { "Fn::GetAtt": ["HyperPodCluster", "ClusterArn"] } } }));
     template.has_resource_properties(
         "AWS::SageMaker::Cluster",
-        json!({ "NodeRecovery": "Automatic", "NodeProvisioningMode": "Continuous", "Orchestrator": { "Eks": { "ClusterArn": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] } } }, "VpcConfig": { "Subnets": [{ "Ref": "NetworkPrivate1" }, { "Ref": "NetworkPrivate2" }] } }),
+        json!({ "NodeRecovery": "Automatic", "NodeProvisioningMode": "Continuous", "Orchestrator": { "Eks": { "ClusterArn": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] } } } }),
     );
     let group = Match::object_like([
         ("InstanceGroupName", json!("gpu-workers").into()),
         ("InstanceType", json!("ml.g5.8xlarge").into()),
-        ("InstanceCount", json!(2).into()),
+        ("InstanceCount", json!(4).into()),
         ("ThreadsPerCore", json!(1).into()),
         (
             "OnStartDeepHealthChecks",
@@ -328,6 +425,295 @@ fn the_hyperpod_cluster_follows_the_documented_order() {
         Match::object_like([("InstanceGroups", Match::array_with([group]))]),
     );
     assert!(cluster.scheduler_config().is_some());
+}
+
+#[test]
+fn the_hyperpod_chart_is_installed_pinned_with_its_repositories_and_typed_components() {
+    let f = fixture();
+    cluster(&f);
+    let template = Template::from_stack(&f.cluster);
+    let charts = template.find_resources("Custom::HyperPodHelmRelease", json!({}));
+    assert_eq!(charts.len(), 1);
+    let chart = charts.values().next().unwrap();
+    assert_eq!(
+        chart["Properties"]["Chart"],
+        json!({ "Repository": "https://github.com/aws/sagemaker-hyperpod-cli.git", "Revision": HYPERPOD_CHART_REVISION, "Path": "helm_chart/HyperPodHelmChart" })
+    );
+    assert_eq!(
+        chart["Properties"]["Repositories"],
+        json!([{ "Name": "nvidia", "Url": "https://nvidia.github.io/k8s-device-plugin" }, { "Name": "eks", "Url": "https://aws.github.io/eks-charts/" }])
+    );
+    assert_eq!(chart["Properties"]["Release"], "dependencies");
+    assert_eq!(chart["Properties"]["Namespace"], "kube-system");
+    assert_eq!(
+        chart["Properties"]["ServiceToken"],
+        json!({ "Fn::GetAtt": ["HyperPodInstallerFunction", "Arn"] })
+    );
+    // The endpoint comes with the request: the installer needs no DescribeCluster for it.
+    assert_eq!(
+        chart["Properties"]["Endpoint"],
+        json!({ "Fn::GetAtt": ["HyperPodEksCluster", "Endpoint"] })
+    );
+    let values = json_property(&chart["Properties"]["Values"]);
+    for component in [
+        "trainingOperators",
+        "mpi-operator",
+        "deep-health-check",
+        "job-auto-restart",
+        "hyperpod-patching",
+    ] {
+        assert_eq!(values[component]["enabled"], json!(true), "{component}");
+    }
+    assert_eq!(values["health-monitoring-agent"]["enabled"], json!(true));
+    assert_eq!(values["health-monitoring-agent"]["region"], json!("${v0}"));
+    for plugin in [
+        "nvidia-device-plugin",
+        "aws-efa-k8s-device-plugin",
+        "neuron-device-plugin",
+    ] {
+        assert_eq!(
+            values[plugin]["devicePlugin"]["enabled"],
+            json!(true),
+            "{plugin}"
+        );
+    }
+    assert_eq!(values["cert-manager"]["enabled"], json!(false));
+    assert_eq!(
+        chart["Properties"]["Values"]["Fn::Sub"][1]["v0"],
+        json!({ "Ref": "AWS::Region" })
+    );
+    // The chart waits for the add-ons through the installer.
+    template.has_resource(
+        "AWS::Lambda::Function",
+        Match::object_like([(
+            "DependsOn",
+            Match::array_with([
+                json!("HyperPodInstallerAccess").into(),
+                json!("HyperPodVpcCni").into(),
+            ]),
+        )]),
+    );
+}
+
+#[test]
+fn chart_components_can_be_turned_off() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            helm: HelmDependencies::Install(HyperPodChart {
+                components: ChartComponents {
+                    mpi_operator: false,
+                    neuron_device_plugin: false,
+                    team_role_and_bindings: Some("vision".into()),
+                    ..ChartComponents::default()
+                },
+                ..HyperPodChart::default()
+            }),
+            ..cluster_props(&f)
+        },
+    );
+    let template = Template::from_stack(&f.cluster);
+    let chart = template
+        .find_resources("Custom::HyperPodHelmRelease", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    let values = json_property(&chart["Properties"]["Values"]);
+    assert_eq!(values["mpi-operator"]["enabled"], json!(false));
+    assert_eq!(
+        values["neuron-device-plugin"]["devicePlugin"]["enabled"],
+        json!(false)
+    );
+    assert_eq!(
+        values["team-role-and-bindings"],
+        json!({ "enabled": true, "computeQuotaTarget": { "targetId": "vision" } })
+    );
+}
+
+#[test]
+fn the_installer_runs_in_the_vpc_with_aws_layer_and_only_its_role_is_cluster_admin() {
+    let f = fixture();
+    cluster(&f);
+    let template = Template::from_stack(&f.cluster);
+    template.has_resource_properties(
+        "AWS::Lambda::LayerVersion",
+        json!({ "Content": { "S3Bucket": { "Fn::Sub": "aws-sagemaker-hyperpod-cluster-setup-${AWS::Region}-prod" }, "S3Key": "resources/artifacts/helm-lambda-layer.zip" }, "CompatibleRuntimes": ["python3.12"] }),
+    );
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        json!({
+            "Runtime": "python3.12",
+            "Handler": "index.handler",
+            "Timeout": 900,
+            "Layers": [{ "Ref": "HyperPodInstallerTools" }],
+            "Role": { "Fn::GetAtt": ["HyperPodInstallerRole", "Arn"] },
+            "VpcConfig": { "SubnetIds": [{ "Ref": "NetworkNodes1" }, { "Ref": "NetworkNodes2" }], "SecurityGroupIds": [{ "Fn::GetAtt": ["HyperPodInstallerSecurityGroup", "GroupId"] }] },
+            "Environment": { "Variables": { "GIT_EXEC_PATH": "/opt/python/libexec/git-core" } },
+        }),
+    );
+    let function = template
+        .find_resources("AWS::Lambda::Function", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    let code = function["Properties"]["Code"]["ZipFile"].as_str().unwrap();
+    assert_eq!(
+        code,
+        include_str!("../constructs/hyperpod/src/installer/index.py"),
+        "the function runs the tested installer"
+    );
+    // The API is reached from the installer's group on 443 only.
+    template.has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        json!({ "GroupId": { "Fn::GetAtt": ["NetworkSecurityGroup", "GroupId"] }, "SourceSecurityGroupId": { "Fn::GetAtt": ["HyperPodInstallerSecurityGroup", "GroupId"] }, "FromPort": 443, "ToPort": 443 }),
+    );
+    let admins = template.find_resources(
+        "AWS::EKS::AccessEntry",
+        json!({ "Properties": { "AccessPolicies": [{ "AccessScope": { "Type": "cluster" } }] } }),
+    );
+    assert_eq!(admins.len(), 1, "{admins:#?}");
+    assert_eq!(
+        admins.values().next().unwrap()["Properties"]["PrincipalArn"],
+        json!({ "Fn::GetAtt": ["HyperPodInstallerRole", "Arn"] })
+    );
+    let role = template
+        .find_resources("AWS::IAM::Role", json!({ "Properties": { "Description": "the Kubernetes installer of a HyperPod cluster" } }))
+        .into_values()
+        .next()
+        .unwrap();
+    assert_eq!(
+        role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"],
+        json!([{ "Sid": "DescribeCluster", "Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] } }])
+    );
+}
+
+#[test]
+fn a_layer_of_your_own_replaces_aws_layer() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            installer_layer: InstallerLayer::Arn(
+                "arn:aws:lambda:us-east-1:111111111111:layer:kubectl-helm:3".into(),
+            ),
+            ..cluster_props(&f)
+        },
+    );
+    let template = Template::from_stack(&f.cluster);
+    template.resource_count_is("AWS::Lambda::LayerVersion", 0);
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        json!({ "Layers": ["arn:aws:lambda:us-east-1:111111111111:layer:kubectl-helm:3"] }),
+    );
+}
+
+#[test]
+fn an_existing_eks_cluster_may_already_have_the_chart() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            eks: EksControlPlane::Existing {
+                name: "shared-eks".into(),
+            },
+            helm: HelmDependencies::AlreadyInstalled,
+            ..cluster_props(&f)
+        },
+    );
+    let template = Template::from_stack(&f.cluster);
+    template.resource_count_is("AWS::EKS::Cluster", 0);
+    template.resource_count_is("Custom::HyperPodHelmRelease", 0);
+    template.has_resource_properties(
+        "AWS::SageMaker::Cluster",
+        json!({ "Orchestrator": { "Eks": { "ClusterArn": { "Fn::Sub": ["arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/${name}", { "name": "shared-eks" }] } } } }),
+    );
+    // The installer still serves the teams' objects, and describes the cluster to find it.
+    template.has_resource_properties(
+        "AWS::EKS::AccessEntry",
+        json!({ "ClusterName": "shared-eks", "PrincipalArn": { "Fn::GetAtt": ["HyperPodInstallerRole", "Arn"] } }),
+    );
+}
+
+#[test]
+fn already_installed_is_refused_for_an_eks_cluster_created_here() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            helm: HelmDependencies::AlreadyInstalled,
+            ..cluster_props(&f)
+        },
+    );
+    assert_problem(
+        &f.app,
+        "a/Cluster/HyperPod",
+        "helm_chart_cannot_be_installed_yet",
+    );
+    assert!(
+        message(&f.app, "helm_chart_cannot_be_installed_yet").contains("HelmDependencies::Install")
+    );
+}
+
+#[test]
+fn a_chart_on_a_branch_is_refused() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            helm: HelmDependencies::Install(HyperPodChart {
+                source: hyperpod::HelmChartSource {
+                    revision: "main".into(),
+                    ..HyperPodChart::default().source
+                },
+                ..HyperPodChart::default()
+            }),
+            ..cluster_props(&f)
+        },
+    );
+    assert_problem(&f.app, "a/Cluster/HyperPod", "chart_not_pinned");
+}
+
+#[test]
+fn deep_health_checks_default_to_what_the_type_supports() {
+    let checks = |instance_type: &str| InstanceGroup::new("g", instance_type, 1).deep_health_checks;
+    assert_eq!(checks("ml.m5.2xlarge"), []);
+    assert_eq!(checks("ml.g5.xlarge"), [DeepHealthCheck::InstanceStress]);
+    assert_eq!(
+        checks("ml.p5.48xlarge"),
+        [
+            DeepHealthCheck::InstanceStress,
+            DeepHealthCheck::InstanceConnectivity
+        ]
+    );
+    assert_eq!(
+        checks("ml.trn1.32xlarge"),
+        [
+            DeepHealthCheck::InstanceStress,
+            DeepHealthCheck::InstanceConnectivity
+        ]
+    );
+}
+
+#[test]
+fn the_cpu_group_of_the_platform_asks_for_no_deep_health_check() {
+    let f = fixture();
+    cluster(&f);
+    Template::from_stack(&f.cluster).has_resource_properties(
+        "AWS::SageMaker::Cluster",
+        Match::object_like([(
+            "InstanceGroups",
+            Match::array_with([Match::object_like([
+                ("InstanceGroupName", json!("system").into()),
+                ("OnStartDeepHealthChecks", Match::absent()),
+            ])]),
+        )]),
+    );
 }
 
 #[test]
@@ -363,7 +749,7 @@ fn the_lifecycle_bucket_is_named_for_sagemaker_private_tls_only_retained_and_dep
 }
 
 #[test]
-fn the_execution_role_has_the_documented_policies() {
+fn the_execution_role_has_the_documented_policies_with_pod_identity_scoped_to_the_cluster() {
     let f = fixture();
     cluster(&f);
     let template = Template::from_stack(&f.cluster);
@@ -378,7 +764,6 @@ fn the_execution_role_has_the_documented_policies() {
     );
     let inline = role["Properties"]["Policies"].to_string();
     for action in [
-        "eks-auth:AssumeRoleForPodIdentity",
         "ec2:CreateNetworkInterface",
         "ecr:BatchGetImage",
         "cloudwatch:DescribeAlarms",
@@ -386,6 +771,45 @@ fn the_execution_role_has_the_documented_policies() {
     ] {
         assert!(inline.contains(action), "{action} missing from {inline}");
     }
+    let statements = &role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+    let pod_identity = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "PodIdentity")
+        .unwrap();
+    assert_eq!(
+        pod_identity["Resource"],
+        json!({ "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] })
+    );
+}
+
+#[test]
+fn the_cluster_outputs_what_a_user_needs() {
+    let f = fixture();
+    cluster(&f);
+    let template = Template::from_stack(&f.cluster);
+    template.has_output(
+        "HyperPodEksClusterName",
+        json!({ "Value": { "Ref": "HyperPodEksCluster" } }),
+    );
+    template.has_output(
+        "HyperPodEksClusterArn",
+        json!({ "Value": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] } }),
+    );
+    template.has_output(
+        "HyperPodHyperPodClusterName",
+        json!({ "Value": "ml-cluster" }),
+    );
+    template.has_output(
+        "HyperPodHyperPodClusterArn",
+        json!({ "Value": { "Fn::GetAtt": ["HyperPodCluster", "ClusterArn"] } }),
+    );
+    template.has_output("HyperPodExecutionRoleArn", json!({}));
+    template.has_output(
+        "HyperPodLifecycleBucket",
+        json!({ "Value": "sagemaker-ml-cluster-lcs-111111111111-us-east-1" }),
+    );
 }
 
 #[test]
@@ -420,8 +844,11 @@ fn bad_cluster_inputs_are_reported() {
         &f.cluster,
         "Bad",
         HyperPodEksClusterProps {
-            kubernetes_version: "1.27".into(),
-            vpc_cni_version: Some("v1.18.2-eksbuild.1".into()),
+            eks: EksControlPlane::New(NewEksCluster {
+                kubernetes_version: "1.27".into(),
+                vpc_cni_version: Some("v1.18.2-eksbuild.1".into()),
+                ..NewEksCluster::default()
+            }),
             instance_groups: vec![
                 bad_group,
                 InstanceGroup::new("dup", "ml.g5.8xlarge", 1),
@@ -441,8 +868,11 @@ fn bad_cluster_inputs_are_reported() {
         "OldForGovernance",
         HyperPodEksClusterProps {
             cluster_name: "-bad-".into(),
-            kubernetes_version: "1.29".into(),
-            vpc_cni_version: Some("latest".into()),
+            eks: EksControlPlane::New(NewEksCluster {
+                kubernetes_version: "1.29".into(),
+                vpc_cni_version: Some("latest".into()),
+                ..NewEksCluster::default()
+            }),
             instance_groups: vec![],
             ..cluster_props(&f)
         },
@@ -451,7 +881,7 @@ fn bad_cluster_inputs_are_reported() {
         ("a/Cluster/Bad", "unsupported_kubernetes_version"),
         ("a/Cluster/Bad", "vpc_cni_too_old"),
         ("a/Cluster/Bad", "invalid_instance_group_name"),
-        ("a/Cluster/Bad", "invalid_instance_type"),
+        ("a/Cluster/Bad", "unknown_instance_type"),
         ("a/Cluster/Bad", "instance_count_too_large"),
         ("a/Cluster/Bad", "invalid_threads_per_core"),
         ("a/Cluster/Bad", "invalid_volume_size"),
@@ -474,269 +904,113 @@ fn bad_cluster_inputs_are_reported() {
 }
 
 #[test]
-fn a_team_gets_a_quota_a_scoped_access_entry_and_roles_that_trust_exactly_each_other() {
+fn a_misspelled_instance_type_is_refused_with_the_likely_one() {
     let f = fixture();
-    let cluster = cluster(&f);
-    let team = TeamNamespace::new(
-        &f.cluster,
-        "MlResearch",
-        team_props(&f, &cluster, "ml-research"),
-    );
-    assert_eq!(
-        team.namespace().as_literal(),
-        Some("hyperpod-ns-ml-research")
-    );
-    let a = Template::from_stack(&f.cluster);
-    a.has_resource(
-        "AWS::SageMaker::ComputeQuota",
-        json!({
-            "DependsOn": ["HyperPodSchedulerConfig"],
-            "Properties": {
-                "ClusterArn": { "Fn::GetAtt": ["HyperPodCluster", "ClusterArn"] },
-                "ComputeQuotaTarget": { "TeamName": "ml-research", "FairShareWeight": 30 },
-                "ComputeQuotaConfig": { "ComputeQuotaResources": [{ "InstanceType": "ml.g5.8xlarge", "Count": 2 }], "ResourceSharingConfig": { "Strategy": "LendAndBorrow", "BorrowLimit": 50 }, "PreemptTeamTasks": "LowerPriority" },
-            },
-        }),
-    );
-    a.has_resource(
-        "AWS::EKS::AccessEntry",
-        json!({
-            "DependsOn": ["MlResearchComputeQuota"],
-            "Properties": { "Type": "STANDARD", "PrincipalArn": { "Fn::GetAtt": ["MlResearchClusterAccessRole", "Arn"] }, "AccessPolicies": [{ "AccessScope": { "Type": "namespace", "Namespaces": ["hyperpod-ns-ml-research"] }, "PolicyArn": { "Fn::Sub": "arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy" } }] },
-        }),
-    );
-    a.has_resource_properties(
-        "AWS::IAM::Role",
-        json!({
-            "RoleName": "ml-research-cluster-access",
-            "AssumeRolePolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": { "AWS": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": B, "name": "ml-research-data-scientist" }] } } }] },
-        }),
-    );
-    let b = Template::from_stack(&f.scientists);
-    b.resource_count_is("AWS::IAM::Role", 1);
-    b.has_resource_properties(
-        "AWS::IAM::Role",
-        json!({
-            "RoleName": "ml-research-data-scientist",
-            "Policies": [{ "PolicyDocument": { "Statement": [{ "Action": "sts:AssumeRole", "Resource": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": A, "name": "ml-research-cluster-access" }] } }] } }],
-        }),
-    );
+    let mut props = cluster_props(&f);
+    props.instance_groups = vec![InstanceGroup::new("gpu", "ml.g5.8xlarg", 2)];
+    HyperPodEksCluster::new(&f.cluster, "HyperPod", props);
+    assert_problem(&f.app, "a/Cluster/HyperPod", "unknown_instance_type");
     assert!(
-        dependencies(&f.app, "a/Cluster").contains(&"b/Scientists".to_owned()),
-        "B deploys before A"
+        message(&f.app, "unknown_instance_type").contains("did you mean `ml.g5.8xlarge`?"),
+        "{}",
+        message(&f.app, "unknown_instance_type")
     );
 }
 
 #[test]
-fn a_team_can_use_kubernetes_groups_instead_of_the_edit_policy() {
+fn deep_health_checks_on_a_type_without_accelerators_are_refused() {
     let f = fixture();
-    let cluster = cluster(&f);
-    TeamNamespace::new(
-        &f.cluster,
-        "Team",
-        TeamNamespaceProps {
-            access: NamespaceAccess::KubernetesGroups(vec![
-                "hyperpod-ns-vision-namespace-level-group".into(),
-            ]),
-            ..team_props(&f, &cluster, "vision")
-        },
-    );
-    Template::from_stack(&f.cluster).has_resource_properties(
-        "AWS::EKS::AccessEntry",
-        Match::object_like([
-            (
-                "KubernetesGroups",
-                json!(["hyperpod-ns-vision-namespace-level-group"]).into(),
-            ),
-            ("AccessPolicies", Match::absent()),
-        ]),
-    );
+    let mut cpu = InstanceGroup::new("system", "ml.m5.2xlarge", 1);
+    cpu.deep_health_checks = vec![DeepHealthCheck::InstanceStress];
+    let mut no_efa = InstanceGroup::new("small-gpu", "ml.g5.xlarge", 1);
+    no_efa.deep_health_checks = vec![DeepHealthCheck::InstanceConnectivity];
+    let mut props = cluster_props(&f);
+    props.instance_groups = vec![cpu, no_efa];
+    HyperPodEksCluster::new(&f.cluster, "HyperPod", props);
+    let found: Vec<String> = crate::support::problems(&f.app)
+        .into_iter()
+        .filter(|p| p.code == "deep_health_check_unsupported")
+        .map(|p| p.message)
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found[0].contains("ml.m5.2xlarge") && found[0].contains("GPU or Trainium"));
+    assert!(found[1].contains("with EFA"));
 }
 
 #[test]
-fn bad_team_inputs_are_reported() {
+fn an_empty_instance_group_is_refused_without_autoscaling() {
     let f = fixture();
-    let cluster = cluster(&f);
-    let without_governance = HyperPodEksCluster::new(
+    let mut props = cluster_props(&f);
+    props
+        .instance_groups
+        .push(InstanceGroup::new("spare", "ml.g5.8xlarge", 0));
+    HyperPodEksCluster::new(&f.cluster, "HyperPod", props);
+    assert_problem(&f.app, "a/Cluster/HyperPod", "empty_instance_group");
+}
+
+#[test]
+fn a_region_without_hyperpod_is_refused() {
+    let f = fixture_in("us-east-9");
+    HyperPodEksCluster::new(
         &f.cluster,
-        "NoGovernance",
+        "HyperPod",
+        HyperPodEksClusterProps::new(
+            "ml-cluster",
+            HyperPodNetwork::new(
+                &f.cluster,
+                "Network",
+                NetworkProps::new(&["use9-az1", "use9-az2"]),
+            )
+            .refs()
+            .clone(),
+            vec![InstanceGroup::new("gpu", "ml.g5.8xlarge", 1)],
+            scripts(),
+            f.assets.clone(),
+        ),
+    );
+    assert_problem(&f.app, "a/Cluster/HyperPod", "unsupported_region");
+    assert!(message(&f.app, "unsupported_region").contains("not available in us-east-9"));
+}
+
+#[test]
+fn a_group_in_a_zone_without_a_node_subnet_is_refused() {
+    let f = fixture();
+    let mut props = cluster_props(&f);
+    props.instance_groups[1].availability_zone_id = Some("use1-az6".into());
+    HyperPodEksCluster::new(&f.cluster, "HyperPod", props);
+    assert_problem(&f.app, "a/Cluster/HyperPod", "no_subnet_in_zone");
+    assert!(message(&f.app, "no_subnet_in_zone").contains("use1-az2, use1-az4"));
+}
+
+#[test]
+fn a_lifecycle_folder_without_the_script_the_cluster_runs_is_refused() {
+    let f = fixture();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("setup.sh"), "#!/bin/bash\n").unwrap();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
         HyperPodEksClusterProps {
-            cluster_name: "other".into(),
-            task_governance: None,
+            lifecycle_scripts: folder.path().to_path_buf(),
             ..cluster_props(&f)
         },
     );
-    TeamNamespace::new(&f.cluster, "Upper", team_props(&f, &cluster, "ML-Research"));
-    TeamNamespace::new(
+    assert_problem(&f.app, "a/Cluster/HyperPod", "lifecycle_script_missing");
+    assert!(message(&f.app, "lifecycle_script_missing").contains("`on_create.sh`"));
+}
+
+#[test]
+fn a_cluster_name_too_long_for_the_lifecycle_bucket_is_reported() {
+    let f = fixture();
+    HyperPodEksCluster::new(
         &f.cluster,
         "Long",
-        team_props(&f, &cluster, &"a".repeat(41)),
-    );
-    TeamNamespace::new(&f.cluster, "Hyphen", team_props(&f, &cluster, "team-"));
-    TeamNamespace::new(
-        &f.cluster,
-        "NoGov",
-        team_props(&f, &without_governance, "nogov"),
-    );
-    TeamNamespace::new(
-        &f.cluster,
-        "Quota",
-        TeamNamespaceProps {
-            quota: ComputeQuota {
-                fair_share_weight: 101,
-                borrow_limit: Some(600),
-                sharing: SharingStrategy::Lend,
-                ..ComputeQuota::new(vec![])
-            },
-            ..team_props(&f, &cluster, "quota")
+        HyperPodEksClusterProps {
+            cluster_name: "a-very-long-cluster-name-for-a-bucket".into(),
+            ..cluster_props(&f)
         },
     );
-    TeamNamespace::new(
-        &f.cluster,
-        "Groups",
-        TeamNamespaceProps {
-            access: NamespaceAccess::KubernetesGroups(vec![]),
-            data_scientist_stack: f.assets.clone(),
-            ..team_props(&f, &cluster, "groups")
-        },
-    );
-    for (path, code) in [
-        ("a/Cluster/Upper", "invalid_team_name"),
-        ("a/Cluster/Long", "invalid_team_name"),
-        ("a/Cluster/Hyphen", "invalid_team_name"),
-        ("a/Cluster/NoGov", "task_governance_off"),
-        ("a/Cluster/Quota", "invalid_quota_instances"),
-        ("a/Cluster/Quota", "invalid_fair_share_weight"),
-        ("a/Cluster/Quota", "invalid_borrow_limit"),
-        ("a/Cluster/Quota", "borrow_limit_without_borrowing"),
-        ("a/Cluster/Groups", "no_kubernetes_groups"),
-        ("a/Cluster/Groups", "data_scientists_in_cluster_account"),
-    ] {
-        assert_problem(&f.app, path, code);
-    }
-}
-
-#[test]
-fn data_access_delegates_to_one_access_point_per_team_granting_only_its_pod_role() {
-    let f = fixture();
-    let cluster = cluster(&f);
-    let access = CrossAccountDataAccess::new(&f.cluster, "Data", data_props(&f, &cluster));
-    assert!(access.pod_role("ml-research").is_some());
-    let a = Template::from_stack(&f.cluster);
-    a.has_resource_properties(
-        "AWS::IAM::Role",
-        json!({ "RoleName": "ml-research-data-access", "AssumeRolePolicyDocument": { "Statement": [{ "Principal": { "Service": "pods.eks.amazonaws.com" }, "Action": ["sts:AssumeRole", "sts:TagSession"] }] } }),
-    );
-    a.has_resource_properties("AWS::EKS::PodIdentityAssociation", json!({ "Namespace": "hyperpod-ns-ml-research", "ServiceAccount": "training", "ClusterName": { "Ref": "HyperPodEksCluster" } }));
-    let c = Template::from_stack(&f.data);
-    c.has_resource(
-        "AWS::S3::Bucket",
-        json!({ "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": { "VersioningConfiguration": { "Status": "Enabled" }, "PublicAccessBlockConfiguration": { "BlockPublicPolicy": true } } }),
-    );
-    c.has_resource_properties(
-        "AWS::S3::BucketPolicy",
-        Match::object_like([(
-            "PolicyDocument",
-            Match::object_like([("Statement", Match::array_with([json!({ "Sid": "DelegateToAccessPoints", "Principal": "*", "Condition": { "StringEquals": { "s3:DataAccessPointAccount": C } } }).into()]))]),
-        )]),
-    );
-    c.has_resource_properties(
-        "AWS::S3::AccessPoint",
-        json!({
-            "Name": "ml-research-data",
-            "Policy": { "Statement": [
-                { "Sid": "Objects", "Action": "s3:GetObject", "Principal": { "AWS": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": A, "name": "ml-research-data-access" }] } } },
-                { "Sid": "List", "Action": "s3:ListBucket", "Condition": { "StringLike": { "s3:prefix": "datasets/ml-research/*" } } },
-            ] },
-        }),
-    );
-    assert!(
-        dependencies(&f.app, "c/Data").contains(&"a/Cluster".to_owned()),
-        "A deploys before C"
-    );
-}
-
-#[test]
-fn write_access_and_kms_encryption_are_granted_when_asked() {
-    let f = fixture();
-    let cluster = cluster(&f);
-    CrossAccountDataAccess::new(
-        &f.cluster,
-        "Data",
-        CrossAccountDataAccessProps {
-            bucket: DataBucket::Create {
-                bucket_name: Some("training-data-333333333333".into()),
-                kms: true,
-            },
-            teams: vec![TeamDataAccess {
-                write: true,
-                ..TeamDataAccess::read_only("vision", "trainer")
-            }],
-            ..data_props(&f, &cluster)
-        },
-    );
-    let a = Template::from_stack(&f.cluster);
-    let role = a.find_resources(
-        "AWS::IAM::Role",
-        json!({ "Properties": { "RoleName": "vision-data-access" } }),
-    );
-    let policy = role.values().next().unwrap()["Properties"]["Policies"].to_string();
-    assert!(
-        policy.contains("s3:PutObject")
-            && policy.contains("kms:Decrypt")
-            && policy.contains("kms:ViaService"),
-        "{policy}"
-    );
-    let c = Template::from_stack(&f.data);
-    c.has_resource(
-        "AWS::KMS::Key",
-        json!({ "DeletionPolicy": "Retain", "Properties": { "EnableKeyRotation": true } }),
-    );
-    c.has_resource_properties("AWS::S3::Bucket", json!({ "BucketName": "training-data-333333333333", "BucketEncryption": { "ServerSideEncryptionConfiguration": [{ "ServerSideEncryptionByDefault": { "SSEAlgorithm": "aws:kms" }, "BucketKeyEnabled": true }] } }));
-}
-
-#[test]
-fn bad_data_access_inputs_are_reported() {
-    let f = fixture();
-    let cluster = cluster(&f);
-    CrossAccountDataAccess::new(
-        &f.cluster,
-        "Empty",
-        CrossAccountDataAccessProps {
-            teams: vec![],
-            ..data_props(&f, &cluster)
-        },
-    );
-    CrossAccountDataAccess::new(
-        &f.cluster,
-        "Bad",
-        CrossAccountDataAccessProps {
-            bucket: DataBucket::Existing {
-                bucket_name: "Not_A_Bucket".into(),
-                kms_encrypted: true,
-            },
-            teams: vec![
-                TeamDataAccess {
-                    prefix: Some("/data/*".into()),
-                    ..TeamDataAccess::read_only("dup", "Bad SA")
-                },
-                TeamDataAccess::read_only("dup", "ok"),
-            ],
-            data_stack: f.assets.clone(),
-            ..data_props(&f, &cluster)
-        },
-    );
-    for (path, code) in [
-        ("a/Cluster/Empty", "no_teams"),
-        ("a/Cluster/Bad", "kms_bucket_not_managed"),
-        ("a/Cluster/Bad", "invalid_bucket_name"),
-        ("a/Cluster/Bad", "duplicate_team"),
-        ("a/Cluster/Bad", "invalid_service_account"),
-        ("a/Cluster/Bad", "invalid_prefix"),
-        ("a/Cluster/Bad", "data_in_cluster_account"),
-    ] {
-        assert_problem(&f.app, path, code);
-    }
+    assert_problem(&f.app, "a/Cluster/Long", "lifecycle_bucket_name_too_long");
 }
 
 #[test]
@@ -755,77 +1029,4 @@ fn the_platform_app_deploys_b_then_a_then_c() {
     assert!(order("cluster/Cluster").contains(&"cluster/ClusterAssets".to_owned()));
     assert_eq!(order("data/TrainingData"), ["cluster/Cluster"]);
     assert!(order("science/DataScientists").is_empty());
-}
-
-#[test]
-fn a_cluster_name_too_long_for_the_lifecycle_bucket_or_without_subnets_is_reported() {
-    let f = fixture();
-    let props = cluster_props(&f);
-    let no_subnets = hyperpod::NetworkRefs {
-        private_subnet_ids: vec![],
-        ..props.network.clone()
-    };
-    HyperPodEksCluster::new(
-        &f.cluster,
-        "Long",
-        HyperPodEksClusterProps {
-            cluster_name: "a-very-long-cluster-name-for-a-bucket".into(),
-            network: no_subnets,
-            ..props
-        },
-    );
-    assert_problem(&f.app, "a/Cluster/Long", "lifecycle_bucket_name_too_long");
-    assert_problem(&f.app, "a/Cluster/Long", "no_subnets");
-}
-
-#[test]
-fn the_helm_installer_is_built_from_a_layer_and_waits_for_its_access_entry() {
-    let f = fixture();
-    HyperPodEksCluster::new(
-        &f.cluster,
-        "HyperPod",
-        HyperPodEksClusterProps {
-            helm: HelmDependencies::Lambda {
-                kubectl_helm_layer_arn:
-                    "arn:aws:lambda:us-east-1:111111111111:layer:kubectl-helm:3".into(),
-            },
-            ..cluster_props(&f)
-        },
-    );
-    let template = Template::from_stack(&f.cluster);
-    template.has_resource(
-        "AWS::Lambda::Function",
-        json!({ "DependsOn": ["HyperPodHelmInstallerAccess"], "Properties": { "Runtime": "python3.12", "Timeout": 600, "Layers": ["arn:aws:lambda:us-east-1:111111111111:layer:kubectl-helm:3"], "Role": { "Fn::GetAtt": ["HyperPodHelmInstallerRole", "Arn"] } } }),
-    );
-    template.has_resource_properties("AWS::EKS::AccessEntry", json!({ "PrincipalArn": { "Fn::GetAtt": ["HyperPodHelmInstallerRole", "Arn"] }, "AccessPolicies": [{ "AccessScope": { "Type": "cluster" } }] }));
-    template.has_resource_properties(
-        "AWS::CloudFormation::CustomResource",
-        json!({ "ServiceToken": { "Fn::GetAtt": ["HyperPodHelmInstaller", "Arn"] }, "Namespace": "kube-system", "ReleaseName": "hyperpod-dependencies", "ChartPath": "helm_chart/HyperPodHelmChart" }),
-    );
-    template.has_resource(
-        "AWS::SageMaker::Cluster",
-        Match::object_like([(
-            "DependsOn",
-            Match::array_with([json!("HyperPodHelmDependencies").into()]),
-        )]),
-    );
-
-    let Some(cfn_lint) = tests::cfn_lint() else {
-        return;
-    };
-    let out = tempfile::tempdir().unwrap();
-    let folder = f.app.synth().unwrap().write_to(out.path()).unwrap();
-    if let Some(report) = tests::lint(&cfn_lint, &[folder.join("a/Cluster.template.json")]) {
-        panic!("cfn-lint found errors or warnings:\n{report}");
-    }
-    // The installer's code is Python run by Lambda: it must at least compile.
-    let python = cfn_lint.with_file_name("python3");
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../constructs/hyperpod/src/helm/installer.py");
-    let compiled = std::process::Command::new(python)
-        .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())"])
-        .arg(source)
-        .status()
-        .unwrap();
-    assert!(compiled.success(), "installer.py does not parse");
 }

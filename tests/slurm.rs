@@ -8,7 +8,7 @@ use hyperpod::{
     SlurmHyperPodClusterProps, SshSource,
 };
 use hyperpod_core::assertions::{Match, Template};
-use hyperpod_core::{App, Environment, Stack, StackProps, Stage, Value};
+use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
 use serde_json::json;
 
 const SERVER: &str =
@@ -32,7 +32,7 @@ fn app_with_network() -> (App, Stack, Stack, NetworkRefs) {
         "Network",
         NetworkProps {
             fsx_lustre: true,
-            ..NetworkProps::default()
+            ..NetworkProps::new(&["use1-az2", "use1-az4"])
         },
     );
     (app, assets, stack, network.refs().clone())
@@ -42,6 +42,7 @@ fn slurm_props(network: &NetworkRefs, assets: &Stack) -> SlurmHyperPodClusterPro
     SlurmHyperPodClusterProps {
         cluster_name: "ml-slurm".into(),
         network: network.clone(),
+        availability_zone_id: None,
         controller: SlurmGroup::new("controller", "ml.m5.2xlarge", 1),
         login: Some(SlurmGroup::new("login", "ml.m5.xlarge", 2)),
         compute: vec![SlurmGroup {
@@ -104,7 +105,24 @@ fn a_slurm_cluster_declares_its_node_types_and_mounts_fsx() {
         "AWS::SageMaker::Cluster",
         Match::object_like([("InstanceGroups", Match::array_with([json!({ "InstanceGroupName": "gpu-workers", "SlurmConfig": { "PartitionNames": ["gpu"] } }).into()]))]),
     );
-    template.has_resource_properties("AWS::FSx::FileSystem", json!({ "FileSystemType": "LUSTRE", "StorageCapacity": 1200, "LustreConfiguration": { "DeploymentType": "PERSISTENT_2", "PerUnitStorageThroughput": 250 } }));
+    template.has_resource(
+        "AWS::FSx::FileSystem",
+        json!({
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "FileSystemType": "LUSTRE",
+                "FileSystemTypeVersion": "2.15",
+                "StorageCapacity": 1200,
+                "SubnetIds": [{ "Ref": "NetworkNodes1" }],
+                "LustreConfiguration": { "DeploymentType": "PERSISTENT_2", "PerUnitStorageThroughput": 250, "MetadataConfiguration": { "Mode": "AUTOMATIC" }, "AutomaticBackupRetentionDays": 7 },
+            },
+        }),
+    );
+    template.has_resource_properties(
+        "AWS::SageMaker::Cluster",
+        json!({ "NodeProvisioningMode": "Continuous", "NodeRecovery": "Automatic", "VpcConfig": { "Subnets": [{ "Ref": "NetworkNodes1" }] } }),
+    );
     template.has_resource_properties(
         "AWS::SageMaker::Cluster",
         Match::object_like([("InstanceGroups", Match::array_with([Match::object_like([("InstanceStorageConfigs", Match::array_with([json!({ "FsxLustreConfig": { "DnsName": { "Fn::GetAtt": ["ClusterLustre", "DNSName"] } } }).into()]))])]))]),
@@ -131,6 +149,7 @@ fn bad_slurm_inputs_are_reported() {
             fsx: Some(FsxLustre {
                 storage_capacity_gib: 1000,
                 throughput_per_tib: 300,
+                backup_retention_days: 0,
             }),
             ..slurm_props(&network, &assets)
         },
@@ -145,103 +164,7 @@ fn bad_slurm_inputs_are_reported() {
             ("a/Slurm/Bad", "invalid_fsx_capacity"),
             ("a/Slurm/Bad", "invalid_fsx_throughput"),
             ("a/Slurm/Bad", "invalid_partition_name"),
-        ],
-    );
-}
-
-fn balancer_props(network: &NetworkRefs) -> LoginNodeLoadBalancerProps {
-    LoginNodeLoadBalancerProps {
-        network: network.clone(),
-        login_node_addresses: vec!["10.192.0.10".into(), "10.192.64.10".into()],
-        allowed_sources: vec![SshSource::Cidr("10.100.0.0/22".into())],
-        shared_host_keys_for_role: None,
-    }
-}
-
-#[test]
-fn the_login_load_balancer_is_internal_tcp_22_to_ip_targets_with_health_checks() {
-    let (_app, _assets, stack, network) = app_with_network();
-    let balancer = LoginNodeLoadBalancer::new(
-        &stack,
-        "Login",
-        LoginNodeLoadBalancerProps {
-            login_node_addresses: vec!["10.192.0.10".into(), "172.16.0.5".into()],
-            shared_host_keys_for_role: Some("nodes-role".into()),
-            ..balancer_props(&network)
-        },
-    );
-    assert!(balancer.host_keys_secret().is_some());
-    let template = Template::from_stack(&stack);
-    template.has_resource_properties(
-        "AWS::ElasticLoadBalancingV2::LoadBalancer",
-        json!({ "Type": "network", "Scheme": "internal", "Subnets": [{ "Ref": "NetworkPrivate1" }, { "Ref": "NetworkPrivate2" }], "SecurityGroups": [{ "Fn::GetAtt": ["LoginSecurityGroup", "GroupId"] }] }),
-    );
-    template.has_resource_properties(
-        "AWS::ElasticLoadBalancingV2::TargetGroup",
-        json!({ "TargetType": "ip", "Protocol": "TCP", "Port": 22, "HealthCheckProtocol": "TCP", "Targets": [{ "Id": "10.192.0.10", "Port": 22 }, { "Id": "172.16.0.5", "Port": 22, "AvailabilityZone": "all" }] }),
-    );
-    template.has_resource_properties(
-        "AWS::ElasticLoadBalancingV2::TargetGroup",
-        Match::object_like([(
-            "Targets",
-            Match::array_with([Match::object_like([
-                ("Id", json!("10.192.0.10").into()),
-                ("AvailabilityZone", Match::absent()),
-            ])]),
-        )]),
-    );
-    template.has_resource_properties(
-        "AWS::ElasticLoadBalancingV2::Listener",
-        json!({ "Port": 22, "Protocol": "TCP", "DefaultActions": [{ "Type": "forward" }] }),
-    );
-    template.has_resource_properties("AWS::EC2::SecurityGroupIngress", json!({ "CidrIp": "10.100.0.0/22", "FromPort": 22, "ToPort": 22, "GroupId": { "Fn::GetAtt": ["LoginSecurityGroup", "GroupId"] } }));
-    template.has_resource_properties("AWS::EC2::SecurityGroupIngress", json!({ "GroupId": { "Fn::GetAtt": ["NetworkSecurityGroup", "GroupId"] }, "SourceSecurityGroupId": { "Fn::GetAtt": ["LoginSecurityGroup", "GroupId"] }, "FromPort": 22 }));
-    template.has_resource(
-        "AWS::SecretsManager::Secret",
-        json!({ "DeletionPolicy": "Retain" }),
-    );
-    template.has_resource_properties("AWS::IAM::RolePolicy", json!({ "RoleName": "nodes-role", "PolicyDocument": { "Statement": [{ "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"] }] } }));
-}
-
-#[test]
-fn bad_login_balancer_inputs_are_reported() {
-    let (app, _assets, stack, network) = app_with_network();
-    LoginNodeLoadBalancer::new(
-        &stack,
-        "Bad",
-        LoginNodeLoadBalancerProps {
-            login_node_addresses: vec![
-                "8.8.8.8".into(),
-                "10.192.0.10".into(),
-                "10.192.0.10".into(),
-                "login-1".into(),
-            ],
-            allowed_sources: vec![
-                SshSource::Cidr("0.0.0.0/0".into()),
-                SshSource::Cidr("10.0.0.0/33".into()),
-            ],
-            ..balancer_props(&network)
-        },
-    );
-    LoginNodeLoadBalancer::new(
-        &stack,
-        "Empty",
-        LoginNodeLoadBalancerProps {
-            login_node_addresses: vec![],
-            allowed_sources: vec![],
-            ..balancer_props(&network)
-        },
-    );
-    assert_problems(
-        &app,
-        &[
-            ("a/Slurm/Bad", "public_login_node_address"),
-            ("a/Slurm/Bad", "duplicate_login_node"),
-            ("a/Slurm/Bad", "invalid_login_node_address"),
-            ("a/Slurm/Bad", "ssh_open_to_the_world"),
-            ("a/Slurm/Bad", "invalid_ssh_source"),
-            ("a/Slurm/Empty", "no_login_nodes"),
-            ("a/Slurm/Empty", "no_ssh_sources"),
+            ("a/Slurm/Bad", "invalid_fsx_backup_retention"),
         ],
     );
 }
@@ -253,11 +176,13 @@ fn client_vpn_uses_mutual_tls_logs_associates_one_subnet_at_a_time_and_authorize
         &stack,
         "Vpn",
         ClientVpnAccessProps {
-            additional_routes: vec!["10.1.0.0/16".into()],
+            additional_routes: vec!["172.16.0.0/16".into()],
             ..ClientVpnAccessProps::new(network, "10.100.0.0/22", SERVER, CLIENT_CA)
         },
     );
     let template = Template::from_stack(&stack);
+    // The secondary blocks of the nodes get routes; the primary comes with the association.
+    template.has_resource("AWS::EC2::ClientVpnRoute", json!({ "DependsOn": ["VpnAssociation1"], "Properties": { "DestinationCidrBlock": "10.2.0.0/16", "TargetVpcSubnetId": { "Ref": "NetworkNodes1" } } }));
     template.has_resource_properties(
         "AWS::EC2::ClientVpnEndpoint",
         json!({
@@ -271,24 +196,33 @@ fn client_vpn_uses_mutual_tls_logs_associates_one_subnet_at_a_time_and_authorize
     );
     template.has_resource_properties("AWS::Logs::LogGroup", json!({ "RetentionInDays": 90 }));
     template.resource_count_is("AWS::EC2::ClientVpnTargetNetworkAssociation", 2);
-    template.has_resource("AWS::EC2::ClientVpnTargetNetworkAssociation", json!({ "DependsOn": ["VpnAssociation1"], "Properties": { "SubnetId": { "Ref": "NetworkPrivate2" } } }));
+    template.has_resource("AWS::EC2::ClientVpnTargetNetworkAssociation", json!({ "DependsOn": ["VpnAssociation1"], "Properties": { "SubnetId": { "Ref": "NetworkNodes2" } } }));
     template.has_resource_properties(
         "AWS::EC2::ClientVpnAuthorizationRule",
         json!({ "TargetNetworkCidr": "10.192.0.0/16", "AuthorizeAllGroups": true }),
     );
-    template.resource_count_is("AWS::EC2::ClientVpnRoute", 2);
-    template.has_resource("AWS::EC2::ClientVpnRoute", json!({ "DependsOn": ["VpnAssociation2"], "Properties": { "DestinationCidrBlock": "10.1.0.0/16", "TargetVpcSubnetId": { "Ref": "NetworkPrivate2" } } }));
+    template.resource_count_is("AWS::EC2::ClientVpnRoute", 6);
+    template.has_resource("AWS::EC2::ClientVpnRoute", json!({ "DependsOn": ["VpnAssociation2"], "Properties": { "DestinationCidrBlock": "172.16.0.0/16", "TargetVpcSubnetId": { "Ref": "NetworkNodes2" } } }));
 }
 
 #[test]
-fn no_route_is_added_for_the_vpc_itself() {
+fn no_route_is_added_for_the_vpc_primary_block() {
     let (_app, _assets, stack, network) = app_with_network();
     ClientVpnAccess::new(
         &stack,
         "Vpn",
         ClientVpnAccessProps::new(network, "10.100.0.0/22", SERVER, CLIENT_CA),
     );
-    Template::from_stack(&stack).resource_count_is("AWS::EC2::ClientVpnRoute", 0);
+    let template = Template::from_stack(&stack);
+    template.resource_count_is("AWS::EC2::ClientVpnRoute", 4);
+    assert!(
+        template
+            .find_resources(
+                "AWS::EC2::ClientVpnRoute",
+                json!({ "Properties": { "DestinationCidrBlock": "10.192.0.0/16" } })
+            )
+            .is_empty()
+    );
 }
 
 #[test]
@@ -330,8 +264,7 @@ fn bad_client_vpn_inputs_are_reported() {
             additional_routes: vec!["10.300.0.0/16".into()],
             ..ClientVpnAccessProps::new(
                 NetworkRefs {
-                    private_subnet_ids: vec![],
-                    private_subnet_zones: vec![],
+                    node_subnets: vec![],
                     ..network.clone()
                 },
                 "10.100.0.0/22",
@@ -340,10 +273,8 @@ fn bad_client_vpn_inputs_are_reported() {
             )
         },
     );
-    let one_zone = NetworkRefs {
-        private_subnet_zones: vec![Value::from("us-east-1a"), Value::from("us-east-1a")],
-        ..network
-    };
+    let mut one_zone = network.clone();
+    one_zone.node_subnets[1].availability_zone_id = "use1-az2".into();
     ClientVpnAccess::new(
         &stack,
         "OneZone",
@@ -361,6 +292,247 @@ fn bad_client_vpn_inputs_are_reported() {
             ("a/Slurm/OneZone", "associations_in_one_zone"),
             ("a/Slurm/BadRoute", "invalid_route"),
             ("a/Slurm/BadRoute", "no_subnets"),
+        ],
+    );
+}
+
+fn slurm_with_balancer() -> (App, Stack, SlurmHyperPodCluster) {
+    let (app, assets, stack, network) = app_with_network();
+    let cluster = SlurmHyperPodCluster::new(&stack, "Slurm", slurm_props(&network, &assets));
+    LoginNodeLoadBalancer::new(
+        &stack,
+        "Login",
+        LoginNodeLoadBalancerProps {
+            cluster: cluster.clone(),
+            allowed_sources: vec![SshSource::Cidr("10.100.0.0/22".into())],
+        },
+    );
+    (app, stack, cluster)
+}
+
+#[test]
+fn api_driven_slurm_runs_on_init_complete_not_the_legacy_on_create() {
+    let (app, assets, stack, network) = app_with_network();
+    SlurmHyperPodCluster::new(&stack, "Cluster", slurm_props(&network, &assets));
+    let template = Template::from_stack(&stack);
+    let cluster = template
+        .find_resources("AWS::SageMaker::Cluster", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    for group in cluster["Properties"]["InstanceGroups"].as_array().unwrap() {
+        let lifecycle = &group["LifeCycleConfig"];
+        assert_eq!(
+            lifecycle["OnInitComplete"], "hyperpod_on_init_complete.sh",
+            "{group}"
+        );
+        assert!(lifecycle.get("OnCreate").is_none(), "{group}");
+        assert_eq!(
+            group["OverrideVpcConfig"]["Subnets"],
+            json!([{ "Ref": "NetworkNodes1" }])
+        );
+    }
+    let manifest = app.synth().unwrap().manifest;
+    let files = &manifest
+        .stacks
+        .iter()
+        .find(|s| s.id == "a/Slurm")
+        .unwrap()
+        .assets[0]
+        .files;
+    assert_eq!(
+        files,
+        &[
+            "hyperpod_cluster.env",
+            "hyperpod_login_node.sh",
+            "hyperpod_on_init_complete.sh",
+            "on_init_complete.sh"
+        ]
+    );
+}
+
+#[test]
+fn the_login_nodes_settings_name_their_group_secret_and_parameter() {
+    let (app, assets, stack, network) = app_with_network();
+    SlurmHyperPodCluster::new(&stack, "Cluster", slurm_props(&network, &assets));
+    let out = tempfile::tempdir().unwrap();
+    let folder = app.synth().unwrap().write_to(out.path()).unwrap();
+    let settings = tests::files_below(&folder.join("assets"))
+        .into_iter()
+        .find(|path| path.ends_with("hyperpod_cluster.env"))
+        .unwrap();
+    let settings = std::fs::read_to_string(folder.join("assets").join(settings)).unwrap();
+    for line in [
+        "LOGIN_GROUP=login",
+        "HOST_KEYS_SECRET=hyperpod/ml-slurm/login-host-keys",
+        "TARGET_GROUP_PARAMETER=/hyperpod/ml-slurm/login-target-group",
+        "AWS_DEFAULT_REGION=us-east-1",
+    ] {
+        assert!(
+            settings.lines().any(|l| l == line),
+            "{line} missing from {settings}"
+        );
+    }
+}
+
+#[test]
+fn only_the_login_role_reads_the_host_keys_and_every_role_may_tag_interfaces() {
+    let (_app, assets, stack, network) = app_with_network();
+    let cluster = SlurmHyperPodCluster::new(&stack, "Cluster", slurm_props(&network, &assets));
+    assert!(cluster.login_execution_role().is_some());
+    let template = Template::from_stack(&stack);
+    template.has_resource(
+        "AWS::SecretsManager::Secret",
+        json!({ "DeletionPolicy": "Retain", "Properties": { "Name": "hyperpod/ml-slurm/login-host-keys" } }),
+    );
+    let roles = template.find_resources("AWS::IAM::Role", json!({ "Properties": { "AssumeRolePolicyDocument": { "Statement": [{ "Principal": { "Service": "sagemaker.amazonaws.com" } }] } } }));
+    assert_eq!(roles.len(), 2);
+    for (id, role) in &roles {
+        let policy = role["Properties"]["Policies"].to_string();
+        assert!(policy.contains("ec2:CreateTags"), "{id}: {policy}");
+        assert_eq!(
+            policy.contains("secretsmanager"),
+            id == "ClusterLoginExecutionRole",
+            "{id}"
+        );
+    }
+    let groups = template
+        .find_resources("AWS::SageMaker::Cluster", json!({}))
+        .into_values()
+        .next()
+        .unwrap()["Properties"]["InstanceGroups"]
+        .clone();
+    let role_of = |name: &str| {
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["InstanceGroupName"] == name)
+            .unwrap()["ExecutionRole"]
+            .clone()
+    };
+    assert_eq!(
+        role_of("login"),
+        json!({ "Fn::GetAtt": ["ClusterLoginExecutionRole", "Arn"] })
+    );
+    assert_eq!(
+        role_of("gpu-workers"),
+        json!({ "Fn::GetAtt": ["ClusterExecutionRole", "Arn"] })
+    );
+}
+
+#[test]
+fn the_login_load_balancer_is_internal_tcp_22_and_its_targets_are_managed_by_the_login_nodes() {
+    let (_app, stack, _cluster) = slurm_with_balancer();
+    let template = Template::from_stack(&stack);
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        json!({ "Type": "network", "Scheme": "internal", "Subnets": [{ "Ref": "NetworkNodes1" }, { "Ref": "NetworkNodes2" }], "SecurityGroups": [{ "Fn::GetAtt": ["LoginSecurityGroup", "GroupId"] }] }),
+    );
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        Match::object_like([
+            ("TargetType", json!("ip").into()),
+            ("Protocol", json!("TCP").into()),
+            ("Port", json!(22).into()),
+            ("HealthCheckProtocol", json!("TCP").into()),
+            ("Targets", Match::absent()),
+        ]),
+    );
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        json!({ "Port": 22, "Protocol": "TCP", "DefaultActions": [{ "Type": "forward" }] }),
+    );
+    template.has_resource_properties("AWS::EC2::SecurityGroupIngress", json!({ "CidrIp": "10.100.0.0/22", "FromPort": 22, "ToPort": 22, "GroupId": { "Fn::GetAtt": ["LoginSecurityGroup", "GroupId"] } }));
+    template.has_resource_properties("AWS::EC2::SecurityGroupIngress", json!({ "GroupId": { "Fn::GetAtt": ["NetworkSecurityGroup", "GroupId"] }, "SourceSecurityGroupId": { "Fn::GetAtt": ["LoginSecurityGroup", "GroupId"] }, "FromPort": 22 }));
+    template.has_resource_properties(
+        "AWS::SSM::Parameter",
+        json!({ "Name": "/hyperpod/ml-slurm/login-target-group", "Value": { "Ref": "LoginLoginNodes" } }),
+    );
+    template.has_resource_properties(
+        "AWS::IAM::RolePolicy",
+        json!({ "RoleName": { "Ref": "SlurmLoginExecutionRole" }, "PolicyDocument": { "Statement": [{ "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"], "Resource": { "Ref": "LoginLoginNodes" } }] } }),
+    );
+    // The first login nodes find the parameter and their permission.
+    template.has_resource(
+        "AWS::SageMaker::Cluster",
+        Match::object_like([(
+            "DependsOn",
+            Match::array_with([
+                json!("LoginTargetGroupParameter").into(),
+                json!("LoginLoginNodesRegister").into(),
+            ]),
+        )]),
+    );
+}
+
+#[test]
+fn bad_login_balancer_inputs_are_reported() {
+    let (app, assets, stack, network) = app_with_network();
+    let without_login = SlurmHyperPodCluster::new(
+        &stack,
+        "NoLogin",
+        SlurmHyperPodClusterProps {
+            cluster_name: "no-login".into(),
+            login: None,
+            fsx: None,
+            ..slurm_props(&network, &assets)
+        },
+    );
+    LoginNodeLoadBalancer::new(
+        &stack,
+        "Bad",
+        LoginNodeLoadBalancerProps {
+            cluster: without_login.clone(),
+            allowed_sources: vec![
+                SshSource::Cidr("0.0.0.0/0".into()),
+                SshSource::Cidr("10.0.0.0/33".into()),
+            ],
+        },
+    );
+    LoginNodeLoadBalancer::new(
+        &assets,
+        "Elsewhere",
+        LoginNodeLoadBalancerProps {
+            cluster: without_login,
+            allowed_sources: vec![],
+        },
+    );
+    assert_problems(
+        &app,
+        &[
+            ("a/Slurm/Bad", "no_login_group"),
+            ("a/Slurm/Bad", "ssh_open_to_the_world"),
+            ("a/Slurm/Bad", "invalid_ssh_source"),
+            ("a/Assets/Elsewhere", "no_ssh_sources"),
+            ("a/Assets/Elsewhere", "load_balancer_in_other_stack"),
+        ],
+    );
+}
+
+#[test]
+fn a_slurm_cluster_with_a_misspelled_type_an_empty_group_or_no_entry_script_is_refused() {
+    let (app, assets, stack, network) = app_with_network();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("on_create.sh"), "#!/bin/bash\n").unwrap();
+    SlurmHyperPodCluster::new(
+        &stack,
+        "Bad",
+        SlurmHyperPodClusterProps {
+            compute: vec![
+                SlurmGroup::new("gpu", "ml.g5.8xlarg", 1),
+                SlurmGroup::new("spare", "ml.g5.8xlarge", 0),
+            ],
+            lifecycle_scripts: folder.path().to_path_buf(),
+            ..slurm_props(&network, &assets)
+        },
+    );
+    assert_problems(
+        &app,
+        &[
+            ("a/Slurm/Bad", "unknown_instance_type"),
+            ("a/Slurm/Bad", "empty_instance_group"),
+            ("a/Slurm/Bad", "lifecycle_script_missing"),
         ],
     );
 }

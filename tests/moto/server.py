@@ -4,7 +4,13 @@ checks that the internals it relies on are still there and stops the server othe
 
 Usage: python server.py PORT
 """
+import os
 import sys
+
+# AWS publishes the layer of the HyperPod installer in a bucket of its own
+# (aws-sagemaker-hyperpod-cluster-setup-<region>-prod), which the emulator has not: a
+# layer or function whose code is in a bucket moto does not know is created empty.
+os.environ["VALIDATE_LAMBDA_S3"] = "false"
 
 import moto
 from moto.cloudformation import models as cfn
@@ -168,10 +174,82 @@ class Placeholder(CloudFormationModel):
         return f"{self.name}-{attribute_name.lower()}"
 
 
+from moto.ec2 import models as ec2_models
+
+require(hasattr(ec2_models.ec2_backends, "__getitem__"), "ec2_models.ec2_backends is gone")
+require(hasattr(ec2_models.vpcs.VPCBackend, "associate_vpc_cidr_block"), "VPCBackend.associate_vpc_cidr_block is gone")
+
+
+class VpcCidrBlock(CloudFormationModel):
+    """moto's EC2 backend can give a VPC a secondary CIDR block, but its CloudFormation
+    has no AWS::EC2::VPCCidrBlock: without one, a subnet in the secondary block (where
+    HyperPod's nodes go) is refused. This associates the block as CloudFormation does."""
+
+    __module__ = "moto.cloudformation.vpccidrblock"
+
+    def __init__(self, association_id):
+        self.association_id = association_id
+
+    @property
+    def physical_resource_id(self):
+        return self.association_id
+
+    @staticmethod
+    def cloudformation_name_type():
+        return ""
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::EC2::VPCCidrBlock"
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return attr in ("Id",)
+
+    def get_cfn_attribute(self, attribute_name):
+        return self.association_id
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        backend = ec2_models.ec2_backends[account_id][region_name]
+        association = backend.associate_vpc_cidr_block(properties["VpcId"], properties["CidrBlock"], False)
+        return cls(association["association_id"])
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        return None
+
+
+from moto.cloudformation import custom_model
+
+require(hasattr(custom_model, "CustomModel"), "custom_model.CustomModel is gone")
+require(hasattr(custom_model.CustomModel, "set_data"), "CustomModel.set_data is gone")
+
+
+def answer_custom_resource(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """moto runs the Lambda behind a custom resource in Docker, which the test machines do
+    not have (every invocation fails in a background thread, and the stack goes on as if it
+    had answered). The function here is the installer, whose own tests run its code with
+    real tools and a real response URL (tests/python); in the emulator a custom resource
+    answers SUCCESS with no data, as the installer does, without running anything."""
+    resource = cls(region_name, "emulated", kwargs["LogicalId"], resource_name)
+    resource.set_data({})
+    return resource
+
+
+custom_model.CustomModel.create_from_cloudformation_json = classmethod(answer_custom_resource)
+
 original_resource_class_from_type = cfn_parsing.resource_class_from_type
 
 
 def resource_class_from_type(resource_type):
+    if resource_type == VpcCidrBlock.cloudformation_type():
+        return VpcCidrBlock
     found = original_resource_class_from_type(resource_type)
     if found is None and resource_type not in cfn_parsing.NULL_MODELS:
         return Placeholder

@@ -54,6 +54,29 @@ pub fn cfn_lint() -> Option<PathBuf> {
     None
 }
 
+/// The Python of `.venv/` (next to `CFN_LINT` when set) with the pinned tools, moto among
+/// them. `None` when it is not installed; under CI that is a failure, not a skip.
+pub fn python_tools() -> Option<PathBuf> {
+    let python = std::env::var_os("CFN_LINT")
+        .map(|p| PathBuf::from(p).with_file_name("python3"))
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python3"));
+    let installed = Command::new(&python)
+        .args(["-c", "import moto.server"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if installed {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the pinned Python tools are not installed in .venv and CI must not skip; run the tests with `cargo xtask test`"
+    );
+    eprintln!(
+        "SKIPPED: the pinned Python tools are not installed in .venv; run `cargo xtask test` to install them and run this test"
+    );
+    None
+}
+
 /// Runs cfn-lint over the given templates and returns its report, or `None` when they
 /// pass with no error and no warning (informational findings are allowed).
 pub fn lint(cfn_lint: &Path, templates: &[PathBuf]) -> Option<String> {

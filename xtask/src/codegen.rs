@@ -24,6 +24,7 @@ pub const OUTPUT_DIR: &str = "constructs/hyperpod-cfn/src/generated";
 
 /// The services generated: Cargo feature and module name, and CloudFormation's name.
 pub const SERVICES: &[(&str, &str)] = &[
+    ("aps", "APS"),
     ("cloudformation", "CloudFormation"),
     ("ec2", "EC2"),
     ("eks", "EKS"),

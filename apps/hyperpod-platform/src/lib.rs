@@ -14,10 +14,10 @@ use std::path::PathBuf;
 
 use hyperpod::{
     ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket,
-    HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork, InstanceGroup, NamespaceAccess,
-    NetworkProps, QuotaInstanceType, TeamDataAccess, TeamNamespace, TeamNamespaceProps,
+    HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork, InstanceGroup, NetworkProps,
+    QuotaInstanceType, TeamDataAccess, TeamNamespace, TeamNamespaceProps,
 };
-use hyperpod_core::{App, CfnOutput, Environment, OutputProps, Stack, StackProps, Stage, Tags};
+use hyperpod_core::{App, Environment, Stack, StackProps, Stage, Tags};
 
 /// The cluster's account (A).
 pub const CLUSTER_ACCOUNT: &str = "111111111111";
@@ -27,6 +27,9 @@ pub const DATA_SCIENTIST_ACCOUNT: &str = "222222222222";
 pub const DATA_ACCOUNT: &str = "333333333333";
 /// The region of all three.
 pub const REGION: &str = "us-east-1";
+/// The Availability Zones of the cluster's network, by ID: the first is where the HyperPod
+/// capacity is (a reservation or a training plan), and where the instance groups run.
+pub const AVAILABILITY_ZONE_IDS: &[&str] = &["use1-az2", "use1-az4"];
 
 /// A team sharing the cluster.
 pub struct Team {
@@ -107,66 +110,55 @@ pub fn app() -> App {
         },
     );
 
-    let network = HyperPodNetwork::new(&platform, "Network", NetworkProps::default());
+    let network = HyperPodNetwork::new(
+        &platform,
+        "Network",
+        NetworkProps::new(AVAILABILITY_ZONE_IDS),
+    );
     let cluster = HyperPodEksCluster::new(
         &platform,
         "HyperPod",
-        HyperPodEksClusterProps {
-            vpc_cni_version: Some("v1.19.2-eksbuild.1".into()),
-            ..HyperPodEksClusterProps::new(
-                "ml-cluster",
-                network.refs().clone(),
-                vec![
-                    InstanceGroup::new("system", "ml.m5.2xlarge", 2),
-                    InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 8),
-                ],
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lifecycle-scripts"),
-                assets,
-            )
-        },
+        HyperPodEksClusterProps::new(
+            "ml-cluster",
+            network.refs().clone(),
+            vec![
+                InstanceGroup::new("system", "ml.m5.2xlarge", 2),
+                InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 8),
+            ],
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lifecycle-scripts"),
+            assets,
+        ),
     );
 
-    for team in TEAMS {
-        TeamNamespace::new(
-            &platform,
-            team.name,
-            TeamNamespaceProps {
-                team_name: team.name.into(),
-                cluster: cluster.clone(),
-                quota: ComputeQuota {
-                    fair_share_weight: team.fair_share_weight,
-                    ..ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, team.gpu_instances)])
-                },
-                data_scientist_stack: scientists.clone(),
-                access: NamespaceAccess::EditPolicy,
-            },
-        );
-    }
+    let teams: Vec<(&Team, TeamNamespace)> = TEAMS
+        .iter()
+        .map(|team| {
+            let quota = ComputeQuota {
+                fair_share_weight: team.fair_share_weight,
+                ..ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, team.gpu_instances)])
+            };
+            let props = TeamNamespaceProps {
+                service_accounts: vec![TRAINING_SERVICE_ACCOUNT.into()],
+                ..TeamNamespaceProps::new(team.name, &cluster, quota, &scientists)
+            };
+            (team, TeamNamespace::new(&platform, team.name, props))
+        })
+        .collect();
     CrossAccountDataAccess::new(
         &platform,
         "TrainingData",
         CrossAccountDataAccessProps {
-            eks_cluster_name: cluster.eks_cluster_name(),
             data_stack: data.clone(),
             bucket: DataBucket::Create {
                 bucket_name: None,
                 kms: false,
             },
-            teams: TEAMS
+            teams: teams
                 .iter()
-                .map(|team| TeamDataAccess {
-                    prefix: Some(team.data_prefix.into()),
-                    ..TeamDataAccess::read_only(team.name, TRAINING_SERVICE_ACCOUNT)
+                .map(|(team, namespace)| {
+                    TeamDataAccess::read_only(namespace, TRAINING_SERVICE_ACCOUNT, team.data_prefix)
                 })
                 .collect(),
-        },
-    );
-    CfnOutput::new(
-        &platform,
-        "ClusterArn",
-        OutputProps {
-            description: Some("the HyperPod cluster".into()),
-            ..OutputProps::new(cluster.cluster_arn())
         },
     );
     app

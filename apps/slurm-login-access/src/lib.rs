@@ -1,10 +1,9 @@
 //! A Slurm HyperPod cluster with login nodes, reached over SSH through an internal
 //! Network Load Balancer from AWS Client VPN, all in the cluster's account.
 //!
-//! Login nodes get their addresses when HyperPod creates them: after the first deploy, put
-//! them in [`LOGIN_NODE_ADDRESSES`] and deploy again. The lifecycle script
-//! `login_host_keys.sh` gives every login node the same SSH host keys from the secret the
-//! load balancer construct creates.
+//! Login nodes register themselves with the load balancer as they start (and deregister
+//! the nodes they replace), and share one set of SSH host keys, through the lifecycle
+//! script the Slurm construct adds; nothing in the app names their addresses.
 
 use std::path::PathBuf;
 
@@ -19,8 +18,9 @@ use hyperpod_core::{App, Environment, Stack, StackProps, Stage, Tags};
 pub const ACCOUNT: &str = "111111111111";
 /// The region.
 pub const REGION: &str = "us-east-1";
-/// The login nodes' private addresses, from the HyperPod console after the first deploy.
-pub const LOGIN_NODE_ADDRESSES: &[&str] = &["10.192.0.10", "10.192.64.10"];
+/// The Availability Zones of the network, by ID; the cluster and its file system run in
+/// the first.
+pub const AVAILABILITY_ZONE_IDS: &[&str] = &["use1-az2", "use1-az4"];
 /// The range VPN clients get addresses from; it must not overlap the VPC.
 pub const VPN_CLIENT_CIDR: &str = "10.100.0.0/22";
 /// The server certificate of the VPN, imported into ACM.
@@ -50,7 +50,7 @@ pub fn app() -> App {
         "Network",
         NetworkProps {
             fsx_lustre: true,
-            ..NetworkProps::default()
+            ..NetworkProps::new(AVAILABILITY_ZONE_IDS)
         },
     );
     let cluster = SlurmHyperPodCluster::new(
@@ -59,6 +59,7 @@ pub fn app() -> App {
         SlurmHyperPodClusterProps {
             cluster_name: "ml-slurm".into(),
             network: network.refs().clone(),
+            availability_zone_id: None,
             controller: SlurmGroup::new("controller", "ml.m5.2xlarge", 1),
             login: Some(SlurmGroup::new("login", "ml.m5.xlarge", 2)),
             compute: vec![SlurmGroup {
@@ -84,10 +85,8 @@ pub fn app() -> App {
         &stack,
         "LoginNodes",
         LoginNodeLoadBalancerProps {
-            network: network.refs().clone(),
-            login_node_addresses: LOGIN_NODE_ADDRESSES.iter().map(|a| a.to_string()).collect(),
+            cluster,
             allowed_sources: vec![SshSource::SecurityGroup(vpn.security_group_id())],
-            shared_host_keys_for_role: Some(cluster.execution_role().role_name()),
         },
     );
     app

@@ -440,6 +440,65 @@ pub mod fns {
         ))
     }
 
+    /// A JSON document as one string, keeping its numbers and booleans. CloudFormation turns
+    /// every value it passes to a custom resource into a string, so a document that must
+    /// keep its types travels as JSON text. A fully literal document becomes a literal
+    /// string; otherwise `Fn::Sub`, where each reference or function sits inside a JSON
+    /// string and must resolve to text without quotes or backslashes (ids, ARNs, names,
+    /// DNS names).
+    pub fn to_json(document: impl Into<Expr>) -> Value<String> {
+        let document = document.into();
+        if let Some(literal) = document.to_literal_json() {
+            return Value::from_expr(Expr::String(literal.to_string()));
+        }
+        let mut template = String::new();
+        let mut variables = IndexMap::new();
+        write_json(&document, &mut template, &mut variables);
+        Value::from_expr(Expr::Sub(template, variables))
+    }
+
+    /// Writes `expr` as JSON into an `Fn::Sub` template: literals escaped for `Fn::Sub`,
+    /// everything else as a quoted variable.
+    fn write_json(expr: &Expr, template: &mut String, variables: &mut IndexMap<String, Expr>) {
+        match expr {
+            Expr::List(items) => {
+                template.push('[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        template.push(',');
+                    }
+                    write_json(item, template, variables);
+                }
+                template.push(']');
+            }
+            Expr::Map(entries) => {
+                template.push('{');
+                for (index, (key, value)) in entries.iter().enumerate() {
+                    if index > 0 {
+                        template.push(',');
+                    }
+                    let key = serde_json::Value::String(key.clone()).to_string();
+                    template.push_str(&key.replace("${", "${!"));
+                    template.push(':');
+                    write_json(value, template, variables);
+                }
+                template.push('}');
+            }
+            literal if literal.is_literal() => {
+                let text = literal
+                    .to_literal_json()
+                    .expect("a literal scalar")
+                    .to_string();
+                template.push_str(&text.replace("${", "${!"));
+            }
+            reference => {
+                let name = format!("v{}", variables.len());
+                template.push_str(&format!("\"${{{name}}}\""));
+                variables.insert(name, reference.clone());
+            }
+        }
+    }
+
     /// `Fn::Select`: the item at `index` of a list.
     pub fn select<T>(index: u32, list: Value<Vec<T>>) -> Value<T> {
         Value::from_expr(Expr::Select(

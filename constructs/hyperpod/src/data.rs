@@ -7,6 +7,8 @@ use hyperpod_iam::{
     Condition, ConditionOperator, PolicyDocument, Principal, Role, RoleProps, Statement,
 };
 
+use crate::team::TeamNamespace;
+
 /// The data bucket in the data account.
 #[derive(Clone, Debug)]
 pub enum DataBucket {
@@ -30,27 +32,45 @@ pub enum DataBucket {
     },
 }
 
+/// Which objects of the bucket a team reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataScope {
+    /// The keys under a prefix that ends with `/` (such as `datasets/vision/`), so that
+    /// `datasets/vision/` never also grants `datasets/vision-private/`.
+    Prefix(String),
+    /// Every object of the bucket: an explicit choice, never a default.
+    WholeBucket,
+}
+
 /// One team's access to the data.
 #[derive(Clone, Debug)]
 pub struct TeamDataAccess {
-    /// The team's name; its namespace is `hyperpod-ns-<team>`.
-    pub team_name: String,
-    /// The Kubernetes service account the team's pods run as.
+    /// The team; its pods run in its namespace on its cluster.
+    pub team: TeamNamespace,
+    /// The Kubernetes service account the team's pods run as: one of the team's
+    /// [`TeamNamespaceProps::service_accounts`](crate::TeamNamespaceProps::service_accounts).
     pub service_account: String,
-    /// Limits access to keys under this prefix (such as `datasets/ml-research/`).
-    pub prefix: Option<String>,
+    /// The objects the team reaches.
+    pub scope: DataScope,
     /// Also allows writing objects (`s3:PutObject`).
     pub write: bool,
 }
 
 impl TeamDataAccess {
-    /// Read-only access to the whole bucket for a team's service account.
-    pub fn read_only(team_name: &str, service_account: &str) -> TeamDataAccess {
+    /// Read-only access for a team's service account to the keys under `prefix`.
+    pub fn read_only(team: &TeamNamespace, service_account: &str, prefix: &str) -> TeamDataAccess {
         TeamDataAccess {
-            team_name: team_name.to_owned(),
+            team: team.clone(),
             service_account: service_account.to_owned(),
-            prefix: None,
+            scope: DataScope::Prefix(prefix.to_owned()),
             write: false,
+        }
+    }
+
+    fn prefix(&self) -> Option<&str> {
+        match &self.scope {
+            DataScope::Prefix(prefix) => Some(prefix),
+            DataScope::WholeBucket => None,
         }
     }
 }
@@ -58,8 +78,6 @@ impl TeamDataAccess {
 /// The options of [`CrossAccountDataAccess`].
 #[derive(Clone, Debug)]
 pub struct CrossAccountDataAccessProps {
-    /// The EKS cluster's name, for the Pod Identity associations.
-    pub eks_cluster_name: Value<String>,
     /// The stack of the data account (C) that holds the bucket and the access points.
     pub data_stack: Stack,
     /// The bucket.
@@ -89,16 +107,21 @@ pub struct CrossAccountDataAccessProps {
 /// let platform = Stack::new(&a, "Cluster", StackProps::default());
 /// let c = Stage::new(&app, "data", Environment::new("333333333333", "us-east-1"));
 /// let data = Stack::new(&c, "TrainingData", StackProps::default());
-/// let network = HyperPodNetwork::new(&platform, "Network", NetworkProps::default());
+/// let b = Stage::new(&app, "science", Environment::new("222222222222", "us-east-1"));
+/// let scientists = Stack::new(&b, "Scientists", StackProps::default());
+/// let network = HyperPodNetwork::new(&platform, "Network", NetworkProps::new(&["use1-az2", "use1-az4"]));
 /// let cluster = HyperPodEksCluster::new(&platform, "HyperPod", HyperPodEksClusterProps::new(
 ///     "ml-cluster", network.refs().clone(),
 ///     vec![InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 4)], scripts, assets,
 /// ));
+/// let team = TeamNamespace::new(&platform, "ml-research", TeamNamespaceProps::new(
+///     "ml-research", &cluster,
+///     ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)]), &scientists,
+/// ));
 /// let access = CrossAccountDataAccess::new(&platform, "TrainingData", CrossAccountDataAccessProps {
-///     eks_cluster_name: cluster.eks_cluster_name(),
 ///     data_stack: data,
 ///     bucket: DataBucket::Create { bucket_name: None, kms: false },
-///     teams: vec![TeamDataAccess::read_only("ml-research", "training")],
+///     teams: vec![TeamDataAccess::read_only(&team, "training", "datasets/ml-research/")],
 /// });
 /// assert!(access.pod_role("ml-research").is_some());
 /// assert!(app.synth().is_ok());
@@ -145,8 +168,14 @@ impl CrossAccountDataAccess {
         };
 
         let mut roles = Vec::new();
-        for team in &props.teams {
-            let access_point = access_point_name(&team.team_name);
+        // A team that was refused (invalid or duplicate name) is reported by the team.
+        for access in props
+            .teams
+            .iter()
+            .filter(|access| access.team.is_declared())
+        {
+            let team_name = access.team.team_name();
+            let access_point = access_point_name(team_name);
             let access_point_arn = fns::sub(
                 "arn:${AWS::Partition}:s3:${region}:${account}:accesspoint/${name}",
                 [
@@ -161,10 +190,10 @@ impl CrossAccountDataAccess {
                     ("region", data_env.region.as_str().into()),
                     ("account", data_env.account.as_str().into()),
                     ("name", access_point.as_str().into()),
-                    ("prefix", team.prefix.clone().unwrap_or_default().into()),
+                    ("prefix", access.prefix().unwrap_or_default().into()),
                 ],
             );
-            let object_actions: Vec<&str> = if team.write {
+            let object_actions: Vec<&str> = if access.write {
                 vec!["s3:GetObject", "s3:PutObject"]
             } else {
                 vec!["s3:GetObject"]
@@ -173,7 +202,7 @@ impl CrossAccountDataAccess {
                 .sid("List")
                 .action("s3:ListBucket")
                 .resource(access_point_arn.clone());
-            if let Some(prefix) = &team.prefix {
+            if let Some(prefix) = access.prefix() {
                 list = list.condition(Condition::new(
                     ConditionOperator::StringLike,
                     "s3:prefix",
@@ -206,16 +235,16 @@ impl CrossAccountDataAccess {
                         )),
                 );
             }
-            let role_name = pod_role_name(&team.team_name);
-            let team_scope = Construct::new(&construct, &team.team_name);
+            let role_name = pod_role_name(team_name);
+            let team_scope = Construct::new(&construct, team_name);
             let role = Role::new(
                 &team_scope,
                 "PodRole",
                 RoleProps {
                     role_name: Some(role_name.clone()),
                     description: Some(format!(
-                        "pods of team {} reading training data in account {}",
-                        team.team_name, data_env.account
+                        "pods of team {team_name} reading training data in account {}",
+                        data_env.account
                     )),
                     inline_policies: vec![("team-data".into(), PolicyDocument::new(statements))],
                     ..RoleProps::new(PolicyDocument::new([Statement::allow()
@@ -227,10 +256,10 @@ impl CrossAccountDataAccess {
                 &team_scope,
                 "PodIdentity",
                 eks::PodIdentityAssociationProps::new(
-                    props.eks_cluster_name.clone(),
-                    format!("{}{}", crate::team::NAMESPACE_PREFIX, team.team_name),
+                    access.team.cluster().eks_cluster_name(),
+                    access.team.namespace(),
                     role.arn(),
-                    team.service_account.as_str(),
+                    access.service_account.as_str(),
                 ),
             );
 
@@ -241,7 +270,7 @@ impl CrossAccountDataAccess {
                 .principal(grantee.clone())
                 .action("s3:ListBucket")
                 .resource(access_point_arn);
-            if let Some(prefix) = &team.prefix {
+            if let Some(prefix) = access.prefix() {
                 ap_list = ap_list.condition(Condition::new(
                     ConditionOperator::StringLike,
                     "s3:prefix",
@@ -258,7 +287,7 @@ impl CrossAccountDataAccess {
             ]);
             node.report_all(policy.check());
             s3::CfnAccessPoint::new(
-                &Construct::new(&data, &team.team_name),
+                &Construct::new(&data, team_name),
                 "AccessPoint",
                 s3::AccessPointProps {
                     name: Some(access_point.as_str().into()),
@@ -266,7 +295,7 @@ impl CrossAccountDataAccess {
                     ..s3::AccessPointProps::new(bucket_name.clone())
                 },
             );
-            roles.push((team.team_name.clone(), role));
+            roles.push((team_name.to_owned(), role));
         }
         // S3 checks that a policy's principals exist: the cluster's account first.
         if let Some(stack) = Stack::of(&construct) {
@@ -320,7 +349,10 @@ fn create_bucket(
     let key = kms.then(|| {
         let readers = teams
             .iter()
-            .map(|team| Principal::role(cluster_account, &pod_role_name(&team.team_name)));
+            .filter(|access| access.team.is_declared())
+            .map(|access| {
+                Principal::role(cluster_account, &pod_role_name(access.team.team_name()))
+            });
         let mut use_statement = Statement::allow()
             .sid("TeamPodRolesDecryptThroughS3")
             .action("kms:Decrypt")
@@ -388,32 +420,28 @@ fn check_props(node: &Node, props: &CrossAccountDataAccessProps) {
         );
     }
     let mut seen = std::collections::HashSet::new();
-    for team in &props.teams {
-        if !crate::is_team_name(&team.team_name) {
-            node.report("invalid_team_name", format!("team name `{}` must be 1 to 40 lowercase letters, digits and hyphens, starting and ending with a letter or digit", team.team_name));
-        }
-        if !seen.insert(&team.team_name) {
+    // A refused team (invalid or duplicate name) is reported once, by the team itself.
+    for access in props
+        .teams
+        .iter()
+        .filter(|access| access.team.is_declared())
+    {
+        let team = access.team.team_name();
+        if !seen.insert(team) {
             node.report(
                 "duplicate_team",
-                format!(
-                    "team `{}` is given data access twice; list it once",
-                    team.team_name
-                ),
+                format!("team `{team}` is given data access twice; list it once"),
             );
         }
-        let sa = &team.service_account;
-        if sa.is_empty()
-            || sa.len() > 253
-            || !sa
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        {
-            node.report("invalid_service_account", format!("service account `{sa}` is not a Kubernetes name; use lowercase letters, digits, `-` and `.`"));
+        let account = &access.service_account;
+        if !access.team.service_accounts().contains(account) {
+            node.report("unknown_service_account", format!("team `{team}` reads data as service account `{account}`, which the team does not create (it has {}); add it to the team's `service_accounts` or use one of them", access.team.service_accounts().join(", ")));
         }
-        if let Some(prefix) = &team.prefix
-            && (prefix.starts_with('/') || prefix.contains('*'))
-        {
-            node.report("invalid_prefix", format!("prefix `{prefix}` must not start with `/` or hold `*`; write it as `datasets/team/`"));
+        match &access.scope {
+            DataScope::Prefix(prefix) if prefix.is_empty() => node.report("empty_data_prefix", format!("team `{team}` has an empty data prefix, which would grant the whole bucket; give its prefix (such as `datasets/{team}/`), or `DataScope::WholeBucket` if the whole bucket is meant")),
+            DataScope::Prefix(prefix) if !prefix.ends_with('/') => node.report("data_prefix_without_slash", format!("team `{team}` has data prefix `{prefix}`, which also grants every key that merely starts with it (such as `{prefix}-private/`); end it with `/`: `{prefix}/`")),
+            DataScope::Prefix(prefix) if prefix.starts_with('/') || prefix.contains(['*', '?']) => node.report("invalid_data_prefix", format!("team `{team}` has data prefix `{prefix}`; a prefix is a plain key start without a leading `/` or wildcards, such as `datasets/{team}/`")),
+            _ => {}
         }
     }
     if let DataBucket::Existing {

@@ -4,6 +4,10 @@
 //! Slurm-orchestrated cluster whose login nodes sit behind an internal Network Load
 //! Balancer reached through AWS Client VPN.
 //!
+//! Inside an EKS cluster, the constructs install what HyperPod needs (its Helm chart) and
+//! the teams' Kubernetes objects through the cluster's installer, a Lambda-backed custom
+//! resource, in the same deploy.
+//!
 //! Each construct takes typed props, applies secure defaults, checks every input and
 //! reports problems at synthesis with its construct path, a stable code and what to
 //! change. A construct that spans accounts takes the stacks it places resources into and
@@ -13,28 +17,43 @@
 //! This crate builds on the construct core, the generated resources and the IAM layer:
 //! never on the AWS SDK, tokio or the network.
 
+mod addons;
+mod chart;
 mod cidr;
 mod data;
 mod eks;
+mod installer;
+pub mod instances;
+mod kubernetes;
 mod lifecycle;
 mod login;
 mod network;
+pub mod regions;
 mod slurm;
 mod team;
 mod vpn;
 
+pub use addons::{Autoscaling, HyperPodAddons, MetricLevel, Observability, SharedFsx};
+pub use chart::{
+    ChartComponents, HYPERPOD_CHART_REPOSITORIES, HYPERPOD_CHART_REVISION, HyperPodChart,
+};
 pub use cidr::{Cidr, parse_address};
 pub use data::{
-    CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, TeamDataAccess,
+    CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataScope, TeamDataAccess,
     access_point_name, pod_role_name,
 };
 pub use eks::{
-    AuthenticationMode, DeepHealthCheck, HelmDependencies, HyperPodEksCluster,
-    HyperPodEksClusterProps, InstanceGroup, SUPPORTED_KUBERNETES_VERSIONS, SchedulerProps,
-    TASK_GOVERNANCE_MIN_VERSION, TaintEffect, VPC_CNI_MIN_VERSION,
+    AuthenticationMode, DEFAULT_KUBERNETES_VERSION, DeepHealthCheck, EksControlPlane,
+    HelmDependencies, HyperPodEksCluster, HyperPodEksClusterProps, InstanceGroup, NewEksCluster,
+    SUPPORTED_KUBERNETES_VERSIONS, SchedulerProps, TASK_GOVERNANCE_MIN_VERSION, TaintEffect,
+    VPC_CNI_MIN_VERSION,
+};
+pub use installer::{HelmChartSource, InstallerLayer, KubernetesInstaller};
+pub use kubernetes::{
+    KubernetesManifest, KubernetesManifestProps, KubernetesObject, PolicyRule, Subject,
 };
 pub use login::{LoginNodeLoadBalancer, LoginNodeLoadBalancerProps, SshSource};
-pub use network::{ExistingNetwork, HyperPodNetwork, NetworkProps, NetworkRefs};
+pub use network::{ExistingNetwork, HyperPodNetwork, NetworkProps, NetworkRefs, ZoneSubnet};
 pub use slurm::{FsxLustre, SlurmGroup, SlurmHyperPodCluster, SlurmHyperPodClusterProps};
 pub use team::{
     ComputeQuota, NAMESPACE_PREFIX, NamespaceAccess, Preemption, QuotaInstanceType,

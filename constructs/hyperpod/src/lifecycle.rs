@@ -7,9 +7,13 @@ use hyperpod_cfn::s3;
 use hyperpod_core::{AssetDestination, Construct, FileAsset, Scope, Stack, fns};
 use hyperpod_iam::{ManagedPolicy, PolicyDocument, Principal, Role, RoleProps, Statement};
 
-/// Creates the lifecycle bucket in `bucket_stack` and records the scripts as an asset of
-/// the cluster's stack, which then deploys after the bucket's: the deploy engine uploads
-/// the scripts in between. Returns the bucket's name and the asset.
+/// The script EKS-orchestrated nodes run when they are created (`OnCreate`).
+pub(crate) const EKS_ENTRY_SCRIPT: &str = "on_create.sh";
+
+/// Creates the lifecycle bucket in `bucket_stack` and records the scripts (with the
+/// `generated` files beside them) as an asset of the cluster's stack, which then deploys
+/// after the bucket's: the deploy engine uploads the scripts in between. The folder must
+/// hold `entry_script`, the script the nodes run. Returns the bucket's name and the asset.
 ///
 /// The bucket's name starts with `sagemaker-`, because
 /// `AmazonSageMakerClusterInstanceRolePolicy` only reads such buckets; it is a
@@ -20,8 +24,13 @@ pub(crate) fn lifecycle_scripts(
     cluster_name: &str,
     scripts: &Path,
     bucket_stack: &Stack,
+    entry_script: &str,
+    generated: Vec<(String, Vec<u8>)>,
 ) -> (String, FileAsset) {
     let node = construct.node();
+    if scripts.is_dir() && !scripts.join(entry_script).is_file() {
+        node.report("lifecycle_script_missing", format!("the nodes run `{entry_script}` from the lifecycle scripts folder {}, which has no such file; add it (it is the script HyperPod starts on every new node)", scripts.display()));
+    }
     let env = bucket_stack.stage().env();
     let name = format!(
         "sagemaker-{}-lcs-{}-{}",
@@ -48,10 +57,11 @@ pub(crate) fn lifecycle_scripts(
         ),
         |_| Vec::new(),
     );
-    let asset = FileAsset::new(
+    let asset = FileAsset::with_generated(
         &cluster_stack,
         &format!("{id}LifecycleScripts"),
         scripts,
+        generated,
         AssetDestination {
             bucket_name: name.clone(),
             key_prefix: "lifecycle/".into(),
@@ -66,6 +76,7 @@ pub(crate) fn lifecycle_scripts(
 /// the lifecycle bucket, and `extra` statements.
 pub(crate) fn execution_role(
     scope: &Construct,
+    id: &str,
     scripts_bucket: &str,
     managed: &[&str],
     extra: Vec<Statement>,
@@ -118,7 +129,7 @@ pub(crate) fn execution_role(
     statements.extend(extra);
     Role::new(
         scope,
-        "ExecutionRole",
+        id,
         RoleProps {
             managed_policies: managed
                 .iter()

@@ -1,11 +1,11 @@
 //! An internal Network Load Balancer in front of a Slurm cluster's login nodes.
 
-use hyperpod_cfn::{ec2, elbv2, secretsmanager};
-use hyperpod_core::{CfnOutput, Construct, Node, OutputProps, Scope, Value};
+use hyperpod_cfn::{ec2, elbv2, ssm};
+use hyperpod_core::{CfnOutput, Construct, Node, OutputProps, Scope, Stack, Value};
 use hyperpod_iam::{PolicyDocument, Statement};
 
-use crate::cidr::{Cidr, parse_address};
-use crate::network::NetworkRefs;
+use crate::cidr::Cidr;
+use crate::slurm::SlurmHyperPodCluster;
 
 /// Who may reach the login nodes over SSH.
 #[derive(Clone, Debug)]
@@ -19,37 +19,49 @@ pub enum SshSource {
 /// The options of a [`LoginNodeLoadBalancer`].
 #[derive(Clone, Debug)]
 pub struct LoginNodeLoadBalancerProps {
-    /// The cluster's network; the load balancer goes into its private subnets.
-    pub network: NetworkRefs,
-    /// The private IPv4 addresses of the login nodes (they change when HyperPod replaces a
-    /// node: update them then).
-    pub login_node_addresses: Vec<String>,
+    /// The Slurm cluster, with a login group, in the same stack: its login nodes register
+    /// themselves with the load balancer as they start.
+    pub cluster: SlurmHyperPodCluster,
     /// Who may connect; SSH from anywhere is refused.
     pub allowed_sources: Vec<SshSource>,
-    /// Shares one set of SSH host keys between the login nodes through a Secrets Manager
-    /// secret that the nodes' lifecycle scripts read (and the first node fills), so users
-    /// do not see "REMOTE HOST IDENTIFICATION HAS CHANGED" when the balancer picks another
-    /// node. Give the name of the nodes' execution role.
-    pub shared_host_keys_for_role: Option<Value<String>>,
 }
 
-/// An internal Network Load Balancer in the private subnets, forwarding TCP 22 to the
-/// login nodes' addresses (target type `ip`, TCP health checks), with a security group
-/// that admits SSH only from the given sources, and an SSH rule on the cluster's group from
-/// the balancer.
+/// An internal Network Load Balancer in the cluster's node subnets, forwarding TCP 22 to
+/// the login nodes (target type `ip`, TCP health checks), with a security group that admits
+/// SSH only from the given sources and an SSH rule on the cluster's group from the
+/// balancer.
+///
+/// The targets follow node replacement without anyone editing the app: every login node,
+/// as it starts, reads the target group's ARN from a parameter this construct writes,
+/// registers its own address and deregisters those of login nodes that are gone (the
+/// lifecycle script the Slurm cluster adds). The cluster is created after the parameter
+/// and the login role's permission, so the first nodes find both.
 ///
 /// ```
 /// use hyperpod::*;
 /// use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
+/// # let scripts = std::env::temp_dir().join("hyperpod-doc-slurm-lcs");
+/// # std::fs::create_dir_all(&scripts).unwrap();
+/// # std::fs::write(scripts.join("on_init_complete.sh"), "#!/bin/bash\n").unwrap();
 /// let app = App::new("demo");
 /// let a = Stage::new(&app, "cluster", Environment::new("111111111111", "us-east-1"));
+/// let assets = Stack::new(&a, "Assets", StackProps::default());
 /// let stack = Stack::new(&a, "Access", StackProps::default());
-/// let network = HyperPodNetwork::new(&stack, "Network", NetworkProps::default());
-/// let balancer = LoginNodeLoadBalancer::new(&stack, "LoginNodes", LoginNodeLoadBalancerProps {
+/// let network = HyperPodNetwork::new(&stack, "Network", NetworkProps::new(&["use1-az2", "use1-az4"]));
+/// let cluster = SlurmHyperPodCluster::new(&stack, "Slurm", SlurmHyperPodClusterProps {
+///     cluster_name: "ml-slurm".into(),
 ///     network: network.refs().clone(),
-///     login_node_addresses: vec!["10.192.0.10".into(), "10.192.64.10".into()],
+///     availability_zone_id: None,
+///     controller: SlurmGroup::new("controller", "ml.m5.2xlarge", 1),
+///     login: Some(SlurmGroup::new("login", "ml.m5.xlarge", 2)),
+///     compute: vec![SlurmGroup::new("gpu-workers", "ml.g5.8xlarge", 2)],
+///     lifecycle_scripts: scripts,
+///     lifecycle_bucket_stack: assets,
+///     fsx: None,
+/// });
+/// let balancer = LoginNodeLoadBalancer::new(&stack, "LoginNodes", LoginNodeLoadBalancerProps {
+///     cluster,
 ///     allowed_sources: vec![SshSource::Cidr("10.100.0.0/22".into())],
-///     shared_host_keys_for_role: None,
 /// });
 /// let _ssh_to = balancer.dns_name();
 /// assert!(app.synth().is_ok());
@@ -58,7 +70,6 @@ pub struct LoginNodeLoadBalancerProps {
 pub struct LoginNodeLoadBalancer {
     construct: Construct,
     balancer: elbv2::CfnLoadBalancer,
-    host_keys: Option<secretsmanager::CfnSecret>,
 }
 
 impl LoginNodeLoadBalancer {
@@ -70,23 +81,27 @@ impl LoginNodeLoadBalancer {
     ) -> LoginNodeLoadBalancer {
         let construct = Construct::new(scope, id);
         let node = construct.node().clone();
-        let vpc_cidrs: Vec<Cidr> = props
-            .network
-            .vpc_cidrs
-            .iter()
-            .filter_map(|c| Cidr::parse(c).ok())
-            .collect();
-        let targets = check_targets(&node, &props.login_node_addresses, &vpc_cidrs);
+        let network = props.cluster.network().clone();
         check_sources(&node, &props.allowed_sources);
+        let login = props.cluster.login_nodes().cloned();
+        if login.is_none() {
+            node.report("no_login_group", "the cluster has no login group, so no node would register with the load balancer; give the cluster a `login` group");
+        }
+        let same_stack = match (Stack::of(&construct), Stack::of(&props.cluster)) {
+            (Some(here), Some(there)) => here.node().path() == there.node().path(),
+            _ => true,
+        };
+        if !same_stack {
+            node.report("load_balancer_in_other_stack", "the login nodes' load balancer must be in the cluster's stack: the cluster waits for its target group before creating login nodes; create it in that stack");
+        }
 
         let group = ec2::CfnSecurityGroup::new(
             &construct,
             "SecurityGroup",
             ec2::SecurityGroupProps {
-                vpc_id: Some(props.network.vpc_id.clone()),
+                vpc_id: Some(network.vpc_id.clone()),
                 security_group_egress: Some(
-                    props
-                        .network
+                    network
                         .vpc_cidrs
                         .iter()
                         .map(|cidr| ec2::security_group::Egress {
@@ -129,7 +144,7 @@ impl LoginNodeLoadBalancer {
             &construct,
             "NodesFromBalancer",
             ec2::SecurityGroupIngressProps {
-                group_id: Some(props.network.security_group_id.clone()),
+                group_id: Some(network.security_group_id.clone()),
                 source_security_group_id: Some(group.group_id()),
                 from_port: Some(22.into()),
                 to_port: Some(22.into()),
@@ -144,9 +159,7 @@ impl LoginNodeLoadBalancer {
             elbv2::LoadBalancerProps {
                 type_: Some(elbv2::load_balancer::Type::Network.into()),
                 scheme: Some(elbv2::load_balancer::Scheme::Internal.into()),
-                subnets: Some(Value::list(
-                    props.network.private_subnet_ids.iter().cloned(),
-                )),
+                subnets: Some(Value::list(network.node_subnet_ids())),
                 // Security groups can only be given when a network load balancer is created.
                 security_groups: Some(Value::list([group.group_id()])),
                 ..Default::default()
@@ -159,23 +172,12 @@ impl LoginNodeLoadBalancer {
                 target_type: Some(elbv2::target_group::TargetType::Ip.into()),
                 protocol: Some(elbv2::target_group::Protocol::Tcp.into()),
                 port: Some(22.into()),
-                vpc_id: Some(props.network.vpc_id.clone()),
+                vpc_id: Some(network.vpc_id.clone()),
                 health_check_protocol: Some(elbv2::target_group::HealthCheckProtocol::Tcp.into()),
                 health_check_port: Some("22".into()),
                 healthy_threshold_count: Some(3.into()),
                 unhealthy_threshold_count: Some(3.into()),
                 health_check_interval_seconds: Some(10.into()),
-                targets: Some(Value::list(targets.into_iter().map(
-                    |(address, outside_vpc)| {
-                        elbv2::target_group::TargetDescription {
-                            port: Some(22.into()),
-                            // An address outside the VPC's ranges must name all zones.
-                            availability_zone: outside_vpc.then(|| "all".into()),
-                            ..elbv2::target_group::TargetDescription::new(address)
-                        }
-                        .into()
-                    },
-                ))),
                 ..Default::default()
             },
         );
@@ -195,20 +197,48 @@ impl LoginNodeLoadBalancer {
             },
         );
 
-        let host_keys = props.shared_host_keys_for_role.as_ref().map(|role_name| {
-            let secret = secretsmanager::CfnSecret::new(&construct, "HostKeys", secretsmanager::SecretProps { description: Some("SSH host keys shared by the login nodes; the first login node stores them".into()), ..Default::default() });
-            secret.retain_on_delete_and_replace();
-            hyperpod_cfn::iam::CfnRolePolicy::new(
+        if let Some(login) = &login {
+            // The login nodes read the target group's ARN from this parameter and manage
+            // their own targets in it.
+            let parameter = ssm::CfnParameter::new(
                 &construct,
-                "HostKeysAccess",
-                hyperpod_cfn::iam::RolePolicyProps {
-                    policy_document: Some(PolicyDocument::new([Statement::allow().actions(["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]).resource(secret.ref_value())]).into()),
-                    ..hyperpod_cfn::iam::RolePolicyProps::new("login-host-keys", role_name.clone())
+                "TargetGroupParameter",
+                ssm::ParameterProps {
+                    name: Some(login.target_group_parameter.as_str().into()),
+                    description: Some(
+                        "the target group the Slurm login nodes register themselves with".into(),
+                    ),
+                    ..ssm::ParameterProps::new(
+                        ssm::parameter::Type::String,
+                        target_group.ref_value(),
+                    )
                 },
             );
-            CfnOutput::new(&construct, "HostKeysSecret", OutputProps { description: Some("the secret the login nodes' lifecycle scripts read their SSH host keys from".into()), ..OutputProps::new(secret.ref_value()) });
-            secret
-        });
+            let policy = hyperpod_cfn::iam::CfnRolePolicy::new(
+                &construct,
+                "LoginNodesRegister",
+                hyperpod_cfn::iam::RolePolicyProps {
+                    policy_document: Some(
+                        PolicyDocument::new([Statement::allow()
+                            .sid("OwnTargets")
+                            .actions([
+                                "elasticloadbalancing:RegisterTargets",
+                                "elasticloadbalancing:DeregisterTargets",
+                            ])
+                            .resource(target_group.ref_value())])
+                        .into(),
+                    ),
+                    ..hyperpod_cfn::iam::RolePolicyProps::new(
+                        "login-node-targets",
+                        login.role.role_name(),
+                    )
+                },
+            );
+            if same_stack {
+                props.cluster.hyperpod_cluster().add_depends_on(&parameter);
+                props.cluster.hyperpod_cluster().add_depends_on(&policy);
+            }
+        }
         CfnOutput::new(
             &construct,
             "DnsName",
@@ -220,7 +250,6 @@ impl LoginNodeLoadBalancer {
         LoginNodeLoadBalancer {
             construct,
             balancer,
-            host_keys,
         }
     }
 
@@ -228,64 +257,12 @@ impl LoginNodeLoadBalancer {
     pub fn dns_name(&self) -> Value<String> {
         self.balancer.dns_name()
     }
-
-    /// The secret holding the shared host keys, when asked for.
-    pub fn host_keys_secret(&self) -> Option<Value<String>> {
-        self.host_keys.as_ref().map(|secret| secret.ref_value())
-    }
 }
 
 impl Scope for LoginNodeLoadBalancer {
     fn node(&self) -> &Node {
         self.construct.node()
     }
-}
-
-/// The private ranges a load balancer accepts as `ip` targets (RFC 1918 and RFC 6598).
-const PRIVATE_RANGES: &[&str] = &[
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-];
-
-fn check_targets(node: &Node, addresses: &[String], vpc_cidrs: &[Cidr]) -> Vec<(String, bool)> {
-    if addresses.is_empty() {
-        node.report(
-            "no_login_nodes",
-            "give the addresses of the login nodes; the target group would be empty",
-        );
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for address in addresses {
-        if !seen.insert(address) {
-            node.report(
-                "duplicate_login_node",
-                format!("login node address {address} is given twice; list each once"),
-            );
-            continue;
-        }
-        let Some(parsed) = parse_address(address) else {
-            node.report(
-                "invalid_login_node_address",
-                format!(
-                    "`{address}` is not an IPv4 address; give the login node's private address"
-                ),
-            );
-            continue;
-        };
-        let in_vpc = vpc_cidrs.iter().any(|cidr| cidr.contains(parsed));
-        let private = PRIVATE_RANGES
-            .iter()
-            .any(|range| Cidr::parse(range).expect("a valid range").contains(parsed));
-        if !in_vpc && !private {
-            node.report("public_login_node_address", format!("{address} is neither in the VPC nor in a private range; a load balancer only forwards to private addresses, so give the node's private address"));
-            continue;
-        }
-        out.push((address.clone(), !in_vpc));
-    }
-    out
 }
 
 fn check_sources(node: &Node, sources: &[SshSource]) {

@@ -1,10 +1,14 @@
-//! A task-governance team: its compute quota, its namespace, and who may use it.
+//! A task-governance team: its compute quota, its namespace's Kubernetes objects, and who
+//! may use it.
 
 use hyperpod_cfn::{eks, sagemaker};
 use hyperpod_core::{Construct, Node, Scope, Stack, Value, fns};
 use hyperpod_iam::{PolicyDocument, Principal, Role, RoleProps, Statement, role_arn};
 
-use crate::eks::HyperPodEksCluster;
+use crate::eks::{HyperPodEksCluster, RegisteredTeam};
+use crate::kubernetes::{
+    KubernetesManifest, KubernetesManifestProps, KubernetesObject, PolicyRule, Subject,
+};
 
 pub use sagemaker::compute_quota::ComputeQuotaResourceConfigInstanceType as QuotaInstanceType;
 
@@ -34,7 +38,7 @@ pub enum Preemption {
 /// A team's compute quota.
 #[derive(Clone, Debug)]
 pub struct ComputeQuota {
-    /// Instances per type, at most 15 types.
+    /// Instances per type, at most 15 types, each a type the cluster has.
     pub instances: Vec<(QuotaInstanceType, u32)>,
     /// The sharing strategy.
     pub sharing: SharingStrategy,
@@ -62,11 +66,18 @@ impl ComputeQuota {
 }
 
 /// What a team's members may do in its namespace.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NamespaceAccess {
-    /// `AmazonEKSEditPolicy` scoped to the team's namespace (the default).
-    EditPolicy,
-    /// Kubernetes groups, bound to roles by charts installed elsewhere.
+    /// The roles of the HyperPod chart's `team-role-and-bindings` (PyTorchJobs, Kueue
+    /// workloads, jobs, pods and their logs in the namespace; read of the team's cluster
+    /// queue and the priority classes), plus `HyperPodPyTorchJob`, installed here and
+    /// bound to the Kubernetes group `hyperpod-ns-<team>-namespace-level-group` of the
+    /// team's access entry (the default).
+    TeamRole,
+    /// The team role and `AmazonEKSEditPolicy` scoped to the namespace (the rest of what
+    /// Kubernetes' `edit` role allows: deployments, services, and so on).
+    TeamRoleAndEditPolicy,
+    /// Kubernetes groups, bound to roles by something else.
     KubernetesGroups(Vec<String>),
 }
 
@@ -83,18 +94,47 @@ pub struct TeamNamespaceProps {
     pub quota: ComputeQuota,
     /// The stack of the data scientists' account (B) that holds the team's role.
     pub data_scientist_stack: Stack,
-    /// What members may do in the namespace.
+    /// What members may do in the namespace (default [`NamespaceAccess::TeamRole`]).
     pub access: NamespaceAccess,
+    /// The service accounts created in the namespace, for the team's pods (default
+    /// `training`); data access through Pod Identity names one of them.
+    pub service_accounts: Vec<String>,
+    /// Gives the namespace the cluster's shared FSx for Lustre file system as the volume
+    /// claim `fsx` (default off). Every namespace given it reads and writes the whole file
+    /// system: give it only to teams that may share data.
+    pub shared_fsx: bool,
+}
+
+impl TeamNamespaceProps {
+    /// A team with the default access and one service account, `training`.
+    pub fn new(
+        team_name: &str,
+        cluster: &HyperPodEksCluster,
+        quota: ComputeQuota,
+        data_scientist_stack: &Stack,
+    ) -> TeamNamespaceProps {
+        TeamNamespaceProps {
+            team_name: team_name.to_owned(),
+            cluster: cluster.clone(),
+            quota,
+            data_scientist_stack: data_scientist_stack.clone(),
+            access: NamespaceAccess::TeamRole,
+            service_accounts: vec!["training".into()],
+            shared_fsx: false,
+        }
+    }
 }
 
 /// A task-governance team: its compute quota (task governance then creates the namespace
-/// `hyperpod-ns-<team>`; this construct never creates it), a cluster-access role in the
+/// `hyperpod-ns-<team>`; this construct never creates it), the namespace's service
+/// accounts and roles (applied once the namespace exists), a cluster-access role in the
 /// cluster's account that trusts only the team's data-scientist role in the data
 /// scientists' account, that role (allowed to assume only the cluster-access role), and an
-/// EKS access entry scoped to the namespace.
+/// EKS access entry that puts the role in the team's Kubernetes group.
 ///
 /// IAM refuses a trust policy naming a role that does not exist yet, so the cluster's stack
-/// is made to deploy after the data scientists' stack.
+/// is made to deploy after the data scientists' stack. A team whose name is invalid or
+/// already taken on the cluster is reported once and creates nothing.
 ///
 /// ```
 /// use hyperpod::*;
@@ -108,27 +148,35 @@ pub struct TeamNamespaceProps {
 /// let assets = Stack::new(&a, "Assets", StackProps::default());
 /// let platform = Stack::new(&a, "Cluster", StackProps::default());
 /// let scientists = Stack::new(&b, "Scientists", StackProps::default());
-/// let network = HyperPodNetwork::new(&platform, "Network", NetworkProps::default());
+/// let network = HyperPodNetwork::new(&platform, "Network", NetworkProps::new(&["use1-az2", "use1-az4"]));
 /// let cluster = HyperPodEksCluster::new(&platform, "HyperPod", HyperPodEksClusterProps::new(
 ///     "ml-cluster", network.refs().clone(),
 ///     vec![InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 4)], scripts, assets,
 /// ));
-/// let team = TeamNamespace::new(&platform, "MlResearch", TeamNamespaceProps {
-///     team_name: "ml-research".into(),
-///     cluster: cluster.clone(),
-///     quota: ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)]),
-///     data_scientist_stack: scientists,
-///     access: NamespaceAccess::EditPolicy,
-/// });
-/// assert_eq!(team.namespace().as_literal(), Some("hyperpod-ns-ml-research"));
+/// let team = TeamNamespace::new(&platform, "ml-research", TeamNamespaceProps::new(
+///     "ml-research",
+///     &cluster,
+///     ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)]),
+///     &scientists,
+/// ));
+/// assert_eq!(team.namespace(), "hyperpod-ns-ml-research");
 /// assert!(app.synth().is_ok());
 /// ```
 #[derive(Clone, Debug)]
 pub struct TeamNamespace {
     construct: Construct,
     team_name: String,
+    cluster: HyperPodEksCluster,
+    declared: Option<DeclaredTeam>,
+    service_accounts: Vec<String>,
+}
+
+/// What a valid, first-declared team creates.
+#[derive(Clone, Debug)]
+struct DeclaredTeam {
     cluster_access_role: Role,
     data_scientist_role: Role,
+    quota: sagemaker::CfnComputeQuota,
 }
 
 impl TeamNamespace {
@@ -137,13 +185,56 @@ impl TeamNamespace {
         let construct = Construct::new(scope, id);
         let node = construct.node().clone();
         let team = props.team_name.clone();
+        let undeclared = |construct: Construct| TeamNamespace {
+            construct,
+            team_name: props.team_name.clone(),
+            cluster: props.cluster.clone(),
+            declared: None,
+            service_accounts: props.service_accounts.clone(),
+        };
+        if !crate::is_team_name(&team) {
+            node.report("invalid_team_name", format!("team name `{team}` must be 1 to 40 lowercase letters, digits and hyphens, starting and ending with a letter or digit (task governance names the namespace `hyperpod-ns-<team>` and its queue `hyperpod-ns-<team>-localqueue`, a label of at most 63); rename the team"));
+            return undeclared(construct);
+        }
+        let registered = props.cluster.register_team(RegisteredTeam {
+            name: team.clone(),
+            quotas: props
+                .quota
+                .instances
+                .iter()
+                .map(|(instance_type, count)| (instance_type.as_str().to_owned(), *count))
+                .collect(),
+        });
+        if !registered {
+            // A second construct with the same id is already reported by the tree.
+            let same_id = node.scope().is_some_and(|parent| {
+                parent
+                    .children()
+                    .iter()
+                    .filter(|child| child.id() == node.id())
+                    .count()
+                    > 1
+            });
+            if !same_id {
+                node.report(
+                    "duplicate_team",
+                    format!(
+                        "team `{team}` is already declared on cluster `{}`; declare each team once",
+                        props.cluster.name()
+                    ),
+                );
+            }
+            return undeclared(construct);
+        }
         check_props(&node, &props);
+
         let cluster_account = Stack::of(&construct)
             .map(|stack| stack.stage().env().account)
             .unwrap_or_default();
         let scientist_account = props.data_scientist_stack.stage().env().account;
         let access_role_name = format!("{team}-cluster-access");
         let scientist_role_name = format!("{team}-data-scientist");
+        let namespace = format!("{NAMESPACE_PREFIX}{team}");
 
         let quota = quota(&construct, &props);
 
@@ -174,15 +265,13 @@ impl TeamNamespace {
             &construct,
             "ClusterAccessRole",
             RoleProps {
-                role_name: Some(access_role_name),
+                role_name: Some(access_role_name.clone()),
                 description: Some(format!(
                     "cluster access of team {team}, assumed from its data-scientist role"
                 )),
                 inline_policies: vec![(
-                    "describe-cluster".into(),
-                    PolicyDocument::new([Statement::allow()
-                        .action("eks:DescribeCluster")
-                        .resource(props.cluster.eks_cluster().arn())]),
+                    "hyperpod-cli".into(),
+                    cluster_access_policy(&props.cluster, &access_role_name),
                 )],
                 ..RoleProps::new(Principal::role(&scientist_account, &scientist_role_name).trust())
             },
@@ -192,34 +281,86 @@ impl TeamNamespace {
             stack.add_dependency(&props.data_scientist_stack);
         }
 
-        let namespace = format!("{NAMESPACE_PREFIX}{team}");
-        let entry = match &props.access {
-            NamespaceAccess::EditPolicy => eks::AccessEntryProps {
-                access_policies: Some(
-                    vec![eks::access_entry::AccessPolicy::new(
-                        eks::access_entry::AccessScope { namespaces: Some(vec![namespace.as_str()].into()), ..eks::access_entry::AccessScope::new(eks::access_entry::AccessScopeType::Namespace) },
-                        fns::sub::<&str>("arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy", []),
-                    )]
-                    .into(),
-                ),
-                type_: Some("STANDARD".into()),
-                ..eks::AccessEntryProps::new(props.cluster.eks_cluster_name(), cluster_access_role.arn())
-            },
-            NamespaceAccess::KubernetesGroups(groups) => eks::AccessEntryProps {
-                kubernetes_groups: Some(groups.iter().map(String::as_str).collect::<Vec<_>>().into()),
-                type_: Some("STANDARD".into()),
-                ..eks::AccessEntryProps::new(props.cluster.eks_cluster_name(), cluster_access_role.arn())
-            },
+        let group = format!("{namespace}-namespace-level-group");
+        let edit = fns::sub::<&str>(
+            "arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
+            [],
+        );
+        let (groups, policies): (Vec<String>, Vec<Value<String>>) = match &props.access {
+            NamespaceAccess::TeamRole => (vec![group.clone()], Vec::new()),
+            NamespaceAccess::TeamRoleAndEditPolicy => (vec![group.clone()], vec![edit]),
+            NamespaceAccess::KubernetesGroups(groups) => (groups.clone(), Vec::new()),
         };
-        let entry = eks::CfnAccessEntry::new(&construct, "AccessEntry", entry);
+        let entry = eks::CfnAccessEntry::new(
+            &construct,
+            "AccessEntry",
+            eks::AccessEntryProps {
+                kubernetes_groups: Some(
+                    groups.iter().map(String::as_str).collect::<Vec<_>>().into(),
+                ),
+                access_policies: (!policies.is_empty()).then(|| {
+                    Value::list(policies.into_iter().map(|policy| {
+                        eks::access_entry::AccessPolicy::new(
+                            eks::access_entry::AccessScope {
+                                namespaces: Some(vec![namespace.as_str()].into()),
+                                ..eks::access_entry::AccessScope::new(
+                                    eks::access_entry::AccessScopeType::Namespace,
+                                )
+                            },
+                            policy,
+                        )
+                        .into()
+                    }))
+                }),
+                type_: Some("STANDARD".into()),
+                ..eks::AccessEntryProps::new(
+                    props.cluster.eks_cluster_name(),
+                    cluster_access_role.arn(),
+                )
+            },
+        );
         // Torn down before the quota, which removes the namespace.
         entry.add_depends_on(&quota);
+
+        let mut objects: Vec<KubernetesObject> = props
+            .service_accounts
+            .iter()
+            .map(|account| KubernetesObject::service_account(&namespace, account))
+            .collect();
+        if !matches!(props.access, NamespaceAccess::KubernetesGroups(_)) {
+            objects.extend(team_roles(&team, &group));
+        }
+        let fsx = props
+            .shared_fsx
+            .then(|| props.cluster.shared_fsx())
+            .flatten();
+        if let Some(fsx) = fsx {
+            objects.extend(crate::addons::fsx_objects(fsx, &namespace));
+        }
+        if !objects.is_empty() {
+            let manifest = KubernetesManifest::new(
+                &construct,
+                "Kubernetes",
+                KubernetesManifestProps::new(props.cluster.installer(), objects),
+            );
+            // Task governance creates the namespace from the quota.
+            manifest.add_depends_on(&quota);
+            if let Some(fsx) = fsx {
+                manifest.add_depends_on(&fsx.driver);
+                manifest.add_depends_on(&fsx.file_system);
+            }
+        }
 
         TeamNamespace {
             construct,
             team_name: team,
-            cluster_access_role,
-            data_scientist_role,
+            cluster: props.cluster.clone(),
+            declared: Some(DeclaredTeam {
+                cluster_access_role,
+                data_scientist_role,
+                quota,
+            }),
+            service_accounts: props.service_accounts.clone(),
         }
     }
 
@@ -229,18 +370,39 @@ impl TeamNamespace {
     }
 
     /// The team's namespace, created by task governance.
-    pub fn namespace(&self) -> Value<String> {
-        format!("{NAMESPACE_PREFIX}{}", self.team_name).into()
+    pub fn namespace(&self) -> String {
+        format!("{NAMESPACE_PREFIX}{}", self.team_name)
+    }
+
+    /// The cluster the team runs on.
+    pub fn cluster(&self) -> &HyperPodEksCluster {
+        &self.cluster
+    }
+
+    /// The service accounts of the namespace.
+    pub fn service_accounts(&self) -> &[String] {
+        &self.service_accounts
+    }
+
+    /// Whether the team was declared: `false` for a team whose name is invalid or taken,
+    /// which creates nothing.
+    pub fn is_declared(&self) -> bool {
+        self.declared.is_some()
     }
 
     /// The role in the cluster's account that team members assume to reach the cluster.
-    pub fn cluster_access_role(&self) -> &Role {
-        &self.cluster_access_role
+    pub fn cluster_access_role(&self) -> Option<&Role> {
+        self.declared.as_ref().map(|team| &team.cluster_access_role)
     }
 
     /// The team's role in the data scientists' account.
-    pub fn data_scientist_role(&self) -> &Role {
-        &self.data_scientist_role
+    pub fn data_scientist_role(&self) -> Option<&Role> {
+        self.declared.as_ref().map(|team| &team.data_scientist_role)
+    }
+
+    /// The team's compute quota, which its namespace follows.
+    pub fn compute_quota(&self) -> Option<&sagemaker::CfnComputeQuota> {
+        self.declared.as_ref().map(|team| &team.quota)
     }
 }
 
@@ -248,6 +410,132 @@ impl Scope for TeamNamespace {
     fn node(&self) -> &Node {
         self.construct.node()
     }
+}
+
+/// What the HyperPod CLI and `aws eks update-kubeconfig` call before they touch the
+/// cluster (`aws/sagemaker-hyperpod-cli`, `commands/cluster.py` `set_cluster_context`:
+/// sagemaker:DescribeCluster, iam:GetRole on the caller's role, eks:DescribeAccessEntry
+/// for it; `list-cluster`: sagemaker:ListClusters), all read-only and all about this
+/// cluster and role.
+fn cluster_access_policy(cluster: &HyperPodEksCluster, role_name: &str) -> PolicyDocument {
+    PolicyDocument::new([
+        Statement::allow()
+            .sid("DescribeClusters")
+            .action("eks:DescribeCluster")
+            .resource(cluster.eks_cluster_arn()),
+        Statement::allow()
+            .sid("DescribeHyperPodCluster")
+            .action("sagemaker:DescribeCluster")
+            .resource(cluster.cluster_arn()),
+        Statement::allow()
+            .sid("ListHyperPodClusters")
+            .action("sagemaker:ListClusters")
+            .resource("*"),
+        Statement::allow()
+            .sid("OwnAccessEntry")
+            .action("eks:DescribeAccessEntry")
+            .resource(fns::sub(
+                "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:access-entry/${cluster}/role/${AWS::AccountId}/${role}/*",
+                [
+                    ("cluster", cluster.eks_cluster_name()),
+                    ("role", Value::from(role_name)),
+                ],
+            )),
+        Statement::allow()
+            .sid("OwnRole")
+            .action("iam:GetRole")
+            .resource(fns::sub(
+                "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${role}",
+                [("role", Value::from(role_name))],
+            )),
+    ])
+}
+
+/// The team's Kubernetes roles: the rules of the HyperPod chart's `team-role-and-bindings`
+/// (`aws/sagemaker-hyperpod-cli` @ a00b22d1, `helm_chart/HyperPodHelmChart/charts/team-role-and-bindings/templates/`),
+/// with the cluster-scoped resources (nodes, resource definitions) moved to the cluster
+/// role where Kubernetes honours them, and `HyperPodPyTorchJob`, which `hyp create
+/// hyp-pytorch-job` submits, added beside Kubeflow's PyTorchJob.
+fn team_roles(team: &str, group: &str) -> Vec<KubernetesObject> {
+    let namespace = format!("{NAMESPACE_PREFIX}{team}");
+    let namespace_role = format!("{namespace}-namespace-role");
+    let cluster_role = format!("{namespace}-cluster-role");
+    let queue = format!("{namespace}-clusterqueue");
+    let full = [
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ];
+    let subjects = [Subject::Group(group.to_owned())];
+    vec![
+        KubernetesObject::role(
+            &namespace,
+            &namespace_role,
+            &[
+                PolicyRule::new(&[""], &["namespaces"], &["get"]),
+                PolicyRule::new(&["batch"], &["jobs"], &full),
+                PolicyRule::new(&[""], &["pods"], &["create", "get", "watch", "list"]),
+                PolicyRule::new(&[""], &["pods/status"], &["get", "list", "watch"]),
+                PolicyRule::new(&[""], &["pods/log"], &["get", "list"]),
+                PolicyRule::new(
+                    &["kubeflow.org"],
+                    &["pytorchjobs", "pytorchjobs/status"],
+                    &["get", "list", "watch", "create", "delete", "update"],
+                ),
+                PolicyRule::new(
+                    &["sagemaker.amazonaws.com"],
+                    &["hyperpodpytorchjobs", "hyperpodpytorchjobs/status"],
+                    &[
+                        "get", "list", "watch", "create", "delete", "update", "patch",
+                    ],
+                ),
+                PolicyRule::new(&[""], &["serviceaccounts"], &["get", "list"]),
+                PolicyRule::new(
+                    &[""],
+                    &["configmaps"],
+                    &["create", "update", "get", "delete"],
+                ),
+                PolicyRule::new(&[""], &["secrets"], &["create", "get", "list", "delete"]),
+                PolicyRule::new(
+                    &["kueue.x-k8s.io"],
+                    &["workloads", "workloads/status"],
+                    &["get", "list", "watch", "patch"],
+                ),
+            ],
+        ),
+        KubernetesObject::role_binding(
+            &namespace,
+            &format!("{namespace}-namespace-role-binding"),
+            &namespace_role,
+            &subjects,
+        ),
+        KubernetesObject::cluster_role(
+            &cluster_role,
+            &[
+                PolicyRule::new(&[""], &["namespaces"], &["list", "get"]),
+                PolicyRule::new(
+                    &["kueue.x-k8s.io"],
+                    &["clusterqueues"],
+                    &["list", "get", "watch"],
+                )
+                .names(&[&queue]),
+                PolicyRule::new(
+                    &["kueue.x-k8s.io"],
+                    &["resourceflavors", "workloadpriorityclasses"],
+                    &["list", "get", "watch"],
+                ),
+                PolicyRule::new(&[""], &["nodes", "nodes/status"], &["get", "list", "watch"]),
+                PolicyRule::new(
+                    &["apiextensions.k8s.io"],
+                    &["customresourcedefinitions"],
+                    &["list", "get"],
+                ),
+            ],
+        ),
+        KubernetesObject::cluster_role_binding(
+            &format!("{namespace}-cluster-role-binding"),
+            &cluster_role,
+            &subjects,
+        ),
+    ]
 }
 
 fn quota(construct: &Construct, props: &TeamNamespaceProps) -> sagemaker::CfnComputeQuota {
@@ -306,9 +594,6 @@ fn quota(construct: &Construct, props: &TeamNamespaceProps) -> sagemaker::CfnCom
 
 fn check_props(node: &Node, props: &TeamNamespaceProps) {
     let team = &props.team_name;
-    if !crate::is_team_name(team) {
-        node.report("invalid_team_name", format!("team name `{team}` must be 1 to 40 lowercase letters, digits and hyphens, starting and ending with a letter or digit; rename the team"));
-    }
     if props.cluster.scheduler_config().is_none() {
         node.report("task_governance_off", format!("team `{team}` needs task governance on its cluster; set `task_governance` on the cluster"));
     }
@@ -321,6 +606,23 @@ fn check_props(node: &Node, props: &TeamNamespaceProps) {
                 quota.instances.len()
             ),
         );
+    }
+    let cluster_types = props.cluster.instance_counts();
+    for (instance_type, count) in &quota.instances {
+        let instance_type = instance_type.as_str();
+        if !cluster_types
+            .iter()
+            .any(|(known, _)| known == instance_type)
+        {
+            let known: Vec<&str> = cluster_types.iter().map(|(t, _)| t.as_str()).collect();
+            node.report("quota_type_not_in_cluster", format!("team `{team}` has a quota of {instance_type}, which no instance group of the cluster has (it has {}); give quotas of types the cluster runs", known.join(", ")));
+        }
+        if *count == 0 {
+            node.report(
+                "empty_quota",
+                format!("team `{team}` has a quota of 0 {instance_type}; remove the entry or give it instances"),
+            );
+        }
     }
     if quota.fair_share_weight > 100 {
         node.report(
@@ -345,10 +647,23 @@ fn check_props(node: &Node, props: &TeamNamespaceProps) {
             );
         }
     }
-    if let NamespaceAccess::KubernetesGroups(groups) = &props.access
-        && groups.is_empty()
-    {
-        node.report("no_kubernetes_groups", "NamespaceAccess::KubernetesGroups needs at least one group; name them or use EditPolicy");
+    if let NamespaceAccess::KubernetesGroups(groups) = &props.access {
+        if groups.is_empty() {
+            node.report("no_kubernetes_groups", "NamespaceAccess::KubernetesGroups needs at least one group; name them or use TeamRole");
+        }
+        for group in groups {
+            if group.starts_with("system:") {
+                node.report("reserved_kubernetes_group", format!("Kubernetes group `{group}` starts with `system:`, which EKS access entries refuse; rename it"));
+            }
+        }
+    }
+    for account in &props.service_accounts {
+        if !crate::kubernetes::is_dns_subdomain(account) {
+            node.report("invalid_service_account", format!("service account `{account}` is not a Kubernetes name; use lowercase letters, digits, `-` and `.`"));
+        }
+    }
+    if props.shared_fsx && props.cluster.shared_fsx().is_none() {
+        node.report("no_shared_fsx", format!("team `{team}` asks for the shared FSx for Lustre file system, but the cluster has none; set `addons.fsx` on the cluster or drop `shared_fsx`"));
     }
     if let Some(stack) = node.scope().and_then(|scope| Stack::of(&scope))
         && stack.stage().env().account == props.data_scientist_stack.stage().env().account

@@ -54,9 +54,10 @@ impl ClientVpnAccessProps {
 }
 
 /// A Client VPN endpoint with mutual TLS, connection logging to a log group of its own, a
-/// security group, one association per private subnet (made one after another, as the
-/// service prefers), an authorization rule for each VPC range, and routes only for the
-/// additional destinations, each after its association.
+/// security group, one association per node subnet (made one after another, as the
+/// service prefers), an authorization rule for each VPC range, and routes, each after its
+/// association, for the VPC's secondary blocks (an association routes only the primary)
+/// and the additional destinations.
 ///
 /// ```
 /// use hyperpod::*;
@@ -64,7 +65,7 @@ impl ClientVpnAccessProps {
 /// let app = App::new("demo");
 /// let a = Stage::new(&app, "cluster", Environment::new("111111111111", "us-east-1"));
 /// let stack = Stack::new(&a, "Access", StackProps::default());
-/// let network = HyperPodNetwork::new(&stack, "Network", NetworkProps::default());
+/// let network = HyperPodNetwork::new(&stack, "Network", NetworkProps::new(&["use1-az2", "use1-az4"]));
 /// let vpn = ClientVpnAccess::new(&stack, "Vpn", ClientVpnAccessProps::new(
 ///     network.refs().clone(),
 ///     "10.100.0.0/22",
@@ -150,7 +151,7 @@ impl ClientVpnAccess {
         );
         let mut previous: Option<ec2::CfnClientVpnTargetNetworkAssociation> = None;
         let mut associations = Vec::new();
-        for (index, subnet) in props.network.private_subnet_ids.iter().enumerate() {
+        for (index, subnet) in props.network.node_subnet_ids().iter().enumerate() {
             let association = ec2::CfnClientVpnTargetNetworkAssociation::new(
                 &construct,
                 &format!("Association{}", index + 1),
@@ -177,6 +178,22 @@ impl ClientVpnAccess {
                     ..ec2::ClientVpnAuthorizationRuleProps::new(endpoint.ref_value(), cidr.as_str())
                 },
             );
+        }
+        // An association routes the VPC's primary block only; its secondary blocks (where
+        // HyperPod's nodes and the login-node load balancer are) need routes of their own.
+        for (route_index, cidr) in props.network.vpc_cidrs.iter().enumerate().skip(1) {
+            for (association_index, (subnet, association)) in associations.iter().enumerate() {
+                let route = ec2::CfnClientVpnRoute::new(
+                    &construct,
+                    &format!("VpcBlock{}Via{}", route_index + 1, association_index + 1),
+                    ec2::ClientVpnRouteProps {
+                        target_vpc_subnet_id: Some(subnet.clone()),
+                        description: Some("a secondary block of the cluster's VPC".into()),
+                        ..ec2::ClientVpnRouteProps::new(endpoint.ref_value(), cidr.as_str())
+                    },
+                );
+                route.add_depends_on(association);
+            }
         }
         for (route_index, cidr) in props.additional_routes.iter().enumerate() {
             ec2::CfnClientVpnAuthorizationRule::new(
@@ -274,21 +291,20 @@ fn check_props(node: &Node, props: &ClientVpnAccessProps) {
             node.report("invalid_certificate_arn", format!("the {what} `{arn}` is not an ACM certificate ARN (`arn:aws:acm:<region>:<account>:certificate/<id>`); import the certificate into ACM and give its ARN"));
         }
     }
-    if props.network.private_subnet_ids.is_empty() {
+    if props.network.node_subnets.is_empty() {
         node.report(
             "no_subnets",
-            "the network has no private subnet to associate; give one with at least one",
+            "the network has no node subnet to associate; give one with at least one",
         );
     }
-    let zones: Vec<String> = props
-        .network
-        .private_subnet_zones
-        .iter()
-        .map(|zone| format!("{:?}", zone.expr()))
-        .collect();
     let mut seen = std::collections::HashSet::new();
-    if zones.iter().any(|zone| !seen.insert(zone)) {
-        node.report("associations_in_one_zone", "two private subnets are in one availability zone; Client VPN takes one association per zone, so give subnets in distinct zones");
+    if props
+        .network
+        .node_subnets
+        .iter()
+        .any(|subnet| !seen.insert(&subnet.availability_zone_id))
+    {
+        node.report("associations_in_one_zone", "two node subnets are in one Availability Zone; Client VPN takes one association per zone, so give subnets in distinct zones");
     }
     if !LOG_RETENTION_DAYS.contains(&props.log_retention_days) {
         node.report("invalid_log_retention", format!("{} days is not a retention CloudWatch Logs accepts; use one of {LOG_RETENTION_DAYS:?}", props.log_retention_days));

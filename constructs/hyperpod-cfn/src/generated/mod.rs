@@ -6,6 +6,7 @@
 //!
 //! | service | resource types | property types and enums |
 //! | --- | --- | --- |
+//! | `aps` | 5 | 23 |
 //! | `cloudformation` | 20 | 46 |
 //! | `ec2` | 124 | 494 |
 //! | `eks` | 9 | 85 |
@@ -19,6 +20,8 @@
 //! | `sagemaker` | 48 | 601 |
 //! | `secretsmanager` | 4 | 6 |
 //! | `ssm` | 12 | 52 |
+#[cfg(feature = "aps")]
+pub mod aps;
 #[cfg(feature = "cloudformation")]
 pub mod cloudformation;
 #[cfg(feature = "ec2")]
@@ -49,6 +52,16 @@ pub mod ssm;
 /// The schema of a resource type of an enabled service, by type name.
 pub fn spec(type_name: &str) -> Option<&'static hyperpod_core::schema::ResourceSpec> {
     match type_name {
+        #[cfg(feature = "aps")]
+        "AWS::APS::AnomalyDetector" => Some(&aps::ANOMALY_DETECTOR_SPEC),
+        #[cfg(feature = "aps")]
+        "AWS::APS::ResourcePolicy" => Some(&aps::RESOURCE_POLICY_SPEC),
+        #[cfg(feature = "aps")]
+        "AWS::APS::RuleGroupsNamespace" => Some(&aps::RULE_GROUPS_NAMESPACE_SPEC),
+        #[cfg(feature = "aps")]
+        "AWS::APS::Scraper" => Some(&aps::SCRAPER_SPEC),
+        #[cfg(feature = "aps")]
+        "AWS::APS::Workspace" => Some(&aps::WORKSPACE_SPEC),
         #[cfg(feature = "cloudformation")]
         "AWS::CloudFormation::ChangeSet" => Some(&cloudformation::CHANGE_SET_SPEC),
         #[cfg(feature = "cloudformation")]

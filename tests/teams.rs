@@ -1,0 +1,661 @@
+//! Teams on a shared cluster: quotas, the Kubernetes objects of their namespaces, who may
+//! reach them, and their data in another account; and one clear error per bad input.
+
+use hyperpod::{
+    ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataScope,
+    HyperPodEksCluster, NamespaceAccess, QuotaInstanceType, SharingStrategy, TeamDataAccess,
+    TeamNamespace, TeamNamespaceProps,
+};
+use hyperpod_core::assertions::{Match, Template};
+use serde_json::{Value as Json, json};
+
+use crate::hyperpod::{
+    A, B, C, Fixture, assert_problem, cluster, cluster_props, dependencies, fixture, json_property,
+    message,
+};
+
+fn team_props(f: &Fixture, cluster: &HyperPodEksCluster, name: &str) -> TeamNamespaceProps {
+    TeamNamespaceProps::new(
+        name,
+        cluster,
+        ComputeQuota {
+            fair_share_weight: 30,
+            ..ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)])
+        },
+        &f.scientists,
+    )
+}
+
+fn team(f: &Fixture, cluster: &HyperPodEksCluster, name: &str) -> TeamNamespace {
+    TeamNamespace::new(&f.cluster, name, team_props(f, cluster, name))
+}
+
+fn data_props(f: &Fixture, team: &TeamNamespace) -> CrossAccountDataAccessProps {
+    CrossAccountDataAccessProps {
+        data_stack: f.data.clone(),
+        bucket: DataBucket::Create {
+            bucket_name: None,
+            kms: false,
+        },
+        teams: vec![TeamDataAccess::read_only(
+            team,
+            "training",
+            &format!("datasets/{}/", team.team_name()),
+        )],
+    }
+}
+
+/// The objects of a team's `Custom::KubernetesObjects`, with its resource.
+fn team_objects(template: &Template, logical_id: &str) -> (Json, Vec<Json>) {
+    let resources = template.find_resources("Custom::KubernetesObjects", json!({}));
+    let resource = resources
+        .get(logical_id)
+        .unwrap_or_else(|| panic!("no {logical_id} among {:?}", resources.keys()))
+        .clone();
+    let objects = json_property(&resource["Properties"]["Objects"]);
+    (resource, objects.as_array().unwrap().clone())
+}
+
+fn object<'a>(objects: &'a [Json], kind: &str) -> &'a Json {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} among {objects:#?}"))
+}
+
+#[test]
+fn a_team_gets_a_quota_after_the_cluster_policy() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let team = team(&f, &cluster, "ml-research");
+    assert_eq!(team.namespace(), "hyperpod-ns-ml-research");
+    Template::from_stack(&f.cluster).has_resource(
+        "AWS::SageMaker::ComputeQuota",
+        json!({
+            "DependsOn": ["HyperPodSchedulerConfig"],
+            "Properties": {
+                "ClusterArn": { "Fn::GetAtt": ["HyperPodCluster", "ClusterArn"] },
+                "ComputeQuotaTarget": { "TeamName": "ml-research", "FairShareWeight": 30 },
+                "ComputeQuotaConfig": { "ComputeQuotaResources": [{ "InstanceType": "ml.g5.8xlarge", "Count": 2 }], "ResourceSharingConfig": { "Strategy": "LendAndBorrow", "BorrowLimit": 50 }, "PreemptTeamTasks": "LowerPriority" },
+            },
+        }),
+    );
+}
+
+#[test]
+fn a_team_member_is_in_the_team_group_bound_to_the_official_team_roles_in_its_namespace_only() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    team(&f, &cluster, "vision");
+    let template = Template::from_stack(&f.cluster);
+    template.has_resource(
+        "AWS::EKS::AccessEntry",
+        json!({
+            "DependsOn": ["VisionComputeQuota"],
+            "Properties": { "Type": "STANDARD", "PrincipalArn": { "Fn::GetAtt": ["VisionClusterAccessRole", "Arn"] }, "KubernetesGroups": ["hyperpod-ns-vision-namespace-level-group"] },
+        }),
+    );
+    template.has_resource_properties(
+        "AWS::EKS::AccessEntry",
+        Match::object_like([
+            (
+                "KubernetesGroups",
+                json!(["hyperpod-ns-vision-namespace-level-group"]).into(),
+            ),
+            ("AccessPolicies", Match::absent()),
+        ]),
+    );
+    let (resource, objects) = team_objects(&template, "VisionKubernetes");
+    // Task governance creates the namespace from the quota: the objects follow it.
+    assert_eq!(resource["DependsOn"], json!(["VisionComputeQuota"]));
+    assert_eq!(
+        resource["Properties"]["WaitForNamespaces"],
+        json!(["hyperpod-ns-vision"])
+    );
+    assert_eq!(
+        resource["Properties"]["ServiceToken"],
+        json!({ "Fn::GetAtt": ["HyperPodInstallerFunction", "Arn"] })
+    );
+
+    let role = object(&objects, "Role");
+    assert_eq!(role["metadata"]["namespace"], "hyperpod-ns-vision");
+    let rules = role["rules"].as_array().unwrap();
+    let allows = |group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|rule| {
+            rule["apiGroups"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(group))
+                && rule["resources"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(resource))
+                && rule["verbs"].as_array().unwrap().contains(&json!(verb))
+        })
+    };
+    for (group, resource, verb) in [
+        ("kubeflow.org", "pytorchjobs", "create"),
+        ("sagemaker.amazonaws.com", "hyperpodpytorchjobs", "create"),
+        ("kueue.x-k8s.io", "workloads", "patch"),
+        ("batch", "jobs", "create"),
+        ("", "pods", "create"),
+        ("", "pods/log", "get"),
+    ] {
+        assert!(
+            allows(group, resource, verb),
+            "{verb} {group}/{resource} missing: {rules:#?}"
+        );
+    }
+    assert!(!allows("", "pods/exec", "create"), "no exec into pods");
+    assert_eq!(
+        object(&objects, "RoleBinding")["subjects"],
+        json!([{ "kind": "Group", "name": "hyperpod-ns-vision-namespace-level-group", "apiGroup": "rbac.authorization.k8s.io" }])
+    );
+    let cluster_role = object(&objects, "ClusterRole");
+    let queue = cluster_role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["resources"] == json!(["clusterqueues"]))
+        .unwrap();
+    assert_eq!(
+        queue["resourceNames"],
+        json!(["hyperpod-ns-vision-clusterqueue"])
+    );
+    assert_eq!(queue["verbs"], json!(["list", "get", "watch"]));
+    // Nothing cluster-wide that reaches another team's objects.
+    for rule in cluster_role["rules"].as_array().unwrap() {
+        for resource in rule["resources"].as_array().unwrap() {
+            assert!(
+                [
+                    "namespaces",
+                    "clusterqueues",
+                    "resourceflavors",
+                    "workloadpriorityclasses",
+                    "nodes",
+                    "nodes/status",
+                    "customresourcedefinitions"
+                ]
+                .contains(&resource.as_str().unwrap()),
+                "cluster-wide {resource}"
+            );
+        }
+        for verb in rule["verbs"].as_array().unwrap() {
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str().unwrap()),
+                "cluster-wide {verb}"
+            );
+        }
+    }
+    assert_eq!(
+        object(&objects, "ServiceAccount")["metadata"],
+        json!({ "name": "training", "namespace": "hyperpod-ns-vision" })
+    );
+}
+
+#[test]
+fn the_edit_policy_is_added_on_request_scoped_to_the_namespace() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    TeamNamespace::new(
+        &f.cluster,
+        "vision",
+        TeamNamespaceProps {
+            access: NamespaceAccess::TeamRoleAndEditPolicy,
+            ..team_props(&f, &cluster, "vision")
+        },
+    );
+    Template::from_stack(&f.cluster).has_resource_properties(
+        "AWS::EKS::AccessEntry",
+        json!({ "KubernetesGroups": ["hyperpod-ns-vision-namespace-level-group"], "AccessPolicies": [{ "AccessScope": { "Type": "namespace", "Namespaces": ["hyperpod-ns-vision"] }, "PolicyArn": { "Fn::Sub": "arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy" } }] }),
+    );
+}
+
+#[test]
+fn a_team_can_use_kubernetes_groups_bound_elsewhere() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    TeamNamespace::new(
+        &f.cluster,
+        "vision",
+        TeamNamespaceProps {
+            access: NamespaceAccess::KubernetesGroups(vec!["vision-users".into()]),
+            ..team_props(&f, &cluster, "vision")
+        },
+    );
+    let template = Template::from_stack(&f.cluster);
+    template.has_resource_properties(
+        "AWS::EKS::AccessEntry",
+        json!({ "KubernetesGroups": ["vision-users"] }),
+    );
+    let (_, objects) = team_objects(&template, "VisionKubernetes");
+    assert!(
+        objects.iter().all(|o| o["kind"] == "ServiceAccount"),
+        "{objects:#?}"
+    );
+}
+
+#[test]
+fn the_roles_of_a_team_trust_exactly_each_other_and_allow_what_the_hyperpod_cli_calls() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    team(&f, &cluster, "ml-research");
+    let a = Template::from_stack(&f.cluster);
+    a.has_resource_properties(
+        "AWS::IAM::Role",
+        json!({
+            "RoleName": "ml-research-cluster-access",
+            "AssumeRolePolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": { "AWS": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": B, "name": "ml-research-data-scientist" }] } } }] },
+        }),
+    );
+    let role = a
+        .find_resources(
+            "AWS::IAM::Role",
+            json!({ "Properties": { "RoleName": "ml-research-cluster-access" } }),
+        )
+        .into_values()
+        .next()
+        .unwrap();
+    let statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let resource_of = |action: &str| {
+        statements
+            .iter()
+            .find(|s| s["Action"] == action)
+            .unwrap_or_else(|| panic!("{action} missing from {statements:#?}"))["Resource"]
+            .clone()
+    };
+    assert_eq!(
+        resource_of("sagemaker:DescribeCluster"),
+        json!({ "Fn::GetAtt": ["HyperPodCluster", "ClusterArn"] })
+    );
+    assert_eq!(
+        resource_of("eks:DescribeCluster"),
+        json!({ "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] })
+    );
+    assert_eq!(resource_of("sagemaker:ListClusters"), json!("*"));
+    assert!(
+        resource_of("eks:DescribeAccessEntry")
+            .to_string()
+            .contains("access-entry/${cluster}/role/${AWS::AccountId}/${role}/*")
+    );
+    assert!(
+        resource_of("iam:GetRole")
+            .to_string()
+            .contains("ml-research-cluster-access")
+    );
+    let b = Template::from_stack(&f.scientists);
+    b.resource_count_is("AWS::IAM::Role", 1);
+    b.has_resource_properties(
+        "AWS::IAM::Role",
+        json!({
+            "RoleName": "ml-research-data-scientist",
+            "Policies": [{ "PolicyDocument": { "Statement": [{ "Action": "sts:AssumeRole", "Resource": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": A, "name": "ml-research-cluster-access" }] } }] } }],
+        }),
+    );
+    assert!(
+        dependencies(&f.app, "a/Cluster").contains(&"b/Scientists".to_owned()),
+        "B deploys before A"
+    );
+}
+
+#[test]
+fn a_duplicate_team_is_one_problem_naming_the_team() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let first = team(&f, &cluster, "vision");
+    let second = team(&f, &cluster, "vision");
+    CrossAccountDataAccess::new(
+        &f.cluster,
+        "Data",
+        CrossAccountDataAccessProps {
+            teams: vec![
+                TeamDataAccess::read_only(&first, "training", "datasets/vision/"),
+                TeamDataAccess::read_only(&second, "training", "datasets/vision-2/"),
+            ],
+            ..data_props(&f, &first)
+        },
+    );
+    let found = crate::support::problems(&f.app);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].path, "a/Cluster/vision");
+    assert!(
+        found[0].message.contains("`vision`"),
+        "{}",
+        found[0].message
+    );
+    assert!(!second.is_declared());
+}
+
+#[test]
+fn the_same_team_under_two_ids_is_one_problem() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    team(&f, &cluster, "vision");
+    TeamNamespace::new(
+        &f.cluster,
+        "VisionAgain",
+        team_props(&f, &cluster, "vision"),
+    );
+    let found = crate::support::problems(&f.app);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].code, "duplicate_team");
+    assert!(
+        found[0]
+            .message
+            .contains("team `vision` is already declared on cluster `ml-cluster`")
+    );
+}
+
+#[test]
+fn a_team_name_too_long_is_one_problem_with_the_limit() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let long = "a".repeat(41);
+    let team = team(&f, &cluster, &long);
+    CrossAccountDataAccess::new(&f.cluster, "Data", data_props(&f, &team));
+    let found = crate::support::problems(&f.app);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].code, "invalid_team_name");
+    assert!(found[0].message.contains("1 to 40"), "{}", found[0].message);
+}
+
+#[test]
+fn quotas_that_add_up_to_more_than_the_cluster_has_are_refused() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    for (name, count) in [("ml-research", 3), ("vision", 2)] {
+        TeamNamespace::new(
+            &f.cluster,
+            name,
+            TeamNamespaceProps::new(
+                name,
+                &cluster,
+                ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, count)]),
+                &f.scientists,
+            ),
+        );
+    }
+    assert_problem(&f.app, "a/Cluster/HyperPod", "quotas_exceed_capacity");
+    assert_eq!(
+        message(&f.app, "quotas_exceed_capacity"),
+        "teams' quotas of ml.g5.8xlarge add up to 5 (ml-research 3, vision 2) but the cluster has 4; lower a quota or add instances"
+    );
+}
+
+#[test]
+fn a_quota_of_a_type_the_cluster_does_not_have_is_refused() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    TeamNamespace::new(
+        &f.cluster,
+        "vision",
+        TeamNamespaceProps::new(
+            "vision",
+            &cluster,
+            ComputeQuota::new(vec![(QuotaInstanceType::MlP548xlarge, 1)]),
+            &f.scientists,
+        ),
+    );
+    assert_problem(&f.app, "a/Cluster/vision", "quota_type_not_in_cluster");
+    assert!(message(&f.app, "quota_type_not_in_cluster").contains("ml.m5.2xlarge, ml.g5.8xlarge"));
+}
+
+#[test]
+fn bad_team_inputs_are_reported() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let without_governance = HyperPodEksCluster::new(
+        &f.cluster,
+        "NoGovernance",
+        hyperpod::HyperPodEksClusterProps {
+            cluster_name: "other".into(),
+            task_governance: None,
+            ..cluster_props(&f)
+        },
+    );
+    TeamNamespace::new(&f.cluster, "Upper", team_props(&f, &cluster, "ML-Research"));
+    TeamNamespace::new(&f.cluster, "Hyphen", team_props(&f, &cluster, "team-"));
+    TeamNamespace::new(
+        &f.cluster,
+        "NoGov",
+        team_props(&f, &without_governance, "nogov"),
+    );
+    TeamNamespace::new(
+        &f.cluster,
+        "Quota",
+        TeamNamespaceProps {
+            quota: ComputeQuota {
+                fair_share_weight: 101,
+                borrow_limit: Some(600),
+                sharing: SharingStrategy::Lend,
+                ..ComputeQuota::new(vec![])
+            },
+            ..team_props(&f, &cluster, "quota")
+        },
+    );
+    TeamNamespace::new(
+        &f.cluster,
+        "Groups",
+        TeamNamespaceProps {
+            access: NamespaceAccess::KubernetesGroups(vec![]),
+            data_scientist_stack: f.assets.clone(),
+            ..team_props(&f, &cluster, "groups")
+        },
+    );
+    TeamNamespace::new(
+        &f.cluster,
+        "System",
+        TeamNamespaceProps {
+            access: NamespaceAccess::KubernetesGroups(vec!["system:masters".into()]),
+            service_accounts: vec!["Bad SA".into()],
+            shared_fsx: true,
+            ..team_props(&f, &cluster, "system")
+        },
+    );
+    for (path, code) in [
+        ("a/Cluster/Upper", "invalid_team_name"),
+        ("a/Cluster/Hyphen", "invalid_team_name"),
+        ("a/Cluster/NoGov", "task_governance_off"),
+        ("a/Cluster/Quota", "invalid_quota_instances"),
+        ("a/Cluster/Quota", "invalid_fair_share_weight"),
+        ("a/Cluster/Quota", "invalid_borrow_limit"),
+        ("a/Cluster/Quota", "borrow_limit_without_borrowing"),
+        ("a/Cluster/Groups", "no_kubernetes_groups"),
+        ("a/Cluster/Groups", "data_scientists_in_cluster_account"),
+        ("a/Cluster/System", "reserved_kubernetes_group"),
+        ("a/Cluster/System", "invalid_service_account"),
+        ("a/Cluster/System", "no_shared_fsx"),
+    ] {
+        assert_problem(&f.app, path, code);
+    }
+}
+
+#[test]
+fn data_access_delegates_to_one_access_point_per_team_granting_only_its_pod_role() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let team = team(&f, &cluster, "ml-research");
+    let access = CrossAccountDataAccess::new(&f.cluster, "Data", data_props(&f, &team));
+    assert!(access.pod_role("ml-research").is_some());
+    let a = Template::from_stack(&f.cluster);
+    a.has_resource_properties(
+        "AWS::IAM::Role",
+        json!({ "RoleName": "ml-research-data-access", "AssumeRolePolicyDocument": { "Statement": [{ "Principal": { "Service": "pods.eks.amazonaws.com" }, "Action": ["sts:AssumeRole", "sts:TagSession"] }] } }),
+    );
+    a.has_resource_properties("AWS::EKS::PodIdentityAssociation", json!({ "Namespace": "hyperpod-ns-ml-research", "ServiceAccount": "training", "ClusterName": { "Ref": "HyperPodEksCluster" } }));
+    let c = Template::from_stack(&f.data);
+    c.has_resource(
+        "AWS::S3::Bucket",
+        json!({ "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": { "VersioningConfiguration": { "Status": "Enabled" }, "PublicAccessBlockConfiguration": { "BlockPublicPolicy": true } } }),
+    );
+    c.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        Match::object_like([(
+            "PolicyDocument",
+            Match::object_like([("Statement", Match::array_with([json!({ "Sid": "DelegateToAccessPoints", "Principal": "*", "Condition": { "StringEquals": { "s3:DataAccessPointAccount": C } } }).into()]))]),
+        )]),
+    );
+    c.has_resource_properties(
+        "AWS::S3::AccessPoint",
+        json!({
+            "Name": "ml-research-data",
+            "Policy": { "Statement": [
+                { "Sid": "Objects", "Action": "s3:GetObject", "Principal": { "AWS": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": A, "name": "ml-research-data-access" }] } } },
+                { "Sid": "List", "Action": "s3:ListBucket", "Condition": { "StringLike": { "s3:prefix": "datasets/ml-research/*" } } },
+            ] },
+        }),
+    );
+    assert!(
+        dependencies(&f.app, "c/Data").contains(&"a/Cluster".to_owned()),
+        "A deploys before C"
+    );
+}
+
+#[test]
+fn write_access_and_kms_encryption_are_granted_when_asked() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let vision = TeamNamespace::new(
+        &f.cluster,
+        "vision",
+        TeamNamespaceProps {
+            service_accounts: vec!["trainer".into()],
+            ..team_props(&f, &cluster, "vision")
+        },
+    );
+    CrossAccountDataAccess::new(
+        &f.cluster,
+        "Data",
+        CrossAccountDataAccessProps {
+            bucket: DataBucket::Create {
+                bucket_name: Some("training-data-333333333333".into()),
+                kms: true,
+            },
+            teams: vec![TeamDataAccess {
+                write: true,
+                ..TeamDataAccess::read_only(&vision, "trainer", "datasets/vision/")
+            }],
+            ..data_props(&f, &vision)
+        },
+    );
+    let a = Template::from_stack(&f.cluster);
+    let role = a.find_resources(
+        "AWS::IAM::Role",
+        json!({ "Properties": { "RoleName": "vision-data-access" } }),
+    );
+    let policy = role.values().next().unwrap()["Properties"]["Policies"].to_string();
+    assert!(
+        policy.contains("s3:PutObject")
+            && policy.contains("kms:Decrypt")
+            && policy.contains("kms:ViaService"),
+        "{policy}"
+    );
+    let c = Template::from_stack(&f.data);
+    c.has_resource(
+        "AWS::KMS::Key",
+        json!({ "DeletionPolicy": "Retain", "Properties": { "EnableKeyRotation": true } }),
+    );
+    c.has_resource_properties("AWS::S3::Bucket", json!({ "BucketName": "training-data-333333333333", "BucketEncryption": { "ServerSideEncryptionConfiguration": [{ "ServerSideEncryptionByDefault": { "SSEAlgorithm": "aws:kms" }, "BucketKeyEnabled": true }] } }));
+}
+
+#[test]
+fn the_whole_bucket_is_granted_only_when_chosen() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let vision = team(&f, &cluster, "vision");
+    CrossAccountDataAccess::new(
+        &f.cluster,
+        "Data",
+        CrossAccountDataAccessProps {
+            teams: vec![TeamDataAccess {
+                scope: DataScope::WholeBucket,
+                ..TeamDataAccess::read_only(&vision, "training", "unused/")
+            }],
+            ..data_props(&f, &vision)
+        },
+    );
+    let c = Template::from_stack(&f.data);
+    let point = c
+        .find_resources("AWS::S3::AccessPoint", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    let statements = &point["Properties"]["Policy"]["Statement"];
+    assert_eq!(statements[1]["Sid"], "List");
+    assert!(statements[1].get("Condition").is_none(), "{statements}");
+    assert!(
+        statements[0]["Resource"]
+            .to_string()
+            .contains("/object/${prefix}*")
+    );
+    assert_eq!(statements[0]["Resource"]["Fn::Sub"][1]["prefix"], "");
+}
+
+#[test]
+fn a_data_prefix_that_is_empty_or_open_ended_is_refused() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let vision = team(&f, &cluster, "vision");
+    let audio = team(&f, &cluster, "audio");
+    let text = team(&f, &cluster, "text");
+    CrossAccountDataAccess::new(
+        &f.cluster,
+        "Data",
+        CrossAccountDataAccessProps {
+            teams: vec![
+                TeamDataAccess::read_only(&vision, "training", ""),
+                TeamDataAccess::read_only(&audio, "training", "datasets/audio"),
+                TeamDataAccess::read_only(&text, "training", "/datasets/*/"),
+            ],
+            ..data_props(&f, &vision)
+        },
+    );
+    assert_problem(&f.app, "a/Cluster/Data", "empty_data_prefix");
+    assert_problem(&f.app, "a/Cluster/Data", "data_prefix_without_slash");
+    assert_problem(&f.app, "a/Cluster/Data", "invalid_data_prefix");
+    assert!(message(&f.app, "empty_data_prefix").contains("DataScope::WholeBucket"));
+    assert!(message(&f.app, "data_prefix_without_slash").contains("`datasets/audio-private/`"));
+}
+
+#[test]
+fn bad_data_access_inputs_are_reported() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let team = team(&f, &cluster, "dup");
+    CrossAccountDataAccess::new(
+        &f.cluster,
+        "Empty",
+        CrossAccountDataAccessProps {
+            teams: vec![],
+            ..data_props(&f, &team)
+        },
+    );
+    CrossAccountDataAccess::new(
+        &f.cluster,
+        "Bad",
+        CrossAccountDataAccessProps {
+            bucket: DataBucket::Existing {
+                bucket_name: "Not_A_Bucket".into(),
+                kms_encrypted: true,
+            },
+            teams: vec![
+                TeamDataAccess::read_only(&team, "reader", "datasets/dup/"),
+                TeamDataAccess::read_only(&team, "training", "datasets/dup/"),
+            ],
+            data_stack: f.assets.clone(),
+        },
+    );
+    for (path, code) in [
+        ("a/Cluster/Empty", "no_teams"),
+        ("a/Cluster/Bad", "kms_bucket_not_managed"),
+        ("a/Cluster/Bad", "invalid_bucket_name"),
+        ("a/Cluster/Bad", "duplicate_team"),
+        ("a/Cluster/Bad", "unknown_service_account"),
+        ("a/Cluster/Bad", "data_in_cluster_account"),
+    ] {
+        assert_problem(&f.app, path, code);
+    }
+}
