@@ -371,6 +371,41 @@ async fn the_platform_deploys_across_the_three_accounts_then_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slurm_app_deploys_then_changes_nothing() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let out = tempfile::tempdir().unwrap();
+    let folder = slurm_login_access::app()
+        .synth()
+        .unwrap()
+        .write_to(out.path())
+        .unwrap();
+    let bootstrapped = engine::bootstrap(&base, &folder, &options()).await.unwrap();
+    assert!(bootstrapped.succeeded(), "{}", bootstrapped.render());
+    let first = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(first.succeeded(), "{}", first.render());
+    for stack in &first.stacks {
+        assert_eq!(stack.outcome, Outcome::Deployed, "{}", first.render());
+    }
+    let cluster = first
+        .stacks
+        .iter()
+        .find(|s| s.id == "cluster/SlurmCluster")
+        .unwrap();
+    assert_eq!(
+        cluster.uploads,
+        (4, 0),
+        "the cluster's scripts and the generated ones"
+    );
+    let second = engine::deploy(&base, &folder, &options()).await.unwrap();
+    for stack in &second.stacks {
+        assert_eq!(stack.outcome, Outcome::Unchanged, "{}", second.render());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_that_widens_permissions_is_shown_and_needs_approval() {
     let Some(moto) = Moto::start() else {
         return;

@@ -205,3 +205,42 @@ fn an_unreadable_asset_is_reported() {
         "{codes:?}"
     );
 }
+
+#[test]
+fn generated_files_join_an_asset_and_may_not_shadow_the_users() {
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("setup.sh"), "#!/bin/bash\n").unwrap();
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    let destination = hyperpod_core::AssetDestination {
+        bucket_name: "sagemaker-scripts".into(),
+        key_prefix: "lifecycle/".into(),
+    };
+    hyperpod_core::FileAsset::with_generated(
+        &stack,
+        "Scripts",
+        source.path(),
+        vec![("cluster.env".into(), b"NAME=ml\n".to_vec())],
+        destination.clone(),
+    );
+    let assembly = app.synth().unwrap();
+    let recorded = &assembly.manifest.stacks[0].assets[0];
+    assert_eq!(recorded.files, ["cluster.env", "setup.sh"]);
+    let staged = assembly
+        .files()
+        .iter()
+        .find(|f| f.path == format!("{}/cluster.env", recorded.source))
+        .expect("staged");
+    assert_eq!(staged.contents, b"NAME=ml\n");
+
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    hyperpod_core::FileAsset::with_generated(
+        &stack,
+        "Scripts",
+        source.path(),
+        vec![("setup.sh".into(), Vec::new())],
+        destination,
+    );
+    assert!(crate::support::codes(&app).contains(&"asset_file_conflict".to_owned()));
+}

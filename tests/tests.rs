@@ -1,11 +1,13 @@
 //! The workspace-level tests, one module per area.
 
+mod addons;
 mod assertions;
 mod committed;
 mod cross_stack;
 mod deploy;
 mod hyperpod;
 mod iam;
+mod kubernetes;
 mod layering;
 mod limits;
 mod python;

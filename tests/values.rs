@@ -313,3 +313,23 @@ fn a_mapping_of_another_stack_is_reported() {
         "a/Main/Target"
     );
 }
+
+#[test]
+fn a_json_document_keeps_its_types_and_carries_references_through_sub() {
+    assert_eq!(
+        rendered(|_| fns::to_json(json!({ "on": true, "count": 2, "name": "${literal}" })).into()),
+        json!("{\"on\":true,\"count\":2,\"name\":\"${literal}\"}")
+    );
+    let value = rendered(|stack| {
+        fns::to_json(Expr::map([
+            ("enabled", Expr::from(false)),
+            ("topic", topic(stack, "Other").ref_value().into_expr()),
+            ("text", Expr::from("${kept}")),
+        ]))
+        .into()
+    });
+    assert_eq!(
+        value,
+        json!({ "Fn::Sub": ["{\"enabled\":false,\"topic\":\"${v0}\",\"text\":\"${!kept}\"}", { "v0": { "Ref": "Other" } }] })
+    );
+}

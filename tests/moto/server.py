@@ -244,6 +244,45 @@ def answer_custom_resource(cls, resource_name, cloudformation_json, account_id, 
 
 custom_model.CustomModel.create_from_cloudformation_json = classmethod(answer_custom_resource)
 
+from moto.elbv2 import models as elbv2_models
+
+require(hasattr(elbv2_models.FakeLoadBalancer, "create_from_cloudformation_json"), "FakeLoadBalancer.create_from_cloudformation_json is gone")
+require("loadbalancer_type" in elbv2_models.ELBv2Backend.create_load_balancer.__code__.co_varnames, "ELBv2Backend.create_load_balancer takes no loadbalancer_type")
+
+
+def create_load_balancer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """moto's CloudFormation drops a load balancer's Type, so every one is an application
+    load balancer and a TCP listener (the Slurm login nodes') is refused; its API keeps it."""
+    properties = cloudformation_json["Properties"]
+    return elbv2_models.elbv2_backends[account_id][region_name].create_load_balancer(
+        resource_name,
+        properties.get("SecurityGroups"),
+        properties.get("Subnets"),
+        scheme=properties.get("Scheme", "internet-facing"),
+        loadbalancer_type=properties.get("Type"),
+    )
+
+
+elbv2_models.FakeLoadBalancer.create_from_cloudformation_json = classmethod(create_load_balancer)
+
+from moto.ssm import models as ssm_models
+
+require(hasattr(ssm_models.Parameter, "create_from_cloudformation_json"), "ssm Parameter.create_from_cloudformation_json is gone")
+original_create_parameter = ssm_models.Parameter.create_from_cloudformation_json.__func__
+
+
+def create_parameter(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """AWS::SSM::Parameter takes its tags as a map; moto's CloudFormation reads them as a
+    list of {Key, Value} and fails."""
+    properties = cloudformation_json["Properties"]
+    if isinstance(properties.get("Tags"), dict):
+        properties = dict(properties, Tags=[{"Key": k, "Value": v} for k, v in properties["Tags"].items()])
+        cloudformation_json = dict(cloudformation_json, Properties=properties)
+    return original_create_parameter(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+
+ssm_models.Parameter.create_from_cloudformation_json = classmethod(create_parameter)
+
 original_resource_class_from_type = cfn_parsing.resource_class_from_type
 
 
