@@ -765,6 +765,7 @@ fn the_execution_role_has_the_documented_policies_with_pod_identity_scoped_to_th
     let inline = role["Properties"]["Policies"].to_string();
     for action in [
         "ec2:CreateNetworkInterface",
+        "ec2:CreateTags",
         "ecr:BatchGetImage",
         "cloudwatch:DescribeAlarms",
         "s3:GetObject",
@@ -798,11 +799,11 @@ fn the_cluster_outputs_what_a_user_needs() {
         json!({ "Value": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] } }),
     );
     template.has_output(
-        "HyperPodHyperPodClusterName",
+        "HyperPodClusterName",
         json!({ "Value": "ml-cluster" }),
     );
     template.has_output(
-        "HyperPodHyperPodClusterArn",
+        "HyperPodClusterArn",
         json!({ "Value": { "Fn::GetAtt": ["HyperPodCluster", "ClusterArn"] } }),
     );
     template.has_output("HyperPodExecutionRoleArn", json!({}));

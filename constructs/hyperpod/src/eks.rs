@@ -518,12 +518,12 @@ impl HyperPodEksCluster {
         output("EksClusterName", "the EKS cluster", eks_name.clone());
         output("EksClusterArn", "the EKS cluster's ARN", eks_arn.clone());
         output(
-            "HyperPodClusterName",
+            "ClusterName",
             "the HyperPod cluster",
             props.cluster_name.as_str().into(),
         );
         output(
-            "HyperPodClusterArn",
+            "ClusterArn",
             "the HyperPod cluster's ARN",
             cluster.cluster_arn(),
         );

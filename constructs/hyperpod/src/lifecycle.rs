@@ -72,8 +72,8 @@ pub(crate) fn lifecycle_scripts(
 }
 
 /// The execution role of HyperPod nodes: trusted by SageMaker, with the given managed
-/// policies, the network-interface and image permissions every node needs, read access to
-/// the lifecycle bucket, and `extra` statements.
+/// policies, the network-interface (and interface tagging) and image permissions every
+/// node needs, read access to the lifecycle bucket, and `extra` statements.
 pub(crate) fn execution_role(
     scope: &Construct,
     id: &str,
@@ -121,6 +121,17 @@ pub(crate) fn execution_role(
             .sid("Alarms")
             .action("cloudwatch:DescribeAlarms")
             .resource("*"),
+        // Every official execution role may tag the network interfaces HyperPod creates
+        // (`5.sagemaker-hyperpod/1.AmazonSageMakerClustersExecutionRolePolicy.json`,
+        // `sagemaker-iam-role-stack.yaml`); here only those of the cluster's region and
+        // account.
+        Statement::allow()
+            .sid("TagInterfaces")
+            .action("ec2:CreateTags")
+            .resource(fns::sub::<&str>(
+                "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*",
+                [],
+            )),
         Statement::allow()
             .sid("LifecycleScripts")
             .actions(["s3:ListBucket", "s3:GetObject"])

@@ -195,23 +195,12 @@ impl SlurmHyperPodCluster {
             SLURM_USER_SCRIPT,
             generated,
         );
-        // Every official Slurm execution role may tag the network interfaces HyperPod
-        // creates (`5.sagemaker-hyperpod/1.AmazonSageMakerClustersExecutionRolePolicy.json`).
-        let tag_interfaces = || {
-            Statement::allow()
-                .sid("TagInterfaces")
-                .action("ec2:CreateTags")
-                .resource(fns::sub::<&str>(
-                    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*",
-                    [],
-                ))
-        };
         let execution_role = crate::lifecycle::execution_role(
             &construct,
             "ExecutionRole",
             &bucket,
             &["AmazonSageMakerClusterInstanceRolePolicy"],
-            vec![tag_interfaces()],
+            Vec::new(),
         );
 
         let login = props.login.as_ref().map(|_| {
@@ -240,7 +229,6 @@ impl SlurmHyperPodCluster {
                 &bucket,
                 &["AmazonSageMakerClusterInstanceRolePolicy"],
                 vec![
-                    tag_interfaces(),
                     Statement::allow()
                         .sid("SharedHostKeys")
                         .actions([
