@@ -9,7 +9,9 @@ use hyperpod::{
 use hyperpod_core::assertions::{Match, Template};
 use serde_json::json;
 
-use crate::hyperpod::{Fixture, ZONES, assert_problem, cluster_props, fixture, json_property};
+use crate::hyperpod::{
+    Fixture, ZONES, assert_problem, cluster_props, fixture, json_property, members,
+};
 
 fn with_addons(f: &Fixture, addons: HyperPodAddons) -> HyperPodEksCluster {
     let network = HyperPodNetwork::new(
@@ -191,6 +193,7 @@ fn the_shared_file_system_is_in_the_clusters_zone_retained_and_reaches_the_teams
                 &cluster,
                 ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 1)]),
                 &f.scientists,
+                members(),
             )
         },
     );
@@ -202,6 +205,7 @@ fn the_shared_file_system_is_in_the_clusters_zone_retained_and_reaches_the_teams
             &cluster,
             ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 1)]),
             &f.scientists,
+            members(),
         ),
     );
     let template = Template::from_stack(&f.cluster);
@@ -360,6 +364,7 @@ fn a_cluster_with_every_add_on_passes_cfn_lint() {
                 &cluster,
                 ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 1)]),
                 &f.scientists,
+                members(),
             )
         },
     );

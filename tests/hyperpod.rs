@@ -81,6 +81,12 @@ pub(crate) fn cluster(f: &Fixture) -> HyperPodEksCluster {
     HyperPodEksCluster::new(&f.cluster, "HyperPod", cluster_props(f))
 }
 
+/// Who may become a team's data scientist in the tests: an IAM Identity Center
+/// permission set.
+pub(crate) fn members() -> hyperpod::TeamMembers {
+    hyperpod::TeamMembers::PermissionSet("Scientists".into())
+}
+
 /// The `(path, code)` pairs synthesis reports.
 pub(crate) fn problems(app: &App) -> Vec<(String, String)> {
     crate::support::problems(app)
@@ -798,10 +804,7 @@ fn the_cluster_outputs_what_a_user_needs() {
         "HyperPodEksClusterArn",
         json!({ "Value": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] } }),
     );
-    template.has_output(
-        "HyperPodClusterName",
-        json!({ "Value": "ml-cluster" }),
-    );
+    template.has_output("HyperPodClusterName", json!({ "Value": "ml-cluster" }));
     template.has_output(
         "HyperPodClusterArn",
         json!({ "Value": { "Fn::GetAtt": ["HyperPodCluster", "ClusterArn"] } }),

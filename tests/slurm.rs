@@ -376,15 +376,11 @@ fn the_login_nodes_settings_name_their_group_secret_and_parameter() {
 }
 
 #[test]
-fn only_the_login_role_reads_the_host_keys_and_every_role_may_tag_interfaces() {
+fn only_the_login_role_reads_the_host_key_and_every_role_may_tag_interfaces() {
     let (_app, assets, stack, network) = app_with_network();
     let cluster = SlurmHyperPodCluster::new(&stack, "Cluster", slurm_props(&network, &assets));
     assert!(cluster.login_execution_role().is_some());
     let template = Template::from_stack(&stack);
-    template.has_resource(
-        "AWS::SecretsManager::Secret",
-        json!({ "DeletionPolicy": "Retain", "Properties": { "Name": "hyperpod/ml-slurm/login-host-keys" } }),
-    );
     let roles = template.find_resources("AWS::IAM::Role", json!({ "Properties": { "AssumeRolePolicyDocument": { "Statement": [{ "Principal": { "Service": "sagemaker.amazonaws.com" } }] } } }));
     assert_eq!(roles.len(), 2);
     for (id, role) in &roles {
@@ -394,6 +390,10 @@ fn only_the_login_role_reads_the_host_keys_and_every_role_may_tag_interfaces() {
             policy.contains("secretsmanager"),
             id == "ClusterLoginExecutionRole",
             "{id}"
+        );
+        assert!(
+            !policy.contains("secretsmanager:PutSecretValue"),
+            "no node writes the key: {id}"
         );
     }
     let groups = template
@@ -418,6 +418,80 @@ fn only_the_login_role_reads_the_host_keys_and_every_role_may_tag_interfaces() {
     assert_eq!(
         role_of("gpu-workers"),
         json!({ "Fn::GetAtt": ["ClusterExecutionRole", "Arn"] })
+    );
+}
+
+#[test]
+fn the_host_key_is_made_once_outside_the_nodes_in_a_secret_only_login_nodes_can_decrypt() {
+    let (_app, assets, stack, network) = app_with_network();
+    SlurmHyperPodCluster::new(&stack, "Cluster", slurm_props(&network, &assets));
+    let template = Template::from_stack(&stack);
+    template.has_resource(
+        "AWS::SecretsManager::Secret",
+        json!({ "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": { "Name": "hyperpod/ml-slurm/login-host-keys", "KmsKeyId": { "Fn::GetAtt": ["ClusterLoginHostKeyKey", "Arn"] } } }),
+    );
+    let secret = template
+        .find_resources("AWS::SecretsManager::Secret", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    assert!(
+        secret["Properties"].get("SecretString").is_none(),
+        "the template holds no key"
+    );
+    let key = template
+        .find_resources("AWS::KMS::Key", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    assert_eq!(key["DeletionPolicy"], "Retain");
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let uses: Vec<(&serde_json::Value, &serde_json::Value)> = statements
+        .iter()
+        .filter(|s| {
+            s["Action"].to_string().contains("Decrypt")
+                || s["Action"].to_string().contains("GenerateDataKey")
+                || s["Action"].to_string().contains("kms:*")
+        })
+        .map(|s| (&s["Principal"]["AWS"], &s["Action"]))
+        .collect();
+    assert_eq!(
+        uses,
+        [
+            (
+                &json!({ "Fn::GetAtt": ["ClusterLoginExecutionRole", "Arn"] }),
+                &json!("kms:Decrypt")
+            ),
+            (
+                &json!({ "Fn::GetAtt": ["ClusterLoginHostKeyGeneratorRole", "Arn"] }),
+                &json!("kms:GenerateDataKey")
+            ),
+        ],
+        "only the login nodes decrypt, only the generator encrypts"
+    );
+    template.has_resource_properties(
+        "Custom::SshHostKey",
+        json!({ "ServiceToken": { "Fn::GetAtt": ["ClusterLoginHostKeyGenerator", "Arn"] }, "SecretId": { "Ref": "ClusterLoginHostKeySecret" } }),
+    );
+    let function = template
+        .find_resources("AWS::Lambda::Function", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    assert_eq!(
+        function["Properties"]["Code"]["ZipFile"],
+        include_str!("../constructs/hyperpod/src/slurm/host_keys.py"),
+        "the function runs the tested generator"
+    );
+    template.has_resource(
+        "AWS::SageMaker::Cluster",
+        Match::object_like([(
+            "DependsOn",
+            Match::array_with([json!("ClusterLoginHostKeyRun").into()]),
+        )]),
     );
 }
 

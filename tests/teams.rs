@@ -4,14 +4,14 @@
 use hyperpod::{
     ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataScope,
     HyperPodEksCluster, NamespaceAccess, QuotaInstanceType, SharingStrategy, TeamDataAccess,
-    TeamNamespace, TeamNamespaceProps,
+    TeamMembers, TeamNamespace, TeamNamespaceProps,
 };
 use hyperpod_core::assertions::{Match, Template};
 use serde_json::{Value as Json, json};
 
 use crate::hyperpod::{
     A, B, C, Fixture, assert_problem, cluster, cluster_props, dependencies, fixture, json_property,
-    message,
+    members, message,
 };
 
 fn team_props(f: &Fixture, cluster: &HyperPodEksCluster, name: &str) -> TeamNamespaceProps {
@@ -23,6 +23,7 @@ fn team_props(f: &Fixture, cluster: &HyperPodEksCluster, name: &str) -> TeamName
             ..ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)])
         },
         &f.scientists,
+        members(),
     )
 }
 
@@ -245,7 +246,12 @@ fn the_roles_of_a_team_trust_exactly_each_other_and_allow_what_the_hyperpod_cli_
         "AWS::IAM::Role",
         json!({
             "RoleName": "ml-research-cluster-access",
-            "AssumeRolePolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": { "AWS": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": B, "name": "ml-research-data-scientist" }] } } }] },
+            "AssumeRolePolicyDocument": { "Statement": [{
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                "Principal": { "AWS": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": B, "name": "ml-research-data-scientist" }] } },
+                "Condition": { "Null": { "sts:SourceIdentity": "false" } },
+            }] },
         }),
     );
     let role = a
@@ -292,7 +298,15 @@ fn the_roles_of_a_team_trust_exactly_each_other_and_allow_what_the_hyperpod_cli_
         "AWS::IAM::Role",
         json!({
             "RoleName": "ml-research-data-scientist",
-            "Policies": [{ "PolicyDocument": { "Statement": [{ "Action": "sts:AssumeRole", "Resource": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": A, "name": "ml-research-cluster-access" }] } }] } }],
+            "AssumeRolePolicyDocument": { "Statement": [{
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                "Principal": { "AWS": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:root", { "account": B }] } },
+                "Condition": {
+                    "ArnLike": { "aws:PrincipalArn": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*", { "account": B, "name": "Scientists" }] } },
+                    "Null": { "sts:SourceIdentity": "false" },
+                },
+            }] },
+            "Policies": [{ "PolicyDocument": { "Statement": [{ "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"], "Resource": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": A, "name": "ml-research-cluster-access" }] } }] } }],
         }),
     );
     assert!(
@@ -375,6 +389,7 @@ fn quotas_that_add_up_to_more_than_the_cluster_has_are_refused() {
                 &cluster,
                 ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, count)]),
                 &f.scientists,
+                members(),
             ),
         );
     }
@@ -397,6 +412,7 @@ fn a_quota_of_a_type_the_cluster_does_not_have_is_refused() {
             &cluster,
             ComputeQuota::new(vec![(QuotaInstanceType::MlP548xlarge, 1)]),
             &f.scientists,
+            members(),
         ),
     );
     assert_problem(&f.app, "a/Cluster/vision", "quota_type_not_in_cluster");
@@ -483,7 +499,16 @@ fn data_access_delegates_to_one_access_point_per_team_granting_only_its_pod_role
     let a = Template::from_stack(&f.cluster);
     a.has_resource_properties(
         "AWS::IAM::Role",
-        json!({ "RoleName": "ml-research-data-access", "AssumeRolePolicyDocument": { "Statement": [{ "Principal": { "Service": "pods.eks.amazonaws.com" }, "Action": ["sts:AssumeRole", "sts:TagSession"] }] } }),
+        json!({ "RoleName": "ml-research-data-access", "AssumeRolePolicyDocument": { "Statement": [{
+            "Principal": { "Service": "pods.eks.amazonaws.com" },
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": { "StringEquals": {
+                "aws:SourceAccount": A,
+                "aws:RequestTag/eks-cluster-arn": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] },
+                "aws:RequestTag/kubernetes-namespace": "hyperpod-ns-ml-research",
+                "aws:RequestTag/kubernetes-service-account": "training",
+            } },
+        }] } }),
     );
     a.has_resource_properties("AWS::EKS::PodIdentityAssociation", json!({ "Namespace": "hyperpod-ns-ml-research", "ServiceAccount": "training", "ClusterName": { "Ref": "HyperPodEksCluster" } }));
     let c = Template::from_stack(&f.data);
@@ -655,6 +680,134 @@ fn bad_data_access_inputs_are_reported() {
         ("a/Cluster/Bad", "duplicate_team"),
         ("a/Cluster/Bad", "unknown_service_account"),
         ("a/Cluster/Bad", "data_in_cluster_account"),
+    ] {
+        assert_problem(&f.app, path, code);
+    }
+}
+
+fn scientist_trust(f: &Fixture, name: &str) -> Json {
+    Template::from_stack(&f.scientists)
+        .find_resources(
+            "AWS::IAM::Role",
+            json!({ "Properties": { "RoleName": format!("{name}-data-scientist") } }),
+        )
+        .into_values()
+        .next()
+        .unwrap()["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        .clone()
+}
+
+#[test]
+fn every_kind_of_team_member_is_named_and_must_give_a_source_identity() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    for (name, members) in [
+        (
+            "tagged",
+            TeamMembers::PrincipalTag {
+                key: "team".into(),
+                value: "tagged".into(),
+            },
+        ),
+        (
+            "federated",
+            TeamMembers::SamlProvider("corporate-idp".into()),
+        ),
+        ("named", TeamMembers::Roles(vec!["scientists/alice".into()])),
+    ] {
+        TeamNamespace::new(
+            &f.cluster,
+            name,
+            TeamNamespaceProps {
+                members,
+                quota: ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 1)]),
+                ..team_props(&f, &cluster, name)
+            },
+        );
+    }
+    let tagged = scientist_trust(&f, "tagged");
+    assert_eq!(
+        tagged[0]["Condition"]["StringEquals"],
+        json!({ "aws:PrincipalTag/team": "tagged" })
+    );
+    let federated = scientist_trust(&f, "federated");
+    assert_eq!(
+        federated[0]["Principal"],
+        json!({ "Federated": format!("arn:aws:iam::{B}:saml-provider/corporate-idp") })
+    );
+    assert_eq!(
+        federated[0]["Action"],
+        json!(["sts:AssumeRoleWithSAML", "sts:SetSourceIdentity"])
+    );
+    let named = scientist_trust(&f, "named");
+    assert_eq!(
+        named[0]["Condition"]["ArnEquals"]["aws:PrincipalArn"],
+        json!({ "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/${name}", { "account": B, "name": "scientists/alice" }] })
+    );
+    for trust in [tagged, federated, named] {
+        assert_eq!(trust.as_array().unwrap().len(), 1);
+        assert_eq!(
+            trust[0]["Condition"]["Null"],
+            json!({ "sts:SourceIdentity": "false" }),
+            "{trust}"
+        );
+    }
+}
+
+#[test]
+fn no_team_role_trusts_the_data_scientists_account_without_a_condition() {
+    let manifest_app = hyperpod_platform::app();
+    let assembly = manifest_app.synth().unwrap();
+    let template = assembly.template("science/DataScientists").unwrap();
+    for (id, role) in template["Resources"].as_object().unwrap() {
+        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+        {
+            let conditions = statement["Condition"]
+                .as_object()
+                .map(|c| c.len())
+                .unwrap_or(0);
+            assert!(
+                conditions >= 2,
+                "{id} trusts without naming who: {statement}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_team_members_are_reported() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    for (name, members) in [
+        ("set", TeamMembers::PermissionSet("Data Scientists!".into())),
+        (
+            "tag",
+            TeamMembers::PrincipalTag {
+                key: String::new(),
+                value: "x".into(),
+            },
+        ),
+        ("saml", TeamMembers::SamlProvider(String::new())),
+        ("none", TeamMembers::Roles(vec![])),
+        ("path", TeamMembers::Roles(vec!["a//b".into()])),
+    ] {
+        TeamNamespace::new(
+            &f.cluster,
+            name,
+            TeamNamespaceProps {
+                members,
+                ..team_props(&f, &cluster, name)
+            },
+        );
+    }
+    for (path, code) in [
+        ("a/Cluster/set", "invalid_permission_set"),
+        ("a/Cluster/tag", "invalid_principal_tag"),
+        ("a/Cluster/saml", "invalid_saml_provider"),
+        ("a/Cluster/none", "no_team_members"),
+        ("a/Cluster/path", "invalid_role_name"),
     ] {
         assert_problem(&f.app, path, code);
     }

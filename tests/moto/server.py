@@ -283,6 +283,24 @@ def create_parameter(cls, resource_name, cloudformation_json, account_id, region
 
 ssm_models.Parameter.create_from_cloudformation_json = classmethod(create_parameter)
 
+from moto.kms import models as kms_models
+
+require(hasattr(kms_models.Key, "create_from_cloudformation_json"), "kms Key.create_from_cloudformation_json is gone")
+original_create_key = kms_models.Key.create_from_cloudformation_json.__func__
+
+
+def create_key(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """AWS::KMS::Key takes tags as {Key, Value}; moto's CloudFormation hands them to KMS's
+    API, which names them {TagKey, TagValue}, and fails."""
+    properties = cloudformation_json["Properties"]
+    if properties.get("Tags"):
+        tags = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in properties["Tags"]]
+        cloudformation_json = dict(cloudformation_json, Properties=dict(properties, Tags=tags))
+    return original_create_key(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+
+kms_models.Key.create_from_cloudformation_json = classmethod(create_key)
+
 original_resource_class_from_type = cfn_parsing.resource_class_from_type
 
 

@@ -9,15 +9,12 @@
 Every script runs as bash runs it on a node: real subprocesses, real files.
 """
 
-import base64
-import io
 import json
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import textwrap
 import unittest
@@ -26,9 +23,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SLURM = ROOT / "constructs/hyperpod/src/slurm"
 NODE_SETUP = ROOT / "apps/hyperpod-platform/lifecycle-scripts/on_create_main.sh"
 
-# A fake AWS CLI for the calls the login-node script makes, with the services' rules:
-# PutSecretValue with a client request token is create-once (another value under the same
-# token is refused with ResourceExistsException), a missing parameter is ParameterNotFound.
+# A fake AWS CLI for the calls the login-node script makes, with the services' answers (a
+# missing parameter is ParameterNotFound); any other call, such as a write to the secret,
+# fails the script.
 FAKE_AWS = textwrap.dedent("""\
     #!{python}
     import json, os, sys
@@ -40,15 +37,8 @@ FAKE_AWS = textwrap.dedent("""\
     def arg(name):
         return args[args.index(name) + 1]
     service, operation = args[0], args[1]
-    if service == "secretsmanager" and operation == "put-secret-value":
-        token, value = arg("--client-request-token"), arg("--secret-string")
-        versions = state.setdefault("versions", {{}})
-        if token in versions and versions[token] != value:
-            sys.stderr.write("An error occurred (ResourceExistsException) when calling the PutSecretValue operation: You can't modify an existing version, you can only create a new version.\\n")
-            sys.exit(254)
-        versions[token] = value
-    elif service == "secretsmanager" and operation == "get-secret-value":
-        print(state["versions"][arg("--version-id")])
+    if service == "secretsmanager" and operation == "get-secret-value":
+        print(state["secret"])
     elif service == "ssm" and operation == "get-parameter":
         if "parameter" not in state:
             sys.stderr.write("An error occurred (ParameterNotFound) when calling the GetParameter operation:\\n")
@@ -89,11 +79,14 @@ SETTINGS = textwrap.dedent("""\
     AWS_DEFAULT_REGION=us-east-1
     LOGIN_GROUP=login
     HOST_KEYS_SECRET=hyperpod/ml-slurm/login-host-keys
-    HOST_KEYS_VERSION=hyperpod-login-host-keys-version-1
     TARGET_GROUP_PARAMETER=/hyperpod/ml-slurm/login-target-group
 """)
 
 KEY_FILES = ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "ssh_host_rsa_key", "ssh_host_rsa_key.pub"]
+SHARED_KEY = {
+    "ssh_host_ed25519_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nshared\n-----END OPENSSH PRIVATE KEY-----\n",
+    "ssh_host_ed25519_key.pub": "ssh-ed25519 AAAAshared hyperpod-login\n",
+}
 
 
 def fake_tool(folder, name, template):
@@ -119,7 +112,7 @@ class LoginNodeTest(unittest.TestCase):
         fake_tool(bin_dir, "aws", FAKE_AWS)
         fake_tool(bin_dir, "systemctl", FAKE_SYSTEMCTL)
         self.state = base / "aws.json"
-        self.state.write_text(json.dumps({"targets": ["10.1.0.99"], "parameter": "arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/login/abc"}))
+        self.state.write_text(json.dumps({"targets": ["10.1.0.99"], "parameter": "arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/login/abc", "secret": json.dumps(SHARED_KEY)}))
         self.log = base / "calls.jsonl"
         self.base = base
         self.environment = dict(
@@ -172,35 +165,26 @@ class LoginNodeTest(unittest.TestCase):
         self.assertEqual(self.calls(), [])
         self.assertEqual((ssh / "ssh_host_rsa_key").read_text(), "ssh_host_rsa_key of controller\n")
 
-    def test_every_login_node_ends_with_the_first_login_nodes_keys(self):
+    def test_every_login_node_installs_the_shared_key_offers_it_alone_and_writes_nothing(self):
         first = self.node("10.1.0.10", "first")
         second = self.node("10.1.0.11", "second")
-        result = self.run_script("10.1.0.10", first)
-        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        self.assertIn("this node's host keys are the login nodes' keys now", result.stdout)
-        result = self.run_script("10.1.0.11", second)
-        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        self.assertIn("another login node stored the keys first", result.stdout)
-        for name in KEY_FILES:
-            self.assertEqual((second / name).read_text(), f"{name} of first\n")
-            self.assertEqual((first / name).read_text(), f"{name} of first\n")
-        self.assertEqual(oct((second / "ssh_host_rsa_key").stat().st_mode & 0o777), "0o600")
-        self.assertEqual(oct((second / "ssh_host_rsa_key.pub").stat().st_mode & 0o777), "0o644")
+        for address, ssh in (("10.1.0.10", first), ("10.1.0.11", second)):
+            result = self.run_script(address, ssh)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertIn("installed the login nodes' shared host key", result.stdout)
+            for name, content in SHARED_KEY.items():
+                self.assertEqual((ssh / name).read_text(), content)
+            self.assertEqual(oct((ssh / "ssh_host_ed25519_key").stat().st_mode & 0o777), "0o600")
+            self.assertEqual(oct((ssh / "ssh_host_ed25519_key.pub").stat().st_mode & 0o777), "0o644")
+            self.assertEqual((ssh / "sshd_config.d/10-hyperpod-host-key.conf").read_text(), f"HostKey {ssh}/ssh_host_ed25519_key\n")
         restarts = [call for call in self.calls() if call[0] == "systemctl"]
         self.assertEqual(restarts, [["systemctl", "restart", "sshd"]] * 2)
-        # The version is fixed: both nodes asked for the same one.
-        tokens = {call[call.index("--client-request-token") + 1] for call in self.calls() if "put-secret-value" in call}
-        self.assertEqual(tokens, {"hyperpod-login-host-keys-version-1"})
+        secret_calls = [call[2] for call in self.calls() if call[1] == "secretsmanager"]
+        self.assertEqual(secret_calls, ["get-secret-value"] * 2, "no node writes the secret")
 
     def test_only_the_named_key_files_are_taken_from_the_secret(self):
-        bundle = io.BytesIO()
-        with tarfile.open(fileobj=bundle, mode="w:gz") as archive:
-            for name, content in [("ssh_host_rsa_key", b"planted key\n"), ("sshd_config", b"PermitRootLogin yes\n"), ("../../etc/passwd", b"x\n")]:
-                info = tarfile.TarInfo(name)
-                info.size = len(content)
-                archive.addfile(info, io.BytesIO(content))
         state = self.state_now()
-        state["versions"] = {"hyperpod-login-host-keys-version-1": base64.b64encode(bundle.getvalue()).decode()}
+        state["secret"] = json.dumps(dict(SHARED_KEY, sshd_config="PermitRootLogin yes\n", **{"../../etc/passwd": "x"}))
         self.state.write_text(json.dumps(state))
         ssh = self.node("10.1.0.10", "own")
         result = self.run_script("10.1.0.10", ssh)
@@ -209,7 +193,16 @@ class LoginNodeTest(unittest.TestCase):
         self.assertIn("ignoring ../../etc/passwd", result.stdout)
         self.assertFalse((ssh / "sshd_config").exists())
         self.assertFalse((self.base / "etc").exists())
-        self.assertEqual((ssh / "ssh_host_rsa_key").read_text(), "planted key\n")
+
+    def test_a_secret_without_the_key_fails_the_node(self):
+        state = self.state_now()
+        state["secret"] = json.dumps({"ssh_host_ed25519_key.pub": "ssh-ed25519 AAAA"})
+        self.state.write_text(json.dumps(state))
+        ssh = self.node("10.1.0.10", "own")
+        result = self.run_script("10.1.0.10", ssh)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("the secret holds no ssh_host_ed25519_key", result.stderr)
+        self.assertEqual((ssh / "ssh_host_rsa_key").read_text(), "ssh_host_rsa_key of own\n")
 
     def test_a_login_node_registers_itself_and_removes_the_addresses_of_replaced_nodes(self):
         state = self.state_now()
@@ -231,7 +224,7 @@ class LoginNodeTest(unittest.TestCase):
         result = self.run_script("10.1.0.10", ssh)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("no load balancer serves the login nodes", result.stdout)
-        self.assertIn("hyperpod-login-host-keys-version-1", self.state.read_text())
+        self.assertEqual((ssh / "ssh_host_ed25519_key").read_text(), SHARED_KEY["ssh_host_ed25519_key"])
 
     def test_a_node_missing_from_the_resource_config_fails(self):
         ssh = self.node("10.1.0.77", "stranger")
@@ -245,7 +238,7 @@ class LoginNodeTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertTrue((self.base / "user-script-ran").exists())
         log = (self.base / "provisioning.log").read_text()
-        self.assertIn("installed 4 shared host key files", log)
+        self.assertIn("installed the login nodes' shared host key", log)
         self.assertIn("lifecycle: finished", log)
 
     def test_the_entry_script_fails_the_node_when_the_login_set_up_fails(self):

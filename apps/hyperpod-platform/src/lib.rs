@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use hyperpod::{
     ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket,
     HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork, InstanceGroup, NetworkProps,
-    QuotaInstanceType, TeamDataAccess, TeamNamespace, TeamNamespaceProps,
+    QuotaInstanceType, TeamDataAccess, TeamMembers, TeamNamespace, TeamNamespaceProps,
 };
 use hyperpod_core::{App, Environment, Stack, StackProps, Stage, Tags};
 
@@ -41,6 +41,9 @@ pub struct Team {
     pub fair_share_weight: u32,
     /// The prefix of its training data in the data bucket.
     pub data_prefix: &'static str,
+    /// The IAM Identity Center permission set of its members in the data scientists'
+    /// account: only people assigned to it become the team's data scientists.
+    pub permission_set: &'static str,
 }
 
 /// The teams: one line each.
@@ -50,12 +53,14 @@ pub const TEAMS: &[Team] = &[
         gpu_instances: 4,
         fair_share_weight: 60,
         data_prefix: "datasets/ml-research/",
+        permission_set: "MlResearchScientists",
     },
     Team {
         name: "ml-platform",
         gpu_instances: 2,
         fair_share_weight: 40,
         data_prefix: "datasets/ml-platform/",
+        permission_set: "MlPlatformScientists",
     },
 ];
 
@@ -139,7 +144,13 @@ pub fn app() -> App {
             };
             let props = TeamNamespaceProps {
                 service_accounts: vec![TRAINING_SERVICE_ACCOUNT.into()],
-                ..TeamNamespaceProps::new(team.name, &cluster, quota, &scientists)
+                ..TeamNamespaceProps::new(
+                    team.name,
+                    &cluster,
+                    quota,
+                    &scientists,
+                    TeamMembers::PermissionSet(team.permission_set.into()),
+                )
             };
             (team, TeamNamespace::new(&platform, team.name, props))
         })

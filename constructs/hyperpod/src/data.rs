@@ -117,6 +117,7 @@ pub struct CrossAccountDataAccessProps {
 /// let team = TeamNamespace::new(&platform, "ml-research", TeamNamespaceProps::new(
 ///     "ml-research", &cluster,
 ///     ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)]), &scientists,
+///     TeamMembers::PermissionSet("MlResearchScientists".into()),
 /// ));
 /// let access = CrossAccountDataAccess::new(&platform, "TrainingData", CrossAccountDataAccessProps {
 ///     data_stack: data,
@@ -247,9 +248,7 @@ impl CrossAccountDataAccess {
                         data_env.account
                     )),
                     inline_policies: vec![("team-data".into(), PolicyDocument::new(statements))],
-                    ..RoleProps::new(PolicyDocument::new([Statement::allow()
-                        .principal(Principal::service("pods.eks.amazonaws.com"))
-                        .actions(["sts:AssumeRole", "sts:TagSession"])]))
+                    ..RoleProps::new(pod_identity_trust(access, &cluster_account))
                 },
             );
             eks::CfnPodIdentityAssociation::new(
@@ -326,6 +325,33 @@ impl Scope for CrossAccountDataAccess {
     fn node(&self) -> &Node {
         self.construct.node()
     }
+}
+
+/// Trust for EKS Pod Identity in the cluster's account, only for the team's cluster,
+/// namespace and service account: the session tags Pod Identity sends with its request
+/// (eks-cluster-arn, kubernetes-namespace, kubernetes-service-account; EKS user guide,
+/// pod-id-role), so that no other association, of any cluster, can use the role.
+fn pod_identity_trust(access: &TeamDataAccess, cluster_account: &str) -> PolicyDocument {
+    let equals = |key: &str, value: Value<String>| {
+        Condition::new(ConditionOperator::StringEquals, key, [value])
+    };
+    PolicyDocument::new([Statement::allow()
+        .sid("TeamPods")
+        .principal(Principal::service("pods.eks.amazonaws.com"))
+        .actions(["sts:AssumeRole", "sts:TagSession"])
+        .condition(equals("aws:SourceAccount", cluster_account.into()))
+        .condition(equals(
+            "aws:RequestTag/eks-cluster-arn",
+            access.team.cluster().eks_cluster_arn(),
+        ))
+        .condition(equals(
+            "aws:RequestTag/kubernetes-namespace",
+            access.team.namespace().into(),
+        ))
+        .condition(equals(
+            "aws:RequestTag/kubernetes-service-account",
+            access.service_account.as_str().into(),
+        ))])
 }
 
 /// The name of a team's access point.

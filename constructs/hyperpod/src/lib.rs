@@ -27,6 +27,7 @@ pub mod instances;
 mod kubernetes;
 mod lifecycle;
 mod login;
+mod members;
 mod network;
 pub mod regions;
 mod slurm;
@@ -53,6 +54,7 @@ pub use kubernetes::{
     KubernetesManifest, KubernetesManifestProps, KubernetesObject, PolicyRule, Subject,
 };
 pub use login::{LoginNodeLoadBalancer, LoginNodeLoadBalancerProps, SshSource};
+pub use members::TeamMembers;
 pub use network::{ExistingNetwork, HyperPodNetwork, NetworkProps, NetworkRefs, ZoneSubnet};
 pub use slurm::{FsxLustre, SlurmGroup, SlurmHyperPodCluster, SlurmHyperPodClusterProps};
 pub use team::{

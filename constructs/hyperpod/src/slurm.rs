@@ -4,20 +4,20 @@
 
 use std::path::PathBuf;
 
-use hyperpod_cfn::{fsx, sagemaker, secretsmanager};
+use hyperpod_cfn::{fsx, sagemaker};
 use hyperpod_core::{Construct, Expr, Node, Scope, Stack, Value, fns};
 use hyperpod_iam::{Role, Statement};
 use serde_json::json;
 
 use crate::network::NetworkRefs;
 
+mod host_key;
+
 /// The script the cluster's own lifecycle folder must hold: HyperPod runs it (through the
 /// constructs' entry script) once the AMI-based Slurm set-up of a node is complete.
 pub const SLURM_USER_SCRIPT: &str = "on_init_complete.sh";
 /// The entry script the constructs add to the lifecycle folder (`OnInitComplete`).
 const ENTRY_SCRIPT: &str = "hyperpod_on_init_complete.sh";
-/// The fixed version of the host-key secret the first login node creates.
-const HOST_KEYS_VERSION: &str = "hyperpod-login-host-keys-version-1";
 
 /// One instance group of a Slurm cluster.
 #[derive(Clone, Debug)]
@@ -99,7 +99,7 @@ pub struct SlurmHyperPodClusterProps {
 /// up themselves) once a node's AMI-based set-up is done: the constructs add an entry
 /// script that sets up login nodes and then runs the folder's `on_init_complete.sh`. Login
 /// nodes get an execution role of their own and share one set of SSH host keys through a
-/// secret.
+/// secret that only they can read.
 ///
 /// ```
 /// use hyperpod::*;
@@ -140,6 +140,8 @@ pub struct SlurmHyperPodCluster {
 pub(crate) struct LoginNodes {
     pub(crate) role: Role,
     pub(crate) target_group_parameter: String,
+    /// The resource that stores the shared host key; login nodes start after it.
+    pub(crate) host_key_ready: hyperpod_core::CfnResource,
 }
 
 impl SlurmHyperPodCluster {
@@ -168,7 +170,6 @@ impl SlurmHyperPodCluster {
              AWS_DEFAULT_REGION={region}\n\
              LOGIN_GROUP={login}\n\
              HOST_KEYS_SECRET={host_keys_secret}\n\
-             HOST_KEYS_VERSION={HOST_KEYS_VERSION}\n\
              TARGET_GROUP_PARAMETER={target_group_parameter}\n",
             region = env.region,
             login = props.login.as_ref().map_or("", |group| group.name.as_str()),
@@ -204,21 +205,8 @@ impl SlurmHyperPodCluster {
         );
 
         let login = props.login.as_ref().map(|_| {
-            // Only login nodes read the host keys and reach the load balancer.
-            let secret = secretsmanager::CfnSecret::new(
-                &construct,
-                "LoginHostKeys",
-                secretsmanager::SecretProps {
-                    name: Some(host_keys_secret.as_str().into()),
-                    description: Some(
-                        "the SSH host keys the login nodes share; the first login node stores them as a fixed version"
-                            .into(),
-                    ),
-                    secret_string: Some("{\"keys\": \"stored by the first login node\"}".into()),
-                    ..Default::default()
-                },
-            );
-            secret.retain_on_delete_and_replace();
+            // Only login nodes read the host key and reach the load balancer; no node
+            // writes the key.
             let parameter_arn = fns::sub(
                 "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${name}",
                 [("name", Value::from(target_group_parameter.as_str()))],
@@ -230,12 +218,9 @@ impl SlurmHyperPodCluster {
                 &["AmazonSageMakerClusterInstanceRolePolicy"],
                 vec![
                     Statement::allow()
-                        .sid("SharedHostKeys")
-                        .actions([
-                            "secretsmanager:GetSecretValue",
-                            "secretsmanager:PutSecretValue",
-                        ])
-                        .resource(secret.ref_value()),
+                        .sid("SharedHostKey")
+                        .action("secretsmanager:GetSecretValue")
+                        .resource(host_key::secret_arn(&host_keys_secret)),
                     Statement::allow()
                         .sid("LoadBalancerTargetGroup")
                         .action("ssm:GetParameter")
@@ -246,9 +231,11 @@ impl SlurmHyperPodCluster {
                         .resource("*"),
                 ],
             );
+            let host_key = host_key::shared_host_key(&construct, name, &host_keys_secret, &role);
             LoginNodes {
                 role,
                 target_group_parameter: target_group_parameter.clone(),
+                host_key_ready: host_key.ready,
             }
         });
 
@@ -374,9 +361,13 @@ impl SlurmHyperPodCluster {
                 ..Default::default()
             },
         );
-        // Nodes download their lifecycle scripts from S3 as they start.
+        // Nodes download their lifecycle scripts from S3 as they start, and login nodes
+        // read the shared host key.
         for ready in &props.network.ready {
             cluster.add_depends_on(ready);
+        }
+        if let Some(login) = &login {
+            cluster.add_depends_on(&login.host_key_ready);
         }
         SlurmHyperPodCluster {
             construct,

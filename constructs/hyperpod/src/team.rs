@@ -9,6 +9,7 @@ use crate::eks::{HyperPodEksCluster, RegisteredTeam};
 use crate::kubernetes::{
     KubernetesManifest, KubernetesManifestProps, KubernetesObject, PolicyRule, Subject,
 };
+use crate::members::TeamMembers;
 
 pub use sagemaker::compute_quota::ComputeQuotaResourceConfigInstanceType as QuotaInstanceType;
 
@@ -94,6 +95,10 @@ pub struct TeamNamespaceProps {
     pub quota: ComputeQuota,
     /// The stack of the data scientists' account (B) that holds the team's role.
     pub data_scientist_stack: Stack,
+    /// Who in that account may become the team's data scientist (there is no default that
+    /// trusts the whole account). Every hop of the chain to the cluster requires a source
+    /// identity.
+    pub members: TeamMembers,
     /// What members may do in the namespace (default [`NamespaceAccess::TeamRole`]).
     pub access: NamespaceAccess,
     /// The service accounts created in the namespace, for the team's pods (default
@@ -112,12 +117,14 @@ impl TeamNamespaceProps {
         cluster: &HyperPodEksCluster,
         quota: ComputeQuota,
         data_scientist_stack: &Stack,
+        members: TeamMembers,
     ) -> TeamNamespaceProps {
         TeamNamespaceProps {
             team_name: team_name.to_owned(),
             cluster: cluster.clone(),
             quota,
             data_scientist_stack: data_scientist_stack.clone(),
+            members,
             access: NamespaceAccess::TeamRole,
             service_accounts: vec!["training".into()],
             shared_fsx: false,
@@ -129,8 +136,10 @@ impl TeamNamespaceProps {
 /// `hyperpod-ns-<team>`; this construct never creates it), the namespace's service
 /// accounts and roles (applied once the namespace exists), a cluster-access role in the
 /// cluster's account that trusts only the team's data-scientist role in the data
-/// scientists' account, that role (allowed to assume only the cluster-access role), and an
-/// EKS access entry that puts the role in the team's Kubernetes group.
+/// scientists' account, that role (trusting only the team's members, allowed to assume
+/// only the cluster-access role), and an EKS access entry that puts the role in the team's
+/// Kubernetes group. Both hops require a source identity, so the cluster's account sees
+/// who acted.
 ///
 /// IAM refuses a trust policy naming a role that does not exist yet, so the cluster's stack
 /// is made to deploy after the data scientists' stack. A team whose name is invalid or
@@ -158,6 +167,7 @@ impl TeamNamespaceProps {
 ///     &cluster,
 ///     ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 2)]),
 ///     &scientists,
+///     TeamMembers::PermissionSet("MlResearchScientists".into()),
 /// ));
 /// assert_eq!(team.namespace(), "hyperpod-ns-ml-research");
 /// assert!(app.synth().is_ok());
@@ -255,10 +265,10 @@ impl TeamNamespace {
                     "assume-cluster-access".into(),
                     PolicyDocument::new([Statement::allow()
                         .sid("ClusterAccess")
-                        .action("sts:AssumeRole")
+                        .actions(["sts:AssumeRole", "sts:SetSourceIdentity"])
                         .resource(role_arn(&cluster_account, &access_role_name))]),
                 )],
-                ..RoleProps::new(Principal::account(&scientist_account).trust())
+                ..RoleProps::new(props.members.trust(&scientist_account))
             },
         );
         let cluster_access_role = Role::new(
@@ -273,7 +283,11 @@ impl TeamNamespace {
                     "hyperpod-cli".into(),
                     cluster_access_policy(&props.cluster, &access_role_name),
                 )],
-                ..RoleProps::new(Principal::role(&scientist_account, &scientist_role_name).trust())
+                ..RoleProps::new(PolicyDocument::new([Statement::allow()
+                    .sid("TeamDataScientists")
+                    .principal(Principal::role(&scientist_account, &scientist_role_name))
+                    .actions(["sts:AssumeRole", "sts:SetSourceIdentity"])
+                    .condition(crate::members::requires_source_identity())]))
             },
         );
         // IAM checks that a trust policy's principal exists: the data scientists' stack first.
@@ -594,6 +608,7 @@ fn quota(construct: &Construct, props: &TeamNamespaceProps) -> sagemaker::CfnCom
 
 fn check_props(node: &Node, props: &TeamNamespaceProps) {
     let team = &props.team_name;
+    props.members.check(node, team);
     if props.cluster.scheduler_config().is_none() {
         node.report("task_governance_off", format!("team `{team}` needs task governance on its cluster; set `task_governance` on the cluster"));
     }

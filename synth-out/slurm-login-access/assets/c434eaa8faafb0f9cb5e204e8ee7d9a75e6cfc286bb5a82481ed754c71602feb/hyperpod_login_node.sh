@@ -3,10 +3,9 @@
 # login node (found by the node's own address in HyperPod's resource_config.json, never by
 # a file every node has) it:
 #
-# 1. gives the node the login nodes' shared SSH host keys: the first login node stores its
-#    keys as one fixed version of the secret (PutSecretValue with a fixed client request
-#    token is create-once: a second node's different keys are refused), and every login
-#    node installs that version, taking only the named key files from it;
+# 1. gives the node the login nodes' shared SSH host key, made once outside the nodes and
+#    kept in a secret that only login nodes may read (no node may write it): it installs
+#    only the named key files and has sshd offer that key alone;
 # 2. registers the node's address with the login-node load balancer's target group, whose
 #    ARN a parameter holds, and deregisters the addresses of login nodes that no longer
 #    exist, so that the targets follow node replacement.
@@ -19,7 +18,6 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/hyperpod_cluster.env"
 RESOURCE_CONFIG="${SAGEMAKER_RESOURCE_CONFIG_PATH:-/opt/ml/config/resource_config.json}"
 SSH_DIR="${SSH_DIR:-/etc/ssh}"
-KEY_FILES="ssh_host_ecdsa_key ssh_host_ecdsa_key.pub ssh_host_ed25519_key ssh_host_ed25519_key.pub ssh_host_rsa_key ssh_host_rsa_key.pub"
 
 if [ -z "${LOGIN_GROUP:-}" ]; then
     echo "login_node: the cluster has no login group"
@@ -68,46 +66,32 @@ if [ "$group" != "$LOGIN_GROUP" ]; then
     exit 0
 fi
 
-# 1. Shared host keys.
-present=""
-for file in $KEY_FILES; do
-    [ -f "$SSH_DIR/$file" ] && present="$present $file"
-done
-bundle="$(cd "$SSH_DIR" && tar -czf - $present | base64 -w0)"
-if aws secretsmanager put-secret-value --secret-id "$HOST_KEYS_SECRET" \
-    --client-request-token "$HOST_KEYS_VERSION" --secret-string "$bundle" >/dev/null 2>"$here/.put-error"; then
-    echo "login_node: this node's host keys are the login nodes' keys now"
-elif grep -q ResourceExistsException "$here/.put-error"; then
-    echo "login_node: another login node stored the keys first; installing them"
-else
-    cat "$here/.put-error"
-    echo "login_node: storing the host keys in $HOST_KEYS_SECRET failed"
-    exit 1
-fi
+# 1. The shared host key.
 work="$(mktemp -d)"
-trap 'rm -rf "$work" "$here/.put-error"' EXIT
-aws secretsmanager get-secret-value --secret-id "$HOST_KEYS_SECRET" --version-id "$HOST_KEYS_VERSION" \
-    --query SecretString --output text | base64 -d > "$work/keys.tar.gz"
-installed=0
-for member in $(tar -tzf "$work/keys.tar.gz"); do
-    case " $KEY_FILES " in
-        *" $member "*) ;;
-        *) echo "login_node: ignoring $member, which is not a host key file"; continue ;;
-    esac
-    tar -xzf "$work/keys.tar.gz" -C "$work" "$member"
-    case "$member" in
-        *.pub) mode=644 ;;
-        *) mode=600 ;;
-    esac
-    install -m "$mode" "$work/$member" "$SSH_DIR/$member"
-    installed=$((installed + 1))
-done
-if [ "$installed" -eq 0 ]; then
-    echo "login_node: the stored version holds no host key file"
-    exit 1
-fi
+trap 'rm -rf "$work"' EXIT
+aws secretsmanager get-secret-value --secret-id "$HOST_KEYS_SECRET" \
+    --query SecretString --output text > "$work/secret.json"
+python3 - "$work/secret.json" "$SSH_DIR" <<'PY'
+import json, os, sys
+stored = json.load(open(sys.argv[1]))
+for name, mode in (("ssh_host_ed25519_key", 0o600), ("ssh_host_ed25519_key.pub", 0o644)):
+    if not isinstance(stored.get(name), str) or not stored[name].strip():
+        sys.exit(f"login_node: the secret holds no {name}")
+    path = os.path.join(sys.argv[2], name)
+    descriptor = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(stored[name])
+    os.chmod(path + ".new", mode)
+    os.replace(path + ".new", path)
+for name in sorted(set(stored) - {"ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"}):
+    print(f"login_node: ignoring {name}, which is not the host key")
+PY
+# Every login node offers this key and no other, so clients see one key whichever node
+# the load balancer picks.
+mkdir -p "$SSH_DIR/sshd_config.d"
+echo "HostKey $SSH_DIR/ssh_host_ed25519_key" > "$SSH_DIR/sshd_config.d/10-hyperpod-host-key.conf"
 systemctl restart sshd 2>/dev/null || systemctl restart ssh
-echo "login_node: installed $installed shared host key files"
+echo "login_node: installed the login nodes' shared host key"
 
 # 2. The load balancer's targets.
 if ! target_group="$(aws ssm get-parameter --name "$TARGET_GROUP_PARAMETER" \
