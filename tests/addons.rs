@@ -123,7 +123,13 @@ fn observability_writes_to_its_prometheus_workspace_as_a_pod_identity_role_of_th
             "AssumeRolePolicyDocument": { "Statement": [{
                 "Principal": { "Service": "pods.eks.amazonaws.com" },
                 "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } }, "ArnEquals": { "aws:SourceArn": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] } } },
+                // Only the collector's service account in its namespace, on this cluster.
+                "Condition": { "StringEquals": {
+                    "aws:SourceAccount": { "Ref": "AWS::AccountId" },
+                    "aws:RequestTag/eks-cluster-arn": { "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] },
+                    "aws:RequestTag/kubernetes-namespace": "hyperpod-observability",
+                    "aws:RequestTag/kubernetes-service-account": "hyperpod-observability-operator-otel-collector",
+                } },
             }] },
         }),
     );

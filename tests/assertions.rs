@@ -4,10 +4,11 @@ use hyperpod_core::assertions::{Match, Template};
 use hyperpod_core::{CfnOutput, CfnResource, OutputProps, TagFormat};
 use serde_json::json;
 
-use crate::support::one_stack;
+use crate::support::{accept_security_findings, one_stack};
 
 fn sample() -> Template {
-    let (_app, stack) = one_stack();
+    let (app, stack) = one_stack();
+    accept_security_findings(&app);
     let bucket = CfnResource::raw(
         &stack,
         "Bucket",

@@ -9,9 +9,9 @@ use hyperpod_core::{
 };
 use indexmap::IndexMap;
 use serde_json::json;
-use tests::{cfn_lint, files_below, lint, workspace_root};
+use tests::{cfn_lint, checkov, checkov_failures, files_below, lint, workspace_root};
 
-use crate::support::{ACCOUNT_B, REGION, one_stack};
+use crate::support::{ACCOUNT_B, REGION, accept_security_findings, one_stack};
 
 /// Every app of the workspace, by the name of its folder under `apps/`.
 fn apps() -> Vec<(&'static str, App)> {
@@ -111,6 +111,53 @@ fn every_committed_template_passes_cfn_lint() {
     }
 }
 
+/// The informational check I3011 asks for a deletion policy on every stateful resource;
+/// the data promise ("never lost data") makes that a requirement here, not an aside.
+#[test]
+fn every_stateful_resource_of_the_committed_templates_sets_a_deletion_policy() {
+    let Some(cfn_lint) = cfn_lint() else {
+        return;
+    };
+    let synth_out = workspace_root().join("synth-out");
+    let templates: Vec<PathBuf> = files_below(&synth_out)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".template.json"))
+        .map(|p| synth_out.join(p))
+        .collect();
+    let output = std::process::Command::new(&cfn_lint)
+        .args(["--format", "parseable", "--include-checks", "I3011", "--"])
+        .args(&templates)
+        .output()
+        .expect("cfn-lint runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    let unprotected: Vec<&str> = report
+        .lines()
+        .filter(|line| line.contains("I3011"))
+        .collect();
+    assert!(
+        unprotected.is_empty(),
+        "stateful resources without a deletion policy:\n{}",
+        unprotected.join("\n")
+    );
+}
+
+/// checkov's CloudFormation checks, the tool security reviewers run, fail nothing in the
+/// committed templates. A check the design accepts is skipped in the template itself, by a
+/// suppression with its reason (`Node::suppress`), never by an ignore list here.
+#[test]
+fn every_committed_template_passes_checkov() {
+    let Some(checkov) = checkov() else {
+        return;
+    };
+    let failures = checkov_failures(&checkov, &workspace_root().join("synth-out"));
+    assert!(
+        failures.is_empty(),
+        "checkov failed {} check(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// The shapes synthesis produces on its own (exports, deploy-time parameters, conditions,
 /// mappings, tags) must pass cfn-lint too, not only the ones the apps happen to use.
 #[test]
@@ -119,6 +166,7 @@ fn what_synthesis_generates_passes_cfn_lint() {
         return;
     };
     let (app, stack) = one_stack();
+    accept_security_findings(&app);
     Tags::of(&app).add("owner", "platform");
     let env = CfnParameter::new(
         &stack,

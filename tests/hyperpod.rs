@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 
 use hyperpod::{
-    ChartComponents, DeepHealthCheck, EksControlPlane, ExistingNetwork, HYPERPOD_CHART_REVISION,
-    HelmDependencies, HyperPodChart, HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork,
-    InstallerLayer, InstanceGroup, NetworkProps, NewEksCluster, SchedulerProps,
+    ChartComponents, DeepHealthCheck, EksControlPlane, EndpointAccess, ExistingNetwork,
+    HYPERPOD_CHART_REVISION, HelmDependencies, HyperPodChart, HyperPodEksCluster,
+    HyperPodEksClusterProps, HyperPodNetwork, InstallerLayer, InstanceGroup, NetworkProps,
+    NewEksCluster, SchedulerProps, SecretsKey,
 };
 use hyperpod_core::assertions::{Match, Template};
 use hyperpod_core::{App, Environment, Stack, StackProps, Stage};
@@ -739,7 +740,30 @@ fn the_lifecycle_bucket_is_named_for_sagemaker_private_tls_only_retained_and_dep
             "UpdateReplacePolicy": "Retain",
         }),
     );
-    assets.has_resource_properties("AWS::S3::BucketPolicy", json!({ "PolicyDocument": { "Statement": [{ "Effect": "Deny", "Condition": { "Bool": { "aws:SecureTransport": "false" } } }] } }));
+    let policies = assets.find_resources(
+        "AWS::S3::BucketPolicy",
+        json!({ "Properties": { "Bucket": { "Ref": "MlClusterLifecycleBucket" } } }),
+    );
+    let statements =
+        policies.values().next().unwrap()["Properties"]["PolicyDocument"]["Statement"].clone();
+    assert_eq!(
+        statements[0]["Condition"]["Bool"]["aws:SecureTransport"],
+        "false"
+    );
+    // What the nodes run as root is written only by the deployers named in script_writers.
+    assert_eq!(statements[1]["Sid"], "OnlyDeployersWriteScripts");
+    assert_eq!(statements[1]["Effect"], "Deny");
+    assert!(
+        statements[1]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+            .to_string()
+            .contains("OrganizationAccountAccessRole"),
+        "{statements}"
+    );
+    // Reads and writes of the scripts are logged to the stack's access-log bucket.
+    assets.has_resource_properties(
+        "AWS::S3::Bucket",
+        json!({ "BucketName": "sagemaker-ml-cluster-lcs-111111111111-us-east-1", "LoggingConfiguration": { "DestinationBucketName": { "Ref": "AccessLogsBucket" } } }),
+    );
     let manifest = f.app.synth().unwrap().manifest;
     let stack = manifest
         .stacks
@@ -763,9 +787,11 @@ fn the_execution_role_has_the_documented_policies_with_pod_identity_scoped_to_th
     assert_eq!(roles.len(), 1);
     let role = roles.values().next().unwrap();
     let managed = role["Properties"]["ManagedPolicyArns"].to_string();
+    // The CNI's permissions are in the inline policy, scoped to the cluster's network, in
+    // place of the managed AmazonEKS_CNI_Policy that allows them on every resource.
     assert!(
         managed.contains("AmazonSageMakerClusterInstanceRolePolicy")
-            && managed.contains("AmazonEKS_CNI_Policy"),
+            && !managed.contains("AmazonEKS_CNI_Policy"),
         "{managed}"
     );
     let inline = role["Properties"]["Policies"].to_string();
@@ -788,6 +814,23 @@ fn the_execution_role_has_the_documented_policies_with_pod_identity_scoped_to_th
     assert_eq!(
         pod_identity["Resource"],
         json!({ "Fn::GetAtt": ["HyperPodEksCluster", "Arn"] })
+    );
+    let interfaces = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "NetworkInterfaces")
+        .unwrap();
+    let resources = interfaces["Resource"].to_string();
+    assert!(
+        !interfaces["Resource"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("*"))
+            && resources.contains("network-interface")
+            && resources.contains("security-group")
+            && resources.contains("subnet"),
+        "{resources}"
     );
 }
 
@@ -817,19 +860,109 @@ fn the_cluster_outputs_what_a_user_needs() {
 }
 
 #[test]
-fn an_admin_principal_gets_a_cluster_scoped_access_entry() {
+fn an_admin_principal_gets_a_cluster_scoped_access_entry_and_the_creator_gets_nothing() {
     let f = fixture();
     HyperPodEksCluster::new(
         &f.cluster,
         "HyperPod",
         HyperPodEksClusterProps {
-            admin_principal_arn: Some("arn:aws:iam::111111111111:role/platform-admin".into()),
+            cluster_admins: vec!["arn:aws:iam::111111111111:role/platform-admin".into()],
             ..cluster_props(&f)
         },
     );
     Template::from_stack(&f.cluster).has_resource_properties(
         "AWS::EKS::AccessEntry",
         json!({ "PrincipalArn": "arn:aws:iam::111111111111:role/platform-admin", "AccessPolicies": [{ "AccessScope": { "Type": "cluster" }, "PolicyArn": { "Fn::Sub": "arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy" } }] }),
+    );
+    Template::from_stack(&f.cluster).has_resource_properties(
+        "AWS::EKS::Cluster",
+        json!({ "AccessConfig": { "BootstrapClusterCreatorAdminPermissions": false } }),
+    );
+}
+
+#[test]
+fn the_api_endpoint_is_private_unless_opened_to_named_blocks() {
+    let f = fixture();
+    cluster(&f);
+    Template::from_stack(&f.cluster).has_resource_properties(
+        "AWS::EKS::Cluster",
+        Match::object_like([(
+            "ResourcesVpcConfig",
+            Match::object_like([
+                ("EndpointPrivateAccess", json!(true).into()),
+                ("EndpointPublicAccess", json!(false).into()),
+                ("PublicAccessCidrs", Match::absent()),
+            ]),
+        )]),
+    );
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            eks: EksControlPlane::New(NewEksCluster {
+                endpoint: EndpointAccess::PublicAndPrivate {
+                    cidrs: vec!["203.0.113.0/24".into()],
+                },
+                ..NewEksCluster::default()
+            }),
+            ..cluster_props(&f)
+        },
+    );
+    Template::from_stack(&f.cluster).has_resource_properties(
+        "AWS::EKS::Cluster",
+        json!({ "ResourcesVpcConfig": { "EndpointPublicAccess": true, "PublicAccessCidrs": ["203.0.113.0/24"] } }),
+    );
+}
+
+#[test]
+fn a_public_endpoint_without_blocks_is_refused() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            eks: EksControlPlane::New(NewEksCluster {
+                endpoint: EndpointAccess::PublicAndPrivate { cidrs: vec![] },
+                ..NewEksCluster::default()
+            }),
+            ..cluster_props(&f)
+        },
+    );
+    assert_problem(
+        &f.app,
+        "a/Cluster/HyperPod",
+        "public_endpoint_without_cidrs",
+    );
+}
+
+#[test]
+fn the_vpc_cni_enforces_network_policies_and_secrets_may_use_a_key_of_our_own() {
+    let f = fixture();
+    HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        HyperPodEksClusterProps {
+            eks: EksControlPlane::New(NewEksCluster {
+                secrets_key: SecretsKey::NewKey,
+                ..NewEksCluster::default()
+            }),
+            ..cluster_props(&f)
+        },
+    );
+    let template = Template::from_stack(&f.cluster);
+    template.has_resource_properties(
+        "AWS::EKS::Addon",
+        json!({ "AddonName": "vpc-cni", "ConfigurationValues": "{\"enableNetworkPolicy\":\"true\"}" }),
+    );
+    template.has_resource_properties(
+        "AWS::EKS::Cluster",
+        json!({ "EncryptionConfig": [{ "Provider": { "KeyArn": { "Fn::GetAtt": ["HyperPodSecretsKey", "Arn"] } }, "Resources": ["secrets"] }] }),
+    );
+    template.has_resource("AWS::KMS::Key", json!({ "DeletionPolicy": "Retain" }));
+    template.has_resource_properties(
+        "AWS::IAM::RolePolicy",
+        json!({ "RoleName": { "Ref": "HyperPodEksClusterRole" } }),
     );
 }
 

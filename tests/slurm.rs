@@ -52,6 +52,7 @@ fn slurm_props(network: &NetworkRefs, assets: &Stack) -> SlurmHyperPodClusterPro
         lifecycle_scripts: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../apps/slurm-login-access/lifecycle-scripts"),
         lifecycle_bucket_stack: assets.clone(),
+        script_writers: vec![hyperpod::DEFAULT_SCRIPT_WRITER.into()],
         fsx: Some(FsxLustre::default()),
     }
 }

@@ -1,6 +1,6 @@
 //! Small builders shared by the test modules, so that an API change touches one place.
 
-use hyperpod_core::{App, Environment, Problem, Stack, StackProps, Stage};
+use hyperpod_core::{App, Environment, Problem, Scope, Stack, StackProps, Stage};
 use serde_json::Value as Json;
 
 pub const ACCOUNT_A: &str = "111111111111";
@@ -54,4 +54,14 @@ pub fn topic(scope: &impl hyperpod_core::Scope, id: &str) -> hyperpod_core::CfnR
         hyperpod_core::TagFormat::KeyValueList,
         serde_json::json!({}),
     )
+}
+
+/// Accepts every finding of the security rule pack below `scope`, for the minimal fixtures
+/// of tests about other features (schemas, tags, assertions). `rules.rs` tests the pack.
+pub fn accept_security_findings(scope: &impl Scope) {
+    for rule in hyperpod_core::rules::RULES {
+        scope
+            .node()
+            .suppress(rule.id, "a minimal fixture of a test about another feature");
+    }
 }

@@ -3,8 +3,8 @@
 
 use hyperpod::{
     ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataScope,
-    HyperPodEksCluster, NamespaceAccess, QuotaInstanceType, SharingStrategy, TeamDataAccess,
-    TeamMembers, TeamNamespace, TeamNamespaceProps,
+    HyperPodEksCluster, NamespaceAccess, PodSecurity, QuotaInstanceType, SharingStrategy,
+    TeamDataAccess, TeamMembers, TeamNamespace, TeamNamespaceProps,
 };
 use hyperpod_core::assertions::{Match, Template};
 use serde_json::{Value as Json, json};
@@ -230,9 +230,14 @@ fn a_team_can_use_kubernetes_groups_bound_elsewhere() {
         json!({ "KubernetesGroups": ["vision-users"] }),
     );
     let (_, objects) = team_objects(&template, "VisionKubernetes");
-    assert!(
-        objects.iter().all(|o| o["kind"] == "ServiceAccount"),
-        "{objects:#?}"
+    let kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ServiceAccount", "NetworkPolicy"],
+        "no roles of ours"
     );
 }
 
@@ -811,4 +816,140 @@ fn bad_team_members_are_reported() {
     ] {
         assert_problem(&f.app, path, code);
     }
+}
+
+/// What Pod Security admission refuses at a level, for the fields the tests' pods use
+/// (<https://kubernetes.io/docs/concepts/security/pod-security-standards/>).
+fn pod_security_violations(level: &str, pod: &Json) -> Vec<String> {
+    let spec = &pod["spec"];
+    let mut found = Vec::new();
+    for host in ["hostNetwork", "hostPID", "hostIPC"] {
+        if spec[host] == json!(true) {
+            found.push(host.to_owned());
+        }
+    }
+    for volume in spec["volumes"].as_array().into_iter().flatten() {
+        if volume.get("hostPath").is_some() {
+            found.push("hostPath".into());
+        }
+    }
+    let baseline_capabilities = [
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    ];
+    for container in spec["containers"].as_array().into_iter().flatten() {
+        let context = &container["securityContext"];
+        if context["privileged"] == json!(true) {
+            found.push("privileged".into());
+        }
+        for added in context["capabilities"]["add"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if !baseline_capabilities.contains(&added.as_str().unwrap_or_default()) {
+                found.push(format!("capability {added}"));
+            }
+        }
+        if level == "restricted" {
+            if context["allowPrivilegeEscalation"] != json!(false) {
+                found.push("allowPrivilegeEscalation".into());
+            }
+            if context["runAsNonRoot"] != json!(true)
+                && spec["securityContext"]["runAsNonRoot"] != json!(true)
+            {
+                found.push("runAsNonRoot".into());
+            }
+            if !context["capabilities"]["drop"]
+                .as_array()
+                .is_some_and(|drop| drop.contains(&json!("ALL")))
+            {
+                found.push("capabilities drop ALL".into());
+            }
+            if context["seccompProfile"]["type"] != json!("RuntimeDefault")
+                && spec["securityContext"]["seccompProfile"]["type"] != json!("RuntimeDefault")
+            {
+                found.push("seccompProfile".into());
+            }
+        }
+    }
+    found
+}
+
+/// The level a team's objects enforce on its namespace.
+fn enforced_level(template: &Template, logical_id: &str) -> String {
+    let (resource, _) = team_objects(template, logical_id);
+    let labels = json_property(&resource["Properties"]["NamespaceLabels"]);
+    let labels = labels.as_object().unwrap().values().next().unwrap().clone();
+    assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
+    labels["pod-security.kubernetes.io/enforce"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_pod_that_reaches_the_node_is_refused_in_every_team_namespace() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    team(&f, &cluster, "vision");
+    TeamNamespace::new(
+        &f.cluster,
+        "audio",
+        TeamNamespaceProps {
+            pod_security: PodSecurity::Restricted,
+            quota: ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 1)]),
+            ..team_props(&f, &cluster, "audio")
+        },
+    );
+    let template = Template::from_stack(&f.cluster);
+    let escape = json!({ "spec": {
+        "hostPID": true,
+        "volumes": [{ "name": "root", "hostPath": { "path": "/" } }],
+        "containers": [{ "name": "shell", "image": "busybox", "securityContext": { "privileged": true } }],
+    } });
+    let plain = json!({ "spec": { "containers": [{ "name": "train", "image": "pytorch" }] } });
+    let hardened = json!({ "spec": {
+        "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
+        "containers": [{ "name": "train", "image": "pytorch", "securityContext": { "allowPrivilegeEscalation": false, "capabilities": { "drop": ["ALL"] } } }],
+    } });
+    let vision = enforced_level(&template, "VisionKubernetes");
+    assert_eq!(vision, "baseline");
+    assert_eq!(
+        pod_security_violations(&vision, &escape),
+        ["hostPID", "hostPath", "privileged"]
+    );
+    assert!(pod_security_violations(&vision, &plain).is_empty());
+    let audio = enforced_level(&template, "AudioKubernetes");
+    assert_eq!(audio, "restricted");
+    assert!(!pod_security_violations(&audio, &plain).is_empty());
+    assert!(pod_security_violations(&audio, &hardened).is_empty());
+}
+
+#[test]
+fn team_pods_cannot_reach_the_nodes_instance_metadata() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    team(&f, &cluster, "vision");
+    let template = Template::from_stack(&f.cluster);
+    let (_, objects) = team_objects(&template, "VisionKubernetes");
+    let policy = object(&objects, "NetworkPolicy");
+    assert_eq!(policy["metadata"]["namespace"], "hyperpod-ns-vision");
+    assert_eq!(policy["spec"]["podSelector"], json!({}));
+    assert_eq!(policy["spec"]["policyTypes"], json!(["Egress"]));
+    assert_eq!(
+        policy["spec"]["egress"][1]["to"][0]["ipBlock"],
+        json!({ "cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"] })
+    );
 }

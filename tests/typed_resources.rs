@@ -12,12 +12,13 @@ use hyperpod_core::{App, Stack, Value, fns};
 use serde_json::json;
 use tests::{cfn_lint, files_below, lint};
 
-use crate::support::{one_stack, problems, template};
+use crate::support::{accept_security_findings, one_stack, problems, template};
 
 /// A stack per service, each with resources of that service set up as a platform team
 /// would.
 fn samples() -> App {
     let (app, stack) = one_stack();
+    accept_security_findings(&app);
     let stage = stack.stage();
     let new_stack = |id: &str| Stack::new(&stage, id, Default::default());
 
@@ -372,6 +373,7 @@ fn typed_properties_render_with_cloudformation_names() {
 #[test]
 fn an_enum_value_newer_than_the_schema_passes_as_is() {
     let (app, stack) = one_stack();
+    accept_security_findings(&app);
     logs::CfnLogGroup::new(
         &stack,
         "Logs",
@@ -497,6 +499,7 @@ fn overrides_on_typed_resources_are_checked_too() {
 #[test]
 fn typed_resources_inherit_tags_in_the_types_format() {
     let (app, stack) = one_stack();
+    accept_security_findings(&app);
     hyperpod_core::Tags::of(&stack).add("team", "ml");
     ssm::CfnParameter::new(
         &stack,

@@ -54,6 +54,80 @@ pub fn cfn_lint() -> Option<PathBuf> {
     None
 }
 
+/// The pinned checkov, from `CHECKOV` (set by `cargo xtask test`) or `.venv-checkov/`.
+/// `None` when it is not installed; under CI that is a failure, not a skip.
+pub fn checkov() -> Option<PathBuf> {
+    let path = std::env::var_os("CHECKOV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv-checkov/bin/checkov"));
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "checkov is not installed at {} and CI must not skip; run the tests with `cargo xtask test`",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED: checkov is not installed at {}; run `cargo xtask test` to install it and run this test",
+        path.display()
+    );
+    None
+}
+
+/// The checks checkov fails in the CloudFormation templates below `folder`, one line each
+/// (check, file, resource); checks skipped by a template's `checkov.skip` metadata are not
+/// failures.
+pub fn checkov_failures(checkov: &Path, folder: &Path) -> Vec<String> {
+    let output = Command::new(checkov)
+        .arg("--directory")
+        .arg(folder)
+        .args([
+            "--framework",
+            "cloudformation",
+            "--quiet",
+            "--compact",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("checkov runs");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "checkov printed no JSON report ({error}):\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    // One report per framework: a list when several ran, an object when one did.
+    let reports = match report {
+        serde_json::Value::Array(reports) => reports,
+        report => vec![report],
+    };
+    let mut failures = Vec::new();
+    for report in &reports {
+        assert_eq!(
+            report["summary"]["parsing_errors"], 0,
+            "checkov could not parse a template: {report}"
+        );
+        for check in report["results"]["failed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            failures.push(format!(
+                "{} {} {} ({})",
+                check["check_id"].as_str().unwrap_or("?"),
+                check["file_path"].as_str().unwrap_or("?"),
+                check["resource"].as_str().unwrap_or("?"),
+                check["check_name"].as_str().unwrap_or("?"),
+            ));
+        }
+    }
+    failures
+}
+
 /// The Python of `.venv/` (next to `CFN_LINT` when set) with the pinned tools, moto among
 /// them. `None` when it is not installed; under CI that is a failure, not a skip.
 pub fn python_tools() -> Option<PathBuf> {

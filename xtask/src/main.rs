@@ -6,8 +6,8 @@
 //! - `bench`: time the synthesis of every app (release build, whole process, 20 runs),
 //!   print each stack's resource count and template size, and time a first and a no-op
 //!   deploy of `hyperpod-platform` to a local moto server, counting API calls.
-//! - `test`: install the pinned Python tools into `.venv/` when missing, then run the whole
-//!   test suite with them.
+//! - `test`: install the pinned Python tools when missing (cfn-lint and moto into `.venv/`,
+//!   checkov into `.venv-checkov/`), then run the whole test suite with them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +22,11 @@ const PYTHON_REQUIREMENTS: &str = "tests/python-requirements.txt";
 const CFN_LINT_VERSION: &str = "1.58.0";
 /// The version of moto the deploy engine's tests run against; pinned there too.
 const MOTO_VERSION: &str = "5.2.5";
+/// checkov, pinned with its dependencies in a virtual environment of its own: its pins of
+/// boto3 and PyYAML conflict with moto's.
+const CHECKOV_REQUIREMENTS: &str = "tests/checkov-requirements.txt";
+/// The version of checkov the templates must pass; `CHECKOV_REQUIREMENTS` pins the same.
+const CHECKOV_VERSION: &str = "3.3.30";
 
 fn main() -> Result<()> {
     let root = workspace_root()?;
@@ -111,44 +116,60 @@ fn synth(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Makes sure `.venv/` holds the pinned Python tools, installing them when it does not.
-fn python_tools(root: &Path) -> Result<PathBuf> {
-    let venv = root.join(".venv");
-    let bin = venv.join("bin");
-    let cfn_lint = bin.join("cfn-lint");
-    let installed = Command::new(&cfn_lint)
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(CFN_LINT_VERSION))
-        && Command::new(bin.join("python3"))
+/// Makes sure `.venv/` holds cfn-lint and moto and `.venv-checkov/` holds checkov, each at
+/// its pinned version, installing what is missing. Returns the two `bin/` folders.
+fn python_tools(root: &Path) -> Result<(PathBuf, PathBuf)> {
+    let tools = root.join(".venv/bin");
+    let tools_installed = version_of(&tools.join("cfn-lint"), CFN_LINT_VERSION)
+        && Command::new(tools.join("python3"))
             .args([
                 "-c",
                 &format!("import moto.server; assert moto.__version__ == '{MOTO_VERSION}'"),
             ])
             .output()
             .is_ok_and(|output| output.status.success());
-    if !installed {
-        eprintln!("installing the pinned Python tools into {}", venv.display());
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
-        run(Command::new(bin.join("pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--requirement",
-            ])
-            .arg(root.join(PYTHON_REQUIREMENTS)))?;
+    if !tools_installed {
+        install_venv(root, ".venv", PYTHON_REQUIREMENTS)?;
     }
-    Ok(bin)
+    let checkov = root.join(".venv-checkov/bin");
+    if !version_of(&checkov.join("checkov"), CHECKOV_VERSION) {
+        install_venv(root, ".venv-checkov", CHECKOV_REQUIREMENTS)?;
+    }
+    Ok((tools, checkov))
+}
+
+/// Whether `tool --version` runs and names `version`.
+fn version_of(tool: &Path, version: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(version))
+}
+
+/// Creates the virtual environment `venv` (a folder of the workspace) and installs the
+/// pinned `requirements` into it.
+fn install_venv(root: &Path, venv: &str, requirements: &str) -> Result<()> {
+    let venv = root.join(venv);
+    eprintln!("installing {requirements} into {}", venv.display());
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--requirement",
+        ])
+        .arg(root.join(requirements)))
 }
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
-    let bin = python_tools(root)?;
+    let (tools, checkov) = python_tools(root)?;
     run(Command::new(env!("CARGO"))
         .args(["test", "--workspace"])
         .args(extra)
-        .env("CFN_LINT", bin.join("cfn-lint"))
+        .env("CFN_LINT", tools.join("cfn-lint"))
+        .env("CHECKOV", checkov.join("checkov"))
         .current_dir(root))
 }
 

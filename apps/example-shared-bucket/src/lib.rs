@@ -5,8 +5,8 @@
 
 use hyperpod_cfn::{iam, s3};
 use hyperpod_core::{
-    App, CfnOutput, Environment, Expr, OutputProps, Pseudo, Stack, StackProps, Stage, Tags, Value,
-    fns,
+    App, CfnOutput, Environment, Expr, OutputProps, Pseudo, Scope, Stack, StackProps, Stage, Tags,
+    Value, fns,
 };
 use serde_json::json;
 
@@ -67,6 +67,10 @@ pub fn app() -> App {
         },
     );
     bucket.retain_on_delete_and_replace();
+    bucket.node().suppress(
+        "S3_ACCESS_LOGS",
+        "an example of imports and cross-account parameters that holds no data; the HyperPod apps log access to their buckets",
+    );
     let bucket_arn = bucket.arn();
     let objects_arn = fns::join("", [bucket_arn.clone(), "/*".into()]);
 

@@ -27,6 +27,9 @@ pub const DATA_SCIENTIST_ACCOUNT: &str = "222222222222";
 pub const DATA_ACCOUNT: &str = "333333333333";
 /// The region of all three.
 pub const REGION: &str = "us-east-1";
+/// The role in the cluster's account whose holders administer the EKS cluster; nobody
+/// else does (the identity that deploys gets no implicit admin).
+pub const PLATFORM_ADMIN_ROLE: &str = "platform-admin";
 /// The Availability Zones of the cluster's network, by ID: the first is where the HyperPod
 /// capacity is (a reservation or a training plan), and where the instance groups run.
 pub const AVAILABILITY_ZONE_IDS: &[&str] = &["use1-az2", "use1-az4"];
@@ -123,16 +126,21 @@ pub fn app() -> App {
     let cluster = HyperPodEksCluster::new(
         &platform,
         "HyperPod",
-        HyperPodEksClusterProps::new(
-            "ml-cluster",
-            network.refs().clone(),
-            vec![
-                InstanceGroup::new("system", "ml.m5.2xlarge", 2),
-                InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 8),
+        HyperPodEksClusterProps {
+            cluster_admins: vec![
+                format!("arn:aws:iam::{CLUSTER_ACCOUNT}:role/{PLATFORM_ADMIN_ROLE}").into(),
             ],
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lifecycle-scripts"),
-            assets,
-        ),
+            ..HyperPodEksClusterProps::new(
+                "ml-cluster",
+                network.refs().clone(),
+                vec![
+                    InstanceGroup::new("system", "ml.m5.2xlarge", 2),
+                    InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", 8),
+                ],
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lifecycle-scripts"),
+                assets,
+            )
+        },
     );
 
     let teams: Vec<(&Team, TeamNamespace)> = TEAMS

@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 
 use hyperpod::{
-    ClientVpnAccess, ClientVpnAccessProps, FsxLustre, HyperPodNetwork, LoginNodeLoadBalancer,
-    LoginNodeLoadBalancerProps, NetworkProps, SlurmGroup, SlurmHyperPodCluster,
-    SlurmHyperPodClusterProps, SshSource,
+    ClientVpnAccess, ClientVpnAccessProps, DEFAULT_SCRIPT_WRITER, FsxLustre, HyperPodNetwork,
+    LoginNodeLoadBalancer, LoginNodeLoadBalancerProps, NetworkProps, SlurmGroup,
+    SlurmHyperPodCluster, SlurmHyperPodClusterProps, SshSource,
 };
 use hyperpod_core::{App, Environment, Stack, StackProps, Stage, Tags};
 
@@ -68,6 +68,7 @@ pub fn app() -> App {
             }],
             lifecycle_scripts: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lifecycle-scripts"),
             lifecycle_bucket_stack: assets,
+            script_writers: vec![DEFAULT_SCRIPT_WRITER.into()],
             fsx: Some(FsxLustre::default()),
         },
     );

@@ -30,7 +30,9 @@
 //! });
 //! bucket.retain_on_delete_and_replace();
 //! let _arn = bucket.arn();
-//! assert!(app.synth().is_ok());
+//! // The schema checks pass; the security rule pack still wants, among others, access logs.
+//! let error = app.synth().unwrap_err().to_string();
+//! assert!(error.contains("Data: [S3_ACCESS_LOGS]"), "{error}");
 //! # }
 //! ```
 //!

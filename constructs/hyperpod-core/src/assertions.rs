@@ -9,16 +9,16 @@
 //! let app = App::new("demo");
 //! let stage = Stage::new(&app, "data", Environment::new("333333333333", "us-east-1"));
 //! let stack = Stack::new(&stage, "Storage", StackProps::default());
-//! CfnResource::raw(&stack, "Bucket", "AWS::S3::Bucket", TagFormat::KeyValueList,
-//!     json!({ "VersioningConfiguration": { "Status": "Enabled" } }));
+//! CfnResource::raw(&stack, "Alerts", "AWS::SNS::Topic", TagFormat::KeyValueList,
+//!     json!({ "FifoTopic": true, "ContentBasedDeduplication": true }));
 //!
 //! let template = Template::from_stack(&stack);
-//! template.resource_count_is("AWS::S3::Bucket", 1);
-//! template.has_resource_properties("AWS::S3::Bucket", json!({
-//!     "VersioningConfiguration": { "Status": "Enabled" },
+//! template.resource_count_is("AWS::SNS::Topic", 1);
+//! template.has_resource_properties("AWS::SNS::Topic", json!({
+//!     "FifoTopic": true,
 //! }));
-//! template.has_resource_properties("AWS::S3::Bucket", Match::object_like([
-//!     ("BucketName", Match::absent()),
+//! template.has_resource_properties("AWS::SNS::Topic", Match::object_like([
+//!     ("TopicName", Match::absent()),
 //! ]));
 //! ```
 

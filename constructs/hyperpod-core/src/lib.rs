@@ -10,20 +10,27 @@
 //! and [`App::synth`] reports them all together, each with the construct path, a stable
 //! code and what to change.
 //!
+//! Synthesis also runs the security rule pack ([`rules`]) over every template: a finding
+//! (a public bucket, a log group without a customer-managed key, a role that trusts a whole
+//! account) fails synthesis unless the resource, or a construct above it, accepts it with
+//! [`Node::suppress`] and a reason, which the template then records.
+//!
 //! ```
-//! use hyperpod_core::{App, CfnResource, Environment, Stack, StackProps, Stage, TagFormat};
+//! use hyperpod_core::{App, CfnResource, Environment, Scope, Stack, StackProps, Stage, TagFormat};
 //! use serde_json::json;
 //!
 //! let app = App::new("demo");
 //! let data = Stage::new(&app, "data", Environment::new("333333333333", "us-east-1"));
-//! let storage = Stack::new(&data, "Storage", StackProps::default());
-//! let bucket = CfnResource::raw(&storage, "Bucket", "AWS::S3::Bucket",
-//!     TagFormat::KeyValueList, json!({}));
-//! bucket.retain_on_delete_and_replace();
+//! let audit = Stack::new(&data, "Audit", StackProps::default());
+//! let logs = CfnResource::raw(&audit, "Logs", "AWS::Logs::LogGroup",
+//!     TagFormat::KeyValueList, json!({ "RetentionInDays": 365 }));
+//! logs.retain_on_delete_and_replace();
+//! logs.node().suppress("LOG_GROUP_KMS", "holds deploy events only, no user data");
 //!
 //! let assembly = app.synth().expect("a valid app");
-//! let template = assembly.template("data/Storage").unwrap();
-//! assert_eq!(template["Resources"]["Bucket"]["DeletionPolicy"], "Retain");
+//! let template = assembly.template("data/Audit").unwrap();
+//! assert_eq!(template["Resources"]["Logs"]["DeletionPolicy"], "Retain");
+//! assert_eq!(template["Resources"]["Logs"]["Metadata"]["hyperpod"]["suppressed"][0]["rule"], "LOG_GROUP_KMS");
 //! ```
 
 pub mod assertions;
@@ -36,6 +43,7 @@ mod mapping;
 mod output;
 mod parameter;
 mod resource;
+pub mod rules;
 pub mod schema;
 mod stack;
 mod synth;
@@ -52,7 +60,7 @@ pub use output::{CfnOutput, OutputProps};
 pub use parameter::{CfnParameter, ParameterProps, ParameterType};
 pub use resource::{CfnResource, DeletionPolicy, TagFormat};
 pub use stack::{App, Construct, Environment, Stack, StackProps, Stage, Tags};
-pub use synth::{AssemblyFile, CloudAssembly, limits};
+pub use synth::{AssemblyFile, CloudAssembly, SuppressedFinding, limits};
 pub use tree::{Node, Scope};
 pub use validation::{Issue, Problem, SynthError};
 pub use value::{Expr, Pseudo, StackOutputRef, Value, fns};

@@ -144,6 +144,23 @@ impl CfnResource {
         resource
     }
 
+    /// The resource declared with `id` directly below `scope`, if there is one: for
+    /// constructs that share one resource per stack (such as a log bucket) and look for it
+    /// before creating it.
+    pub fn find(scope: &impl Scope, id: &str) -> Option<CfnResource> {
+        scope
+            .node()
+            .children()
+            .into_iter()
+            .find(|child| child.id() == id)
+            .filter(|child| {
+                child
+                    .with_element(|element| matches!(element.body, ElementBody::Resource(_)))
+                    .unwrap_or(false)
+            })
+            .map(|node| CfnResource { node })
+    }
+
     fn with_data<R>(&self, f: impl FnOnce(&ResourceData) -> R) -> R {
         self.node
             .with_element(|element| match &element.body {

@@ -56,7 +56,22 @@ pub struct AssemblyFile {
 pub struct CloudAssembly {
     /// The manifest, also present as `manifest.json` in [`CloudAssembly::files`].
     pub manifest: Manifest,
+    /// The findings of the security rule pack that constructs accepted, with their reasons.
+    pub suppressed: Vec<SuppressedFinding>,
     files: Vec<AssemblyFile>,
+}
+
+/// A finding of the security rule pack accepted by a suppression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuppressedFinding {
+    /// The construct path of the resource.
+    pub path: String,
+    /// The rule's id.
+    pub rule: String,
+    /// What the rule found.
+    pub detail: String,
+    /// Why it is accepted.
+    pub reason: String,
 }
 
 impl CloudAssembly {
@@ -156,10 +171,12 @@ pub(crate) fn synthesize(root: &Node) -> Result<CloudAssembly, SynthError> {
     let mut bodies: Vec<TemplateBody> = (0..synth.stacks.len())
         .map(|i| synth.render_stack(i))
         .collect();
+    let suppressed = synth.apply_rules(&mut bodies);
     synth.add_explicit_dependencies();
     synth.check_dependency_cycles();
     synth.check_stack_names();
-    let assembly = synth.assemble(&mut bodies);
+    let mut assembly = synth.assemble(&mut bodies);
+    assembly.suppressed = suppressed;
     if synth.problems.is_empty() {
         Ok(assembly)
     } else {
@@ -186,6 +203,86 @@ impl Synthesizer {
             code: code.to_owned(),
             message: message.into(),
         });
+    }
+
+    /// Runs the security rule pack over every rendered template. A finding a suppression
+    /// accepts is recorded in the resource's `Metadata` (and as a checkov skip where a
+    /// checkov check covers it); any other is a problem. Checkov checks suppressed by id
+    /// are written as skips on every resource they apply to.
+    fn apply_rules(&mut self, bodies: &mut [TemplateBody]) -> Vec<SuppressedFinding> {
+        let mut suppressed = Vec::new();
+        for (position, body) in bodies.iter_mut().enumerate() {
+            let by_id: HashMap<String, Node> = self.stacks[position]
+                .elements
+                .iter()
+                .filter_map(|node| Some((self.logical_ids.get(&node.index)?.clone(), node.clone())))
+                .collect();
+            let mut accepted: IndexMap<String, (Vec<Json>, Vec<Json>)> = IndexMap::new();
+            for finding in crate::rules::check(&body.resources) {
+                let Some(node) = by_id.get(&finding.logical_id) else {
+                    continue;
+                };
+                let rule = crate::rules::rule(finding.rule).expect("findings name known rules");
+                let in_force = node.suppressions_in_force();
+                match in_force.iter().find(|(id, _)| id == rule.id) {
+                    Some((_, reason)) => {
+                        let entry = accepted.entry(finding.logical_id.clone()).or_default();
+                        entry.0.push(json!({ "rule": rule.id, "reason": reason }));
+                        for check in rule.checkov {
+                            entry.1.push(json!({ "id": check, "comment": reason }));
+                        }
+                        suppressed.push(SuppressedFinding {
+                            path: node.display_path(),
+                            rule: rule.id.to_owned(),
+                            detail: finding.detail,
+                            reason: reason.clone(),
+                        });
+                    }
+                    None => self.problem(
+                        node,
+                        rule.id,
+                        format!(
+                            "{}: {}; {}, or accept it with `suppress(\"{}\", <reason>)` on the construct",
+                            finding.detail, rule.title, rule.fix, rule.id
+                        ),
+                    ),
+                }
+            }
+            for (logical_id, node) in &by_id {
+                let direct: Vec<Json> = node
+                    .suppressions_in_force()
+                    .into_iter()
+                    .filter(|(id, _)| id.starts_with("CKV_"))
+                    .map(|(id, reason)| json!({ "id": id, "comment": reason }))
+                    .collect();
+                if !direct.is_empty() && body.resources.contains_key(logical_id) {
+                    accepted
+                        .entry(logical_id.clone())
+                        .or_default()
+                        .1
+                        .extend(direct);
+                }
+            }
+            accepted.sort_keys();
+            for (logical_id, (rules, mut checks)) in accepted {
+                let Some(Json::Object(resource)) = body.resources.get_mut(&logical_id) else {
+                    continue;
+                };
+                checks.dedup_by(|a, b| a["id"] == b["id"]);
+                let metadata = resource
+                    .entry("Metadata")
+                    .or_insert_with(|| Json::Object(Map::new()));
+                if let Json::Object(metadata) = metadata {
+                    if !rules.is_empty() {
+                        metadata.insert("hyperpod".into(), json!({ "suppressed": rules }));
+                    }
+                    if !checks.is_empty() {
+                        metadata.insert("checkov".into(), json!({ "skip": checks }));
+                    }
+                }
+            }
+        }
+        suppressed
     }
 
     /// Gathers the problems recorded on nodes and runs every validation, in tree order.
@@ -1108,7 +1205,11 @@ impl Synthesizer {
                 .into_iter()
                 .map(|(path, contents)| AssemblyFile { path, contents }),
         );
-        CloudAssembly { manifest, files }
+        CloudAssembly {
+            manifest,
+            suppressed: Vec::new(),
+            files,
+        }
     }
 
     /// The assets of a stack, with their files staged under `assets/<hash>/` (once per

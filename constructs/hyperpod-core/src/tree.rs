@@ -32,6 +32,8 @@ pub(crate) struct NodeData {
     pub(crate) issues: Vec<Issue>,
     pub(crate) validations: Vec<Validation>,
     pub(crate) tags: IndexMap<String, String>,
+    /// Rules of the security pack (or checkov checks) accepted here, with the reason.
+    pub(crate) suppressions: Vec<(String, String)>,
 }
 
 pub(crate) enum NodeKind {
@@ -117,6 +119,7 @@ impl Node {
                 issues: Vec::new(),
                 validations: Vec::new(),
                 tags: IndexMap::new(),
+                suppressions: Vec::new(),
             }],
         };
         Node {
@@ -141,6 +144,7 @@ impl Node {
                 issues: Vec::new(),
                 validations: Vec::new(),
                 tags: IndexMap::new(),
+                suppressions: Vec::new(),
             });
             tree.nodes[self.index].children.push(index);
             index
@@ -284,6 +288,41 @@ impl Node {
     /// Records every issue of a check (such as a policy document's) on this node.
     pub fn report_all(&self, issues: impl IntoIterator<Item = Issue>) {
         self.with_mut(|data| data.issues.extend(issues));
+    }
+
+    /// Accepts a finding of the security rule pack ([`crate::rules::RULES`]) on this node
+    /// and everything below it, for a reason a reviewer can read; the reason is written
+    /// into each affected resource's `Metadata`. An id of a checkov check (`CKV_…`) is
+    /// written as a checkov `skip` on every resource here and below.
+    pub fn suppress(&self, rule: &str, reason: &str) {
+        if crate::rules::rule(rule).is_none() && !rule.starts_with("CKV_") {
+            let known: Vec<&str> = crate::rules::RULES.iter().map(|rule| rule.id).collect();
+            self.report(
+                "unknown_rule",
+                format!("`{rule}` is neither a rule of the security pack ({}) nor a checkov check (`CKV_…`); correct the id", known.join(", ")),
+            );
+        }
+        if reason.trim().len() < 10 {
+            self.report(
+                "suppression_without_reason",
+                format!("suppressing `{rule}` needs a reason a reviewer can judge (at least 10 characters)"),
+            );
+        }
+        self.with_mut(|data| {
+            data.suppressions
+                .push((rule.to_owned(), reason.trim().to_owned()))
+        });
+    }
+
+    /// The suppressions of this node and its ancestors, nearest first.
+    pub(crate) fn suppressions_in_force(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let mut current = Some(self.clone());
+        while let Some(node) = current {
+            found.extend(node.with(|data| data.suppressions.clone()));
+            current = node.scope();
+        }
+        found
     }
 
     /// Adds a check that runs at synthesis, after the whole tree is built. Use it for rules

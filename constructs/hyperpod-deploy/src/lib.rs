@@ -45,6 +45,9 @@ pub enum Command {
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
+        /// List every security finding a suppression accepts, with its reason.
+        #[arg(long, conflicts_with = "quiet")]
+        suppressed: bool,
     },
     /// List the stages and stacks with their accounts, regions and dependencies.
     List,
@@ -165,6 +168,7 @@ pub fn run(app: &App) -> ExitCode {
         cli.command.unwrap_or(Command::Synth {
             output: "synth-out".into(),
             quiet: false,
+            suppressed: false,
         }),
         &mut std::io::stdout(),
     ) {
@@ -185,11 +189,15 @@ pub fn run(app: &App) -> ExitCode {
 /// Runs one command against `app`, writing what it reports to `out`.
 pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), CliError> {
     match command {
-        Command::Synth { output, quiet } => {
+        Command::Synth {
+            output,
+            quiet,
+            suppressed,
+        } => {
             let assembly = app.synth()?;
             let folder = assembly.write_to(&output)?;
             if !quiet {
-                report_synth(&assembly, &folder, out).map_err(CliError::Output)?;
+                report_synth(&assembly, &folder, suppressed, out).map_err(CliError::Output)?;
             }
         }
         Command::List => {
@@ -257,6 +265,7 @@ fn finish(summary: engine::Summary, out: &mut impl Write) -> Result<(), CliError
 fn report_synth(
     assembly: &CloudAssembly,
     folder: &Path,
+    list_suppressed: bool,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     let stacks = &assembly.manifest.stacks;
@@ -272,6 +281,22 @@ fn report_synth(
             out,
             "  note: {} is {} bytes, over the 51,200-byte inline limit; it deploys through an S3 upload",
             stack.id, stack.template_bytes
+        )?;
+    }
+    let accepted = &assembly.suppressed;
+    if list_suppressed {
+        for finding in accepted {
+            writeln!(
+                out,
+                "  accepted: {} [{}] {}; because {}",
+                finding.path, finding.rule, finding.detail, finding.reason
+            )?;
+        }
+    } else if !accepted.is_empty() {
+        writeln!(
+            out,
+            "  note: {} security finding(s) accepted by suppressions with reasons; `synth --suppressed` lists them",
+            accepted.len()
         )?;
     }
     Ok(())
@@ -303,7 +328,7 @@ fn list(assembly: &CloudAssembly, out: &mut impl Write) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use hyperpod_core::{CfnResource, Environment, Stack, StackProps, Stage, TagFormat};
+    use hyperpod_core::{CfnResource, Environment, Scope, Stack, StackProps, Stage, TagFormat};
 
     use super::*;
 
@@ -315,10 +340,10 @@ mod tests {
             "cluster",
             Environment::new("111111111111", "eu-west-1"),
         );
-        let bucket = CfnResource::raw(
+        let topic = CfnResource::raw(
             &Stack::new(&data, "Storage", StackProps::default()),
-            "Bucket",
-            "AWS::S3::Bucket",
+            "Topic",
+            "AWS::SNS::Topic",
             TagFormat::KeyValueList,
             serde_json::json!({}),
         );
@@ -329,7 +354,7 @@ mod tests {
             TagFormat::Map,
             serde_json::json!({ "Type": "String" }),
         );
-        reader.set_property("Value", bucket.get_att::<String>("Arn"));
+        reader.set_property("Value", topic.get_att::<String>("TopicArn"));
         app
     }
 
@@ -352,6 +377,7 @@ mod tests {
             Command::Synth {
                 output: dir.clone(),
                 quiet: false,
+                suppressed: false,
             },
             &mut out,
         )
@@ -362,6 +388,55 @@ mod tests {
             String::from_utf8(out)
                 .unwrap()
                 .starts_with("synthesized 2 stack(s) of `cli-test`")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn synth_counts_accepted_findings_and_lists_them_when_asked() {
+        let app = App::new("cli-test");
+        let stack = Stack::new(
+            &Stage::new(&app, "a", Environment::new("111111111111", "us-east-1")),
+            "Logs",
+            StackProps::default(),
+        );
+        let logs = CfnResource::raw(
+            &stack,
+            "Logs",
+            "AWS::Logs::LogGroup",
+            TagFormat::KeyValueList,
+            serde_json::json!({ "RetentionInDays": 30 }),
+        );
+        logs.set_deletion_policy(hyperpod_core::DeletionPolicy::Delete);
+        logs.node()
+            .suppress("LOG_GROUP_KMS", "operational logs without user data");
+        let dir =
+            std::env::temp_dir().join(format!("hyperpod-deploy-accepted-{}", std::process::id()));
+        let synth = |suppressed| {
+            let mut out = Vec::new();
+            execute(
+                &app,
+                Command::Synth {
+                    output: dir.clone(),
+                    quiet: false,
+                    suppressed,
+                },
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(
+            synth(false).contains("1 security finding(s) accepted by suppressions"),
+            "{}",
+            synth(false)
+        );
+        assert!(
+            synth(true).contains(
+                "accepted: a/Logs/Logs [LOG_GROUP_KMS] the log group is encrypted with CloudWatch Logs' own keys; because operational logs without user data"
+            ),
+            "{}",
+            synth(true)
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -428,6 +503,7 @@ mod tests {
             Command::Synth {
                 output: "unused".into(),
                 quiet: true,
+                suppressed: false,
             },
             &mut Vec::new(),
         )

@@ -23,7 +23,9 @@
 //!             .action("sts:AssumeRole")
 //!             .resource(hyperpod_iam::role_arn("111111111111", "ml-research-cluster-access")),
 //!     ]))],
-//!     ..RoleProps::new(Principal::account("222222222222").trust())
+//!     // One named role of the account, never the whole account without a condition: the
+//!     // security rule pack refuses that at synthesis.
+//!     ..RoleProps::new(Principal::role("222222222222", "identity-center-data-scientists").trust())
 //! });
 //! let _arn = role.arn();
 //! assert!(app.synth().is_ok());

@@ -181,28 +181,49 @@ fn cluster_addon(
     addon
 }
 
+/// The Kubernetes service account an add-on's pods run as, in the add-on's own namespace.
+struct AddonServiceAccount {
+    namespace: &'static str,
+    name: &'static str,
+}
+
+/// The observability collector ("Namespace: hyperpod-observability, Service account:
+/// hyperpod-observability-operator-otel-collector", HyperPod observability troubleshooting).
+const OBSERVABILITY_COLLECTOR: AddonServiceAccount = AddonServiceAccount {
+    namespace: "hyperpod-observability",
+    name: "hyperpod-observability-operator-otel-collector",
+};
+
+/// The training operator's controller (`--namespace aws-hyperpod --service-account
+/// hp-training-operator-controller-manager`, HyperPod training operator installation).
+const TRAINING_OPERATOR_CONTROLLER: AddonServiceAccount = AddonServiceAccount {
+    namespace: "aws-hyperpod",
+    name: "hp-training-operator-controller-manager",
+};
+
+/// The FSx for Lustre CSI controller, in kube-system like every EKS-managed CSI driver.
+const FSX_CSI_CONTROLLER: AddonServiceAccount = AddonServiceAccount {
+    namespace: "kube-system",
+    name: "fsx-csi-controller-sa",
+};
+
 /// A role for the pods of one add-on's service account, trusted by EKS Pod Identity for
-/// this cluster only.
+/// that service account of this cluster only.
 fn pod_role(
     context: &AddonContext,
     id: &str,
+    account: &AddonServiceAccount,
     description: &str,
     managed: Vec<ManagedPolicy>,
     statements: Vec<Statement>,
 ) -> Role {
-    let trust = PolicyDocument::new([Statement::allow()
-        .principal(Principal::service("pods.eks.amazonaws.com"))
-        .actions(["sts:AssumeRole", "sts:TagSession"])
-        .condition(Condition::new(
-            ConditionOperator::StringEquals,
-            "aws:SourceAccount",
-            [Pseudo::AccountId.value()],
-        ))
-        .condition(Condition::new(
-            ConditionOperator::ArnEquals,
-            "aws:SourceArn",
-            [context.eks_arn.clone()],
-        ))]);
+    let trust = crate::pod_identity_trust(
+        "AddonPods",
+        Pseudo::AccountId.value(),
+        context.eks_arn.clone(),
+        account.namespace,
+        account.name,
+    );
     Role::new(
         context.scope,
         id,
@@ -235,6 +256,7 @@ fn add_observability(context: &AddonContext, options: &Observability) {
     let role = pod_role(
         context,
         "ObservabilityRole",
+        &OBSERVABILITY_COLLECTOR,
         "the HyperPod observability collector",
         Vec::new(),
         vec![
@@ -311,7 +333,7 @@ fn add_observability(context: &AddonContext, options: &Observability) {
         context,
         "Observability",
         "amazon-sagemaker-hyperpod-observability",
-        vec![(role.arn(), "hyperpod-observability-operator-otel-collector")],
+        vec![(role.arn(), OBSERVABILITY_COLLECTOR.name)],
         Some(fns::to_json(configuration)),
         None,
     );
@@ -359,6 +381,7 @@ fn add_training_operator(context: &AddonContext) {
     let role = pod_role(
         context,
         "TrainingOperatorRole",
+        &TRAINING_OPERATOR_CONTROLLER,
         "the HyperPod training operator",
         vec![ManagedPolicy::aws(
             "AmazonSageMakerHyperPodTrainingOperatorAccess",
@@ -369,7 +392,7 @@ fn add_training_operator(context: &AddonContext) {
         context,
         "TrainingOperator",
         "amazon-sagemaker-hyperpod-training-operator",
-        vec![(role.arn(), "hp-training-operator-controller-manager")],
+        vec![(role.arn(), TRAINING_OPERATOR_CONTROLLER.name)],
         None,
         None,
     );
@@ -407,6 +430,7 @@ fn add_shared_fsx(context: &AddonContext, options: &SharedFsx) -> SharedFsxHandl
     let role = pod_role(
         context,
         "FsxDriverRole",
+        &FSX_CSI_CONTROLLER,
         "the FSx for Lustre CSI driver",
         Vec::new(),
         vec![
@@ -420,7 +444,7 @@ fn add_shared_fsx(context: &AddonContext, options: &SharedFsx) -> SharedFsxHandl
         context,
         "FsxCsiDriver",
         "aws-fsx-csi-driver",
-        vec![(role.arn(), "fsx-csi-controller-sa")],
+        vec![(role.arn(), FSX_CSI_CONTROLLER.name)],
         None,
         None,
     );

@@ -158,6 +158,7 @@ impl CrossAccountDataAccess {
                     *kms,
                     &props.teams,
                     &cluster_account,
+                    &data_env.region,
                     &data_env.account,
                 ),
                 *kms,
@@ -177,14 +178,7 @@ impl CrossAccountDataAccess {
         {
             let team_name = access.team.team_name();
             let access_point = access_point_name(team_name);
-            let access_point_arn = fns::sub(
-                "arn:${AWS::Partition}:s3:${region}:${account}:accesspoint/${name}",
-                [
-                    ("region", data_env.region.as_str().into()),
-                    ("account", data_env.account.as_str().into()),
-                    ("name", access_point.as_str().into()),
-                ],
-            );
+            let access_point_arn = access_point_arn(&data_env.region, &data_env.account, team_name);
             let objects_arn = fns::sub(
                 "arn:${AWS::Partition}:s3:${region}:${account}:accesspoint/${name}/object/${prefix}*",
                 [
@@ -248,7 +242,13 @@ impl CrossAccountDataAccess {
                         data_env.account
                     )),
                     inline_policies: vec![("team-data".into(), PolicyDocument::new(statements))],
-                    ..RoleProps::new(pod_identity_trust(access, &cluster_account))
+                    ..RoleProps::new(crate::pod_identity_trust(
+                        "TeamPods",
+                        cluster_account.as_str().into(),
+                        access.team.cluster().eks_cluster_arn(),
+                        &access.team.namespace(),
+                        &access.service_account,
+                    ))
                 },
             );
             eks::CfnPodIdentityAssociation::new(
@@ -327,31 +327,16 @@ impl Scope for CrossAccountDataAccess {
     }
 }
 
-/// Trust for EKS Pod Identity in the cluster's account, only for the team's cluster,
-/// namespace and service account: the session tags Pod Identity sends with its request
-/// (eks-cluster-arn, kubernetes-namespace, kubernetes-service-account; EKS user guide,
-/// pod-id-role), so that no other association, of any cluster, can use the role.
-fn pod_identity_trust(access: &TeamDataAccess, cluster_account: &str) -> PolicyDocument {
-    let equals = |key: &str, value: Value<String>| {
-        Condition::new(ConditionOperator::StringEquals, key, [value])
-    };
-    PolicyDocument::new([Statement::allow()
-        .sid("TeamPods")
-        .principal(Principal::service("pods.eks.amazonaws.com"))
-        .actions(["sts:AssumeRole", "sts:TagSession"])
-        .condition(equals("aws:SourceAccount", cluster_account.into()))
-        .condition(equals(
-            "aws:RequestTag/eks-cluster-arn",
-            access.team.cluster().eks_cluster_arn(),
-        ))
-        .condition(equals(
-            "aws:RequestTag/kubernetes-namespace",
-            access.team.namespace().into(),
-        ))
-        .condition(equals(
-            "aws:RequestTag/kubernetes-service-account",
-            access.service_account.as_str().into(),
-        ))])
+/// The ARN of a team's access point in the data account.
+fn access_point_arn(region: &str, account: &str, team: &str) -> Value<String> {
+    fns::sub(
+        "arn:${AWS::Partition}:s3:${region}:${account}:accesspoint/${name}",
+        [
+            ("region", region.into()),
+            ("account", account.into()),
+            ("name", access_point_name(team).into()),
+        ],
+    )
 }
 
 /// The name of a team's access point.
@@ -370,6 +355,7 @@ fn create_bucket(
     kms: bool,
     teams: &[TeamDataAccess],
     cluster_account: &str,
+    data_region: &str,
     data_account: &str,
 ) -> Value<String> {
     let key = kms.then(|| {
@@ -405,6 +391,10 @@ fn create_bucket(
             },
         );
         key.retain_on_delete_and_replace();
+        key.node().suppress(
+            "IAM_WILDCARD_ACTION",
+            "the account-root statement KMS documents, which lets IAM policies of the data account grant the key to whoever writes the data; the teams' pod roles are named",
+        );
         key
     });
     let encryption = match &key {
@@ -418,20 +408,34 @@ fn create_bucket(
             s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256,
         ),
     };
-    // Access is delegated to the access points of the data account; each access point's
-    // own policy decides who reads what.
+    // Access is delegated to the teams' access points only, for the actions teams use;
+    // each access point's own policy decides who reads what.
+    let mut actions = vec!["s3:GetObject", "s3:ListBucket"];
+    if teams.iter().any(|access| access.write) {
+        actions.push("s3:PutObject");
+    }
+    let access_points: Vec<Value<String>> = teams
+        .iter()
+        .filter(|access| access.team.is_declared())
+        .map(|access| access_point_arn(data_region, data_account, access.team.team_name()))
+        .collect();
     let bucket = crate::secure_bucket(data, name.map(Value::from), encryption, |bucket_arn| {
         let objects_arn = fns::join("", [bucket_arn.clone(), "/*".into()]);
         vec![
             Statement::allow()
                 .sid("DelegateToAccessPoints")
                 .principal(Principal::Any)
-                .action("*")
+                .actions(actions.iter().copied())
                 .resources([bucket_arn.clone(), objects_arn])
                 .condition(Condition::new(
                     ConditionOperator::StringEquals,
                     "s3:DataAccessPointAccount",
                     [data_account.into()],
+                ))
+                .condition(Condition::new(
+                    ConditionOperator::ArnEquals,
+                    "s3:DataAccessPointArn",
+                    access_points,
                 )),
         ]
     });

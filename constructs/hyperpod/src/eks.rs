@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use hyperpod_cfn::{eks, sagemaker};
+use hyperpod_cfn::{eks, kms, sagemaker};
 use hyperpod_core::{
     CfnOutput, Construct, Expr, Issue, Node, OutputProps, Scope, Stack, Value, fns,
 };
-use hyperpod_iam::{ManagedPolicy, Principal, Role, RoleProps, Statement};
+use hyperpod_iam::{ManagedPolicy, PolicyDocument, Principal, Role, RoleProps, Statement};
 use serde_json::json;
 
 use crate::addons::{self, HyperPodAddons};
@@ -129,6 +129,36 @@ pub enum EksControlPlane {
     },
 }
 
+/// Where the Kubernetes API of a new EKS cluster can be reached from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EndpointAccess {
+    /// From the cluster's VPC only, and networks routed into it (a VPN, a transit gateway):
+    /// the default.
+    #[default]
+    Private,
+    /// Also from the internet, but only from these CIDR blocks (your organisation's egress
+    /// ranges); the VPC keeps its private endpoint.
+    PublicAndPrivate {
+        /// The blocks that may reach the public endpoint; at least one.
+        cidrs: Vec<String>,
+    },
+}
+
+/// The key EKS encrypts Kubernetes secrets with. `EncryptionConfig` cannot be changed
+/// without replacing the cluster, so choose before the first deploy.
+#[derive(Clone, Debug, Default)]
+pub enum SecretsKey {
+    /// EKS's default envelope encryption of all API data with an AWS-owned key (the
+    /// default).
+    #[default]
+    AwsOwned,
+    /// A customer-managed key created here (retained), which the cluster's role may use.
+    NewKey,
+    /// A customer-managed key of yours, by ARN; its policy must let the cluster's role use
+    /// it.
+    Existing(Value<String>),
+}
+
 /// The options of an EKS cluster created for HyperPod.
 #[derive(Clone, Debug)]
 pub struct NewEksCluster {
@@ -139,6 +169,13 @@ pub struct NewEksCluster {
     /// Pins the vpc-cni add-on (at least `v1.18.3`); EKS's default for the version when
     /// absent, as AWS's templates leave it.
     pub vpc_cni_version: Option<String>,
+    /// Where the API can be reached from (default: the VPC only).
+    pub endpoint: EndpointAccess,
+    /// Turns on the VPC CNI's network policy agent, which enforces the teams'
+    /// NetworkPolicies (default on; they keep pods from the nodes' instance metadata).
+    pub network_policies: bool,
+    /// The key of Kubernetes secrets (default: AWS-owned).
+    pub secrets_key: SecretsKey,
 }
 
 impl Default for NewEksCluster {
@@ -147,6 +184,9 @@ impl Default for NewEksCluster {
             kubernetes_version: DEFAULT_KUBERNETES_VERSION.into(),
             authentication_mode: AuthenticationMode::Api,
             vpc_cni_version: None,
+            endpoint: EndpointAccess::Private,
+            network_policies: true,
+            secrets_key: SecretsKey::AwsOwned,
         }
     }
 }
@@ -210,14 +250,21 @@ pub struct HyperPodEksClusterProps {
     /// The stack (in the cluster's account and region) that holds the lifecycle bucket; it
     /// deploys before the cluster's stack so the scripts can be uploaded in between.
     pub lifecycle_bucket_stack: Stack,
+    /// The roles of the cluster's account that may write the lifecycle scripts (whatever
+    /// is there runs as root on every new node): the role you deploy with (default
+    /// `OrganizationAccountAccessRole`, which the deploy engine assumes unless told
+    /// otherwise).
+    pub script_writers: Vec<String>,
     /// How the HyperPod Helm chart is installed (default: by the cluster's installer).
     pub helm: HelmDependencies,
     /// Where the installer's tools come from (default: AWS's quick-setup layer).
     pub installer_layer: InstallerLayer,
     /// Task governance with its cluster policy; `None` leaves it off.
     pub task_governance: Option<SchedulerProps>,
-    /// A principal given cluster-admin access through an EKS access entry.
-    pub admin_principal_arn: Option<Value<String>>,
+    /// The principals (role ARNs) given cluster-admin access through EKS access entries.
+    /// The identity that creates the cluster gets no implicit admin: these entries, and the
+    /// installer's, are the only ones.
+    pub cluster_admins: Vec<Value<String>>,
     /// The add-ons of AWS's Terraform modules, each off by default.
     pub addons: HyperPodAddons,
 }
@@ -241,10 +288,11 @@ impl HyperPodEksClusterProps {
             availability_zone_id: None,
             lifecycle_scripts,
             lifecycle_bucket_stack,
+            script_writers: vec![crate::lifecycle::DEFAULT_SCRIPT_WRITER.into()],
             helm: HelmDependencies::default(),
             installer_layer: InstallerLayer::default(),
             task_governance: Some(SchedulerProps::default()),
-            admin_principal_arn: None,
+            cluster_admins: Vec::new(),
             addons: HyperPodAddons::default(),
         }
     }
@@ -355,19 +403,23 @@ impl HyperPodEksCluster {
             &construct,
             id,
             &props.cluster_name,
-            &props.lifecycle_scripts,
-            &props.lifecycle_bucket_stack,
-            crate::lifecycle::EKS_ENTRY_SCRIPT,
-            Vec::new(),
+            crate::lifecycle::Scripts {
+                folder: &props.lifecycle_scripts,
+                bucket_stack: &props.lifecycle_bucket_stack,
+                entry_script: crate::lifecycle::EKS_ENTRY_SCRIPT,
+                generated: Vec::new(),
+                writers: &props.script_writers,
+            },
         );
+        // The VPC CNI's permissions are the scoped network statements of the role, not
+        // AmazonEKS_CNI_Policy, which grants them on every interface of the account (AWS's
+        // Terraform module does the same).
         let execution_role = crate::lifecycle::execution_role(
             &construct,
             "ExecutionRole",
             &scripts_bucket,
-            &[
-                "AmazonSageMakerClusterInstanceRolePolicy",
-                "AmazonEKS_CNI_Policy",
-            ],
+            &props.network,
+            &["AmazonSageMakerClusterInstanceRolePolicy"],
             vec![
                 Statement::allow()
                     .sid("PodIdentity")
@@ -496,10 +548,10 @@ impl HyperPodEksCluster {
         };
         let shared_fsx = addons::add(&addon_context, &props.addons, &props.instance_groups);
 
-        if let Some(admin) = &props.admin_principal_arn {
+        for (index, admin) in props.cluster_admins.iter().enumerate() {
             crate::installer::cluster_admin_entry(
                 &construct,
-                "AdminAccess",
+                &format!("Admin{}Access", index + 1),
                 &eks_name,
                 admin.clone(),
             );
@@ -639,6 +691,9 @@ fn new_eks_cluster(
     props: &HyperPodEksClusterProps,
     options: &NewEksCluster,
 ) -> (eks::CfnCluster, Vec<eks::CfnAddon>) {
+    let account = Stack::of(construct)
+        .map(|stack| stack.stage().env().account)
+        .unwrap_or_default();
     let cluster_role = Role::new(
         construct,
         "EksClusterRole",
@@ -653,6 +708,62 @@ fn new_eks_cluster(
             eks::cluster::AccessConfigAuthenticationMode::ApiAndConfigMap
         }
     };
+    let public = match &options.endpoint {
+        EndpointAccess::Private => None,
+        EndpointAccess::PublicAndPrivate { cidrs } => Some(cidrs),
+    };
+    let secrets_key = match &options.secrets_key {
+        SecretsKey::AwsOwned => None,
+        SecretsKey::Existing(arn) => Some(arn.clone()),
+        SecretsKey::NewKey => {
+            let key = kms::CfnKey::new(
+                construct,
+                "SecretsKey",
+                kms::KeyProps {
+                    description: Some("the Kubernetes secrets of a HyperPod cluster".into()),
+                    enable_key_rotation: Some(true.into()),
+                    key_policy: Some(
+                        PolicyDocument::new([Statement::allow()
+                            .sid("AccountAdministers")
+                            .principal(Principal::account(&account))
+                            .action("kms:*")
+                            .resource("*")])
+                        .into(),
+                    ),
+                    ..Default::default()
+                },
+            );
+            // Secrets encrypted with it are unreadable without it.
+            key.retain_on_delete_and_replace();
+            key.node().suppress(
+                "IAM_WILDCARD_ACTION",
+                "the account-root statement KMS documents, which lets IAM policies of the account grant the key; the cluster's role gets its uses by name",
+            );
+            Some(key.arn())
+        }
+    };
+    if let Some(key) = &secrets_key {
+        hyperpod_cfn::iam::CfnRolePolicy::new(
+            construct,
+            "EksSecretsKeyAccess",
+            hyperpod_cfn::iam::RolePolicyProps {
+                policy_document: Some(
+                    PolicyDocument::new([Statement::allow()
+                        .sid("SecretsKey")
+                        .actions([
+                            "kms:Encrypt",
+                            "kms:Decrypt",
+                            "kms:DescribeKey",
+                            "kms:CreateGrant",
+                            "kms:ListGrants",
+                        ])
+                        .resource(key.clone())])
+                    .into(),
+                ),
+                ..hyperpod_cfn::iam::RolePolicyProps::new("secrets-key", cluster_role.role_name())
+            },
+        );
+    }
     let log_types = [
         eks::cluster::LoggingTypeConfigType::Api,
         eks::cluster::LoggingTypeConfigType::Audit,
@@ -669,7 +780,9 @@ fn new_eks_cluster(
             access_config: Some(
                 eks::cluster::AccessConfig {
                     authentication_mode: Some(mode.into()),
-                    bootstrap_cluster_creator_admin_permissions: Some(true.into()),
+                    // No implicit admin for whoever deploys: the admins are access entries
+                    // a reviewer can read.
+                    bootstrap_cluster_creator_admin_permissions: Some(false.into()),
                 }
                 .into(),
             ),
@@ -694,6 +807,13 @@ fn new_eks_cluster(
                 }
                 .into(),
             ),
+            encryption_config: secrets_key.map(|key| {
+                Value::list([eks::cluster::EncryptionConfig {
+                    provider: Some(eks::cluster::Provider { key_arn: Some(key) }.into()),
+                    resources: Some(vec!["secrets"].into()),
+                }
+                .into()])
+            }),
             ..eks::ClusterProps::new(
                 eks::cluster::ResourcesVpcConfig {
                     security_group_ids: Some(Value::list([props
@@ -701,7 +821,9 @@ fn new_eks_cluster(
                         .security_group_id
                         .clone()])),
                     endpoint_private_access: Some(true.into()),
-                    endpoint_public_access: Some(true.into()),
+                    endpoint_public_access: Some(public.is_some().into()),
+                    public_access_cidrs: public
+                        .map(|cidrs| cidrs.iter().map(String::as_str).collect::<Vec<_>>().into()),
                     ..eks::cluster::ResourcesVpcConfig::new(Value::list(
                         props.network.control_plane_subnet_ids.iter().cloned(),
                     ))
@@ -710,12 +832,27 @@ fn new_eks_cluster(
             )
         },
     );
+    if matches!(options.secrets_key, SecretsKey::AwsOwned) {
+        cluster.node().suppress(
+            "EKS_SECRETS_KEY",
+            "EKS (1.28 and later) envelope-encrypts all Kubernetes API data with an AWS-owned key; a customer-managed key is `NewEksCluster::secrets_key`, chosen before the first deploy",
+        );
+    }
     let mut addons = Vec::new();
-    for (addon_id, name, version) in [
-        ("VpcCni", "vpc-cni", options.vpc_cni_version.clone()),
-        ("KubeProxy", "kube-proxy", None),
-        ("CoreDns", "coredns", None),
-        ("PodIdentityAgent", "eks-pod-identity-agent", None),
+    // The network policy agent enforces the teams' NetworkPolicies.
+    let cni_configuration = options
+        .network_policies
+        .then(|| fns::to_json(serde_json::json!({ "enableNetworkPolicy": "true" })));
+    for (addon_id, name, version, configuration) in [
+        (
+            "VpcCni",
+            "vpc-cni",
+            options.vpc_cni_version.clone(),
+            cni_configuration,
+        ),
+        ("KubeProxy", "kube-proxy", None, None),
+        ("CoreDns", "coredns", None, None),
+        ("PodIdentityAgent", "eks-pod-identity-agent", None, None),
     ] {
         addons.push(eks::CfnAddon::new(
             construct,
@@ -723,6 +860,7 @@ fn new_eks_cluster(
             eks::AddonProps {
                 addon_version: version.map(Value::from),
                 resolve_conflicts: Some(eks::addon::ResolveConflicts::Overwrite.into()),
+                configuration_values: configuration,
                 ..eks::AddonProps::new(name, cluster.ref_value())
             },
         ));
@@ -976,6 +1114,16 @@ fn check_props(node: &Node, props: &HyperPodEksClusterProps, region: &str) {
 }
 
 fn check_new_eks(node: &Node, options: &NewEksCluster, task_governance: bool) {
+    if let EndpointAccess::PublicAndPrivate { cidrs } = &options.endpoint {
+        if cidrs.is_empty() {
+            node.report("public_endpoint_without_cidrs", "the EKS API endpoint is public but no CIDR block may reach it, which EKS reads as the whole internet; list your organisation's egress ranges, or keep the endpoint private (`EndpointAccess::Private`)");
+        }
+        for cidr in cidrs {
+            if let Err(reason) = crate::cidr::Cidr::parse(cidr) {
+                node.report("invalid_endpoint_cidr", reason);
+            }
+        }
+    }
     let version = options.kubernetes_version.as_str();
     if !SUPPORTED_KUBERNETES_VERSIONS.contains(&version) {
         node.report(

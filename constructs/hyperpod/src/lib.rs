@@ -45,26 +45,27 @@ pub use data::{
 };
 pub use eks::{
     AuthenticationMode, DEFAULT_KUBERNETES_VERSION, DeepHealthCheck, EksControlPlane,
-    HelmDependencies, HyperPodEksCluster, HyperPodEksClusterProps, InstanceGroup, NewEksCluster,
-    SUPPORTED_KUBERNETES_VERSIONS, SchedulerProps, TASK_GOVERNANCE_MIN_VERSION, TaintEffect,
-    VPC_CNI_MIN_VERSION,
+    EndpointAccess, HelmDependencies, HyperPodEksCluster, HyperPodEksClusterProps, InstanceGroup,
+    NewEksCluster, SUPPORTED_KUBERNETES_VERSIONS, SchedulerProps, SecretsKey,
+    TASK_GOVERNANCE_MIN_VERSION, TaintEffect, VPC_CNI_MIN_VERSION,
 };
 pub use installer::{HelmChartSource, InstallerLayer, KubernetesInstaller};
 pub use kubernetes::{
     KubernetesManifest, KubernetesManifestProps, KubernetesObject, PolicyRule, Subject,
 };
+pub use lifecycle::DEFAULT_SCRIPT_WRITER;
 pub use login::{LoginNodeLoadBalancer, LoginNodeLoadBalancerProps, SshSource};
 pub use members::TeamMembers;
 pub use network::{ExistingNetwork, HyperPodNetwork, NetworkProps, NetworkRefs, ZoneSubnet};
 pub use slurm::{FsxLustre, SlurmGroup, SlurmHyperPodCluster, SlurmHyperPodClusterProps};
 pub use team::{
-    ComputeQuota, NAMESPACE_PREFIX, NamespaceAccess, Preemption, QuotaInstanceType,
+    ComputeQuota, NAMESPACE_PREFIX, NamespaceAccess, PodSecurity, Preemption, QuotaInstanceType,
     SharingStrategy, TeamNamespace, TeamNamespaceProps,
 };
 pub use vpn::{ClientVpnAccess, ClientVpnAccessProps, LOG_RETENTION_DAYS};
 
 use hyperpod_cfn::s3;
-use hyperpod_core::Value;
+use hyperpod_core::{Scope, Value};
 use hyperpod_iam::{Condition, ConditionOperator, PolicyDocument, Principal, Statement};
 
 /// Task-governance team names: lowercase letters, digits and hyphens, starting and ending
@@ -93,12 +94,31 @@ fn block_all_public_access() -> Value<s3::bucket::PublicAccessBlockConfiguration
 
 /// A bucket that holds data nobody can recreate: versioned, encrypted with `encryption`
 /// (with an S3 bucket key when it is KMS), public access blocked, retained on delete and
-/// on replacement, with a policy that denies requests not made over TLS followed by the
+/// on replacement, with server access logs to the stack's access-log bucket (none for the
+/// log bucket itself), and a policy that denies requests not made over TLS followed by the
 /// statements `grants` returns for the bucket's ARN.
 pub(crate) fn secure_bucket(
     scope: &hyperpod_core::Construct,
     bucket_name: Option<Value<String>>,
     encryption: s3::bucket::ServerSideEncryptionByDefault,
+    grants: impl FnOnce(&Value<String>) -> Vec<Statement>,
+) -> s3::CfnBucket {
+    let logs = hyperpod_core::Stack::of(scope).map(|stack| access_log_bucket(&stack));
+    let prefix = format!("{}/", scope.node().path());
+    bucket(
+        scope,
+        bucket_name,
+        encryption,
+        logs.map(|bucket| (bucket, prefix)),
+        grants,
+    )
+}
+
+fn bucket(
+    scope: &impl Scope,
+    bucket_name: Option<Value<String>>,
+    encryption: s3::bucket::ServerSideEncryptionByDefault,
+    logs: Option<(Value<String>, String)>,
     grants: impl FnOnce(&Value<String>) -> Vec<Statement>,
 ) -> s3::CfnBucket {
     let kms = encryption.kms_master_key_id.is_some();
@@ -122,6 +142,23 @@ pub(crate) fn secure_bucket(
                 )
                 .into(),
             ),
+            logging_configuration: logs.map(|(destination, prefix)| {
+                s3::bucket::LoggingConfiguration {
+                    destination_bucket_name: Some(destination),
+                    log_file_prefix: Some(prefix.into()),
+                    ..Default::default()
+                }
+                .into()
+            }),
+            ownership_controls: Some(
+                s3::bucket::OwnershipControls::new(vec![s3::bucket::OwnershipControlsRule {
+                    object_ownership: Some(
+                        s3::bucket::OwnershipControlsRuleObjectOwnership::BucketOwnerEnforced
+                            .into(),
+                    ),
+                }])
+                .into(),
+            ),
             ..Default::default()
         },
     );
@@ -139,6 +176,55 @@ pub(crate) fn secure_bucket(
     bucket
 }
 
+/// The bucket that receives the server access logs of the stack's buckets (S3 delivers
+/// logs only within an account and region): one per stack, retained, written only by S3's
+/// log delivery for this account.
+pub(crate) fn access_log_bucket(stack: &hyperpod_core::Stack) -> Value<String> {
+    const ID: &str = "AccessLogs";
+    if let Some(existing) = stack
+        .node()
+        .children()
+        .into_iter()
+        .find(|child| child.id() == ID)
+        && let Some(bucket) = hyperpod_core::CfnResource::find(&existing, "Bucket")
+    {
+        return bucket.ref_value();
+    }
+    let scope = hyperpod_core::Construct::new(stack, ID);
+    let bucket = bucket(
+        &scope,
+        None,
+        s3::bucket::ServerSideEncryptionByDefault::new(
+            s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256,
+        ),
+        None,
+        |bucket_arn| {
+            vec![
+                Statement::allow()
+                    .sid("ServerAccessLogs")
+                    .principal(Principal::service("logging.s3.amazonaws.com"))
+                    .action("s3:PutObject")
+                    .resource(hyperpod_core::fns::join(
+                        "",
+                        [bucket_arn.clone(), "/*".into()],
+                    ))
+                    .condition(Condition::new(
+                        ConditionOperator::StringEquals,
+                        "aws:SourceAccount",
+                        [hyperpod_core::Pseudo::AccountId.value()],
+                    )),
+            ]
+        },
+    );
+    // The log bucket keeps no access logs of its own: they would record the deliveries of
+    // its own logs.
+    bucket.node().suppress(
+        "S3_ACCESS_LOGS",
+        "the account's access-log bucket: logging its own writes would log each log delivery into itself",
+    );
+    bucket.ref_value()
+}
+
 /// A bucket policy that denies every request not made over TLS.
 pub(crate) fn tls_only_document(bucket_arn: &Value<String>) -> PolicyDocument {
     PolicyDocument::new([Statement::deny()
@@ -153,5 +239,36 @@ pub(crate) fn tls_only_document(bucket_arn: &Value<String>) -> PolicyDocument {
             ConditionOperator::Bool,
             "aws:SecureTransport",
             ["false".into()],
+        ))])
+}
+
+/// Trust for EKS Pod Identity: only for the pods of one service account in one namespace
+/// of one cluster, in the cluster's account. Pod Identity sends the session tags
+/// eks-cluster-arn, kubernetes-namespace and kubernetes-service-account with its request
+/// (EKS user guide, pod-id-role and pod-id-abac), so no other association, of any
+/// cluster, can use the role.
+pub(crate) fn pod_identity_trust(
+    sid: &str,
+    cluster_account: Value<String>,
+    cluster_arn: Value<String>,
+    namespace: &str,
+    service_account: &str,
+) -> PolicyDocument {
+    let equals = |key: &str, value: Value<String>| {
+        Condition::new(ConditionOperator::StringEquals, key, [value])
+    };
+    PolicyDocument::new([Statement::allow()
+        .sid(sid)
+        .principal(Principal::service("pods.eks.amazonaws.com"))
+        .actions(["sts:AssumeRole", "sts:TagSession"])
+        .condition(equals("aws:SourceAccount", cluster_account))
+        .condition(equals("aws:RequestTag/eks-cluster-arn", cluster_arn))
+        .condition(equals(
+            "aws:RequestTag/kubernetes-namespace",
+            namespace.into(),
+        ))
+        .condition(equals(
+            "aws:RequestTag/kubernetes-service-account",
+            service_account.into(),
         ))])
 }

@@ -4,11 +4,34 @@
 use std::path::Path;
 
 use hyperpod_cfn::s3;
-use hyperpod_core::{AssetDestination, Construct, FileAsset, Scope, Stack, fns};
-use hyperpod_iam::{ManagedPolicy, PolicyDocument, Principal, Role, RoleProps, Statement};
+use hyperpod_core::{AssetDestination, Construct, FileAsset, Scope, Stack, Value, fns};
+
+use crate::network::NetworkRefs;
+use hyperpod_iam::{
+    Condition, ConditionOperator, ManagedPolicy, PolicyDocument, Principal, Role, RoleProps,
+    Statement, role_arn,
+};
 
 /// The script EKS-orchestrated nodes run when they are created (`OnCreate`).
 pub(crate) const EKS_ENTRY_SCRIPT: &str = "on_create.sh";
+
+/// The role the deploy engine assumes in each account unless told otherwise: by default the
+/// only one that may write lifecycle scripts.
+pub const DEFAULT_SCRIPT_WRITER: &str = "OrganizationAccountAccessRole";
+
+/// What a cluster's lifecycle scripts are and who may change them.
+pub(crate) struct Scripts<'a> {
+    /// The folder of the user's scripts.
+    pub(crate) folder: &'a Path,
+    /// The stack of the lifecycle bucket.
+    pub(crate) bucket_stack: &'a Stack,
+    /// The script the nodes run, which the folder must hold.
+    pub(crate) entry_script: &'a str,
+    /// Files the construct adds beside the user's.
+    pub(crate) generated: Vec<(String, Vec<u8>)>,
+    /// The roles of the cluster's account that may write to the bucket.
+    pub(crate) writers: &'a [String],
+}
 
 /// Creates the lifecycle bucket in `bucket_stack` and records the scripts (with the
 /// `generated` files beside them) as an asset of the cluster's stack, which then deploys
@@ -22,12 +45,19 @@ pub(crate) fn lifecycle_scripts(
     construct: &Construct,
     id: &str,
     cluster_name: &str,
-    scripts: &Path,
-    bucket_stack: &Stack,
-    entry_script: &str,
-    generated: Vec<(String, Vec<u8>)>,
+    scripts: Scripts,
 ) -> (String, FileAsset) {
+    let Scripts {
+        folder: scripts,
+        bucket_stack,
+        entry_script,
+        generated,
+        writers,
+    } = scripts;
     let node = construct.node();
+    if writers.is_empty() {
+        node.report("no_script_writers", "no role may write the lifecycle scripts, so deploys could not upload them; name the role you deploy with (the deploy engine assumes `OrganizationAccountAccessRole` unless told otherwise)");
+    }
     if scripts.is_dir() && !scripts.join(entry_script).is_file() {
         node.report("lifecycle_script_missing", format!("the nodes run `{entry_script}` from the lifecycle scripts folder {}, which has no such file; add it (it is the script HyperPod starts on every new node)", scripts.display()));
     }
@@ -55,7 +85,28 @@ pub(crate) fn lifecycle_scripts(
         s3::bucket::ServerSideEncryptionByDefault::new(
             s3::bucket::ServerSideEncryptionByDefaultSSEAlgorithm::Aes256,
         ),
-        |_| Vec::new(),
+        |bucket_arn| {
+            // Whatever is written here runs as root on every new node: only the roles that
+            // deploy may write.
+            vec![
+                Statement::deny()
+                    .sid("OnlyDeployersWriteScripts")
+                    .principal(Principal::Any)
+                    .actions([
+                        "s3:PutObject",
+                        "s3:PutObjectAcl",
+                        "s3:DeleteObject",
+                        "s3:DeleteObjectVersion",
+                        "s3:RestoreObject",
+                    ])
+                    .resource(fns::join("", [bucket_arn.clone(), "/*".into()]))
+                    .condition(Condition::new(
+                        ConditionOperator::ArnNotLike,
+                        "aws:PrincipalArn",
+                        writers.iter().map(|writer| role_arn(&env.account, writer)),
+                    )),
+            ]
+        },
     );
     let asset = FileAsset::with_generated(
         &cluster_stack,
@@ -72,12 +123,15 @@ pub(crate) fn lifecycle_scripts(
 }
 
 /// The execution role of HyperPod nodes: trusted by SageMaker, with the given managed
-/// policies, the network-interface (and interface tagging) and image permissions every
-/// node needs, read access to the lifecycle bucket, and `extra` statements.
+/// policies, the network-interface permissions every node needs (the mutating ones only
+/// on the cluster's VPC, subnets and security group, and on interfaces and instances of
+/// the cluster's region and account, as AWS's Terraform module scopes them), interface
+/// tagging, image reads, read access to the lifecycle bucket, and `extra` statements.
 pub(crate) fn execution_role(
     scope: &Construct,
     id: &str,
     scripts_bucket: &str,
+    network: &NetworkRefs,
     managed: &[&str],
     extra: Vec<Statement>,
 ) -> Role {
@@ -89,23 +143,50 @@ pub(crate) fn execution_role(
         "arn:${AWS::Partition}:s3:::${bucket}/*",
         [("bucket", scripts_bucket.into())],
     );
+    let ec2 = |kind: &str, id: Value<String>| {
+        fns::sub(
+            "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:${kind}/${id}",
+            [("kind", Value::from(kind)), ("id", id)],
+        )
+    };
+    let mut network_resources = vec![
+        ec2("network-interface", "*".into()),
+        ec2("instance", "*".into()),
+        ec2("vpc", network.vpc_id.clone()),
+        ec2("security-group", network.security_group_id.clone()),
+    ];
+    network_resources.extend(
+        network
+            .node_subnets
+            .iter()
+            .map(|subnet| ec2("subnet", subnet.subnet_id.clone())),
+    );
     let mut statements = vec![
         Statement::allow()
             .sid("NetworkInterfaces")
             .actions([
                 "ec2:AssignPrivateIpAddresses",
+                "ec2:AttachNetworkInterface",
                 "ec2:CreateNetworkInterface",
                 "ec2:CreateNetworkInterfacePermission",
                 "ec2:DeleteNetworkInterface",
                 "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeVpcs",
-                "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeSecurityGroups",
                 "ec2:DetachNetworkInterface",
                 "ec2:ModifyNetworkInterfaceAttribute",
                 "ec2:UnassignPrivateIpAddresses",
+            ])
+            .resources(network_resources),
+        Statement::allow()
+            .sid("DescribeNetwork")
+            .actions([
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeInstances",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeTags",
+                "ec2:DescribeVpcs",
             ])
             .resource("*"),
         Statement::allow()

@@ -57,6 +57,7 @@ pub struct LoginNodeLoadBalancerProps {
 ///     compute: vec![SlurmGroup::new("gpu-workers", "ml.g5.8xlarge", 2)],
 ///     lifecycle_scripts: scripts,
 ///     lifecycle_bucket_stack: assets,
+///     script_writers: vec![DEFAULT_SCRIPT_WRITER.into()],
 ///     fsx: None,
 /// });
 /// let balancer = LoginNodeLoadBalancer::new(&stack, "LoginNodes", LoginNodeLoadBalancerProps {
@@ -164,6 +165,10 @@ impl LoginNodeLoadBalancer {
                 security_groups: Some(Value::list([group.group_id()])),
                 ..Default::default()
             },
+        );
+        balancer.node().suppress(
+            "CKV_AWS_91",
+            "a TCP-only load balancer: ELB access logs cover TLS listeners only; the VPC's flow logs record the SSH connections",
         );
         let target_group = elbv2::CfnTargetGroup::new(
             &construct,

@@ -8,9 +8,12 @@
 //! Terraform `modules/private_subnet`): node subnets by zone ID in secondary /16 blocks,
 //! control-plane subnets tagged for internal load balancers.
 
-use hyperpod_cfn::ec2;
+use hyperpod_cfn::{ec2, logs};
 use hyperpod_core::{
-    CfnOutput, CfnResource, Construct, Node, OutputProps, Scope, Stack, Value, fns,
+    CfnOutput, CfnResource, Construct, Node, OutputProps, Pseudo, Scope, Stack, Value, fns,
+};
+use hyperpod_iam::{
+    Condition, ConditionOperator, PolicyDocument, Principal, Role, RoleProps, Statement,
 };
 
 use crate::cidr::Cidr;
@@ -337,6 +340,7 @@ impl HyperPodNetwork {
             },
         );
         ready.push((*endpoint).clone());
+        flow_logs(&construct, vpc.ref_value());
         let group = cluster_security_group(&construct, vpc.ref_value(), props.fsx_lustre);
 
         let output = |id: &str, description: &str, value: Value<String>| {
@@ -469,6 +473,62 @@ impl Scope for HyperPodNetwork {
     fn node(&self) -> &Node {
         self.construct.node()
     }
+}
+
+/// Flow logs of every interface of the VPC, accepted and rejected, to a log group kept a
+/// year and retained: the network's audit trail (who reached the login nodes, what left
+/// through the NAT gateways).
+fn flow_logs(scope: &Construct, vpc_id: Value<String>) {
+    let group = logs::CfnLogGroup::new(
+        scope,
+        "FlowLogs",
+        logs::LogGroupProps {
+            retention_in_days: Some(365.into()),
+            ..Default::default()
+        },
+    );
+    group.retain_on_delete_and_replace();
+    group.node().suppress(
+        "LOG_GROUP_KMS",
+        "flow records hold addresses, ports and byte counts, no payloads; CloudWatch Logs encrypts them at rest with its own keys",
+    );
+    let role = Role::new(
+        scope,
+        "FlowLogsRole",
+        RoleProps {
+            description: Some("delivers the VPC's flow logs".into()),
+            inline_policies: vec![(
+                "deliver-flow-logs".into(),
+                PolicyDocument::new([Statement::allow()
+                    .sid("DeliverFlowLogs")
+                    .actions([
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ])
+                    .resources([group.arn(), fns::join("", [group.arn(), ":*".into()])])]),
+            )],
+            ..RoleProps::new(PolicyDocument::new([Statement::allow()
+                .principal(Principal::service("vpc-flow-logs.amazonaws.com"))
+                .action("sts:AssumeRole")
+                .condition(Condition::new(
+                    ConditionOperator::StringEquals,
+                    "aws:SourceAccount",
+                    [Pseudo::AccountId.value()],
+                ))]))
+        },
+    );
+    ec2::CfnFlowLog::new(
+        scope,
+        "FlowLog",
+        ec2::FlowLogProps {
+            traffic_type: Some(ec2::flow_log::TrafficType::All.into()),
+            log_destination_type: Some(ec2::flow_log::LogDestinationType::CloudWatchLogs.into()),
+            log_group_name: Some(group.ref_value()),
+            deliver_logs_permission_arn: Some(role.arn()),
+            ..ec2::FlowLogProps::new(vpc_id, ec2::flow_log::ResourceType::Vpc)
+        },
+    );
 }
 
 /// Checks the props and returns the VPC's block and the node blocks (defaults where a

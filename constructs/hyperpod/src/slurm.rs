@@ -86,6 +86,10 @@ pub struct SlurmHyperPodClusterProps {
     pub lifecycle_scripts: PathBuf,
     /// The stack that holds the lifecycle bucket (same account and region).
     pub lifecycle_bucket_stack: Stack,
+    /// The roles of the cluster's account that may write the lifecycle scripts: the role
+    /// you deploy with (the deploy engine assumes
+    /// [`DEFAULT_SCRIPT_WRITER`](crate::DEFAULT_SCRIPT_WRITER) unless told otherwise).
+    pub script_writers: Vec<String>,
     /// Shared FSx for Lustre, mounted by every node.
     pub fsx: Option<FsxLustre>,
 }
@@ -121,6 +125,7 @@ pub struct SlurmHyperPodClusterProps {
 ///     compute: vec![SlurmGroup { partition: Some("gpu".into()), ..SlurmGroup::new("gpu-workers", "ml.g5.8xlarge", 4) }],
 ///     lifecycle_scripts: scripts,
 ///     lifecycle_bucket_stack: assets,
+///     script_writers: vec![DEFAULT_SCRIPT_WRITER.into()],
 ///     fsx: Some(FsxLustre::default()),
 /// });
 /// assert!(app.synth().is_ok());
@@ -191,15 +196,19 @@ impl SlurmHyperPodCluster {
             &construct,
             id,
             &props.cluster_name,
-            &props.lifecycle_scripts,
-            &props.lifecycle_bucket_stack,
-            SLURM_USER_SCRIPT,
-            generated,
+            crate::lifecycle::Scripts {
+                folder: &props.lifecycle_scripts,
+                bucket_stack: &props.lifecycle_bucket_stack,
+                entry_script: SLURM_USER_SCRIPT,
+                generated,
+                writers: &props.script_writers,
+            },
         );
         let execution_role = crate::lifecycle::execution_role(
             &construct,
             "ExecutionRole",
             &bucket,
+            &props.network,
             &["AmazonSageMakerClusterInstanceRolePolicy"],
             Vec::new(),
         );
@@ -215,6 +224,7 @@ impl SlurmHyperPodCluster {
                 &construct,
                 "LoginExecutionRole",
                 &bucket,
+                &props.network,
                 &["AmazonSageMakerClusterInstanceRolePolicy"],
                 vec![
                     Statement::allow()

@@ -2,7 +2,7 @@
 //! may use it.
 
 use hyperpod_cfn::{eks, sagemaker};
-use hyperpod_core::{Construct, Node, Scope, Stack, Value, fns};
+use hyperpod_core::{Construct, Expr, Node, Scope, Stack, Value, fns};
 use hyperpod_iam::{PolicyDocument, Principal, Role, RoleProps, Statement, role_arn};
 
 use crate::eks::{HyperPodEksCluster, RegisteredTeam};
@@ -82,6 +82,83 @@ pub enum NamespaceAccess {
     KubernetesGroups(Vec<String>),
 }
 
+/// The Pod Security Standard enforced on a team's namespace
+/// (<https://kubernetes.io/docs/concepts/security/pod-security-standards/>): a pod that breaks
+/// it is refused when it is created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PodSecurity {
+    /// No privileged containers, host namespaces, host paths, host ports or added
+    /// capabilities beyond the defaults: nothing that reaches the node (the default).
+    #[default]
+    Baseline,
+    /// Baseline, and pods run as non-root without privilege escalation, with every
+    /// capability dropped and the runtime's seccomp profile.
+    Restricted,
+}
+
+impl PodSecurity {
+    fn level(self) -> &'static str {
+        match self {
+            PodSecurity::Baseline => "baseline",
+            PodSecurity::Restricted => "restricted",
+        }
+    }
+
+    /// The namespace labels of Pod Security admission: the level enforced, and warnings
+    /// and audit records at `restricted`, so that a team sees what a stricter level would
+    /// refuse.
+    pub(crate) fn labels(self) -> Vec<(String, String)> {
+        [
+            ("pod-security.kubernetes.io/enforce", self.level()),
+            ("pod-security.kubernetes.io/enforce-version", "latest"),
+            ("pod-security.kubernetes.io/warn", "restricted"),
+            ("pod-security.kubernetes.io/audit", "restricted"),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+    }
+}
+
+/// Keeps the team's pods from the node's instance metadata (and so from the execution
+/// role's credentials) while leaving every other destination, the Pod Identity agent's
+/// 169.254.170.23 included, open. The VPC CNI enforces it once its network policy agent is
+/// on ([`crate::NewEksCluster::network_policies`]).
+fn no_instance_metadata(namespace: &str) -> KubernetesObject {
+    KubernetesObject::new(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        Some(namespace),
+        "deny-instance-metadata",
+        [(
+            "spec",
+            Expr::map([
+                ("podSelector", Expr::map::<&str>([])),
+                ("policyTypes", Expr::list([Expr::from("Egress")])),
+                (
+                    "egress",
+                    Expr::list([
+                        Expr::map([(
+                            "to",
+                            Expr::list([Expr::map([("namespaceSelector", Expr::map::<&str>([]))])]),
+                        )]),
+                        Expr::map([(
+                            "to",
+                            Expr::list([Expr::map([(
+                                "ipBlock",
+                                Expr::map([
+                                    ("cidr", Expr::from("0.0.0.0/0")),
+                                    ("except", Expr::list([Expr::from("169.254.169.254/32")])),
+                                ]),
+                            )])]),
+                        )]),
+                    ]),
+                ),
+            ]),
+        )],
+    )
+}
+
 /// The options of a [`TeamNamespace`].
 #[derive(Clone, Debug)]
 pub struct TeamNamespaceProps {
@@ -104,6 +181,8 @@ pub struct TeamNamespaceProps {
     /// The service accounts created in the namespace, for the team's pods (default
     /// `training`); data access through Pod Identity names one of them.
     pub service_accounts: Vec<String>,
+    /// The Pod Security Standard enforced on the namespace (default `Baseline`).
+    pub pod_security: PodSecurity,
     /// Gives the namespace the cluster's shared FSx for Lustre file system as the volume
     /// claim `fsx` (default off). Every namespace given it reads and writes the whole file
     /// system: give it only to teams that may share data.
@@ -127,6 +206,7 @@ impl TeamNamespaceProps {
             members,
             access: NamespaceAccess::TeamRole,
             service_accounts: vec!["training".into()],
+            pod_security: PodSecurity::Baseline,
             shared_fsx: false,
         }
     }
@@ -341,6 +421,7 @@ impl TeamNamespace {
             .iter()
             .map(|account| KubernetesObject::service_account(&namespace, account))
             .collect();
+        objects.push(no_instance_metadata(&namespace));
         if !matches!(props.access, NamespaceAccess::KubernetesGroups(_)) {
             objects.extend(team_roles(&team, &group));
         }
@@ -351,11 +432,14 @@ impl TeamNamespace {
         if let Some(fsx) = fsx {
             objects.extend(crate::addons::fsx_objects(fsx, &namespace));
         }
-        if !objects.is_empty() {
+        {
             let manifest = KubernetesManifest::new(
                 &construct,
                 "Kubernetes",
-                KubernetesManifestProps::new(props.cluster.installer(), objects),
+                KubernetesManifestProps {
+                    namespace_labels: vec![(namespace.clone(), props.pod_security.labels())],
+                    ..KubernetesManifestProps::new(props.cluster.installer(), objects)
+                },
             );
             // Task governance creates the namespace from the quota.
             manifest.add_depends_on(&quota);

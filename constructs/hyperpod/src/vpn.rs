@@ -95,6 +95,12 @@ impl ClientVpnAccess {
                 ..Default::default()
             },
         );
+        // Who connected, and when: an audit trail that outlives the endpoint.
+        log_group.retain_on_delete_and_replace();
+        log_group.node().suppress(
+            "LOG_GROUP_KMS",
+            "connection records (certificate names, addresses, times), no traffic; CloudWatch Logs encrypts them at rest with its own keys",
+        );
         let group = ec2::CfnSecurityGroup::new(
             &construct,
             "SecurityGroup",
