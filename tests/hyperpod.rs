@@ -201,6 +201,32 @@ fn the_network_places_every_subnet_by_zone_id_with_node_blocks_nat_per_zone_and_
 }
 
 #[test]
+fn the_network_records_its_flows_in_a_retained_log_group_for_a_year() {
+    let f = fixture();
+    network(&f);
+    let template = Template::from_stack(&f.cluster);
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog",
+        json!({
+            "ResourceType": "VPC",
+            "ResourceId": { "Ref": "NetworkVpc" },
+            "TrafficType": "ALL",
+            "LogDestinationType": "cloud-watch-logs",
+            "LogGroupName": { "Ref": "NetworkFlowLogs" },
+            "DeliverLogsPermissionArn": { "Fn::GetAtt": ["NetworkFlowLogsRole", "Arn"] },
+        }),
+    );
+    template.has_resource(
+        "AWS::Logs::LogGroup",
+        json!({ "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": { "RetentionInDays": 365 } }),
+    );
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        json!({ "AssumeRolePolicyDocument": { "Statement": [{ "Principal": { "Service": "vpc-flow-logs.amazonaws.com" }, "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } } }] } }),
+    );
+}
+
+#[test]
 fn bad_network_inputs_are_reported() {
     let f = fixture();
     let with = |id: &str, props: NetworkProps| {

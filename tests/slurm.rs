@@ -131,6 +131,47 @@ fn a_slurm_cluster_declares_its_node_types_and_mounts_fsx() {
 }
 
 #[test]
+fn only_the_named_deployers_may_change_the_scripts_every_node_runs_as_root() {
+    let (_app, assets, stack, network) = app_with_network();
+    SlurmHyperPodCluster::new(
+        &stack,
+        "Cluster",
+        SlurmHyperPodClusterProps {
+            script_writers: vec!["platform-deployer".into(), "ci/github-actions".into()],
+            ..slurm_props(&network, &assets)
+        },
+    );
+    let template = Template::from_stack(&assets);
+    let policies = template.find_resources("AWS::S3::BucketPolicy", json!({}));
+    let deny = policies
+        .values()
+        .flat_map(|policy| {
+            policy["Properties"]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .find(|statement| statement["Sid"] == "OnlyDeployersWriteScripts")
+        .expect("the lifecycle bucket denies writes");
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Principal"], "*");
+    assert!(
+        deny["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("s3:PutObject")),
+        "{deny}"
+    );
+    let writers = deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"].to_string();
+    assert!(
+        writers.contains("platform-deployer")
+            && writers.contains("ci/github-actions")
+            && !writers.contains("OrganizationAccountAccessRole"),
+        "{writers}"
+    );
+}
+
+#[test]
 fn bad_slurm_inputs_are_reported() {
     let (app, assets, stack, network) = app_with_network();
     SlurmHyperPodCluster::new(
@@ -152,12 +193,14 @@ fn bad_slurm_inputs_are_reported() {
                 throughput_per_tib: 300,
                 backup_retention_days: 0,
             }),
+            script_writers: vec![],
             ..slurm_props(&network, &assets)
         },
     );
     assert_problems(
         &app,
         &[
+            ("a/Slurm/Bad", "no_script_writers"),
             ("a/Slurm/Bad", "invalid_cluster_name"),
             ("a/Slurm/Bad", "invalid_controller_count"),
             ("a/Slurm/Bad", "no_compute_groups"),
@@ -195,7 +238,11 @@ fn client_vpn_uses_mutual_tls_logs_associates_one_subnet_at_a_time_and_authorize
             "SecurityGroupIds": [{ "Fn::GetAtt": ["VpnSecurityGroup", "GroupId"] }],
         }),
     );
-    template.has_resource_properties("AWS::Logs::LogGroup", json!({ "RetentionInDays": 90 }));
+    // Connection records are an audit trail: kept when the endpoint goes.
+    template.has_resource(
+        "AWS::Logs::LogGroup",
+        json!({ "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": { "RetentionInDays": 90 } }),
+    );
     template.resource_count_is("AWS::EC2::ClientVpnTargetNetworkAssociation", 2);
     template.has_resource("AWS::EC2::ClientVpnTargetNetworkAssociation", json!({ "DependsOn": ["VpnAssociation1"], "Properties": { "SubnetId": { "Ref": "NetworkNodes2" } } }));
     template.has_resource_properties(

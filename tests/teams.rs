@@ -545,6 +545,52 @@ fn data_access_delegates_to_one_access_point_per_team_granting_only_its_pod_role
 }
 
 #[test]
+fn the_bucket_delegates_only_what_teams_use_to_the_named_access_points_and_logs_access() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let team = team(&f, &cluster, "ml-research");
+    CrossAccountDataAccess::new(&f.cluster, "Data", data_props(&f, &team));
+    let c = Template::from_stack(&f.data);
+    let policies = c.find_resources(
+        "AWS::S3::BucketPolicy",
+        json!({ "Properties": { "Bucket": { "Ref": "DataBucket" } } }),
+    );
+    let statements =
+        policies.values().next().expect("the data bucket's policy")["Properties"]["PolicyDocument"]
+            ["Statement"]
+            .clone();
+    let delegation = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "DelegateToAccessPoints")
+        .unwrap();
+    // Read-only teams: no write action is delegated, and only the teams' access points
+    // may use the delegation, not any future access point of the account.
+    assert_eq!(
+        delegation["Action"],
+        json!(["s3:GetObject", "s3:ListBucket"])
+    );
+    assert_eq!(
+        delegation["Condition"]["ArnEquals"]["s3:DataAccessPointArn"],
+        json!({ "Fn::Sub": ["arn:${AWS::Partition}:s3:${region}:${account}:accesspoint/${name}", { "region": "us-east-1", "account": C, "name": "ml-research-data" }] })
+    );
+    // Server access logs go to the data account's own retained log bucket.
+    c.has_resource_properties(
+        "AWS::S3::Bucket",
+        json!({ "VersioningConfiguration": { "Status": "Enabled" }, "LoggingConfiguration": { "DestinationBucketName": { "Ref": "AccessLogsBucket" } } }),
+    );
+    c.has_resource(
+        "AWS::S3::Bucket",
+        json!({ "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": { "OwnershipControls": { "Rules": [{ "ObjectOwnership": "BucketOwnerEnforced" }] } } }),
+    );
+    c.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        json!({ "Bucket": { "Ref": "AccessLogsBucket" } }),
+    );
+}
+
+#[test]
 fn write_access_and_kms_encryption_are_granted_when_asked() {
     let f = fixture();
     let cluster = cluster(&f);

@@ -12,6 +12,7 @@ mod layering;
 mod limits;
 mod python;
 mod resources;
+mod rules;
 mod slurm;
 mod support;
 mod synthesis;

@@ -45,9 +45,6 @@ pub enum Command {
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
-        /// List every security finding a suppression accepts, with its reason.
-        #[arg(long, conflicts_with = "quiet")]
-        suppressed: bool,
     },
     /// List the stages and stacks with their accounts, regions and dependencies.
     List,
@@ -168,7 +165,6 @@ pub fn run(app: &App) -> ExitCode {
         cli.command.unwrap_or(Command::Synth {
             output: "synth-out".into(),
             quiet: false,
-            suppressed: false,
         }),
         &mut std::io::stdout(),
     ) {
@@ -189,15 +185,11 @@ pub fn run(app: &App) -> ExitCode {
 /// Runs one command against `app`, writing what it reports to `out`.
 pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), CliError> {
     match command {
-        Command::Synth {
-            output,
-            quiet,
-            suppressed,
-        } => {
+        Command::Synth { output, quiet } => {
             let assembly = app.synth()?;
             let folder = assembly.write_to(&output)?;
             if !quiet {
-                report_synth(&assembly, &folder, suppressed, out).map_err(CliError::Output)?;
+                report_synth(&assembly, &folder, out).map_err(CliError::Output)?;
             }
         }
         Command::List => {
@@ -265,7 +257,6 @@ fn finish(summary: engine::Summary, out: &mut impl Write) -> Result<(), CliError
 fn report_synth(
     assembly: &CloudAssembly,
     folder: &Path,
-    list_suppressed: bool,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     let stacks = &assembly.manifest.stacks;
@@ -283,20 +274,12 @@ fn report_synth(
             stack.id, stack.template_bytes
         )?;
     }
-    let accepted = &assembly.suppressed;
-    if list_suppressed {
-        for finding in accepted {
-            writeln!(
-                out,
-                "  accepted: {} [{}] {}; because {}",
-                finding.path, finding.rule, finding.detail, finding.reason
-            )?;
-        }
-    } else if !accepted.is_empty() {
+    // Every accepted finding, each time: a reviewer reads the exceptions with the output.
+    for finding in &assembly.suppressed {
         writeln!(
             out,
-            "  note: {} security finding(s) accepted by suppressions with reasons; `synth --suppressed` lists them",
-            accepted.len()
+            "  accepted: {} [{}] {}\n    reason: {}",
+            finding.path, finding.rule, finding.detail, finding.reason
         )?;
     }
     Ok(())
@@ -377,7 +360,6 @@ mod tests {
             Command::Synth {
                 output: dir.clone(),
                 quiet: false,
-                suppressed: false,
             },
             &mut out,
         )
@@ -393,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn synth_counts_accepted_findings_and_lists_them_when_asked() {
+    fn synth_lists_the_accepted_findings_with_their_reasons() {
         let app = App::new("cli-test");
         let stack = Stack::new(
             &Stage::new(&app, "a", Environment::new("111111111111", "us-east-1")),
@@ -412,31 +394,22 @@ mod tests {
             .suppress("LOG_GROUP_KMS", "operational logs without user data");
         let dir =
             std::env::temp_dir().join(format!("hyperpod-deploy-accepted-{}", std::process::id()));
-        let synth = |suppressed| {
-            let mut out = Vec::new();
-            execute(
-                &app,
-                Command::Synth {
-                    output: dir.clone(),
-                    quiet: false,
-                    suppressed,
-                },
-                &mut out,
-            )
-            .unwrap();
-            String::from_utf8(out).unwrap()
-        };
+        let mut out = Vec::new();
+        execute(
+            &app,
+            Command::Synth {
+                output: dir.clone(),
+                quiet: false,
+            },
+            &mut out,
+        )
+        .unwrap();
+        let printed = String::from_utf8(out).unwrap();
         assert!(
-            synth(false).contains("1 security finding(s) accepted by suppressions"),
-            "{}",
-            synth(false)
-        );
-        assert!(
-            synth(true).contains(
-                "accepted: a/Logs/Logs [LOG_GROUP_KMS] the log group is encrypted with CloudWatch Logs' own keys; because operational logs without user data"
+            printed.contains(
+                "  accepted: a/Logs/Logs [LOG_GROUP_KMS] the log group is encrypted with CloudWatch Logs' own keys\n    reason: operational logs without user data\n"
             ),
-            "{}",
-            synth(true)
+            "{printed}"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -503,7 +476,6 @@ mod tests {
             Command::Synth {
                 output: "unused".into(),
                 quiet: true,
-                suppressed: false,
             },
             &mut Vec::new(),
         )
