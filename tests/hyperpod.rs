@@ -268,6 +268,7 @@ fn bad_network_inputs_are_reported() {
             control_plane_subnet_ids: vec!["subnet-0123456789abcdef1".into()],
             security_group_id: "sg-0123456789abcdef0".into(),
             fsx_lustre: false,
+            s3_endpoint_id: Some("vpce-123".into()),
         },
     );
     for (path, code) in [

@@ -2,9 +2,9 @@
 //! reach them, and their data in another account; and one clear error per bad input.
 
 use hyperpod::{
-    ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataScope,
-    HyperPodEksCluster, NamespaceAccess, PodSecurity, QuotaInstanceType, SharingStrategy,
-    TeamDataAccess, TeamMembers, TeamNamespace, TeamNamespaceProps,
+    ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataNetworkPath,
+    DataScope, HyperPodEksCluster, NamespaceAccess, PodSecurity, QuotaInstanceType,
+    SharingStrategy, TeamDataAccess, TeamMembers, TeamNamespace, TeamNamespaceProps,
 };
 use hyperpod_core::assertions::{Match, Template};
 use serde_json::{Value as Json, json};
@@ -43,6 +43,7 @@ fn data_props(f: &Fixture, team: &TeamNamespace) -> CrossAccountDataAccessProps 
             "training",
             &format!("datasets/{}/", team.team_name()),
         )],
+        network_path: DataNetworkPath::ClusterS3Endpoint,
     }
 }
 
@@ -544,6 +545,148 @@ fn data_access_delegates_to_one_access_point_per_team_granting_only_its_pod_role
     );
 }
 
+/// The `aws:SourceVpce` condition of each statement of a policy document.
+fn endpoint_conditions(document: &Json) -> Vec<Json> {
+    document["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|statement| statement["Condition"]["StringEquals"]["aws:SourceVpce"].clone())
+        .collect()
+}
+
+#[test]
+fn team_data_is_reachable_only_through_the_clusters_s3_endpoint() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let team = team(&f, &cluster, "ml-research");
+    CrossAccountDataAccess::new(&f.cluster, "Data", data_props(&f, &team));
+    // The role in A: both grants only through the endpoint of the cluster's VPC.
+    let a = Template::from_stack(&f.cluster);
+    let role = a
+        .find_resources(
+            "AWS::IAM::Role",
+            json!({ "Properties": { "RoleName": "ml-research-data-access" } }),
+        )
+        .shift_remove("DataMlResearchPodRole")
+        .expect("the team's data role");
+    assert_eq!(
+        endpoint_conditions(&role["Properties"]["Policies"][0]["PolicyDocument"]),
+        [
+            json!({ "Ref": "NetworkS3Endpoint" }),
+            json!({ "Ref": "NetworkS3Endpoint" })
+        ]
+    );
+    // The access point in C: the same endpoint, passed across accounts at deploy time.
+    let c = Template::from_stack(&f.data);
+    let access_point = c
+        .find_resources("AWS::S3::AccessPoint", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    let conditions = endpoint_conditions(&access_point["Properties"]["Policy"]);
+    assert_eq!(conditions.len(), 2);
+    for condition in &conditions {
+        let parameter = condition["Ref"].as_str().expect("a deploy-time parameter");
+        assert!(
+            c.json()["Parameters"][parameter].is_object(),
+            "{parameter} is not a parameter of C"
+        );
+    }
+    let manifest = f.app.synth().unwrap().manifest;
+    let parameters = serde_json::to_string(&manifest).unwrap();
+    assert!(parameters.contains("NetworkS3Endpoint"), "{parameters}");
+}
+
+#[test]
+fn any_network_path_is_a_choice_and_the_endpoint_path_needs_an_endpoint_in_the_datas_region() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    let research = team(&f, &cluster, "ml-research");
+    CrossAccountDataAccess::new(
+        &f.cluster,
+        "Data",
+        CrossAccountDataAccessProps {
+            network_path: DataNetworkPath::AnyNetwork,
+            ..data_props(&f, &research)
+        },
+    );
+    let c = Template::from_stack(&f.data);
+    let access_point = c
+        .find_resources("AWS::S3::AccessPoint", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    assert_eq!(
+        endpoint_conditions(&access_point["Properties"]["Policy"]),
+        [Json::Null, Json::Null]
+    );
+
+    // A cluster in another region than the data: its gateway endpoint cannot reach it.
+    let f = crate::hyperpod::fixture_in("us-west-2");
+    let cluster = HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        hyperpod::HyperPodEksClusterProps::new(
+            "ml-cluster",
+            hyperpod::HyperPodNetwork::new(
+                &f.cluster,
+                "Network",
+                hyperpod::NetworkProps::new(&["usw2-az1", "usw2-az2"]),
+            )
+            .refs()
+            .clone(),
+            vec![hyperpod::InstanceGroup::new(
+                "gpu-workers",
+                "ml.g5.8xlarge",
+                4,
+            )],
+            crate::hyperpod::scripts(),
+            f.assets.clone(),
+        ),
+    );
+    let research = team(&f, &cluster, "ml-research");
+    CrossAccountDataAccess::new(&f.cluster, "Data", data_props(&f, &research));
+    assert_problem(&f.app, "a/Cluster/Data", "data_outside_endpoint_region");
+
+    // A network brought in without its endpoint.
+    let f = fixture();
+    let network = hyperpod::HyperPodNetwork::existing(
+        &f.cluster,
+        "Existing",
+        hyperpod::ExistingNetwork {
+            vpc_id: "vpc-0123456789abcdef0".into(),
+            vpc_cidrs: vec!["10.0.0.0/16".into()],
+            node_subnets: vec![("use1-az2".into(), "subnet-0123456789abcdef0".into())],
+            control_plane_subnet_ids: vec![
+                "subnet-0123456789abcdef1".into(),
+                "subnet-0123456789abcdef2".into(),
+            ],
+            security_group_id: "sg-0123456789abcdef0".into(),
+            fsx_lustre: false,
+            s3_endpoint_id: None,
+        },
+    );
+    let cluster = HyperPodEksCluster::new(
+        &f.cluster,
+        "HyperPod",
+        hyperpod::HyperPodEksClusterProps::new(
+            "ml-cluster",
+            network.refs().clone(),
+            vec![hyperpod::InstanceGroup::new(
+                "gpu-workers",
+                "ml.g5.8xlarge",
+                4,
+            )],
+            crate::hyperpod::scripts(),
+            f.assets.clone(),
+        ),
+    );
+    let research = team(&f, &cluster, "ml-research");
+    CrossAccountDataAccess::new(&f.cluster, "Data", data_props(&f, &research));
+    assert_problem(&f.app, "a/Cluster/Data", "no_s3_endpoint");
+}
+
 #[test]
 fn the_bucket_delegates_only_what_teams_use_to_the_named_access_points_and_logs_access() {
     let f = fixture();
@@ -661,7 +804,12 @@ fn the_whole_bucket_is_granted_only_when_chosen() {
         .unwrap();
     let statements = &point["Properties"]["Policy"]["Statement"];
     assert_eq!(statements[1]["Sid"], "List");
-    assert!(statements[1].get("Condition").is_none(), "{statements}");
+    // No prefix condition: only the network path's.
+    assert!(
+        statements[1]["Condition"]["StringLike"].is_null()
+            && statements[1]["Condition"]["StringEquals"]["aws:SourceVpce"].is_object(),
+        "{statements}"
+    );
     assert!(
         statements[0]["Resource"]
             .to_string()
@@ -722,6 +870,7 @@ fn bad_data_access_inputs_are_reported() {
                 TeamDataAccess::read_only(&team, "training", "datasets/dup/"),
             ],
             data_stack: f.assets.clone(),
+            network_path: DataNetworkPath::ClusterS3Endpoint,
         },
     );
     for (path, code) in [

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use hyperpod::{
-    ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket,
+    ComputeQuota, CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataNetworkPath,
     HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork, InstanceGroup, NetworkProps,
     QuotaInstanceType, TeamDataAccess, TeamMembers, TeamNamespace, TeamNamespaceProps,
 };
@@ -178,6 +178,8 @@ pub fn app() -> App {
                     TeamDataAccess::read_only(namespace, TRAINING_SERVICE_ACCOUNT, team.data_prefix)
                 })
                 .collect(),
+            // Team credentials read data only from inside the cluster's VPC.
+            network_path: DataNetworkPath::ClusterS3Endpoint,
         },
     );
     app

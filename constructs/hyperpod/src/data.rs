@@ -84,6 +84,22 @@ pub struct CrossAccountDataAccessProps {
     pub bucket: DataBucket,
     /// The teams.
     pub teams: Vec<TeamDataAccess>,
+    /// The network path the teams' requests must take.
+    pub network_path: DataNetworkPath,
+}
+
+/// The network path a team's requests for its data must take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataNetworkPath {
+    /// Only through the S3 gateway endpoint of the team's cluster's VPC (the condition
+    /// `aws:SourceVpce` on the access point and on the role): credentials taken off the
+    /// cluster read nothing elsewhere. Gateway endpoints reach the buckets of their own
+    /// region only, so the data must be in the cluster's region (the default).
+    #[default]
+    ClusterS3Endpoint,
+    /// Any network path: from the cluster, and from anywhere else the role's credentials
+    /// are used.
+    AnyNetwork,
 }
 
 /// Cross-account data access: in the cluster's account, per team, a Pod Identity role
@@ -123,6 +139,7 @@ pub struct CrossAccountDataAccessProps {
 ///     data_stack: data,
 ///     bucket: DataBucket::Create { bucket_name: None, kms: false },
 ///     teams: vec![TeamDataAccess::read_only(&team, "training", "datasets/ml-research/")],
+///     network_path: DataNetworkPath::ClusterS3Endpoint,
 /// });
 /// assert!(access.pod_role("ml-research").is_some());
 /// assert!(app.synth().is_ok());
@@ -169,6 +186,9 @@ impl CrossAccountDataAccess {
             } => (Value::from(bucket_name.as_str()), *kms_encrypted),
         };
 
+        let cluster_region = Stack::of(&construct)
+            .map(|stack| stack.stage().env().region)
+            .unwrap_or_default();
         let mut roles = Vec::new();
         // A team that was refused (invalid or duplicate name) is reported by the team.
         for access in props
@@ -179,6 +199,29 @@ impl CrossAccountDataAccess {
             let team_name = access.team.team_name();
             let access_point = access_point_name(team_name);
             let access_point_arn = access_point_arn(&data_env.region, &data_env.account, team_name);
+            let through_endpoint = match props.network_path {
+                DataNetworkPath::AnyNetwork => None,
+                DataNetworkPath::ClusterS3Endpoint => {
+                    let endpoint = access.team.cluster().s3_endpoint_id();
+                    if endpoint.is_none() {
+                        node.report("no_s3_endpoint", format!("team `{team_name}` may reach its data only through its cluster's S3 gateway endpoint, but the cluster's network names none; give `ExistingNetwork::s3_endpoint_id`, or allow any path with `network_path: DataNetworkPath::AnyNetwork`"));
+                    }
+                    if data_env.region != cluster_region {
+                        node.report("data_outside_endpoint_region", format!("the data is in {} and the cluster in {cluster_region}, but an S3 gateway endpoint reaches buckets of its own region only; keep the data in {cluster_region}, or allow any path with `network_path: DataNetworkPath::AnyNetwork`", data_env.region));
+                    }
+                    endpoint.map(|endpoint| {
+                        Condition::new(
+                            ConditionOperator::StringEquals,
+                            "aws:SourceVpce",
+                            [endpoint.clone()],
+                        )
+                    })
+                }
+            };
+            let on_path = |statement: Statement| match &through_endpoint {
+                Some(condition) => statement.condition(condition.clone()),
+                None => statement,
+            };
             let objects_arn = fns::sub(
                 "arn:${AWS::Partition}:s3:${region}:${account}:accesspoint/${name}/object/${prefix}*",
                 [
@@ -205,11 +248,13 @@ impl CrossAccountDataAccess {
                 ));
             }
             let mut statements = vec![
-                Statement::allow()
-                    .sid("Objects")
-                    .actions(object_actions.iter().copied())
-                    .resource(objects_arn.clone()),
-                list,
+                on_path(
+                    Statement::allow()
+                        .sid("Objects")
+                        .actions(object_actions.iter().copied())
+                        .resource(objects_arn.clone()),
+                ),
+                on_path(list),
             ];
             if kms {
                 statements.push(
@@ -277,12 +322,14 @@ impl CrossAccountDataAccess {
                 ));
             }
             let policy = PolicyDocument::new([
-                Statement::allow()
-                    .sid("Objects")
-                    .principal(grantee)
-                    .actions(object_actions.iter().copied())
-                    .resource(objects_arn),
-                ap_list,
+                on_path(
+                    Statement::allow()
+                        .sid("Objects")
+                        .principal(grantee)
+                        .actions(object_actions.iter().copied())
+                        .resource(objects_arn),
+                ),
+                on_path(ap_list),
             ]);
             node.report_all(policy.check());
             s3::CfnAccessPoint::new(

@@ -348,6 +348,7 @@ pub struct HyperPodEksCluster {
     instance_types: Vec<(String, u32)>,
     teams: Rc<RefCell<Vec<RegisteredTeam>>>,
     shared_fsx: Option<addons::SharedFsxHandle>,
+    s3_endpoint_id: Option<Value<String>>,
 }
 
 impl HyperPodEksCluster {
@@ -359,6 +360,7 @@ impl HyperPodEksCluster {
             .map(|stack| stack.stage().env().region)
             .unwrap_or_default();
         check_props(&node, &props, &region);
+        let s3_endpoint_id = props.network.s3_endpoint_id.clone();
         let zone = props
             .availability_zone_id
             .clone()
@@ -612,6 +614,7 @@ impl HyperPodEksCluster {
             instance_types: capacity,
             teams,
             shared_fsx,
+            s3_endpoint_id,
         }
     }
 
@@ -660,6 +663,11 @@ impl HyperPodEksCluster {
     /// How many instances of each type the cluster has, by instance group.
     pub fn instance_counts(&self) -> &[(String, u32)] {
         &self.instance_types
+    }
+
+    /// The S3 gateway endpoint the nodes reach S3 through, when the network knows it.
+    pub fn s3_endpoint_id(&self) -> Option<&Value<String>> {
+        self.s3_endpoint_id.as_ref()
     }
 
     /// The shared FSx for Lustre file system, when the add-on is on.

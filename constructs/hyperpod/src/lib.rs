@@ -40,8 +40,8 @@ pub use chart::{
 };
 pub use cidr::{Cidr, parse_address};
 pub use data::{
-    CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataScope, TeamDataAccess,
-    access_point_name, pod_role_name,
+    CrossAccountDataAccess, CrossAccountDataAccessProps, DataBucket, DataNetworkPath, DataScope,
+    TeamDataAccess, access_point_name, pod_role_name,
 };
 pub use eks::{
     AuthenticationMode, DEFAULT_KUBERNETES_VERSION, DeepHealthCheck, EksControlPlane,

@@ -89,6 +89,8 @@ pub struct NetworkRefs {
     /// S3 endpoint (lifecycle scripts download from S3 as the node starts). Empty for a
     /// network brought in.
     pub ready: Vec<CfnResource>,
+    /// The S3 gateway endpoint of the node subnets, when known.
+    pub s3_endpoint_id: Option<Value<String>>,
 }
 
 impl NetworkRefs {
@@ -132,6 +134,9 @@ pub struct ExistingNetwork {
     pub security_group_id: String,
     /// Whether that group admits FSx for Lustre (TCP 988 and 1018–1023) from itself.
     pub fsx_lustre: bool,
+    /// The S3 gateway endpoint the node subnets route through (`vpce-…`), if there is one:
+    /// data access can then be limited to requests that come through it.
+    pub s3_endpoint_id: Option<String>,
 }
 
 /// The network for a HyperPod cluster.
@@ -340,6 +345,7 @@ impl HyperPodNetwork {
             },
         );
         ready.push((*endpoint).clone());
+        let s3_endpoint = endpoint.ref_value();
         flow_logs(&construct, vpc.ref_value());
         let group = cluster_security_group(&construct, vpc.ref_value(), props.fsx_lustre);
 
@@ -379,6 +385,7 @@ impl HyperPodNetwork {
                 security_group_id: group,
                 fsx_lustre: props.fsx_lustre,
                 ready,
+                s3_endpoint_id: Some(s3_endpoint),
             },
         }
     }
@@ -424,6 +431,9 @@ impl HyperPodNetwork {
         for subnet in &network.control_plane_subnet_ids {
             check(subnet, "subnet-", "subnet id");
         }
+        if let Some(endpoint) = &network.s3_endpoint_id {
+            check(endpoint, "vpce-", "VPC endpoint id");
+        }
         if network.control_plane_subnet_ids.len() < 2 {
             node.report(
                 "too_few_subnets",
@@ -459,6 +469,7 @@ impl HyperPodNetwork {
                 security_group_id: network.security_group_id.into(),
                 fsx_lustre: network.fsx_lustre,
                 ready: Vec::new(),
+                s3_endpoint_id: network.s3_endpoint_id.map(Value::from),
             },
         }
     }
