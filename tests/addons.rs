@@ -89,9 +89,9 @@ fn observability_writes_to_its_prometheus_workspace_as_a_pod_identity_role_of_th
         },
     );
     let template = Template::from_stack(&f.cluster);
-    template.has_resource_properties(
+    template.has_resource(
         "AWS::APS::Workspace",
-        json!({ "Alias": "ml-cluster-observability" }),
+        json!({ "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": { "Alias": "ml-cluster-observability" } }),
     );
     let observability = addon(&template, "amazon-sagemaker-hyperpod-observability");
     assert_eq!(

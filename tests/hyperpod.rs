@@ -991,6 +991,14 @@ fn the_vpc_cni_enforces_network_policies_and_secrets_may_use_a_key_of_our_own() 
         "AWS::IAM::RolePolicy",
         json!({ "RoleName": { "Ref": "HyperPodEksClusterRole" } }),
     );
+    // EKS checks at creation that its role may use the key.
+    template.has_resource(
+        "AWS::EKS::Cluster",
+        Match::object_like([(
+            "DependsOn",
+            Match::array_with([json!("HyperPodEksSecretsKeyAccess").into()]),
+        )]),
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use hyperpod_iam::{
 };
 use serde_json::json;
 
-use crate::support::{one_stack, problems, template};
+use crate::support::{accept_security_findings, one_stack, problems, template};
 
 fn role_problems(props: RoleProps) -> Vec<(String, String)> {
     let (app, stack) = one_stack();
@@ -87,6 +87,8 @@ fn statements_render_actions_resources_principals_and_typed_conditions() {
         "the account principal is built with the partition"
     );
     let (app, stack) = one_stack();
+    // The document shows every form, NotAction included; the rules are tested elsewhere.
+    accept_security_findings(&app);
     let json = {
         let resource = hyperpod_core::CfnResource::raw(
             &stack,

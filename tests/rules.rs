@@ -135,6 +135,26 @@ fn a_bucket_that_follows_every_rule_passes_and_each_missing_control_is_named() {
         ["S3_ACCESS_LOGS"]
     );
     assert_eq!(synth(bucket_properties(), false, true), ["S3_TLS_ONLY"]);
+    // A policy may name the bucket by its literal name, and say `false` as a boolean.
+    let (app, stack) = one_stack();
+    let mut named = bucket_properties();
+    named["BucketName"] = json!("training-data-111111111111");
+    good_bucket(&stack, named);
+    CfnResource::raw(
+        &stack,
+        "DataPolicy",
+        "AWS::S3::BucketPolicy",
+        TagFormat::NotTaggable,
+        json!({
+            "Bucket": "training-data-111111111111",
+            "PolicyDocument": { "Version": "2012-10-17", "Statement": [{
+                "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::training-data-111111111111", "arn:aws:s3:::training-data-111111111111/*"],
+                "Condition": { "Bool": { "aws:SecureTransport": false } },
+            }] },
+        }),
+    );
+    assert_eq!(rule_codes(&app), Vec::<String>::new());
     assert_eq!(synth(bucket_properties(), true, false), ["RETAIN_DATA"]);
 }
 
@@ -270,6 +290,37 @@ fn a_role_never_trusts_a_whole_account_or_everyone_without_a_condition() {
         ),
         Vec::<String>::new()
     );
+    // A condition that narrows nothing about who calls is no narrowing.
+    assert_eq!(
+        trust(
+            json!({ "AWS": "arn:aws:iam::222222222222:root" }),
+            Some(
+                json!({ "Null": { "sts:SourceIdentity": "false" }, "Bool": { "aws:MultiFactorAuthPresent": "true" } })
+            )
+        ),
+        ["IAM_TRUST_ACCOUNT"]
+    );
+    assert_eq!(
+        trust(
+            json!({ "AWS": "arn:aws:iam::222222222222:root" }),
+            Some(json!({ "ArnLike": { "aws:PrincipalArn": "*" } }))
+        ),
+        ["IAM_TRUST_ACCOUNT"]
+    );
+    assert_eq!(
+        trust(
+            json!({ "AWS": { "Fn::Join": ["", ["arn:", { "Ref": "AWS::Partition" }, ":iam::222222222222:root"]] } }),
+            None
+        ),
+        ["IAM_TRUST_ACCOUNT"]
+    );
+    assert_eq!(
+        trust(
+            json!({ "AWS": "arn:aws:iam::222222222222:root" }),
+            Some(json!({ "StringEquals": { "aws:PrincipalTag/team": "vision" } }))
+        ),
+        Vec::<String>::new()
+    );
     assert_eq!(trust(json!("*"), None), ["IAM_WILDCARD_PRINCIPAL"]);
     assert_eq!(
         trust(json!({ "Service": "lambda.amazonaws.com" }), None),
@@ -297,8 +348,29 @@ fn a_pod_identity_role_names_its_namespace_and_service_account() {
         pods(json!({ "StringEquals": { "aws:RequestTag/kubernetes-namespace": "team-a" } })),
         ["POD_IDENTITY_SCOPE"]
     );
+    // Namespace and service account, but of any cluster of the account.
     assert_eq!(
         pods(json!({ "StringEquals": {
+            "aws:RequestTag/kubernetes-namespace": "team-a",
+            "aws:RequestTag/kubernetes-service-account": "training",
+        } })),
+        ["POD_IDENTITY_SCOPE"]
+    );
+    // A pattern that matches everything pins nothing.
+    assert_eq!(
+        pods(json!({
+            "StringEquals": { "aws:RequestTag/eks-cluster-arn": "arn:aws:eks:us-east-1:111111111111:cluster/ml" },
+            "StringLike": {
+                "aws:RequestTag/kubernetes-namespace": "*",
+                "aws:RequestTag/kubernetes-service-account": "*",
+            },
+        })),
+        ["POD_IDENTITY_SCOPE"]
+    );
+    assert_eq!(
+        pods(json!({ "StringEquals": {
+            "aws:SourceAccount": "111111111111",
+            "aws:RequestTag/eks-cluster-arn": { "Fn::GetAtt": ["Cluster", "Arn"] },
             "aws:RequestTag/kubernetes-namespace": "team-a",
             "aws:RequestTag/kubernetes-service-account": "training",
         } })),
@@ -336,6 +408,24 @@ fn identity_policies_list_their_actions_and_name_what_they_change() {
         policy(json!({ "Effect": "Deny", "Action": "*", "Resource": "*" })),
         Vec::<String>::new()
     );
+    // Everything but a list is everything.
+    assert_eq!(
+        policy(
+            json!({ "Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::data/*" })
+        ),
+        ["IAM_WILDCARD_ACTION"]
+    );
+    assert_eq!(
+        policy(
+            json!({ "Effect": "Allow", "Action": "s3:PutObject", "NotResource": "arn:aws:s3:::other/*" })
+        ),
+        ["IAM_WILDCARD_RESOURCE_WRITE"]
+    );
+    // An action IAM authorizes only on `*` cannot name a resource.
+    assert_eq!(
+        policy(json!({ "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*" })),
+        Vec::<String>::new()
+    );
     // Managed and stand-alone policies are read the same way.
     assert_eq!(
         findings(
@@ -344,6 +434,79 @@ fn identity_policies_list_their_actions_and_name_what_they_change() {
             false
         ),
         ["IAM_WILDCARD_RESOURCE_WRITE"]
+    );
+}
+
+#[test]
+fn managed_policies_that_allow_a_whole_service_are_wildcard_actions() {
+    let with_managed = |arns: Json| {
+        findings(
+            "AWS::IAM::Role",
+            json!({
+                "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }] },
+                "ManagedPolicyArns": arns,
+            }),
+            false,
+        )
+    };
+    assert_eq!(
+        with_managed(json!(["arn:aws:iam::aws:policy/AdministratorAccess"])),
+        ["IAM_WILDCARD_ACTION"]
+    );
+    assert_eq!(
+        with_managed(
+            json!([{ "Fn::Sub": ["arn:${AWS::Partition}:iam::aws:policy/${name}", { "name": "AmazonS3FullAccess" }] }])
+        ),
+        ["IAM_WILDCARD_ACTION"]
+    );
+    assert_eq!(
+        with_managed(json!([
+            "arn:aws:iam::aws:policy/AmazonSageMakerClusterInstanceRolePolicy"
+        ])),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn every_kind_of_resource_policy_is_read() {
+    let open = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*" }] });
+    assert_eq!(
+        findings(
+            "AWS::SQS::QueuePolicy",
+            json!({ "Queues": ["https://sqs.us-east-1.amazonaws.com/111111111111/q"], "PolicyDocument": open }),
+            false
+        ),
+        ["IAM_WILDCARD_PRINCIPAL"]
+    );
+    assert_eq!(
+        findings(
+            "AWS::SNS::TopicPolicy",
+            json!({ "Topics": ["arn:aws:sns:us-east-1:111111111111:t"], "PolicyDocument": open }),
+            false
+        ),
+        ["IAM_WILDCARD_PRINCIPAL"]
+    );
+    assert_eq!(
+        findings(
+            "AWS::SecretsManager::ResourcePolicy",
+            json!({ "SecretId": "s", "ResourcePolicy": open }),
+            false
+        ),
+        ["IAM_WILDCARD_PRINCIPAL"]
+    );
+    let invoke = |extra: Json| {
+        let mut properties =
+            json!({ "Action": "lambda:InvokeFunction", "FunctionName": "f", "Principal": "*" });
+        properties
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        findings("AWS::Lambda::Permission", properties, false)
+    };
+    assert_eq!(invoke(json!({})), ["IAM_WILDCARD_PRINCIPAL"]);
+    assert_eq!(
+        invoke(json!({ "SourceArn": "arn:aws:s3:::bucket" })),
+        Vec::<String>::new()
     );
 }
 
@@ -373,6 +536,19 @@ fn resource_policies_never_allow_everyone_without_a_condition() {
             json!({ "Effect": "Allow", "Principal": { "AWS": "arn:aws:iam::111111111111:role/admin" }, "Action": "kms:*", "Resource": "*" })
         ),
         ["IAM_WILDCARD_ACTION"]
+    );
+    // A condition on the transport narrows nobody.
+    assert_eq!(
+        key_policy(
+            json!({ "Effect": "Allow", "Principal": { "AWS": "*" }, "Action": "kms:Decrypt", "Resource": "*", "Condition": { "Bool": { "aws:SecureTransport": "true" } } })
+        ),
+        ["IAM_WILDCARD_PRINCIPAL"]
+    );
+    assert_eq!(
+        key_policy(
+            json!({ "Effect": "Allow", "NotPrincipal": { "AWS": "arn:aws:iam::111111111111:role/admin" }, "Action": "kms:Decrypt", "Resource": "*" })
+        ),
+        ["IAM_WILDCARD_PRINCIPAL"]
     );
 }
 
@@ -527,6 +703,13 @@ fn a_checkov_check_can_be_skipped_by_id_with_its_reason() {
         json["Resources"]["Function"]["Metadata"]["checkov"]["skip"],
         json!([{ "id": "CKV_AWS_26", "comment": "carries only deploy notifications" }])
     );
+    // Listed with the rule pack's accepted findings, so synth prints it too.
+    let suppressed = app.synth().unwrap().suppressed;
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(
+        (suppressed[0].rule.as_str(), suppressed[0].reason.as_str()),
+        ("CKV_AWS_26", "carries only deploy notifications")
+    );
 }
 
 #[test]
@@ -625,7 +808,11 @@ fn every_data_resource_of_the_committed_templates_is_retained() {
                     | "AWS::FSx::FileSystem"
                     | "AWS::KMS::Key"
                     | "AWS::SecretsManager::Secret"
-            ) {
+                    | "AWS::APS::Workspace"
+            ) || (kind == "AWS::Logs::LogGroup"
+                // The audit trails: who connected, what flowed.
+                && (id.ends_with("FlowLogs") || id.ends_with("ConnectionLogs")))
+            {
                 checked += 1;
                 assert_eq!(
                     (

@@ -520,6 +520,16 @@ fn the_host_key_is_made_once_outside_the_nodes_in_a_secret_only_login_nodes_can_
         ],
         "only the login nodes decrypt, only the generator encrypts"
     );
+    // Nor may anyone grant themselves a use of the key: no grants, no wildcard that
+    // covers them.
+    let granting: Vec<&serde_json::Value> = statements
+        .iter()
+        .filter(|s| {
+            let actions = s["Action"].to_string();
+            actions.contains("kms:CreateGrant") || actions.contains("kms:Create*")
+        })
+        .collect();
+    assert!(granting.is_empty(), "{granting:?}");
     template.has_resource_properties(
         "Custom::SshHostKey",
         json!({ "ServiceToken": { "Fn::GetAtt": ["ClusterLoginHostKeyGenerator", "Arn"] }, "SecretId": { "Ref": "ClusterLoginHostKeySecret" } }),

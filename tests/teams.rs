@@ -93,7 +93,7 @@ fn a_team_member_is_in_the_team_group_bound_to_the_official_team_roles_in_its_na
     template.has_resource(
         "AWS::EKS::AccessEntry",
         json!({
-            "DependsOn": ["VisionComputeQuota"],
+            "DependsOn": ["VisionComputeQuota", "VisionKubernetes"],
             "Properties": { "Type": "STANDARD", "PrincipalArn": { "Fn::GetAtt": ["VisionClusterAccessRole", "Arn"] }, "KubernetesGroups": ["hyperpod-ns-vision-namespace-level-group"] },
         }),
     );
@@ -237,7 +237,7 @@ fn a_team_can_use_kubernetes_groups_bound_elsewhere() {
         .collect();
     assert_eq!(
         kinds,
-        ["ServiceAccount", "NetworkPolicy"],
+        ["ServiceAccount", "NetworkPolicy", "NetworkPolicy"],
         "no roles of ours"
     );
 }
@@ -308,7 +308,7 @@ fn the_roles_of_a_team_trust_exactly_each_other_and_allow_what_the_hyperpod_cli_
                 "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
                 "Principal": { "AWS": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:root", { "account": B }] } },
                 "Condition": {
-                    "ArnLike": { "aws:PrincipalArn": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*", { "account": B, "name": "Scientists" }] } },
+                    "ArnLike": { "aws:PrincipalArn": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_????????????????", { "account": B, "name": "Scientists" }] } },
                     "Null": { "sts:SourceIdentity": "false" },
                 },
             }] },
@@ -765,18 +765,51 @@ fn write_access_and_kms_encryption_are_granted_when_asked() {
         "AWS::IAM::Role",
         json!({ "Properties": { "RoleName": "vision-data-access" } }),
     );
-    let policy = role.values().next().unwrap()["Properties"]["Policies"].to_string();
+    let statements =
+        role.values().next().unwrap()["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .clone();
     assert!(
-        policy.contains("s3:PutObject")
-            && policy.contains("kms:Decrypt")
-            && policy.contains("kms:ViaService"),
-        "{policy}"
+        statements.to_string().contains("s3:PutObject"),
+        "{statements}"
+    );
+    // Writing an SSE-KMS object needs a data key as well as decryption, through S3 only.
+    let decrypt = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "Decrypt")
+        .unwrap();
+    assert_eq!(
+        decrypt["Action"],
+        json!(["kms:Decrypt", "kms:GenerateDataKey"])
+    );
+    assert_eq!(
+        decrypt["Condition"]["StringEquals"]["kms:ViaService"],
+        "s3.us-east-1.amazonaws.com"
     );
     let c = Template::from_stack(&f.data);
     c.has_resource(
         "AWS::KMS::Key",
         json!({ "DeletionPolicy": "Retain", "Properties": { "EnableKeyRotation": true } }),
     );
+    let key = c
+        .find_resources("AWS::KMS::Key", json!({}))
+        .into_values()
+        .next()
+        .unwrap();
+    let key_statements = &key["Properties"]["KeyPolicy"]["Statement"];
+    assert_eq!(key_statements[1]["Action"], "kms:Decrypt");
+    assert_eq!(
+        key_statements[2]["Sid"],
+        "WritingTeamPodRolesEncryptThroughS3"
+    );
+    assert_eq!(key_statements[2]["Action"], "kms:GenerateDataKey");
+    for statement in [&key_statements[1], &key_statements[2]] {
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["kms:ViaService"],
+            "s3.us-east-1.amazonaws.com"
+        );
+    }
     c.has_resource_properties("AWS::S3::Bucket", json!({ "BucketName": "training-data-333333333333", "BucketEncryption": { "ServerSideEncryptionConfiguration": [{ "ServerSideEncryptionByDefault": { "SSEAlgorithm": "aws:kms" }, "BucketKeyEnabled": true }] } }));
 }
 
@@ -933,7 +966,7 @@ fn every_kind_of_team_member_is_named_and_must_give_a_source_identity() {
     let federated = scientist_trust(&f, "federated");
     assert_eq!(
         federated[0]["Principal"],
-        json!({ "Federated": format!("arn:aws:iam::{B}:saml-provider/corporate-idp") })
+        json!({ "Federated": { "Fn::Sub": ["arn:${AWS::Partition}:iam::${account}:saml-provider/${name}", { "account": B, "name": "corporate-idp" }] } })
     );
     assert_eq!(
         federated[0]["Action"],
@@ -1130,6 +1163,15 @@ fn a_pod_that_reaches_the_node_is_refused_in_every_team_namespace() {
     assert_eq!(audio, "restricted");
     assert!(!pod_security_violations(&audio, &plain).is_empty());
     assert!(pod_security_violations(&audio, &hardened).is_empty());
+    // Admission never evicts a pod created before the labels: the members' access entry
+    // waits for them.
+    template.has_resource(
+        "AWS::EKS::AccessEntry",
+        Match::object_like([(
+            "DependsOn",
+            Match::array_with([json!("VisionKubernetes").into()]),
+        )]),
+    );
 }
 
 #[test]
@@ -1146,5 +1188,35 @@ fn team_pods_cannot_reach_the_nodes_instance_metadata() {
     assert_eq!(
         policy["spec"]["egress"][1]["to"][0]["ipBlock"],
         json!({ "cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"] })
+    );
+}
+
+#[test]
+fn a_team_admits_no_traffic_from_another_teams_pods() {
+    let f = fixture();
+    let cluster = cluster(&f);
+    team(&f, &cluster, "vision");
+    let template = Template::from_stack(&f.cluster);
+    let (resource, objects) = team_objects(&template, "VisionKubernetes");
+    // The namespace is marked as a team's, which only cluster admins can change.
+    let labels = json_property(&resource["Properties"]["NamespaceLabels"]);
+    assert_eq!(
+        labels["hyperpod-ns-vision"][hyperpod::TEAM_NAMESPACE_LABEL],
+        "vision"
+    );
+    let isolation = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "isolate-from-other-teams")
+        .expect("the isolation policy");
+    assert_eq!(isolation["kind"], "NetworkPolicy");
+    assert_eq!(isolation["spec"]["podSelector"], json!({}));
+    assert_eq!(isolation["spec"]["policyTypes"], json!(["Ingress"]));
+    // From the team's own pods, and from namespaces that are no team's.
+    assert_eq!(
+        isolation["spec"]["ingress"],
+        json!([{ "from": [
+            { "podSelector": {} },
+            { "namespaceSelector": { "matchExpressions": [{ "key": "hyperpod.platform/team", "operator": "DoesNotExist" }] } },
+        ] }])
     );
 }

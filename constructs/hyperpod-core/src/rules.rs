@@ -81,15 +81,15 @@ pub static RULES: &[RuleInfo] = &[
     },
     RuleInfo {
         id: "IAM_WILDCARD_PRINCIPAL",
-        title: "a policy never allows every principal without a condition",
-        fix: "name the principals, or narrow `*` with a condition (an account, an access point, an organization)",
-        checkov: &[],
+        title: "a policy never allows every principal without a condition that narrows it",
+        fix: "name the principals, or narrow `*` with a condition on who calls or from where (aws:PrincipalArn, aws:PrincipalOrgID, aws:SourceAccount, aws:SourceVpce, s3:DataAccessPointAccount, kms:CallerAccount)",
+        checkov: &["CKV_AWS_33", "CKV_AWS_60"],
     },
     RuleInfo {
         id: "IAM_WILDCARD_ACTION",
         title: "a policy never allows every action of a service",
-        fix: "list the actions the principal needs",
-        checkov: &[],
+        fix: "list the actions the principal needs (and attach no `*FullAccess`, PowerUserAccess or AdministratorAccess managed policy)",
+        checkov: &["CKV_AWS_62", "CKV_AWS_63"],
     },
     RuleInfo {
         id: "IAM_WILDCARD_RESOURCE_WRITE",
@@ -99,14 +99,14 @@ pub static RULES: &[RuleInfo] = &[
     },
     RuleInfo {
         id: "IAM_TRUST_ACCOUNT",
-        title: "a role never trusts a whole account without a condition",
-        fix: "name the roles, or condition the trust (aws:PrincipalArn, aws:PrincipalTag, sts:SourceIdentity)",
-        checkov: &[],
+        title: "a role never trusts a whole account without a condition that narrows who",
+        fix: "name the roles, or condition the trust on the principal (aws:PrincipalArn, aws:PrincipalTag/…, sts:ExternalId)",
+        checkov: &["CKV_AWS_61"],
     },
     RuleInfo {
         id: "POD_IDENTITY_SCOPE",
-        title: "a role for EKS Pod Identity trusts only its namespace and service account",
-        fix: "add StringEquals conditions on aws:RequestTag/kubernetes-namespace and aws:RequestTag/kubernetes-service-account",
+        title: "a role for EKS Pod Identity trusts only one service account of one cluster",
+        fix: "add StringEquals conditions on aws:RequestTag/kubernetes-namespace, aws:RequestTag/kubernetes-service-account and aws:RequestTag/eks-cluster-arn (or eks-cluster-name)",
         checkov: &[],
     },
     RuleInfo {
@@ -174,20 +174,34 @@ pub(crate) fn check(resources: &Map<String, Json>) -> Vec<Finding> {
             }
             "AWS::EC2::SecurityGroupIngress" => check_ingress(id, properties, &mut found),
             "AWS::EKS::Cluster" => check_eks(id, properties, &mut found),
-            "AWS::IAM::Role" => {
-                check_trust(id, &properties["AssumeRolePolicyDocument"], &mut found);
+            "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => {
+                if kind == "AWS::IAM::Role" {
+                    check_trust(id, &properties["AssumeRolePolicyDocument"], &mut found);
+                }
                 for policy in properties["Policies"].as_array().into_iter().flatten() {
                     check_identity_policy(id, &policy["PolicyDocument"], &mut found);
                 }
+                check_managed_policies(id, &properties["ManagedPolicyArns"], &mut found);
             }
-            "AWS::IAM::RolePolicy" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
+            "AWS::IAM::RolePolicy"
+            | "AWS::IAM::UserPolicy"
+            | "AWS::IAM::GroupPolicy"
+            | "AWS::IAM::Policy"
+            | "AWS::IAM::ManagedPolicy" => {
                 check_identity_policy(id, &properties["PolicyDocument"], &mut found)
             }
-            "AWS::S3::BucketPolicy" => {
+            "AWS::S3::BucketPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
                 check_resource_policy(id, &properties["PolicyDocument"], &mut found)
             }
             "AWS::S3::AccessPoint" => check_resource_policy(id, &properties["Policy"], &mut found),
             "AWS::KMS::Key" => check_resource_policy(id, &properties["KeyPolicy"], &mut found),
+            "AWS::SecretsManager::ResourcePolicy" => {
+                check_resource_policy(id, &properties["ResourcePolicy"], &mut found)
+            }
+            "AWS::ECR::Repository" => {
+                check_resource_policy(id, &properties["RepositoryPolicyText"], &mut found)
+            }
+            "AWS::Lambda::Permission" => check_lambda_permission(id, properties, &mut found),
             _ => {}
         }
         if holds_data(kind)
@@ -218,6 +232,7 @@ fn holds_data(kind: &str) -> bool {
             | "AWS::RDS::DBCluster"
             | "AWS::RDS::DBInstance"
             | "AWS::EC2::Volume"
+            | "AWS::APS::Workspace"
     )
 }
 
@@ -267,16 +282,20 @@ fn check_bucket(
             "nothing records who reads and writes the bucket".into(),
         );
     }
+    // The policy names the bucket by reference or, when the bucket has a literal name, by it.
+    let names_bucket = |bucket: &Json| {
+        *bucket == serde_json::json!({ "Ref": id })
+            || (properties["BucketName"].is_string() && *bucket == properties["BucketName"])
+    };
     let tls_only = resources.values().any(|other| {
         other["Type"] == "AWS::S3::BucketPolicy"
-            && other["Properties"]["Bucket"] == serde_json::json!({ "Ref": id })
+            && names_bucket(&other["Properties"]["Bucket"])
             && statements(&other["Properties"]["PolicyDocument"])
                 .iter()
                 .any(|statement| {
+                    let secure = &statement["Condition"]["Bool"]["aws:SecureTransport"];
                     statement["Effect"] == "Deny"
-                        && statement["Condition"]["Bool"]["aws:SecureTransport"]
-                            .as_str()
-                            .is_some_and(|value| value == "false")
+                        && (secure == "false" || *secure == Json::Bool(false))
                 })
     });
     if !tls_only {
@@ -390,6 +409,66 @@ fn check_wildcard_actions(
             format!("a statement allows {}", actions.join(", ")),
         );
     }
+    if allows(statement) && statement.get("NotAction").is_some() {
+        found(
+            id,
+            "IAM_WILDCARD_ACTION",
+            "a statement allows every action but the ones it lists (NotAction)".into(),
+        );
+    }
+}
+
+/// Whether a condition value pins something: not `*` and not empty.
+fn pins(value: &Json) -> bool {
+    let values = strings(value);
+    !values.is_empty() && values.iter().all(|value| *value != "*" && *value != "")
+}
+
+/// The condition keys that narrow who may act, or from where (lowercase; a key ending
+/// in `/` is a prefix).
+const NARROWING_KEYS: &[&str] = &[
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principaltag/",
+    "aws:userid",
+    "aws:username",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:sourcevpce",
+    "aws:sourcevpc",
+    "aws:sourceip",
+    "sts:externalid",
+    "kms:calleraccount",
+    "s3:dataaccesspointaccount",
+    "s3:dataaccesspointarn",
+];
+
+/// Whether a statement's conditions narrow its principal: some key of
+/// [`NARROWING_KEYS`] pinned to a value, under an operator that is not `Null` (which only
+/// asks that a key be present).
+fn narrows_principal(statement: &Json) -> bool {
+    let Some(conditions) = statement["Condition"].as_object() else {
+        return false;
+    };
+    conditions
+        .iter()
+        .filter(|(operator, _)| !operator.starts_with("Null"))
+        .filter_map(|(_, keys)| keys.as_object())
+        .flatten()
+        .any(|(key, value)| {
+            let key = key.to_ascii_lowercase();
+            NARROWING_KEYS.iter().any(|narrowing| {
+                if narrowing.ends_with('/') {
+                    key.starts_with(narrowing)
+                } else {
+                    key == *narrowing
+                }
+            }) && pins(value)
+        })
 }
 
 fn check_resource_policy(
@@ -400,14 +479,78 @@ fn check_resource_policy(
     for statement in statements(document) {
         let principal = &statement["Principal"];
         let everyone = principal == "*" || strings(&principal["AWS"]).contains(&&Json::from("*"));
-        if allows(statement) && everyone && statement.get("Condition").is_none() {
+        if allows(statement) && everyone && !narrows_principal(statement) {
             found(
                 id,
                 "IAM_WILDCARD_PRINCIPAL",
-                "a statement allows every principal without a condition".into(),
+                "a statement allows every principal without a condition that narrows it".into(),
+            );
+        }
+        if allows(statement) && statement.get("NotPrincipal").is_some() {
+            found(
+                id,
+                "IAM_WILDCARD_PRINCIPAL",
+                "a statement allows every principal but the ones it lists (NotPrincipal)".into(),
             );
         }
         check_wildcard_actions(id, statement, found);
+    }
+}
+
+/// Actions that IAM authorizes only on `*`: naming a resource is impossible.
+const ONLY_ON_EVERY_RESOURCE: &[&str] = &[
+    "cloudwatch:PutMetricData",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+];
+
+/// AWS managed policies that allow every action of a service, or of every service.
+fn grants_every_action(policy_arn: &Json) -> Option<String> {
+    let text = policy_arn.to_string();
+    let names = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|word| {
+            matches!(*word, "AdministratorAccess" | "PowerUserAccess")
+                || word.ends_with("FullAccess")
+        })
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    names.into_iter().next()
+}
+
+fn check_managed_policies(
+    id: &str,
+    arns: &Json,
+    found: &mut impl FnMut(&str, &'static str, String),
+) {
+    for arn in strings(arns) {
+        if let Some(name) = grants_every_action(arn) {
+            found(
+                id,
+                "IAM_WILDCARD_ACTION",
+                format!("the managed policy {name} allows every action of a service"),
+            );
+        }
+    }
+}
+
+/// A Lambda permission for `*`, or for a whole account, without the source that may call.
+fn check_lambda_permission(
+    id: &str,
+    properties: &Json,
+    found: &mut impl FnMut(&str, &'static str, String),
+) {
+    let principal = &properties["Principal"];
+    let open = *principal == "*" || is_account(principal);
+    let sourced = ["SourceArn", "SourceAccount", "PrincipalOrgID"]
+        .iter()
+        .any(|key| properties.get(*key).is_some());
+    if open && !sourced {
+        found(
+            id,
+            "IAM_WILDCARD_PRINCIPAL",
+            "the function may be invoked by any principal that names it".into(),
+        );
     }
 }
 
@@ -436,11 +579,12 @@ fn check_identity_policy(
 ) {
     for statement in statements(document) {
         check_wildcard_actions(id, statement, found);
-        let everywhere = strings(&statement["Resource"]).contains(&&Json::from("*"));
+        let everywhere = strings(&statement["Resource"]).contains(&&Json::from("*"))
+            || statement.get("NotResource").is_some();
         let writes: Vec<&str> = strings(&statement["Action"])
             .into_iter()
             .filter_map(Json::as_str)
-            .filter(|action| !reads(action))
+            .filter(|action| !reads(action) && !ONLY_ON_EVERY_RESOURCE.contains(action))
             .collect();
         if allows(statement) && everywhere && !writes.is_empty() {
             found(
@@ -459,11 +603,22 @@ fn is_account(principal: &Json) -> bool {
             text.ends_with(":root")
                 || (text.len() == 12 && text.chars().all(|c| c.is_ascii_digit()))
         }
-        Json::Object(function) => function
-            .get("Fn::Sub")
-            .and_then(|sub| sub.as_array().and_then(|parts| parts.first()).or(Some(sub)))
-            .and_then(Json::as_str)
-            .is_some_and(|template| template.ends_with(":root")),
+        Json::Object(function) => {
+            let sub = function
+                .get("Fn::Sub")
+                .and_then(|sub| sub.as_array().and_then(|parts| parts.first()).or(Some(sub)))
+                .and_then(Json::as_str)
+                .is_some_and(|template| template.ends_with(":root"));
+            // `Fn::Join` of parts whose last is a literal ending in `:root`.
+            let join = function
+                .get("Fn::Join")
+                .and_then(|join| join.get(1))
+                .and_then(Json::as_array)
+                .and_then(|parts| parts.last())
+                .and_then(Json::as_str)
+                .is_some_and(|last| last.ends_with(":root"));
+            sub || join
+        }
         _ => false,
     }
 }
@@ -474,8 +629,7 @@ fn check_trust(id: &str, document: &Json, found: &mut impl FnMut(&str, &'static 
             continue;
         }
         let principal = &statement["Principal"];
-        let conditions = statement["Condition"].as_object();
-        if strings(&principal["AWS"]).into_iter().any(is_account) && conditions.is_none() {
+        if strings(&principal["AWS"]).into_iter().any(is_account) && !narrows_principal(statement) {
             found(
                 id,
                 "IAM_TRUST_ACCOUNT",
@@ -483,29 +637,26 @@ fn check_trust(id: &str, document: &Json, found: &mut impl FnMut(&str, &'static 
             );
         }
         if strings(&principal["Service"]).contains(&&Json::from("pods.eks.amazonaws.com")) {
-            let scoped = |key: &str| {
-                conditions.is_some_and(|conditions| {
-                    conditions
-                        .values()
-                        .any(|operator| operator.get(key).is_some())
-                })
-            };
-            if !(scoped("aws:RequestTag/kubernetes-namespace")
-                && scoped("aws:RequestTag/kubernetes-service-account"))
+            // Pinned by StringEquals: `StringLike` with `*` would pin nothing.
+            let pinned = |key: &str| pins(&statement["Condition"]["StringEquals"][key]);
+            if !(pinned("aws:RequestTag/kubernetes-namespace")
+                && pinned("aws:RequestTag/kubernetes-service-account")
+                && (pinned("aws:RequestTag/eks-cluster-arn")
+                    || pinned("aws:RequestTag/eks-cluster-name")))
             {
                 found(
                     id,
                     "POD_IDENTITY_SCOPE",
-                    "any Pod Identity association of the account can use the role".into(),
+                    "Pod Identity associations of other service accounts or clusters can use the role".into(),
                 );
             }
         }
         let everyone = principal == "*" || strings(&principal["AWS"]).contains(&&Json::from("*"));
-        if everyone && conditions.is_none() {
+        if (everyone || statement.get("NotPrincipal").is_some()) && !narrows_principal(statement) {
             found(
                 id,
                 "IAM_WILDCARD_PRINCIPAL",
-                "the role trusts every principal without a condition".into(),
+                "the role trusts every principal without a condition that narrows it".into(),
             );
         }
     }

@@ -248,19 +248,38 @@ impl Synthesizer {
                     ),
                 }
             }
-            for (logical_id, node) in &by_id {
-                let direct: Vec<Json> = node
+            // In the template's order, so that the listing is deterministic.
+            let mut by_position: Vec<(&String, &Node)> = by_id
+                .iter()
+                .filter(|(logical_id, _)| body.resources.contains_key(*logical_id))
+                .collect();
+            let order: HashMap<&String, usize> = body
+                .resources
+                .keys()
+                .enumerate()
+                .map(|(position, id)| (id, position))
+                .collect();
+            by_position.sort_by_key(|(logical_id, _)| order.get(*logical_id).copied());
+            for (logical_id, node) in by_position {
+                let direct: Vec<(String, String)> = node
                     .suppressions_in_force()
                     .into_iter()
                     .filter(|(id, _)| id.starts_with("CKV_"))
-                    .map(|(id, reason)| json!({ "id": id, "comment": reason }))
                     .collect();
-                if !direct.is_empty() && body.resources.contains_key(logical_id) {
-                    accepted
-                        .entry(logical_id.clone())
-                        .or_default()
-                        .1
-                        .extend(direct);
+                for (check, reason) in &direct {
+                    suppressed.push(SuppressedFinding {
+                        path: node.display_path(),
+                        rule: check.clone(),
+                        detail: "checkov's check is skipped".into(),
+                        reason: reason.clone(),
+                    });
+                }
+                if !direct.is_empty() {
+                    accepted.entry(logical_id.clone()).or_default().1.extend(
+                        direct
+                            .into_iter()
+                            .map(|(id, reason)| json!({ "id": id, "comment": reason })),
+                    );
                 }
             }
             accepted.sort_keys();

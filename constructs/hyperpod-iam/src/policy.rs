@@ -36,8 +36,15 @@ pub enum Principal {
     },
     /// An AWS service, such as `sagemaker.amazonaws.com`.
     Service(String),
-    /// A federated identity provider.
+    /// A federated identity provider, by name (`cognito-identity.amazonaws.com`) or ARN.
     Federated(String),
+    /// A SAML identity provider of an account, by account and name.
+    SamlProvider {
+        /// The account that holds the provider.
+        account: String,
+        /// The provider's name.
+        name: String,
+    },
 }
 
 impl Principal {
@@ -69,7 +76,7 @@ impl Principal {
             Principal::Any => "*",
             Principal::Account(_) | Principal::Role { .. } | Principal::Arn { .. } => "AWS",
             Principal::Service(_) => "Service",
-            Principal::Federated(_) => "Federated",
+            Principal::Federated(_) | Principal::SamlProvider { .. } => "Federated",
         }
     }
 
@@ -83,6 +90,10 @@ impl Principal {
             Principal::Role { account, name } => role_arn(account, name),
             Principal::Arn { arn, .. } => arn.clone(),
             Principal::Service(service) | Principal::Federated(service) => service.into(),
+            Principal::SamlProvider { account, name } => fns::sub(
+                "arn:${AWS::Partition}:iam::${account}:saml-provider/${name}",
+                [("account", account.into()), ("name", name.into())],
+            ),
         }
     }
 
@@ -91,6 +102,7 @@ impl Principal {
             Principal::Account(account)
             | Principal::Role { account, .. }
             | Principal::Arn { account, .. }
+            | Principal::SamlProvider { account, .. }
                 if !is_account(account) =>
             {
                 issues.push(Issue::new("invalid_principal_account", format!("principal account `{account}` is not a 12-digit account id; give the account's id")));

@@ -249,6 +249,8 @@ fn add_observability(context: &AddonContext, options: &Observability) {
             ..Default::default()
         },
     );
+    // The metrics history outlives the add-on, like any other data.
+    workspace.retain_on_delete_and_replace();
     let log_groups = fns::sub::<&str>(
         "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/sagemaker/Clusters/*",
         [],

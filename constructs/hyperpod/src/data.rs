@@ -260,7 +260,12 @@ impl CrossAccountDataAccess {
                 statements.push(
                     Statement::allow()
                         .sid("Decrypt")
-                        .action("kms:Decrypt")
+                        // Writing an SSE-KMS object makes S3 ask for a data key.
+                        .actions(if access.write {
+                            vec!["kms:Decrypt", "kms:GenerateDataKey"]
+                        } else {
+                            vec!["kms:Decrypt"]
+                        })
                         .resource(fns::sub(
                             "arn:${AWS::Partition}:kms:${region}:${account}:key/*",
                             [
@@ -406,27 +411,45 @@ fn create_bucket(
     data_account: &str,
 ) -> Value<String> {
     let key = kms.then(|| {
-        let readers = teams
-            .iter()
-            .filter(|access| access.team.is_declared())
-            .map(|access| {
-                Principal::role(cluster_account, &pod_role_name(access.team.team_name()))
-            });
-        let mut use_statement = Statement::allow()
+        let through_s3 = || {
+            Condition::new(
+                ConditionOperator::StringEquals,
+                "kms:ViaService",
+                [format!("s3.{data_region}.amazonaws.com").into()],
+            )
+        };
+        let pod_role = |access: &TeamDataAccess| {
+            Principal::role(cluster_account, &pod_role_name(access.team.team_name()))
+        };
+        let declared = || teams.iter().filter(|access| access.team.is_declared());
+        let mut decrypt = Statement::allow()
             .sid("TeamPodRolesDecryptThroughS3")
             .action("kms:Decrypt")
-            .resource("*");
-        for reader in readers {
-            use_statement = use_statement.principal(reader);
+            .resource("*")
+            .condition(through_s3());
+        for access in declared() {
+            decrypt = decrypt.principal(pod_role(access));
         }
-        let policy = PolicyDocument::new([
+        let mut statements = vec![
             Statement::allow()
                 .sid("AccountAdministers")
                 .principal(Principal::account(data_account))
                 .action("kms:*")
                 .resource("*"),
-            use_statement,
-        ]);
+            decrypt,
+        ];
+        if declared().any(|access| access.write) {
+            let mut encrypt = Statement::allow()
+                .sid("WritingTeamPodRolesEncryptThroughS3")
+                .action("kms:GenerateDataKey")
+                .resource("*")
+                .condition(through_s3());
+            for access in declared().filter(|access| access.write) {
+                encrypt = encrypt.principal(pod_role(access));
+            }
+            statements.push(encrypt);
+        }
+        let policy = PolicyDocument::new(statements);
         let key = kms::CfnKey::new(
             data,
             "Key",

@@ -750,7 +750,7 @@ fn new_eks_cluster(
             Some(key.arn())
         }
     };
-    if let Some(key) = &secrets_key {
+    let secrets_key_access = secrets_key.as_ref().map(|key| {
         hyperpod_cfn::iam::CfnRolePolicy::new(
             construct,
             "EksSecretsKeyAccess",
@@ -770,8 +770,8 @@ fn new_eks_cluster(
                 ),
                 ..hyperpod_cfn::iam::RolePolicyProps::new("secrets-key", cluster_role.role_name())
             },
-        );
-    }
+        )
+    });
     let log_types = [
         eks::cluster::LoggingTypeConfigType::Api,
         eks::cluster::LoggingTypeConfigType::Audit,
@@ -840,6 +840,10 @@ fn new_eks_cluster(
             )
         },
     );
+    // EKS checks at creation that its role may use the key.
+    if let Some(access) = &secrets_key_access {
+        cluster.add_depends_on(access);
+    }
     if matches!(options.secrets_key, SecretsKey::AwsOwned) {
         cluster.node().suppress(
             "EKS_SECRETS_KEY",

@@ -60,7 +60,7 @@ pub use network::{ExistingNetwork, HyperPodNetwork, NetworkProps, NetworkRefs, Z
 pub use slurm::{FsxLustre, SlurmGroup, SlurmHyperPodCluster, SlurmHyperPodClusterProps};
 pub use team::{
     ComputeQuota, NAMESPACE_PREFIX, NamespaceAccess, PodSecurity, Preemption, QuotaInstanceType,
-    SharingStrategy, TeamNamespace, TeamNamespaceProps,
+    SharingStrategy, TEAM_NAMESPACE_LABEL, TeamNamespace, TeamNamespaceProps,
 };
 pub use vpn::{ClientVpnAccess, ClientVpnAccessProps, LOG_RETENTION_DAYS};
 

@@ -42,9 +42,10 @@ impl TeamMembers {
     pub(crate) fn trust(&self, account: &str) -> PolicyDocument {
         let statement = match self {
             TeamMembers::SamlProvider(provider) => Statement::allow()
-                .principal(Principal::Federated(format!(
-                    "arn:aws:iam::{account}:saml-provider/{provider}"
-                )))
+                .principal(Principal::SamlProvider {
+                    account: account.to_owned(),
+                    name: provider.clone(),
+                })
                 .actions(["sts:AssumeRoleWithSAML", "sts:SetSourceIdentity"])
                 .condition(Condition::new(
                     ConditionOperator::StringEquals,
@@ -56,11 +57,13 @@ impl TeamMembers {
                     .principal(Principal::account(account))
                     .actions(["sts:AssumeRole", "sts:SetSourceIdentity"]);
                 match other {
+                    // Identity Center names the role `AWSReservedSSO_<set>_<16 hex digits>`:
+                    // sixteen `?`, not `*`, so that the set `Ml` does not also admit `Ml_Admins`.
                     TeamMembers::PermissionSet(name) => statement.condition(Condition::new(
                         ConditionOperator::ArnLike,
                         "aws:PrincipalArn",
                         [fns::sub(
-                            "arn:${AWS::Partition}:iam::${account}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*",
+                            "arn:${AWS::Partition}:iam::${account}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_????????????????",
                             [("account", Value::from(account)), ("name", Value::from(name.as_str()))],
                         )],
                     )),

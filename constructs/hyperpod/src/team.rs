@@ -120,6 +120,48 @@ impl PodSecurity {
     }
 }
 
+/// The label on every team namespace: the isolation policy of each team admits other
+/// namespaces only when they do not carry it. Only cluster admins may label namespaces.
+pub const TEAM_NAMESPACE_LABEL: &str = "hyperpod.platform/team";
+
+/// Admits traffic into the team's pods only from the team's own pods and from namespaces
+/// that belong to no team (the cluster's system namespaces: operators, observability).
+/// The VPC CNI's agent always admits the pod's own node, so kubelet probes pass.
+fn isolate_from_other_teams(namespace: &str) -> KubernetesObject {
+    KubernetesObject::new(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        Some(namespace),
+        "isolate-from-other-teams",
+        [(
+            "spec",
+            Expr::map([
+                ("podSelector", Expr::map::<&str>([])),
+                ("policyTypes", Expr::list([Expr::from("Ingress")])),
+                (
+                    "ingress",
+                    Expr::list([Expr::map([(
+                        "from",
+                        Expr::list([
+                            Expr::map([("podSelector", Expr::map::<&str>([]))]),
+                            Expr::map([(
+                                "namespaceSelector",
+                                Expr::map([(
+                                    "matchExpressions",
+                                    Expr::list([Expr::map([
+                                        ("key", Expr::from(TEAM_NAMESPACE_LABEL)),
+                                        ("operator", Expr::from("DoesNotExist")),
+                                    ])]),
+                                )]),
+                            )]),
+                        ]),
+                    )])]),
+                ),
+            ]),
+        )],
+    )
+}
+
 /// Keeps the team's pods from the node's instance metadata (and so from the execution
 /// role's credentials) while leaving every other destination, the Pod Identity agent's
 /// 169.254.170.23 included, open. The VPC CNI enforces it once its network policy agent is
@@ -422,6 +464,7 @@ impl TeamNamespace {
             .map(|account| KubernetesObject::service_account(&namespace, account))
             .collect();
         objects.push(no_instance_metadata(&namespace));
+        objects.push(isolate_from_other_teams(&namespace));
         if !matches!(props.access, NamespaceAccess::KubernetesGroups(_)) {
             objects.extend(team_roles(&team, &group));
         }
@@ -437,7 +480,11 @@ impl TeamNamespace {
                 &construct,
                 "Kubernetes",
                 KubernetesManifestProps {
-                    namespace_labels: vec![(namespace.clone(), props.pod_security.labels())],
+                    namespace_labels: vec![(namespace.clone(), {
+                        let mut labels = props.pod_security.labels();
+                        labels.push((TEAM_NAMESPACE_LABEL.to_owned(), team.clone()));
+                        labels
+                    })],
                     ..KubernetesManifestProps::new(props.cluster.installer(), objects)
                 },
             );
@@ -447,6 +494,9 @@ impl TeamNamespace {
                 manifest.add_depends_on(&fsx.driver);
                 manifest.add_depends_on(&fsx.file_system);
             }
+            // Members get in only once Pod Security and the metadata policy are in force:
+            // admission never evicts a pod created before the labels.
+            entry.add_depends_on(manifest.resource());
         }
 
         TeamNamespace {

@@ -10,9 +10,10 @@ use hyperpod_iam::{
 };
 use indexmap::IndexMap;
 
-/// The administrative actions of a KMS key, without the ones that use it.
+/// The administrative actions of a KMS key, without the ones that use it, and without
+/// `kms:CreateGrant`, which would let a principal of the account grant itself decryption.
 const KEY_ADMINISTRATION: &[&str] = &[
-    "kms:Create*",
+    "kms:CreateAlias",
     "kms:Describe*",
     "kms:Enable*",
     "kms:List*",
