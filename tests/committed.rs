@@ -92,13 +92,8 @@ fn synth_out_is_what_the_apps_synthesize_now() {
     );
 }
 
-/// Every committed template, with an ignore list that is empty: each entry would need a
-/// written reason.
-#[test]
-fn every_committed_template_passes_cfn_lint() {
-    let Some(cfn_lint) = cfn_lint() else {
-        return;
-    };
+/// The paths of every template in `synth-out/`; at least one.
+fn committed_templates() -> Vec<PathBuf> {
     let synth_out = workspace_root().join("synth-out");
     let templates: Vec<PathBuf> = files_below(&synth_out)
         .into_iter()
@@ -106,6 +101,17 @@ fn every_committed_template_passes_cfn_lint() {
         .map(|p| synth_out.join(p))
         .collect();
     assert!(!templates.is_empty(), "synth-out/ holds no template");
+    templates
+}
+
+/// Every committed template, with an ignore list that is empty: each entry would need a
+/// written reason.
+#[test]
+fn every_committed_template_passes_cfn_lint() {
+    let Some(cfn_lint) = cfn_lint() else {
+        return;
+    };
+    let templates = committed_templates();
     if let Some(report) = lint(&cfn_lint, &templates) {
         panic!("cfn-lint found errors or warnings:\n{report}");
     }
@@ -118,12 +124,7 @@ fn every_stateful_resource_of_the_committed_templates_sets_a_deletion_policy() {
     let Some(cfn_lint) = cfn_lint() else {
         return;
     };
-    let synth_out = workspace_root().join("synth-out");
-    let templates: Vec<PathBuf> = files_below(&synth_out)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".template.json"))
-        .map(|p| synth_out.join(p))
-        .collect();
+    let templates = committed_templates();
     let output = std::process::Command::new(&cfn_lint)
         .args(["--format", "parseable", "--include-checks", "I3011", "--"])
         .args(&templates)

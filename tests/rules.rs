@@ -688,19 +688,19 @@ fn a_suppression_does_not_reach_a_sibling() {
 #[test]
 fn a_checkov_check_can_be_skipped_by_id_with_its_reason() {
     let (app, stack) = one_stack();
-    let function = CfnResource::raw(
+    let topic = CfnResource::raw(
         &stack,
-        "Function",
+        "Topic",
         "AWS::SNS::Topic",
         TagFormat::KeyValueList,
         json!({}),
     );
-    function
+    topic
         .node()
         .suppress("CKV_AWS_26", "carries only deploy notifications");
     let json = template(&app, "a/Main");
     assert_eq!(
-        json["Resources"]["Function"]["Metadata"]["checkov"]["skip"],
+        json["Resources"]["Topic"]["Metadata"]["checkov"]["skip"],
         json!([{ "id": "CKV_AWS_26", "comment": "carries only deploy notifications" }])
     );
     // Listed with the rule pack's accepted findings, so synth prints it too.

@@ -2,7 +2,7 @@
 //! CloudFormation custom resources, that installs Helm releases and applies Kubernetes
 //! objects in the same deploy as the cluster (`installer/index.py`).
 
-use hyperpod_cfn::{ec2, eks, lambda, logs};
+use hyperpod_cfn::{ec2, eks, lambda};
 use hyperpod_core::{CfnResource, Construct, Expr, Node, Scope, TagFormat, Value, fns};
 use hyperpod_iam::{ManagedPolicy, PolicyDocument, Principal, Role, RoleProps, Statement};
 use indexmap::IndexMap;
@@ -142,50 +142,24 @@ impl KubernetesInstaller {
                 ..ec2::SecurityGroupIngressProps::new("tcp")
             },
         );
-        let log_group = logs::CfnLogGroup::new(
-            &construct,
-            "Logs",
-            logs::LogGroupProps {
-                retention_in_days: Some(90.into()),
-                ..Default::default()
-            },
-        );
-        // Operational logs of the function: they go with it.
-        log_group.set_deletion_policy(hyperpod_core::DeletionPolicy::Delete);
-        log_group.set_update_replace_policy(hyperpod_core::DeletionPolicy::Delete);
-        log_group.node().suppress(
-            "LOG_GROUP_KMS",
-            "the installer's output (helm and kubectl messages) holds no secrets; CloudWatch Logs encrypts it at rest with its own keys",
-        );
-        let function = lambda::CfnFunction::new(
+        let function = crate::custom_resource_function(
             &construct,
             "Function",
-            lambda::FunctionProps {
-                description: Some(
-                    "installs Helm releases and Kubernetes objects in a HyperPod cluster".into(),
-                ),
-                runtime: Some(lambda::function::Runtime::Python312.into()),
-                handler: Some("index.handler".into()),
-                timeout: Some(TIMEOUT_SECONDS.into()),
+            crate::CustomResourceFunction {
+                description: "installs Helm releases and Kubernetes objects in a HyperPod cluster",
+                code: include_str!("installer/index.py"),
+                role_arn: role.arn(),
+                timeout_seconds: TIMEOUT_SECONDS,
+                logs_hold: "the installer logs helm and kubectl messages, never secrets",
+                invoked: "CloudFormation invokes the installer once per custom resource",
+            },
+            |props| lambda::FunctionProps {
                 memory_size: Some(1024.into()),
                 ephemeral_storage: Some(lambda::function::EphemeralStorage::new(2048).into()),
                 layers: Some(Value::list([layer_arn])),
                 environment: Some(
                     lambda::function::Environment {
-                        variables: Some(
-                            [
-                                (
-                                    "PATH",
-                                    "/opt/python/bin:/opt/bin:/var/lang/bin:/usr/local/bin:/usr/bin:/bin",
-                                ),
-                                ("GIT_EXEC_PATH", "/opt/python/libexec/git-core"),
-                                ("LD_LIBRARY_PATH", "/opt/python/lib:/var/lang/lib:/lib64:/usr/lib64"),
-                            ]
-                            .into_iter()
-                            .map(|(key, value)| (key.to_owned(), serde_json::Value::from(value)))
-                            .collect::<IndexMap<String, serde_json::Value>>()
-                            .into(),
-                        ),
+                        variables: Some(installer_environment().into()),
                     }
                     .into(),
                 ),
@@ -197,26 +171,10 @@ impl KubernetesInstaller {
                     }
                     .into(),
                 ),
-                logging_config: Some(
-                    lambda::function::LoggingConfig {
-                        log_group: Some(log_group.ref_value()),
-                        ..Default::default()
-                    }
-                    .into(),
-                ),
-                ..lambda::FunctionProps::new(
-                    lambda::function::Code {
-                        zip_file: Some(include_str!("installer/index.py").into()),
-                        ..Default::default()
-                    },
-                    role.arn(),
-                )
+                ..props
             },
         );
-        let checks = function.node();
-        checks.suppress("CKV_AWS_115", "reserved concurrency would come out of the account's pool (10 in a new account); CloudFormation invokes the installer once per custom resource");
-        checks.suppress("CKV_AWS_116", "invoked by CloudFormation for custom resources, which the function answers itself, failures included; a dead-letter queue would hold nothing to act on");
-        checks.suppress(
+        function.node().suppress(
             "CKV_AWS_173",
             "the environment holds tool paths only, no secrets",
         );
@@ -355,4 +313,22 @@ pub(crate) fn helm_release(
 /// Whether `revision` is a full git commit id.
 pub(crate) fn is_commit(revision: &str) -> bool {
     revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Where the tools of AWS's layer are: its binaries, git's helpers and its libraries.
+fn installer_environment() -> IndexMap<String, serde_json::Value> {
+    [
+        (
+            "PATH",
+            "/opt/python/bin:/opt/bin:/var/lang/bin:/usr/local/bin:/usr/bin:/bin",
+        ),
+        ("GIT_EXEC_PATH", "/opt/python/libexec/git-core"),
+        (
+            "LD_LIBRARY_PATH",
+            "/opt/python/lib:/var/lang/lib:/lib64:/usr/lib64",
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), serde_json::Value::from(value)))
+    .collect()
 }

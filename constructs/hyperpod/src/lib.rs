@@ -272,3 +272,87 @@ pub(crate) fn pod_identity_trust(
             service_account.into(),
         ))])
 }
+
+/// What differs between the Python functions that answer the constructs' custom resources.
+pub(crate) struct CustomResourceFunction<'a> {
+    /// The function's description.
+    pub(crate) description: &'a str,
+    /// Its source, inlined in the template.
+    pub(crate) code: &'a str,
+    /// Its execution role.
+    pub(crate) role_arn: Value<String>,
+    /// How long one invocation may run.
+    pub(crate) timeout_seconds: i64,
+    /// Why its logs need no customer-managed key (what they hold).
+    pub(crate) logs_hold: &'a str,
+    /// Why reserved concurrency and a dead-letter queue do not apply (who invokes it, how
+    /// often).
+    pub(crate) invoked: &'a str,
+}
+
+/// A Python function (`index.handler`) that answers CloudFormation custom resources, with
+/// its own log group (ninety days, deleted with it). `customize` adds what only this
+/// function needs (layers, environment, VPC, memory). The checks that do not fit such a
+/// function are accepted with reasons: reserved concurrency (it would come out of the
+/// account's pool) and a dead-letter queue (the function answers CloudFormation itself,
+/// failures included).
+pub(crate) fn custom_resource_function(
+    scope: &impl Scope,
+    id: &str,
+    function: CustomResourceFunction,
+    customize: impl FnOnce(hyperpod_cfn::lambda::FunctionProps) -> hyperpod_cfn::lambda::FunctionProps,
+) -> hyperpod_cfn::lambda::CfnFunction {
+    use hyperpod_cfn::{lambda, logs};
+    let log_group = logs::CfnLogGroup::new(
+        scope,
+        "Logs",
+        logs::LogGroupProps {
+            retention_in_days: Some(90.into()),
+            ..Default::default()
+        },
+    );
+    // Operational logs of the function: they go with it.
+    log_group.set_deletion_policy(hyperpod_core::DeletionPolicy::Delete);
+    log_group.set_update_replace_policy(hyperpod_core::DeletionPolicy::Delete);
+    log_group.node().suppress(
+        "LOG_GROUP_KMS",
+        &format!(
+            "{}; CloudWatch Logs encrypts them at rest with its own keys",
+            function.logs_hold
+        ),
+    );
+    let props = lambda::FunctionProps {
+        description: Some(function.description.into()),
+        runtime: Some(lambda::function::Runtime::Python312.into()),
+        handler: Some("index.handler".into()),
+        timeout: Some(function.timeout_seconds.into()),
+        logging_config: Some(
+            lambda::function::LoggingConfig {
+                log_group: Some(log_group.ref_value()),
+                ..Default::default()
+            }
+            .into(),
+        ),
+        ..lambda::FunctionProps::new(
+            lambda::function::Code {
+                zip_file: Some(function.code.into()),
+                ..Default::default()
+            },
+            function.role_arn,
+        )
+    };
+    let created = lambda::CfnFunction::new(scope, id, customize(props));
+    let checks = created.node();
+    checks.suppress(
+        "CKV_AWS_115",
+        &format!(
+            "reserved concurrency would come out of the account's pool (10 in a new account); {}",
+            function.invoked
+        ),
+    );
+    checks.suppress(
+        "CKV_AWS_116",
+        "it answers CloudFormation's custom resources itself, failures included; a dead-letter queue would hold nothing to act on",
+    );
+    created
+}

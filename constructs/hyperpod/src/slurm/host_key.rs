@@ -2,7 +2,7 @@
 //! by a custom resource (`host_keys.py`), kept in a secret encrypted with a key whose
 //! policy lets only the login nodes' role decrypt, and read (never written) by the nodes.
 
-use hyperpod_cfn::{kms, lambda, logs, secretsmanager};
+use hyperpod_cfn::{kms, secretsmanager};
 use hyperpod_core::{CfnResource, Construct, Pseudo, Scope, TagFormat, Value, fns};
 use hyperpod_iam::{
     Condition, ConditionOperator, ManagedPolicy, PolicyDocument, Principal, Role, RoleProps,
@@ -139,48 +139,20 @@ pub(crate) fn shared_host_key(
         },
     );
     secret.retain_on_delete_and_replace();
-    let log_group = logs::CfnLogGroup::new(
-        &construct,
-        "Logs",
-        logs::LogGroupProps {
-            retention_in_days: Some(90.into()),
-            ..Default::default()
-        },
-    );
-    // Operational logs of the function: they go with it.
-    log_group.set_deletion_policy(hyperpod_core::DeletionPolicy::Delete);
-    log_group.set_update_replace_policy(hyperpod_core::DeletionPolicy::Delete);
-    log_group.node().suppress(
-        "LOG_GROUP_KMS",
-        "the generator logs that it stored a key, never the key; CloudWatch Logs encrypts the logs at rest with its own keys",
-    );
-    let function = lambda::CfnFunction::new(
+    let function = crate::custom_resource_function(
         &construct,
         "Generator",
-        lambda::FunctionProps {
-            description: Some("creates the login nodes' SSH host key once".into()),
-            runtime: Some(lambda::function::Runtime::Python312.into()),
-            handler: Some("index.handler".into()),
-            timeout: Some(60.into()),
-            logging_config: Some(
-                lambda::function::LoggingConfig {
-                    log_group: Some(log_group.ref_value()),
-                    ..Default::default()
-                }
-                .into(),
-            ),
-            ..lambda::FunctionProps::new(
-                lambda::function::Code {
-                    zip_file: Some(include_str!("host_keys.py").into()),
-                    ..Default::default()
-                },
-                generator_role.arn(),
-            )
+        crate::CustomResourceFunction {
+            description: "creates the login nodes' SSH host key once",
+            code: include_str!("host_keys.py"),
+            role_arn: generator_role.arn(),
+            timeout_seconds: 60,
+            logs_hold: "the generator logs that it stored a key, never the key",
+            invoked: "CloudFormation invokes the generator once",
         },
+        |props| props,
     );
     let checks = function.node();
-    checks.suppress("CKV_AWS_115", "reserved concurrency would come out of the account's pool (10 in a new account); CloudFormation invokes the generator once");
-    checks.suppress("CKV_AWS_116", "invoked by CloudFormation for one custom resource, which the function answers itself, failures included; a dead-letter queue would hold nothing to act on");
     checks.suppress("CKV_AWS_117", "it calls only Secrets Manager's API: outside the VPC it needs no NAT gateway or endpoint, and it reaches nothing else");
     let run = CfnResource::new(
         &construct,
