@@ -1,0 +1,286 @@
+//! The deploy engine: credentials per account, a pre-flight in every account, stacks
+//! deployed through change sets in dependency order across accounts, deploy-time
+//! parameters filled from producers' outputs, and destroy in reverse order.
+
+mod accounts;
+mod assets;
+mod bootstrap;
+mod change_set;
+mod destroy;
+mod errors;
+mod events;
+mod parameters;
+mod plan;
+mod schedule;
+mod stack;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyperpod_core::{Manifest, StackManifest};
+use tokio::sync::Mutex;
+
+pub use accounts::{Accounts, base_config};
+pub use assets::staging_bucket;
+pub use bootstrap::bootstrap;
+pub use destroy::destroy;
+pub use plan::diff;
+pub use schedule::deploy;
+
+/// How the engine reaches the accounts and how careful it is.
+#[derive(Clone, Debug)]
+pub struct DeployOptions {
+    /// The role assumed in each account the base identity is not in.
+    pub role_name: String,
+    /// A role ARN per account, instead of `role_name`.
+    pub role_arns: BTreeMap<String, String>,
+    /// A named profile per account (from the AWS config files), instead of a role.
+    pub profiles: BTreeMap<String, String>,
+    /// How many stacks deploy at once.
+    pub concurrency: usize,
+    /// Approves replacements, widened permissions and deletions without asking.
+    pub yes: bool,
+    /// Asks on the terminal for what needs approval (never when no terminal is attached:
+    /// then what needs approval is refused unless `yes`).
+    pub interactive: bool,
+    /// Attempts per AWS call (retries are never infinite).
+    pub max_attempts: u32,
+    /// Timeout of one AWS call.
+    pub operation_timeout: Duration,
+    /// How long one stack may take to deploy or delete.
+    pub stack_timeout: Duration,
+    /// How often stack and change-set states are polled.
+    pub poll_interval: Duration,
+    /// Deploy only these stacks (`<stage>/<stack>` or `<stage>`); all when empty.
+    pub select: Vec<String>,
+    /// Writes every stack's outputs there as JSON after a deploy.
+    pub outputs_file: Option<PathBuf>,
+}
+
+impl Default for DeployOptions {
+    fn default() -> Self {
+        DeployOptions {
+            role_name: "OrganizationAccountAccessRole".into(),
+            role_arns: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+            concurrency: 4,
+            yes: false,
+            interactive: false,
+            max_attempts: 3,
+            operation_timeout: Duration::from_secs(60),
+            stack_timeout: Duration::from_secs(3 * 60 * 60),
+            poll_interval: Duration::from_secs(5),
+            select: Vec::new(),
+            outputs_file: None,
+        }
+    }
+}
+
+/// Why the engine stopped before deploying anything.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// No base identity could be established.
+    #[error(
+        "cannot establish the base AWS identity; configure credentials (environment, profile or SSO) and try again"
+    )]
+    BaseIdentity(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An account could not be reached.
+    #[error(
+        "cannot reach account {account} through {role}; check that the role exists and trusts the base identity"
+    )]
+    Unreachable {
+        /// The account.
+        account: String,
+        /// The role that was assumed.
+        role: String,
+        /// The AWS error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Credentials meant for one account act in another.
+    #[error(
+        "the credentials for account {expected} act in account {actual}; fix the role ARN of account {expected}, nothing was changed"
+    )]
+    WrongAccount {
+        /// The account the stacks belong to.
+        expected: String,
+        /// The account the credentials act in.
+        actual: String,
+    },
+    /// The selection names no stack.
+    #[error("`{0}` names no stack of this app; run `list` to see them")]
+    UnknownSelection(String),
+    /// A template could not be read from the assembly.
+    #[error("cannot read {}", path.display())]
+    Assembly {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What happened to one stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Created or updated.
+    Deployed,
+    /// Template, parameters and tags already deployed: no change set was created.
+    Unchanged,
+    /// Deleted.
+    Destroyed,
+    /// It failed, with the reason.
+    Failed(String),
+    /// Not attempted because a stack it depends on did not deploy.
+    NotAttempted(String),
+}
+
+/// The result of one stack.
+#[derive(Clone, Debug)]
+pub struct StackResult {
+    /// The stack's id (`<stage>/<stack>`).
+    pub id: String,
+    /// Its account.
+    pub account: String,
+    /// Its region.
+    pub region: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Its outputs after a deploy.
+    pub outputs: BTreeMap<String, String>,
+    /// Asset files uploaded for this stack, and the ones already there.
+    pub uploads: (usize, usize),
+}
+
+/// The result of a whole run.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Per stack, in the order they were planned.
+    pub stacks: Vec<StackResult>,
+}
+
+impl Summary {
+    /// Whether every stack deployed, was unchanged or was destroyed.
+    pub fn succeeded(&self) -> bool {
+        self.stacks.iter().all(|s| {
+            matches!(
+                s.outcome,
+                Outcome::Deployed | Outcome::Unchanged | Outcome::Destroyed
+            )
+        })
+    }
+
+    /// The outcome of one stack.
+    pub fn outcome(&self, id: &str) -> Option<&Outcome> {
+        self.stacks.iter().find(|s| s.id == id).map(|s| &s.outcome)
+    }
+
+    /// A table per account and stack.
+    pub fn render(&self) -> String {
+        let mut out = String::from("summary:\n");
+        for stack in &self.stacks {
+            let outcome = match &stack.outcome {
+                Outcome::Deployed => "deployed".to_owned(),
+                Outcome::Unchanged => "unchanged".to_owned(),
+                Outcome::Destroyed => "destroyed".to_owned(),
+                Outcome::Failed(reason) => format!("FAILED: {reason}"),
+                Outcome::NotAttempted(reason) => format!("not attempted: {reason}"),
+            };
+            out.push_str(&format!(
+                "  {} {} {}: {outcome}\n",
+                stack.account, stack.region, stack.id
+            ));
+        }
+        out
+    }
+}
+
+/// The stacks selected (all of them when the selection is empty), in manifest order.
+pub(super) fn selected<'m>(
+    manifest: &'m Manifest,
+    options: &DeployOptions,
+) -> Result<Vec<&'m StackManifest>, DeployError> {
+    if options.select.is_empty() {
+        return Ok(manifest.stacks.iter().collect());
+    }
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for selection in &options.select {
+        let matching: Vec<&StackManifest> = manifest
+            .stacks
+            .iter()
+            .filter(|s| s.id == *selection || s.stage == *selection)
+            .collect();
+        if matching.is_empty() {
+            return Err(DeployError::UnknownSelection(selection.clone()));
+        }
+        wanted.extend(matching.iter().map(|s| s.id.clone()));
+    }
+    Ok(manifest
+        .stacks
+        .iter()
+        .filter(|s| wanted.contains(&s.id))
+        .collect())
+}
+
+pub(super) fn result(stack: &StackManifest, outcome: Outcome) -> StackResult {
+    StackResult {
+        id: stack.id.clone(),
+        account: stack.account.clone(),
+        region: stack.region.clone(),
+        outcome,
+        outputs: BTreeMap::new(),
+        uploads: (0, 0),
+    }
+}
+
+pub(super) fn read_manifest(assembly_dir: &Path) -> Result<Manifest, DeployError> {
+    let path = assembly_dir.join("manifest.json");
+    let bytes = std::fs::read(&path).map_err(|source| DeployError::Assembly {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| DeployError::Assembly {
+        path,
+        source: std::io::Error::other(e),
+    })
+}
+
+pub(super) fn say(stack: &StackManifest, message: impl std::fmt::Display) {
+    println!(
+        "{} ({} {}): {message}",
+        stack.id, stack.account, stack.region
+    );
+}
+
+/// Whether a change that needs approval may go ahead: `--yes`, or a yes typed at the
+/// terminal. Questions are asked one at a time, whatever runs concurrently.
+pub(super) async fn approve(
+    options: &DeployOptions,
+    stack: &StackManifest,
+    question: String,
+) -> bool {
+    static PROMPT: Mutex<()> = Mutex::const_new(());
+    if options.yes {
+        return true;
+    }
+    if !options.interactive {
+        return false;
+    }
+    let _turn = PROMPT.lock().await;
+    let prompt = format!(
+        "{} ({} {}): {question} [y/N] ",
+        stack.id, stack.account, stack.region
+    );
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        print!("{prompt}");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).is_ok()
+            && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    })
+    .await
+    .unwrap_or(false)
+}

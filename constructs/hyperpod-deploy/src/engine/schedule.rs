@@ -1,0 +1,126 @@
+//! The scheduler of a deploy: stacks start when their dependencies have deployed, with bounded concurrency; a failure stops its dependents only.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use tokio::sync::{Mutex, Semaphore};
+
+use super::accounts::{Accounts, accounts_involved};
+use super::stack::deploy_stack;
+use super::{
+    DeployError, DeployOptions, Outcome, StackResult, Summary, read_manifest, result, selected,
+};
+
+/// Deploys the selected stacks of the assembly in `assembly_dir` (the folder holding
+/// `manifest.json`), in dependency order across accounts.
+pub async fn deploy(
+    base: &SdkConfig,
+    assembly_dir: &Path,
+    options: &DeployOptions,
+) -> Result<Summary, DeployError> {
+    let manifest = read_manifest(assembly_dir)?;
+    let stacks = selected(&manifest, options)?;
+    let accounts = accounts_involved(&manifest, &stacks);
+    let accounts = Arc::new(Accounts::connect(base, &accounts, options).await?);
+    let mut templates = HashMap::new();
+    for stack in &stacks {
+        let path = assembly_dir.join(&stack.template);
+        let body = std::fs::read_to_string(&path)
+            .map_err(|source| DeployError::Assembly { path, source })?;
+        templates.insert(stack.id.clone(), body);
+    }
+
+    let results: Arc<Mutex<BTreeMap<String, StackResult>>> = Arc::default();
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let selected_ids: BTreeSet<String> = stacks.iter().map(|s| s.id.clone()).collect();
+    let mut started: BTreeSet<String> = BTreeSet::new();
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        // Start every stack whose dependencies have deployed; a stack behind a failure is
+        // not attempted, while unrelated stacks go on.
+        let mut progressed = false;
+        let settled = results.lock().await.clone();
+        for stack in &stacks {
+            if started.contains(&stack.id) {
+                continue;
+            }
+            let dependencies: Vec<&String> = stack
+                .dependencies
+                .iter()
+                .filter(|d| selected_ids.contains(*d))
+                .collect();
+            if let Some(failed) = dependencies.iter().find(|d| {
+                settled
+                    .get(**d)
+                    .is_some_and(|r| !matches!(r.outcome, Outcome::Deployed | Outcome::Unchanged))
+            }) {
+                started.insert(stack.id.clone());
+                results.lock().await.insert(
+                    stack.id.clone(),
+                    result(
+                        stack,
+                        Outcome::NotAttempted(format!("{failed} did not deploy")),
+                    ),
+                );
+                progressed = true;
+            } else if dependencies.iter().all(|d| settled.contains_key(*d)) {
+                started.insert(stack.id.clone());
+                progressed = true;
+                let (stack, body, accounts, results, semaphore, options, manifest) = (
+                    (*stack).clone(),
+                    templates[&stack.id].clone(),
+                    accounts.clone(),
+                    results.clone(),
+                    semaphore.clone(),
+                    options.clone(),
+                    manifest.clone(),
+                );
+                let assembly = assembly_dir.to_path_buf();
+                running.spawn(async move {
+                    let _permit = semaphore
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed");
+                    let (outcome, outputs, uploads) = deploy_stack(
+                        &accounts, &manifest, &assembly, &stack, &body, &options, &results,
+                    )
+                    .await;
+                    let mut done = result(&stack, outcome);
+                    done.outputs = outputs;
+                    done.uploads = uploads;
+                    results.lock().await.insert(stack.id.clone(), done);
+                });
+            }
+        }
+        if running.join_next().await.is_none() && !progressed {
+            break;
+        }
+    }
+    let results = results.lock().await;
+    // A stack without a result (its task died) is reported, never silently left out.
+    let summary = Summary {
+        stacks: stacks
+            .iter()
+            .map(|s| {
+                results.get(&s.id).cloned().unwrap_or_else(|| {
+                    result(
+                        s,
+                        Outcome::NotAttempted("the engine stopped before reaching it".into()),
+                    )
+                })
+            })
+            .collect(),
+    };
+    if let Some(path) = &options.outputs_file {
+        let outputs: BTreeMap<&String, &BTreeMap<String, String>> =
+            summary.stacks.iter().map(|s| (&s.id, &s.outputs)).collect();
+        let json = serde_json::to_string_pretty(&outputs).expect("outputs serialize");
+        std::fs::write(path, json + "\n").map_err(|source| DeployError::Assembly {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,447 @@
+//! One stack through a change set: waiting for other operations, the skip when nothing changed, approval, execution and the wait for the end.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aws_sdk_cloudformation::Client as CloudFormation;
+use aws_sdk_cloudformation::types::{ChangeSetType, StackStatus};
+use hyperpod_core::{Manifest, StackManifest};
+use tokio::sync::Mutex;
+
+use super::accounts::Accounts;
+use super::assets::{upload_asset, upload_template};
+use super::change_set::{ChangeSet, create_change_set, replaced_by};
+use super::errors::describe;
+use super::events::EventStream;
+use super::parameters::resolve_parameters;
+use super::{DeployOptions, Outcome, StackResult, approve, say};
+
+/// Deploys one stack; returns the outcome and the outputs.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn deploy_stack(
+    accounts: &Accounts,
+    manifest: &Manifest,
+    assembly_dir: &Path,
+    stack: &StackManifest,
+    body: &str,
+    options: &DeployOptions,
+    results: &Mutex<BTreeMap<String, StackResult>>,
+) -> (Outcome, BTreeMap<String, String>, (usize, usize)) {
+    let client = accounts.client(&stack.account, &stack.region);
+    // Files the stack needs go up first, content-addressed: what is there is not sent again.
+    let s3 = accounts.s3(&stack.account, &stack.region);
+    let mut uploads = (0, 0);
+    for asset in &stack.assets {
+        match upload_asset(&s3, assembly_dir, asset).await {
+            Ok((sent, present)) => {
+                uploads.0 += sent;
+                uploads.1 += present;
+                say(
+                    stack,
+                    format!(
+                        "asset {}: {sent} file(s) uploaded, {present} already in s3://{}/{}",
+                        asset.id, asset.bucket_name, asset.object_key_prefix
+                    ),
+                );
+            }
+            Err(reason) => {
+                return (
+                    Outcome::Failed(format!("uploading asset {} failed: {reason}", asset.id)),
+                    BTreeMap::new(),
+                    uploads,
+                );
+            }
+        }
+    }
+    // A template over the inline limit is deployed from the staging bucket.
+    let template_url = if stack.template_requires_upload {
+        match upload_template(&s3, stack, body).await {
+            Ok(url) => Some(url),
+            Err(reason) => return (Outcome::Failed(reason), BTreeMap::new(), uploads),
+        }
+    } else {
+        None
+    };
+    let parameters = match resolve_parameters(accounts, manifest, stack, Some(results)).await {
+        Ok(parameters) => parameters,
+        Err(reason) => return (Outcome::Failed(reason), BTreeMap::new(), uploads),
+    };
+    match deploy_with_change_set(
+        &client,
+        stack,
+        body,
+        template_url.as_deref(),
+        &parameters,
+        options,
+    )
+    .await
+    {
+        Ok(outcome) => {
+            let outputs = if matches!(outcome, Outcome::Deployed | Outcome::Unchanged) {
+                stack_outputs(&client, &stack.stack_name)
+                    .await
+                    .unwrap_or_default()
+            } else {
+                BTreeMap::new()
+            };
+            if outcome == Outcome::Deployed {
+                for (key, value) in &outputs {
+                    say(stack, format!("output {key} = {value}"));
+                }
+            }
+            (outcome, outputs, uploads)
+        }
+        Err(reason) => (Outcome::Failed(reason), BTreeMap::new(), uploads),
+    }
+}
+
+pub(super) async fn stack_outputs(
+    client: &CloudFormation,
+    name: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let stacks = client
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(stacks
+        .stacks()
+        .first()
+        .map(|s| {
+            s.outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The deployed stack, `None` when it does not exist.
+pub(super) async fn current(
+    client: &CloudFormation,
+    name: &str,
+) -> Result<Option<aws_sdk_cloudformation::types::Stack>, String> {
+    match client.describe_stacks().stack_name(name).send().await {
+        Ok(output) => Ok(output.stacks().first().cloned()),
+        Err(error) => {
+            let text = describe(&error);
+            if text.contains("does not exist") {
+                Ok(None)
+            } else {
+                Err(text)
+            }
+        }
+    }
+}
+
+pub(super) async fn deploy_with_change_set(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    body: &str,
+    template_url: Option<&str>,
+    parameters: &BTreeMap<String, String>,
+    options: &DeployOptions,
+) -> Result<Outcome, String> {
+    let name = &stack.stack_name;
+    let mut existing = current(client, name).await?;
+    // A stack busy with another operation is waited for, within the stack timeout.
+    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    while let Some(status) = existing.as_ref().and_then(|s| s.stack_status().cloned()) {
+        if !status.as_str().ends_with("_IN_PROGRESS") || status == StackStatus::ReviewInProgress {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "the stack stayed in {} past the timeout; wait for the other operation or cancel it",
+                status.as_str()
+            ));
+        }
+        say(
+            stack,
+            format!(
+                "waiting: another operation is running ({})",
+                status.as_str()
+            ),
+        );
+        tokio::time::sleep(options.poll_interval).await;
+        existing = current(client, name).await?;
+    }
+    let status = existing.as_ref().and_then(|s| s.stack_status().cloned());
+    let change_set_type = match &status {
+        None | Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
+        Some(StackStatus::RollbackComplete) => {
+            if !approve(options, stack, "the stack is in ROLLBACK_COMPLETE after a failed first create; delete it and create it again?".into()).await {
+                return Err("the stack is in ROLLBACK_COMPLETE after a failed first create and must be deleted and created again; run again with --yes to do so".into());
+            }
+            say(
+                stack,
+                "deleting the stack left in ROLLBACK_COMPLETE by a failed create",
+            );
+            client
+                .delete_stack()
+                .stack_name(name)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+            wait_deleted(client, name, options).await?;
+            ChangeSetType::Create
+        }
+        Some(StackStatus::UpdateRollbackFailed) => {
+            return Err(format!(
+                "the stack is in UPDATE_ROLLBACK_FAILED; continue the rollback with `aws cloudformation continue-update-rollback --stack-name {name}` (skipping the resources that cannot roll back), then deploy again"
+            ));
+        }
+        Some(_) => ChangeSetType::Update,
+    };
+    let wanted: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("the template is not JSON: {e}"))?;
+    let deployed_template = if change_set_type == ChangeSetType::Update {
+        Some(deployed_template(client, name).await?)
+    } else {
+        None
+    };
+    if let (Some(deployed), Some(template)) = (existing.as_ref(), deployed_template.as_ref())
+        && unchanged(deployed, template, &wanted, parameters, &stack.tags)
+    {
+        say(stack, "unchanged");
+        return Ok(Outcome::Unchanged);
+    }
+    let changes = crate::diff::diff(deployed_template.as_ref(), &wanted);
+
+    let (change_set_id, described) = match create_change_set(
+        client,
+        stack,
+        "hyperpod",
+        change_set_type.clone(),
+        body,
+        template_url,
+        parameters,
+        options,
+    )
+    .await?
+    {
+        ChangeSet::Ready(id, described) => (id, described),
+        ChangeSet::Failed(reason)
+            if reason.contains("didn't contain changes") || reason.contains("No updates") =>
+        {
+            say(stack, "unchanged");
+            return Ok(Outcome::Unchanged);
+        }
+        ChangeSet::Failed(reason) => return Err(format!("the change set failed: {reason}")),
+    };
+    for change in described.changes() {
+        if let Some(resource) = change.resource_change() {
+            let action = resource.action().map(|a| a.as_str()).unwrap_or("?");
+            let replacement = resource
+                .replacement()
+                .map(|r| r.as_str())
+                .unwrap_or("False");
+            let note = if replacement == "False" {
+                String::new()
+            } else {
+                format!(", replacement: {replacement}")
+            };
+            say(
+                stack,
+                format!(
+                    "{action} {} ({}){note}",
+                    resource.logical_resource_id().unwrap_or("?"),
+                    resource.resource_type().unwrap_or("?")
+                ),
+            );
+        }
+    }
+    let mut replacements = replaced_by(&described);
+    for replaced in changes.replaced() {
+        if !replacements.iter().any(|r| r == replaced) {
+            replacements.push(replaced.to_owned());
+        }
+    }
+    let mut concerns = Vec::new();
+    if !replacements.is_empty() {
+        concerns.push(format!(
+            "replaces {} (their data and identity are lost unless retained)",
+            replacements.join(", ")
+        ));
+    }
+    if !changes.widened.is_empty() {
+        for grant in &changes.widened {
+            say(stack, format!("widens: {grant}"));
+        }
+        concerns.push(format!("widens {} permission(s)", changes.widened.len()));
+    }
+    if !concerns.is_empty()
+        && !approve(
+            options,
+            stack,
+            format!("this change {}; go ahead?", concerns.join(" and ")),
+        )
+        .await
+    {
+        let _ = client
+            .delete_change_set()
+            .change_set_name(&change_set_id)
+            .stack_name(name)
+            .send()
+            .await;
+        return Err(format!(
+            "the change {} and was not approved; review it (`diff`) and run again with --yes, or answer yes at the prompt",
+            concerns.join(" and ")
+        ));
+    }
+    let mut events = EventStream::start(client, name, described.changes().len()).await;
+    client
+        .execute_change_set()
+        .change_set_name(&change_set_id)
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let final_status = wait_settled(client, stack, options, &mut events).await?;
+    if final_status == StackStatus::CreateComplete || final_status == StackStatus::UpdateComplete {
+        if change_set_type == ChangeSetType::Create && stack.termination_protection {
+            client
+                .update_termination_protection()
+                .stack_name(name)
+                .enable_termination_protection(true)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+        }
+        say(stack, format!("deployed ({})", final_status.as_str()));
+        Ok(Outcome::Deployed)
+    } else {
+        let reasons = failure_reasons(client, name).await;
+        Err(format!(
+            "the stack ended in {}: {reasons}",
+            final_status.as_str()
+        ))
+    }
+}
+
+/// The template a stack runs now.
+pub(super) async fn deployed_template(
+    client: &CloudFormation,
+    name: &str,
+) -> Result<serde_json::Value, String> {
+    let template = client
+        .get_template()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(template
+        .template_body()
+        .and_then(|body| serde_json::from_str(body).ok())
+        .unwrap_or(serde_json::Value::Null))
+}
+
+/// Whether the deployed template, parameters and tags equal the ones to deploy.
+pub(super) fn unchanged(
+    deployed: &aws_sdk_cloudformation::types::Stack,
+    template: &serde_json::Value,
+    wanted: &serde_json::Value,
+    parameters: &BTreeMap<String, String>,
+    tags: &indexmap::IndexMap<String, String>,
+) -> bool {
+    let current_parameters: BTreeMap<String, String> = deployed
+        .parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_key()?.to_owned(),
+                p.parameter_value()?.to_owned(),
+            ))
+        })
+        .collect();
+    let current_tags: BTreeMap<String, String> = deployed
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect();
+    let wanted_tags: BTreeMap<String, String> =
+        tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    template == wanted && current_parameters == *parameters && current_tags == wanted_tags
+}
+
+pub(super) async fn wait_settled(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    options: &DeployOptions,
+    events: &mut EventStream,
+) -> Result<StackStatus, String> {
+    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    loop {
+        events.print_new(client, stack).await;
+        let status = current(client, &stack.stack_name)
+            .await?
+            .and_then(|s| s.stack_status().cloned())
+            .ok_or("the stack disappeared while deploying")?;
+        if !status.as_str().ends_with("_IN_PROGRESS") {
+            return Ok(status);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "the stack is still {} after the timeout; it goes on in CloudFormation",
+                status.as_str()
+            ));
+        }
+        tokio::time::sleep(options.poll_interval).await;
+    }
+}
+
+pub(super) async fn wait_deleted(
+    client: &CloudFormation,
+    name: &str,
+    options: &DeployOptions,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    loop {
+        match current(client, name).await? {
+            None => return Ok(()),
+            Some(stack) if stack.stack_status() == Some(&StackStatus::DeleteComplete) => {
+                return Ok(());
+            }
+            Some(stack) if stack.stack_status() == Some(&StackStatus::DeleteFailed) => {
+                return Err(format!(
+                    "deleting failed: {}",
+                    stack
+                        .stack_status_reason()
+                        .unwrap_or("see the stack's events")
+                ));
+            }
+            Some(_) if tokio::time::Instant::now() > deadline => {
+                return Err("the stack is still being deleted after the timeout".into());
+            }
+            Some(_) => tokio::time::sleep(options.poll_interval).await,
+        }
+    }
+}
+
+/// The reasons of the failed events of a stack.
+pub(super) async fn failure_reasons(client: &CloudFormation, name: &str) -> String {
+    let Ok(events) = client.describe_stack_events().stack_name(name).send().await else {
+        return "see the stack's events".into();
+    };
+    let reasons: Vec<String> = events
+        .stack_events()
+        .iter()
+        .filter(|e| {
+            e.resource_status()
+                .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+        })
+        .filter_map(|e| {
+            Some(format!(
+                "{}: {}",
+                e.logical_resource_id()?,
+                e.resource_status_reason()?
+            ))
+        })
+        .collect();
+    if reasons.is_empty() {
+        "see the stack's events".into()
+    } else {
+        reasons.join("; ")
+    }
+}
