@@ -34,12 +34,12 @@ fn a_reference_within_one_account_and_region_becomes_an_export_and_import() {
     );
     assert_eq!(
         produced["Outputs"]["ExportSharedTopicArn"]["Export"],
-        json!({ "Name": "Main:ExportSharedTopicArn" })
+        json!({ "Name": "test-a-Main:ExportSharedTopicArn" })
     );
     let consumed = template(&app, "a/Consumer");
     assert_eq!(
         consumed["Resources"]["User"]["Properties"]["Target"],
-        json!({ "Fn::ImportValue": "Main:ExportSharedTopicArn" })
+        json!({ "Fn::ImportValue": "test-a-Main:ExportSharedTopicArn" })
     );
     let manifest = app.synth().unwrap().manifest;
     assert_eq!(manifest.stacks[1].dependencies, vec!["a/Main".to_owned()]);
@@ -213,7 +213,7 @@ fn a_value_read_in_the_same_account_and_across_accounts_keeps_its_export() {
     let produced = template(&app, "a/Producer");
     assert_eq!(
         produced["Outputs"]["ExportShared"]["Export"],
-        json!({ "Name": "Producer:ExportShared" })
+        json!({ "Name": "test-a-Producer:ExportShared" })
     );
     let (app, producer, consumer) = two_stages();
     let local = Stack::new(&producer.stage(), "Local", StackProps::default());
@@ -222,6 +222,6 @@ fn a_value_read_in_the_same_account_and_across_accounts_keeps_its_export() {
     topic(&local, "Importer").set_property("Target", shared.ref_value());
     assert_eq!(
         template(&app, "a/Producer")["Outputs"]["ExportShared"]["Export"],
-        json!({ "Name": "Producer:ExportShared" })
+        json!({ "Name": "test-a-Producer:ExportShared" })
     );
 }

@@ -41,6 +41,10 @@ impl Moto {
     }
 }
 
+/// The CloudFormation names of the example app's stacks: `<app>-<stage>-<id>`.
+const STORAGE_STACK: &str = "example-shared-bucket-data-Storage";
+const ACCESS_STACK: &str = "example-shared-bucket-analytics-Access";
+
 fn options() -> DeployOptions {
     DeployOptions {
         yes: true,
@@ -128,7 +132,7 @@ async fn deploys_across_accounts_in_order_passes_parameters_and_skips_what_is_un
     let analytics = client_in(&base, "222222222222").await;
     let access = analytics
         .describe_stacks()
-        .stack_name("Access")
+        .stack_name(ACCESS_STACK)
         .send()
         .await
         .unwrap();
@@ -141,7 +145,7 @@ async fn deploys_across_accounts_in_order_passes_parameters_and_skips_what_is_un
     let data = client_in(&base, "111111111111").await;
     let storage = data
         .describe_stacks()
-        .stack_name("Storage")
+        .stack_name(STORAGE_STACK)
         .send()
         .await
         .unwrap();
@@ -157,8 +161,8 @@ async fn deploys_across_accounts_in_order_passes_parameters_and_skips_what_is_un
     );
 
     // A second deploy changes nothing and creates no change set.
-    let before =
-        change_set_count(&data, "Storage").await + change_set_count(&analytics, "Access").await;
+    let before = change_set_count(&data, STORAGE_STACK).await
+        + change_set_count(&analytics, ACCESS_STACK).await;
     let second = engine::deploy(&base, &folder, &options()).await.unwrap();
     for id in ["data/Storage", "data/LocalReaders", "analytics/Access"] {
         assert_eq!(
@@ -168,8 +172,8 @@ async fn deploys_across_accounts_in_order_passes_parameters_and_skips_what_is_un
             second.render()
         );
     }
-    let after =
-        change_set_count(&data, "Storage").await + change_set_count(&analytics, "Access").await;
+    let after = change_set_count(&data, STORAGE_STACK).await
+        + change_set_count(&analytics, ACCESS_STACK).await;
     assert_eq!(
         before, after,
         "no change set is created for an unchanged stack"
@@ -199,13 +203,13 @@ async fn deploys_across_accounts_in_order_passes_parameters_and_skips_what_is_un
     assert!(
         analytics
             .describe_stacks()
-            .stack_name("Access")
+            .stack_name(ACCESS_STACK)
             .send()
             .await
             .is_err()
             || analytics
                 .describe_stacks()
-                .stack_name("Access")
+                .stack_name(ACCESS_STACK)
                 .send()
                 .await
                 .unwrap()
@@ -240,7 +244,7 @@ async fn credentials_for_the_wrong_account_stop_everything_before_any_change() {
     let data = client_in(&base, "111111111111").await;
     assert!(
         data.describe_stacks()
-            .stack_name("Storage")
+            .stack_name(STORAGE_STACK)
             .send()
             .await
             .is_err(),
@@ -428,10 +432,10 @@ async fn an_update_that_widens_permissions_is_shown_and_needs_approval() {
     std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
 
     let analytics = client_in(&base, "222222222222").await;
-    let change_sets_before = change_set_count(&analytics, "Access").await;
+    let change_sets_before = change_set_count(&analytics, ACCESS_STACK).await;
     let diffs = engine::diff(&base, &folder, &options()).await.unwrap();
     assert_eq!(
-        change_set_count(&analytics, "Access").await,
+        change_set_count(&analytics, ACCESS_STACK).await,
         change_sets_before,
         "diff leaves no change set behind"
     );
@@ -584,5 +588,127 @@ async fn a_failure_in_one_account_leaves_the_unrelated_stacks_deploying() {
         summary
             .render()
             .contains("222222222222 us-east-1 science/DataScientists: deployed")
+    );
+}
+
+/// An app of one stage in the example's data account, with one stack named `name`.
+fn intruder(name: Option<&str>) -> (tempfile::TempDir, PathBuf) {
+    let app = hyperpod_core::App::new("intruder");
+    let stage = hyperpod_core::Stage::new(
+        &app,
+        "data",
+        hyperpod_core::Environment::new(example_shared_bucket::DATA_ACCOUNT, "us-east-1"),
+    );
+    let stack = hyperpod_core::Stack::new(
+        &stage,
+        "Loose",
+        hyperpod_core::StackProps {
+            stack_name: name.map(str::to_owned),
+            ..Default::default()
+        },
+    );
+    hyperpod_core::CfnResource::raw(
+        &stack,
+        "Topic",
+        "AWS::SNS::Topic",
+        hyperpod_core::TagFormat::KeyValueList,
+        serde_json::json!({}),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let folder = app.synth().unwrap().write_to(out.path()).unwrap();
+    (out, folder)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_of_another_app_is_neither_changed_nor_deleted() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    let first = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(first.succeeded(), "{}", first.render());
+
+    // Another app that names its stack like the example's storage stack.
+    let (_other, other) = intruder(Some(STORAGE_STACK));
+    for summary in [
+        engine::deploy(&base, &other, &options()).await.unwrap(),
+        engine::destroy(&base, &other, &options()).await.unwrap(),
+    ] {
+        assert!(
+            matches!(summary.outcome("data/Loose"), Some(Outcome::Failed(reason))
+                if reason.contains("belongs to app `example-shared-bucket`, not `intruder`")
+                    && reason.contains("nothing was changed")),
+            "{}",
+            summary.render()
+        );
+    }
+    let data = client_in(&base, example_shared_bucket::DATA_ACCOUNT).await;
+    let template = data
+        .get_template()
+        .stack_name(STORAGE_STACK)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        template.template_body().unwrap().contains("\"Bucket\""),
+        "the example's stack is as it was"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_no_app_deployed_is_taken_over_only_when_adopted() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let data = client_in(&base, example_shared_bucket::DATA_ACCOUNT).await;
+    data.create_stack()
+        .stack_name("intruder-data-Loose")
+        .template_body(
+            r#"{"Resources": {"Handmade": {"Type": "AWS::SNS::Topic", "Properties": {}}}}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_out, folder) = intruder(None);
+    let refused = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(
+        matches!(refused.outcome("data/Loose"), Some(Outcome::Failed(reason))
+            if reason.contains("no app of this tool deployed it") && reason.contains("--adopt")),
+        "{}",
+        refused.render()
+    );
+    let adopted = engine::deploy(
+        &base,
+        &folder,
+        &DeployOptions {
+            adopt: true,
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        adopted.outcome("data/Loose"),
+        Some(&Outcome::Deployed),
+        "{}",
+        adopted.render()
+    );
+    let stack = data
+        .describe_stacks()
+        .stack_name("intruder-data-Loose")
+        .send()
+        .await
+        .unwrap();
+    let owner = stack.stacks()[0]
+        .tags()
+        .iter()
+        .find(|tag| tag.key() == Some(hyperpod_core::APP_TAG))
+        .and_then(|tag| tag.value());
+    assert_eq!(
+        owner,
+        Some("intruder"),
+        "adopted stacks carry the app's tag"
     );
 }

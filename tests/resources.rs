@@ -218,9 +218,31 @@ fn stack_tags_come_from_the_app_stage_and_stack() {
         tags,
         [
             ("account".to_owned(), "a".to_owned()),
+            // The ownership tags every stack carries: the deploy engine checks them.
+            ("hyperpod:app".to_owned(), "test".to_owned()),
+            ("hyperpod:stage".to_owned(), "a".to_owned()),
             ("project".to_owned(), "y".to_owned())
         ]
     );
+}
+
+#[test]
+fn stacks_are_named_for_their_app_and_stage_unless_named_and_the_ownership_tags_are_reserved() {
+    let (app, stack) = one_stack();
+    topic(&stack, "Topic");
+    let named = Stack::new(
+        &stack.stage(),
+        "Named",
+        StackProps {
+            stack_name: Some("adopted-name".into()),
+            ..StackProps::default()
+        },
+    );
+    topic(&named, "Topic");
+    assert_eq!(stack.stack_name(), "test-a-Main");
+    assert_eq!(named.stack_name(), "adopted-name");
+    Tags::of(&app).add("hyperpod:app", "someone-else");
+    assert_eq!(problem(&app, "invalid_tag_key").path, "<app>");
 }
 
 #[test]

@@ -118,8 +118,13 @@ fn two_stacks_with_one_name_in_one_account_and_region_are_reported() {
     let app = App::new("test");
     let one = Stage::new(&app, "one", Environment::new(ACCOUNT_A, REGION));
     let two = Stage::new(&app, "two", Environment::new(ACCOUNT_A, REGION));
-    topic(&Stack::new(&one, "Main", StackProps::default()), "Topic");
-    topic(&Stack::new(&two, "Main", StackProps::default()), "Topic");
+    // Distinct by default (`test-one-Main`, `test-two-Main`); the same when named.
+    let named = || StackProps {
+        stack_name: Some("shared-main".into()),
+        ..StackProps::default()
+    };
+    topic(&Stack::new(&one, "Main", named()), "Topic");
+    topic(&Stack::new(&two, "Main", named()), "Topic");
     let found = problem(&app, "duplicate_stack_name");
     assert!(
         found.message.contains("one/Main") && found.message.contains("two/Main"),

@@ -366,7 +366,7 @@ fn typed_properties_render_with_cloudformation_names() {
     );
     assert_eq!(
         iam["Resources"]["Installer"]["Properties"]["Role"],
-        json!({ "Fn::ImportValue": "Iam:ExportExecutionRoleArn" })
+        json!({ "Fn::ImportValue": "test-a-Iam:ExportExecutionRoleArn" })
     );
 }
 

@@ -49,7 +49,7 @@ def find_change_set(backend, change_set_name):
 def execute_change_set(self, change_set_name, stack_name=None):
     """Differences 1, 2 and 4 of local-aws.md: a failing resource rolls the stack back
     instead of failing the API call, and a successful execution publishes outputs and
-    exports and stores the parameters, as CloudFormation does."""
+    exports and stores the parameters and tags, as CloudFormation does."""
     change_set = find_change_set(self, change_set_name)
     if change_set is None:
         return original_execute(self, change_set_name, stack_name)
@@ -67,6 +67,9 @@ def execute_change_set(self, change_set_name, stack_name=None):
         return
     if change_set.parameters is not None:
         stack.parameters = change_set.parameters
+    # The change set's tags become the stack's, as CloudFormation applies them on update.
+    if change_set.tags is not None:
+        stack.tags = change_set.tags
     # The executed template becomes the stack's, and its outputs are evaluated.
     stack._parse_template()
     stack.output_map = stack._create_output_map()

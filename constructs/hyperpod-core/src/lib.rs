@@ -54,12 +54,14 @@ mod value;
 pub use asset::{AssetDestination, FileAsset};
 pub use condition::{CfnCondition, ConditionExpr};
 pub use element::TemplateElement;
-pub use manifest::{AssetManifest, DeployTimeParameter, Manifest, StackManifest, StageManifest};
+pub use manifest::{
+    APP_TAG, AssetManifest, DeployTimeParameter, Manifest, STAGE_TAG, StackManifest, StageManifest,
+};
 pub use mapping::CfnMapping;
 pub use output::{CfnOutput, OutputProps};
 pub use parameter::{CfnParameter, ParameterProps, ParameterType};
 pub use resource::{CfnResource, DeletionPolicy, TagFormat};
-pub use stack::{App, Construct, Environment, Stack, StackProps, Stage, Tags};
+pub use stack::{App, Construct, Environment, Stack, StackProps, Stage, Tags, default_stack_name};
 pub use synth::{AssemblyFile, CloudAssembly, SuppressedFinding, limits};
 pub use tree::{Node, Scope};
 pub use validation::{Issue, Problem, SynthError};

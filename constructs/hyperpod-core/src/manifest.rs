@@ -3,6 +3,12 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+/// The stack tag naming the app a stack belongs to; the deploy engine changes or deletes
+/// only stacks whose tag names the app it deploys.
+pub const APP_TAG: &str = "hyperpod:app";
+/// The stack tag naming the stage a stack belongs to.
+pub const STAGE_TAG: &str = "hyperpod:stage";
+
 /// `manifest.json`: the app's stages and stacks, with everything needed to deploy them in
 /// order without running the app again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -119,6 +119,15 @@ impl Stage {
         Stage { node }
     }
 
+    /// The name of the app the stage belongs to.
+    pub fn app_name(&self) -> String {
+        let root = self.node.scope().expect("a stage always has an app");
+        root.with(|data| match &data.kind {
+            NodeKind::App { name } => name.clone(),
+            _ => unreachable!("a stage's scope is the app"),
+        })
+    }
+
     /// The stage's account and region.
     pub fn env(&self) -> Environment {
         self.node.with(|data| match &data.kind {
@@ -147,7 +156,9 @@ impl Scope for Stage {
 /// The options of a stack.
 #[derive(Clone, Debug, Default)]
 pub struct StackProps {
-    /// The CloudFormation stack name; the stack's id when absent.
+    /// The CloudFormation stack name; `<app>-<stage>-<id>` when absent, so that two apps,
+    /// or two stages in one account and region, never claim the same stack. Set it to
+    /// adopt a stack deployed under another name.
     pub stack_name: Option<String>,
     /// The template's description (at most 1024 bytes).
     pub description: Option<String>,
@@ -169,12 +180,18 @@ pub struct Stack {
 impl Stack {
     /// Adds a stack to a stage.
     pub fn new(stage: &Stage, id: &str, props: StackProps) -> Stack {
-        let name = props.stack_name.clone().unwrap_or_else(|| id.to_owned());
+        let name = props
+            .stack_name
+            .clone()
+            .unwrap_or_else(|| default_stack_name(&stage.app_name(), &stage.node.id(), id));
         let description_bytes = props.description.as_ref().map_or(0, String::len);
         let node = stage.node.add_child(
             id,
             NodeKind::Stack(StackData {
-                props,
+                props: StackProps {
+                    stack_name: Some(name.clone()),
+                    ..props
+                },
                 dependencies: Vec::new(),
             }),
         );
@@ -214,6 +231,11 @@ impl Stack {
     pub fn stack_name(&self) -> String {
         self.with_data(|data| data.props.stack_name.clone())
             .unwrap_or_else(|| self.node.id())
+    }
+
+    /// The name of the app the stack belongs to.
+    pub fn app_name(&self) -> String {
+        self.stage().app_name()
     }
 
     /// The stage the stack belongs to.
@@ -278,15 +300,18 @@ impl Tags {
     }
 
     /// Adds (or replaces) a tag. Keys are 1 to 128 characters and may not start with
-    /// `aws:`; values are at most 256 characters.
+    /// `aws:` (AWS's) or `hyperpod:` (the ownership tags synthesis sets on every stack);
+    /// values are at most 256 characters.
     pub fn add(&self, key: &str, value: &str) {
+        let lowercase = key.to_ascii_lowercase();
         if key.is_empty()
             || key.chars().count() > 128
-            || key.to_ascii_lowercase().starts_with("aws:")
+            || lowercase.starts_with("aws:")
+            || lowercase.starts_with("hyperpod:")
         {
             self.node.report(
                 "invalid_tag_key",
-                format!("tag key `{key}` must be 1 to 128 characters and may not start with `aws:`; rename it"),
+                format!("tag key `{key}` must be 1 to 128 characters and may not start with `aws:` or `hyperpod:`; rename it"),
             );
         }
         if value.chars().count() > 256 {
@@ -299,6 +324,12 @@ impl Tags {
             data.tags.insert(key.to_owned(), value.to_owned());
         });
     }
+}
+
+/// The stack name of a stack without `stack_name`: `<app>-<stage>-<id>`, with the `_`
+/// a stage id may hold turned into the `-` a stack name allows.
+pub fn default_stack_name(app: &str, stage: &str, id: &str) -> String {
+    format!("{app}-{}-{id}", stage.replace('_', "-"))
 }
 
 static REGION: LazyLock<Regex> =

@@ -904,8 +904,11 @@ impl Synthesizer {
                         export_name: None,
                     });
             }
+            // The producer's construct id, not its stack name (which carries the app's).
             let producer_prefix: String = self.stacks[producer]
-                .name
+                .stack
+                .node()
+                .id()
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .collect();
@@ -1388,9 +1391,16 @@ fn render_template(body: &TemplateBody) -> Json {
     Json::Object(template)
 }
 
-/// The tags set on the app, the stage and the stack, nearer ones winning, sorted by key.
+/// The tags set on the app, the stage and the stack, nearer ones winning, and the
+/// ownership tags naming the app and the stage, sorted by key.
 fn stack_tags(stack: &Stack) -> IndexMap<String, String> {
-    tags_at(stack.node()).into_iter().collect()
+    let mut tags = tags_at(stack.node());
+    tags.insert(crate::manifest::APP_TAG.to_owned(), stack.app_name());
+    tags.insert(
+        crate::manifest::STAGE_TAG.to_owned(),
+        stack.stage().node().id(),
+    );
+    tags.into_iter().collect()
 }
 
 /// The tags set on a node and its scopes, nearer ones winning, sorted by key.

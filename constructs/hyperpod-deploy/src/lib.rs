@@ -92,6 +92,10 @@ pub struct DeployArgs {
     /// Write every stack's outputs to this JSON file.
     #[arg(long)]
     pub outputs_file: Option<PathBuf>,
+    /// Take over stacks of the same name that no app of this tool deployed (they carry no
+    /// `hyperpod:app` tag); without it they are refused.
+    #[arg(long)]
+    pub adopt: bool,
     /// The folder that holds the assemblies of all apps.
     #[arg(long, default_value = "synth-out")]
     pub output: PathBuf,
@@ -134,6 +138,7 @@ impl DeployArgs {
             max_attempts: self.max_attempts,
             select: self.stacks.clone(),
             outputs_file: self.outputs_file.clone(),
+            adopt: self.adopt,
             ..engine::DeployOptions::default()
         }
     }
@@ -347,7 +352,7 @@ mod tests {
         execute(&two_stage_app(), Command::List, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "data (account 333333333333, us-east-1)\n  data/Storage as stack Storage\ncluster (account 111111111111, eu-west-1)\n  cluster/Access as stack Access after data/Storage\n"
+            "data (account 333333333333, us-east-1)\n  data/Storage as stack cli-test-data-Storage\ncluster (account 111111111111, eu-west-1)\n  cluster/Access as stack cli-test-cluster-Access after data/Storage\n"
         );
     }
 

@@ -11,6 +11,9 @@ use super::assets::staging_bucket;
 use super::stack::deploy_with_change_set;
 use super::{DeployError, DeployOptions, Outcome, Summary, read_manifest, result, selected};
 
+/// The owner the staging stack's ownership tag names: the tool, not one app.
+const BOOTSTRAP_OWNER: &str = "hyperpod-bootstrap";
+
 /// The template of the staging stack: a private, encrypted, retained bucket.
 pub(super) fn bootstrap_template(bucket: &str) -> String {
     let template = serde_json::json!({
@@ -68,7 +71,13 @@ pub async fn bootstrap(
             dependencies: Vec::new(),
             parameters: Vec::new(),
             termination_protection: false,
-            tags: Default::default(),
+            // Shared by every app of the account and region.
+            tags: [(
+                hyperpod_core::APP_TAG.to_owned(),
+                BOOTSTRAP_OWNER.to_owned(),
+            )]
+            .into_iter()
+            .collect(),
             construct_paths: Default::default(),
             assets: Vec::new(),
         };

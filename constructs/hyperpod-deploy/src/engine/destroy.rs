@@ -9,6 +9,7 @@ use hyperpod_core::StackManifest;
 
 use super::accounts::Accounts;
 use super::errors::describe;
+use super::ownership::check_owner;
 use super::stack::{current, wait_deleted};
 use super::{
     DeployError, DeployOptions, Outcome, Summary, approve, read_manifest, result, say, selected,
@@ -84,6 +85,7 @@ pub(super) async fn destroy_stack(
         say(stack, "not deployed");
         return Ok(());
     };
+    check_owner(&deployed, stack, options.adopt)?;
     if deployed.enable_termination_protection() == Some(true) {
         return Err(format!(
             "termination protection is on; turn it off with `aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {}` first",

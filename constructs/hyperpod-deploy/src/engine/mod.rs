@@ -9,6 +9,7 @@ mod change_set;
 mod destroy;
 mod errors;
 mod events;
+mod ownership;
 mod parameters;
 mod plan;
 mod schedule;
@@ -56,6 +57,9 @@ pub struct DeployOptions {
     pub select: Vec<String>,
     /// Writes every stack's outputs there as JSON after a deploy.
     pub outputs_file: Option<PathBuf>,
+    /// Takes over stacks of the same name that no app of this tool deployed (they have no
+    /// ownership tags); without it they are refused.
+    pub adopt: bool,
 }
 
 impl Default for DeployOptions {
@@ -73,6 +77,7 @@ impl Default for DeployOptions {
             poll_interval: Duration::from_secs(5),
             select: Vec::new(),
             outputs_file: None,
+            adopt: false,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::assets::{upload_asset, upload_template};
 use super::change_set::{ChangeSet, create_change_set, replaced_by};
 use super::errors::describe;
 use super::events::EventStream;
+use super::ownership::check_owner;
 use super::parameters::resolve_parameters;
 use super::{DeployOptions, Outcome, StackResult, approve, say};
 
@@ -145,6 +146,9 @@ pub(super) async fn deploy_with_change_set(
 ) -> Result<Outcome, String> {
     let name = &stack.stack_name;
     let mut existing = current(client, name).await?;
+    if let Some(deployed) = &existing {
+        check_owner(deployed, stack, options.adopt)?;
+    }
     // A stack busy with another operation is waited for, within the stack timeout.
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
     while let Some(status) = existing.as_ref().and_then(|s| s.stack_status().cloned()) {
