@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::config::Credentials;
-use hyperpod_deploy::engine::{self, DeployError, DeployOptions, Outcome};
+use hyperpod_deploy::engine::{
+    self, DeployError, DeployOptions, Outcome, PlannedAction, RequireApproval,
+};
 use tests::{MotoServer, workspace_root};
 
 /// A moto server on a free port of 127.0.0.1, stopped when dropped.
@@ -300,7 +302,7 @@ async fn a_failing_stack_stops_its_dependents_and_is_recreated_after_its_rollbac
     .await
     .unwrap();
     assert!(
-        matches!(refused.outcome("data/Storage"), Some(Outcome::Failed(reason)) if reason.contains("--yes")),
+        matches!(refused.outcome("data/Storage"), Some(Outcome::Refused(reason)) if reason.contains("--yes")),
         "{}",
         refused.render()
     );
@@ -439,22 +441,24 @@ async fn an_update_that_widens_permissions_is_shown_and_needs_approval() {
         change_sets_before,
         "diff leaves no change set behind"
     );
-    let (_, access) = diffs
-        .iter()
-        .find(|(id, _)| id == "analytics/Access")
-        .unwrap();
-    assert_eq!(access.modified.len(), 1, "{}", access.render());
+    let access = diffs.stack("analytics/Access").unwrap();
+    assert_eq!(access.action, PlannedAction::Update);
+    assert_eq!(access.changes.modified.len(), 1, "{}", diffs.render());
     assert!(
         access
+            .changes
             .widened
             .iter()
             .any(|grant| grant.contains("s3:PutObject")),
         "{}",
-        access.render()
+        diffs.render()
     );
-    let (_, storage) = diffs.iter().find(|(id, _)| id == "data/Storage").unwrap();
-    assert!(!storage.template_changed, "{}", storage.render());
+    assert_eq!(
+        diffs.stack("data/Storage").unwrap().action,
+        PlannedAction::Unchanged
+    );
 
+    // Without a terminal and without --yes, the whole run is refused before any change.
     let refused = engine::deploy(
         &base,
         &folder,
@@ -465,18 +469,102 @@ async fn an_update_that_widens_permissions_is_shown_and_needs_approval() {
     )
     .await
     .unwrap();
+    for stack in &refused.stacks {
+        assert!(
+            matches!(&stack.outcome, Outcome::Refused(reason) if reason.contains("nothing was changed")),
+            "{}",
+            refused.render()
+        );
+    }
     assert!(
-        matches!(refused.outcome("analytics/Access"), Some(Outcome::Failed(reason)) if reason.contains("widens 1 permission")),
-        "{}",
-        refused.render()
+        refused
+            .render()
+            .contains("refused: the plan needs approval")
     );
-    assert_eq!(refused.outcome("data/Storage"), Some(&Outcome::Unchanged));
+    assert!(!refused.render().contains("FAILED"));
+    let deployed = analytics
+        .get_template()
+        .stack_name(ACCESS_STACK)
+        .send()
+        .await
+        .unwrap();
+    assert!(!deployed.template_body().unwrap().contains("s3:PutObject"));
     let approved = engine::deploy(&base, &folder, &options()).await.unwrap();
     assert_eq!(
         approved.outcome("analytics/Access"),
         Some(&Outcome::Deployed),
         "{}",
         approved.render()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_needs_approval_follows_the_level() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    assert!(
+        engine::deploy(&base, &folder, &options())
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    let unattended = |level| DeployOptions {
+        yes: false,
+        require_approval: level,
+        ..options()
+    };
+    // A change that widens nothing and destroys nothing: a new output.
+    let path = folder.join("analytics/Access.template.json");
+    let mut template: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    template["Outputs"]["Note"] = serde_json::json!({ "Value": "reviewed" });
+    std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
+    let strict = engine::deploy(&base, &folder, &unattended(RequireApproval::AnyChange))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            strict.outcome("analytics/Access"),
+            Some(Outcome::Refused(_))
+        ),
+        "{}",
+        strict.render()
+    );
+    let broadening = engine::deploy(&base, &folder, &unattended(RequireApproval::Broadening))
+        .await
+        .unwrap();
+    assert_eq!(
+        broadening.outcome("analytics/Access"),
+        Some(&Outcome::Deployed),
+        "{}",
+        broadening.render()
+    );
+    // A change that widens: refused at the default level, carried out at `never`.
+    template["Resources"]["ReaderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        [0]["Action"] = serde_json::json!(["s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
+    let refused = engine::deploy(&base, &folder, &unattended(RequireApproval::Broadening))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            refused.outcome("analytics/Access"),
+            Some(Outcome::Refused(_))
+        ),
+        "{}",
+        refused.render()
+    );
+    let never = engine::deploy(&base, &folder, &unattended(RequireApproval::Never))
+        .await
+        .unwrap();
+    assert_eq!(
+        never.outcome("analytics/Access"),
+        Some(&Outcome::Deployed),
+        "{}",
+        never.render()
     );
 }
 
@@ -636,7 +724,7 @@ async fn a_stack_of_another_app_is_neither_changed_nor_deleted() {
         engine::destroy(&base, &other, &options()).await.unwrap(),
     ] {
         assert!(
-            matches!(summary.outcome("data/Loose"), Some(Outcome::Failed(reason))
+            matches!(summary.outcome("data/Loose"), Some(Outcome::Refused(reason))
                 if reason.contains("belongs to app `example-shared-bucket`, not `intruder`")
                     && reason.contains("nothing was changed")),
             "{}",
@@ -674,7 +762,7 @@ async fn a_stack_no_app_deployed_is_taken_over_only_when_adopted() {
     let (_out, folder) = intruder(None);
     let refused = engine::deploy(&base, &folder, &options()).await.unwrap();
     assert!(
-        matches!(refused.outcome("data/Loose"), Some(Outcome::Failed(reason))
+        matches!(refused.outcome("data/Loose"), Some(Outcome::Refused(reason))
             if reason.contains("no app of this tool deployed it") && reason.contains("--adopt")),
         "{}",
         refused.render()
@@ -710,5 +798,45 @@ async fn a_stack_no_app_deployed_is_taken_over_only_when_adopted() {
         owner,
         Some("intruder"),
         "adopted stacks carry the app's tag"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn termination_protection_lost_between_runs_is_put_back_on_an_unchanged_stack() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    assert!(
+        engine::deploy(&base, &folder, &options())
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    // As if a run had stopped between the stack and its protection.
+    let data = client_in(&base, example_shared_bucket::DATA_ACCOUNT).await;
+    data.update_termination_protection()
+        .stack_name(STORAGE_STACK)
+        .enable_termination_protection(false)
+        .send()
+        .await
+        .unwrap();
+    let again = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert_eq!(
+        again.outcome("data/Storage"),
+        Some(&Outcome::Unchanged),
+        "{}",
+        again.render()
+    );
+    let stack = data
+        .describe_stacks()
+        .stack_name(STORAGE_STACK)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.stacks()[0].enable_termination_protection(),
+        Some(true)
     );
 }

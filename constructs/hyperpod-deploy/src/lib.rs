@@ -65,9 +65,14 @@ pub enum Command {
 pub struct DeployArgs {
     /// Only these stacks (`<stage>/<stack>`) or stages (`<stage>`); all when none.
     pub stacks: Vec<String>,
-    /// Approve replacements, the re-creation of failed stacks and deletions without asking.
+    /// Approve the plan (replacements, widened permissions, deletions, the re-creation of
+    /// failed stacks) without asking.
     #[arg(long)]
     pub yes: bool,
+    /// What in the plan needs approval: `never`, `any-change`, or `broadening` (permissions
+    /// and network rules granted, resources replaced or deleted, stacks re-created).
+    #[arg(long, value_enum, default_value_t = ApprovalLevel::Broadening)]
+    pub require_approval: ApprovalLevel,
     /// How many stacks deploy at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -99,6 +104,27 @@ pub struct DeployArgs {
     /// The folder that holds the assemblies of all apps.
     #[arg(long, default_value = "synth-out")]
     pub output: PathBuf,
+}
+
+/// The levels of `--require-approval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApprovalLevel {
+    /// Nothing needs approval.
+    Never,
+    /// Every change needs approval.
+    AnyChange,
+    /// What widens access or destroys needs approval.
+    Broadening,
+}
+
+impl From<ApprovalLevel> for engine::RequireApproval {
+    fn from(level: ApprovalLevel) -> Self {
+        match level {
+            ApprovalLevel::Never => engine::RequireApproval::Never,
+            ApprovalLevel::AnyChange => engine::RequireApproval::AnyChange,
+            ApprovalLevel::Broadening => engine::RequireApproval::Broadening,
+        }
+    }
 }
 
 fn parse_profile(text: &str) -> Result<(String, String), String> {
@@ -134,6 +160,7 @@ impl DeployArgs {
             stack_timeout: std::time::Duration::from_secs(self.stack_timeout_mins.max(1) * 60),
             concurrency: self.concurrency,
             yes: self.yes,
+            require_approval: self.require_approval.into(),
             interactive: !self.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()),
             max_attempts: self.max_attempts,
             select: self.stacks.clone(),
@@ -205,12 +232,10 @@ pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), 
             let assembly = app.synth()?;
             let folder = assembly.write_to(&args.output)?;
             let options = args.options();
-            let diffs = runtime().block_on(async {
+            let plan = runtime().block_on(async {
                 engine::diff(&engine::base_config(&options).await, &folder, &options).await
             })?;
-            for (id, diff) in diffs {
-                write!(out, "{id}\n{}", diff.render()).map_err(CliError::Output)?;
-            }
+            write!(out, "{}", plan.render()).map_err(CliError::Output)?;
         }
         Command::Deploy(args) => {
             let assembly = app.synth()?;

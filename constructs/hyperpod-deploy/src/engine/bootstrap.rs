@@ -8,7 +8,7 @@ use hyperpod_core::StackManifest;
 
 use super::accounts::Accounts;
 use super::assets::staging_bucket;
-use super::stack::deploy_with_change_set;
+use super::stack::{Approved, deploy_with_change_set};
 use super::{DeployError, DeployOptions, Outcome, Summary, read_manifest, result, selected};
 
 /// The owner the staging stack's ownership tag names: the tool, not one app.
@@ -83,8 +83,17 @@ pub async fn bootstrap(
         };
         let client = accounts.client(&account, &region);
         let outcome =
-            match deploy_with_change_set(&client, &stack, &body, None, &BTreeMap::new(), options)
-                .await
+            // A private, retained bucket: nothing in it needs approval.
+            match deploy_with_change_set(
+                &client,
+                &stack,
+                &body,
+                None,
+                &BTreeMap::new(),
+                options,
+                &Approved::everything(),
+            )
+            .await
             {
                 Ok(outcome) => outcome,
                 Err(reason) => Outcome::Failed(reason),

@@ -40,6 +40,26 @@ pub async fn destroy(
             .unwrap_or(0);
         order.push(remaining.remove(position));
     }
+    // One question for the whole run, naming every stack with its account and region.
+    println!("destroy, in this order:");
+    for stack in &order {
+        println!(
+            "  {} (stack {}, account {} {})",
+            stack.id, stack.stack_name, stack.account, stack.region
+        );
+    }
+    let question = format!(
+        "delete these {} stack(s) and every resource they do not retain?",
+        order.len()
+    );
+    if !approve(options, question).await {
+        return Ok(Summary {
+            stacks: order
+                .iter()
+                .map(|s| result(s, Outcome::Refused("destroying needs approval and got none; nothing was deleted; run again with --yes, or at a terminal".into())))
+                .collect(),
+        });
+    }
     let mut summary = Summary::default();
     // A stack whose dependent could not be deleted still serves it: it stays.
     let mut kept: BTreeMap<String, String> = BTreeMap::new();
@@ -47,20 +67,9 @@ pub async fn destroy(
         let client = accounts.client(&stack.account, &stack.region);
         let outcome = if let Some(dependent) = kept.get(&stack.id) {
             Outcome::NotAttempted(format!("{dependent} still depends on it"))
-        } else if !approve(
-            options,
-            stack,
-            format!(
-                "delete stack {} and every resource it does not retain?",
-                stack.stack_name
-            ),
-        )
-        .await
-        {
-            Outcome::Failed("destroying needs approval; run again with --yes".into())
         } else {
             match destroy_stack(&client, stack, assembly_dir, options).await {
-                Ok(()) => Outcome::Destroyed,
+                Ok(outcome) => outcome,
                 Err(reason) => Outcome::Failed(reason),
             }
         };
@@ -80,12 +89,14 @@ pub(super) async fn destroy_stack(
     stack: &StackManifest,
     assembly_dir: &Path,
     options: &DeployOptions,
-) -> Result<(), String> {
+) -> Result<Outcome, String> {
     let Some(deployed) = current(client, &stack.stack_name).await? else {
         say(stack, "not deployed");
-        return Ok(());
+        return Ok(Outcome::Destroyed);
     };
-    check_owner(&deployed, stack, options.adopt)?;
+    if let Err(reason) = check_owner(&deployed, stack, options.adopt) {
+        return Ok(Outcome::Refused(reason));
+    }
     if deployed.enable_termination_protection() == Some(true) {
         return Err(format!(
             "termination protection is on; turn it off with `aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {}` first",
@@ -117,5 +128,5 @@ pub(super) async fn destroy_stack(
             }
         }
     }
-    Ok(())
+    Ok(Outcome::Destroyed)
 }

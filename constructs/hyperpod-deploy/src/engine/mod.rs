@@ -20,13 +20,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyperpod_core::{Manifest, StackManifest};
-use tokio::sync::Mutex;
 
 pub use accounts::{Accounts, base_config};
 pub use assets::staging_bucket;
 pub use bootstrap::bootstrap;
 pub use destroy::destroy;
-pub use plan::diff;
+pub use plan::{Plan, PlannedAction, StackPlan, diff};
 pub use schedule::deploy;
 
 /// How the engine reaches the accounts and how careful it is.
@@ -40,8 +39,10 @@ pub struct DeployOptions {
     pub profiles: BTreeMap<String, String>,
     /// How many stacks deploy at once.
     pub concurrency: usize,
-    /// Approves replacements, widened permissions and deletions without asking.
+    /// Approves the plan (replacements, widened permissions, deletions) without asking.
     pub yes: bool,
+    /// What in a plan needs approval before anything changes.
+    pub require_approval: RequireApproval,
     /// Asks on the terminal for what needs approval (never when no terminal is attached:
     /// then what needs approval is refused unless `yes`).
     pub interactive: bool,
@@ -70,6 +71,7 @@ impl Default for DeployOptions {
             profiles: BTreeMap::new(),
             concurrency: 4,
             yes: false,
+            require_approval: RequireApproval::default(),
             interactive: false,
             max_attempts: 3,
             operation_timeout: Duration::from_secs(60),
@@ -80,6 +82,19 @@ impl Default for DeployOptions {
             adopt: false,
         }
     }
+}
+
+/// What in a plan needs approval (`--require-approval`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RequireApproval {
+    /// Nothing: the plan is shown and carried out.
+    Never,
+    /// Any change to any stack.
+    AnyChange,
+    /// What widens access or destroys: permissions and network rules granted, resources
+    /// replaced or removed (unless retained), stacks re-created (the default).
+    #[default]
+    Broadening,
 }
 
 /// Why the engine stopped before deploying anything.
@@ -138,6 +153,9 @@ pub enum Outcome {
     Destroyed,
     /// It failed, with the reason.
     Failed(String),
+    /// Left as it was because what it needed was not approved or is not allowed (another
+    /// app's stack), with the reason.
+    Refused(String),
     /// Not attempted because a stack it depends on did not deploy.
     NotAttempted(String),
 }
@@ -191,11 +209,23 @@ impl Summary {
                 Outcome::Unchanged => "unchanged".to_owned(),
                 Outcome::Destroyed => "destroyed".to_owned(),
                 Outcome::Failed(reason) => format!("FAILED: {reason}"),
+                Outcome::Refused(reason) => format!("refused: {reason}"),
                 Outcome::NotAttempted(reason) => format!("not attempted: {reason}"),
             };
             out.push_str(&format!(
                 "  {} {} {}: {outcome}\n",
                 stack.account, stack.region, stack.id
+            ));
+        }
+        let unchanged = self
+            .stacks
+            .iter()
+            .filter(|s| s.outcome == Outcome::Unchanged)
+            .count();
+        if unchanged > 0 && unchanged < self.stacks.len() {
+            // What a rerun after a stop skips: it starts where the last run stopped.
+            out.push_str(&format!(
+                "  {unchanged} stack(s) were already deployed as they are and were left alone\n"
             ));
         }
         out
@@ -259,25 +289,16 @@ pub(super) fn say(stack: &StackManifest, message: impl std::fmt::Display) {
     );
 }
 
-/// Whether a change that needs approval may go ahead: `--yes`, or a yes typed at the
-/// terminal. Questions are asked one at a time, whatever runs concurrently.
-pub(super) async fn approve(
-    options: &DeployOptions,
-    stack: &StackManifest,
-    question: String,
-) -> bool {
-    static PROMPT: Mutex<()> = Mutex::const_new(());
+/// Whether what needs approval may go ahead: `--yes`, or a yes typed at the terminal
+/// (never without one).
+pub(super) async fn approve(options: &DeployOptions, question: String) -> bool {
     if options.yes {
         return true;
     }
     if !options.interactive {
         return false;
     }
-    let _turn = PROMPT.lock().await;
-    let prompt = format!(
-        "{} ({} {}): {question} [y/N] ",
-        stack.id, stack.account, stack.region
-    );
+    let prompt = format!("{question} [y/N] ");
     tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
         print!("{prompt}");

@@ -1,72 +1,346 @@
-//! What a deploy would change, per stack, read from what is deployed.
+//! The plan of a run: for every selected stack, read from what is deployed, what the run
+//! will do (create, update, re-create, leave alone, refuse) and what changes, so that the
+//! whole run is shown and approved once before anything changes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use aws_config::SdkConfig;
+use aws_sdk_cloudformation::types::StackStatus;
+use hyperpod_core::{Manifest, StackManifest};
 
 use super::accounts::{Accounts, accounts_involved};
 use super::change_set::change_set_replacements;
+use super::ownership::check_owner;
 use super::parameters::resolve_parameters;
-use super::stack::{current, deployed_template};
-use super::{DeployError, DeployOptions, read_manifest, selected};
+use super::stack::{current, deployed_template, unchanged};
+use super::{DeployError, DeployOptions, RequireApproval, read_manifest, selected};
+use crate::diff::StackDiff;
 
-/// The difference between what is deployed and the assembly, per selected stack.
-pub async fn diff(
-    base: &SdkConfig,
-    assembly_dir: &Path,
+/// What a run will do to one stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlannedAction {
+    /// Create it.
+    Create,
+    /// Delete it (left in ROLLBACK_COMPLETE by a failed first create) and create it again.
+    Recreate,
+    /// Update it.
+    Update,
+    /// Nothing: template, parameters and tags are deployed.
+    Unchanged,
+    /// Leave it: it is not this app's (or cannot be changed), with the reason.
+    Refused(String),
+    /// It could not be read or is stuck, with the reason.
+    Failed(String),
+}
+
+/// The plan of one stack.
+#[derive(Clone, Debug)]
+pub struct StackPlan {
+    /// The stack's id (`<stage>/<stack>`).
+    pub id: String,
+    /// Its CloudFormation name.
+    pub stack_name: String,
+    /// Its account.
+    pub account: String,
+    /// Its region.
+    pub region: String,
+    /// What the run will do.
+    pub action: PlannedAction,
+    /// What changes in its template.
+    pub changes: StackDiff,
+    /// The removed resources that are retained (kept by their deletion policy).
+    pub retained: Vec<String>,
+}
+
+impl StackPlan {
+    /// Whether the run changes the stack.
+    pub fn changes_anything(&self) -> bool {
+        matches!(
+            self.action,
+            PlannedAction::Create | PlannedAction::Recreate | PlannedAction::Update
+        )
+    }
+
+    /// What the run destroys in this stack: replaced resources, removed ones that are not
+    /// retained, the stack itself when re-created.
+    pub fn destroys(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.action == PlannedAction::Recreate {
+            out.push(format!("re-creates {} (left by a failed create)", self.id));
+        }
+        out.extend(
+            self.changes
+                .replaced()
+                .into_iter()
+                .map(|id| format!("replaces {}/{id}", self.id)),
+        );
+        out.extend(
+            self.changes
+                .removed
+                .iter()
+                .filter(|(id, _)| !self.retained.contains(id))
+                .map(|(id, kind)| format!("deletes {}/{id} ({kind})", self.id)),
+        );
+        out
+    }
+
+    /// What the run grants in this stack that the deployed one does not.
+    pub fn widens(&self) -> Vec<String> {
+        self.changes
+            .widened
+            .iter()
+            .map(|grant| format!("{}: widens {grant}", self.id))
+            .collect()
+    }
+}
+
+/// The plan of a whole run.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Per selected stack, in manifest order.
+    pub stacks: Vec<StackPlan>,
+}
+
+impl Plan {
+    /// The plan of one stack.
+    pub fn stack(&self, id: &str) -> Option<&StackPlan> {
+        self.stacks.iter().find(|s| s.id == id)
+    }
+
+    /// Why the plan needs approval at `level`; empty when it does not.
+    pub fn needs_approval(&self, level: RequireApproval) -> Vec<String> {
+        match level {
+            RequireApproval::Never => Vec::new(),
+            RequireApproval::AnyChange => self
+                .stacks
+                .iter()
+                .filter(|s| s.changes_anything())
+                .map(|s| format!("changes {}", s.id))
+                .collect(),
+            RequireApproval::Broadening => self
+                .stacks
+                .iter()
+                .flat_map(|s| s.destroys().into_iter().chain(s.widens()))
+                .collect(),
+        }
+    }
+
+    /// The plan as the terminal shows it: a line per stack, then its changes.
+    pub fn render(&self) -> String {
+        let mut out = String::from("plan:\n");
+        for stack in &self.stacks {
+            let action = match &stack.action {
+                PlannedAction::Create => "create".to_owned(),
+                PlannedAction::Recreate => "delete and create again".to_owned(),
+                PlannedAction::Update => "update".to_owned(),
+                PlannedAction::Unchanged => "unchanged".to_owned(),
+                PlannedAction::Refused(reason) => format!("refused: {reason}"),
+                PlannedAction::Failed(reason) => format!("cannot plan: {reason}"),
+            };
+            out.push_str(&format!(
+                "  {} (stack {}, {} {}): {action}\n",
+                stack.id, stack.stack_name, stack.account, stack.region
+            ));
+            if stack.changes_anything() {
+                for line in stack.changes.render().lines() {
+                    out.push_str(&format!("  {line}\n"));
+                }
+                for id in &stack.retained {
+                    out.push_str(&format!("      {id} leaves the template and is retained\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Reads what is deployed and plans every stack of `stacks`. A stack that cannot be read
+/// is planned as failed; nothing is changed.
+pub(super) async fn plan(
+    accounts: &Accounts,
+    manifest: &Manifest,
+    stacks: &[&StackManifest],
+    templates: &BTreeMap<String, serde_json::Value>,
     options: &DeployOptions,
-) -> Result<Vec<(String, crate::diff::StackDiff)>, DeployError> {
-    let manifest = read_manifest(assembly_dir)?;
-    let stacks = selected(&manifest, options)?;
-    let accounts = accounts_involved(&manifest, &stacks);
-    let accounts = Accounts::connect(base, &accounts, options).await?;
-    let mut out = Vec::new();
+) -> Plan {
+    let mut plan = Plan::default();
+    for stack in stacks {
+        let wanted = &templates[&stack.id];
+        let (action, changes, retained) = plan_stack(accounts, manifest, stack, wanted, options)
+            .await
+            .unwrap_or_else(|reason| {
+                (
+                    PlannedAction::Failed(reason),
+                    StackDiff::default(),
+                    Vec::new(),
+                )
+            });
+        plan.stacks.push(StackPlan {
+            id: stack.id.clone(),
+            stack_name: stack.stack_name.clone(),
+            account: stack.account.clone(),
+            region: stack.region.clone(),
+            action,
+            changes,
+            retained,
+        });
+    }
+    plan
+}
+
+async fn plan_stack(
+    accounts: &Accounts,
+    manifest: &Manifest,
+    stack: &StackManifest,
+    wanted: &serde_json::Value,
+    options: &DeployOptions,
+) -> Result<(PlannedAction, StackDiff, Vec<String>), String> {
+    let client = accounts.client(&stack.account, &stack.region);
+    let Some(deployed) = current(&client, &stack.stack_name).await? else {
+        return Ok((
+            PlannedAction::Create,
+            crate::diff::diff(None, wanted),
+            Vec::new(),
+        ));
+    };
+    if let Err(reason) = check_owner(&deployed, stack, options.adopt) {
+        return Ok((
+            PlannedAction::Refused(reason),
+            StackDiff::default(),
+            Vec::new(),
+        ));
+    }
+    match deployed.stack_status() {
+        Some(StackStatus::ReviewInProgress) => {
+            return Ok((
+                PlannedAction::Create,
+                crate::diff::diff(None, wanted),
+                Vec::new(),
+            ));
+        }
+        Some(StackStatus::RollbackComplete) => {
+            return Ok((
+                PlannedAction::Recreate,
+                crate::diff::diff(None, wanted),
+                Vec::new(),
+            ));
+        }
+        Some(StackStatus::UpdateRollbackFailed) => {
+            return Ok((
+                PlannedAction::Failed(format!(
+                    "the stack is in UPDATE_ROLLBACK_FAILED; continue the rollback with `aws cloudformation continue-update-rollback --stack-name {}` (skipping the resources that cannot roll back), then deploy again",
+                    stack.stack_name
+                )),
+                StackDiff::default(),
+                Vec::new(),
+            ));
+        }
+        _ => {}
+    }
+    let template = deployed_template(&client, &stack.stack_name).await?;
+    // Parameters as the producers' deployed outputs give them now; a producer this run
+    // changes may give others, which the deploy then shows.
+    let parameters = resolve_parameters(accounts, manifest, stack, None)
+        .await
+        .unwrap_or_default();
+    if unchanged(&deployed, &template, wanted, &parameters, &stack.tags) {
+        return Ok((PlannedAction::Unchanged, StackDiff::default(), Vec::new()));
+    }
+    let changes = crate::diff::diff(Some(&template), wanted);
+    let retained = changes
+        .removed
+        .iter()
+        .filter(|(id, _)| template["Resources"][id]["DeletionPolicy"] == "Retain")
+        .map(|(id, _)| id.clone())
+        .collect();
+    Ok((PlannedAction::Update, changes, retained))
+}
+
+/// The selected stacks' templates from the assembly, by stack id: as read, and parsed.
+pub(super) struct Templates {
+    /// The text, as deployed.
+    pub(super) bodies: BTreeMap<String, String>,
+    /// The parsed template, to compare.
+    pub(super) parsed: BTreeMap<String, serde_json::Value>,
+}
+
+/// Reads the templates of `stacks` from the assembly.
+pub(super) fn read_templates(
+    assembly_dir: &Path,
+    stacks: &[&StackManifest],
+) -> Result<Templates, DeployError> {
+    let mut templates = Templates {
+        bodies: BTreeMap::new(),
+        parsed: BTreeMap::new(),
+    };
     for stack in stacks {
         let path = assembly_dir.join(&stack.template);
         let body = std::fs::read_to_string(&path).map_err(|source| DeployError::Assembly {
             path: path.clone(),
             source,
         })?;
-        let wanted: serde_json::Value =
-            serde_json::from_str(&body).map_err(|e| DeployError::Assembly {
-                path,
-                source: std::io::Error::other(e),
-            })?;
+        let json = serde_json::from_str(&body).map_err(|e| DeployError::Assembly {
+            path,
+            source: std::io::Error::other(e),
+        })?;
+        templates.bodies.insert(stack.id.clone(), body);
+        templates.parsed.insert(stack.id.clone(), json);
+    }
+    Ok(templates)
+}
+
+/// The plan of a deploy of the selected stacks, without changing anything. Where the
+/// schemas cannot tell, CloudFormation is asked which resources a change replaces (a change
+/// set is created, read and deleted; inline templates only).
+pub async fn diff(
+    base: &SdkConfig,
+    assembly_dir: &Path,
+    options: &DeployOptions,
+) -> Result<Plan, DeployError> {
+    let manifest = read_manifest(assembly_dir)?;
+    let stacks = selected(&manifest, options)?;
+    let accounts = accounts_involved(&manifest, &stacks);
+    let accounts = Accounts::connect(base, &accounts, options).await?;
+    let templates = read_templates(assembly_dir, &stacks)?;
+    let mut plan = plan(&accounts, &manifest, &stacks, &templates.parsed, options).await;
+    for (stack, planned) in stacks.iter().zip(plan.stacks.iter_mut()) {
+        if planned.action != PlannedAction::Update || stack.template_requires_upload {
+            continue;
+        }
         let client = accounts.client(&stack.account, &stack.region);
-        let deployed = match current(&client, &stack.stack_name).await {
-            Ok(Some(_)) => deployed_template(&client, &stack.stack_name).await.ok(),
-            _ => None,
+        let parameters = resolve_parameters(&accounts, &manifest, stack, None)
+            .await
+            .unwrap_or_default();
+        let Ok(replaced) = change_set_replacements(
+            &client,
+            stack,
+            &templates.bodies[&stack.id],
+            &parameters,
+            options,
+        )
+        .await
+        else {
+            continue;
         };
-        let mut changes = crate::diff::diff(deployed.as_ref(), &wanted);
-        // CloudFormation knows replacements the schemas cannot tell (a changed name that
-        // another property derives from): ask it with a change set, inline templates only.
-        if deployed.is_some() && changes.template_changed && !stack.template_requires_upload {
-            let parameters = resolve_parameters(&accounts, &manifest, stack, None)
-                .await
-                .unwrap_or_default();
-            if let Ok(replaced) =
-                change_set_replacements(&client, stack, &body, &parameters, options).await
+        for id in replaced {
+            match planned
+                .changes
+                .modified
+                .iter_mut()
+                .find(|(logical_id, _, _)| *logical_id == id)
             {
-                for id in replaced {
-                    match changes
-                        .modified
-                        .iter_mut()
-                        .find(|(logical_id, _, _)| *logical_id == id)
-                    {
-                        Some((_, _, paths)) if paths.is_empty() => {
-                            paths.push("(per the change set)".into())
-                        }
-                        Some(_) => {}
-                        None => changes.modified.push((
-                            id,
-                            "?".into(),
-                            vec!["(per the change set)".into()],
-                        )),
-                    }
+                Some((_, _, paths)) if paths.is_empty() => {
+                    paths.push("(per the change set)".into())
                 }
+                Some(_) => {}
+                None => planned.changes.modified.push((
+                    id,
+                    "?".into(),
+                    vec!["(per the change set)".into()],
+                )),
             }
         }
-        out.push((stack.id.clone(), changes));
     }
-    Ok(out)
+    Ok(plan)
 }

@@ -1,6 +1,8 @@
-//! The scheduler of a deploy: stacks start when their dependencies have deployed, with bounded concurrency; a failure stops its dependents only.
+//! A deploy: the plan of every selected stack, shown and approved once, then a scheduler
+//! that starts stacks when their dependencies have deployed, with bounded concurrency; a
+//! failure stops its dependents only.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,9 +10,11 @@ use aws_config::SdkConfig;
 use tokio::sync::{Mutex, Semaphore};
 
 use super::accounts::{Accounts, accounts_involved};
-use super::stack::deploy_stack;
+use super::plan::{PlannedAction, plan, read_templates};
+use super::stack::{Approved, deploy_stack};
 use super::{
-    DeployError, DeployOptions, Outcome, StackResult, Summary, read_manifest, result, selected,
+    DeployError, DeployOptions, Outcome, RequireApproval, StackResult, Summary, approve,
+    read_manifest, result, selected,
 };
 
 /// Deploys the selected stacks of the assembly in `assembly_dir` (the folder holding
@@ -24,13 +28,31 @@ pub async fn deploy(
     let stacks = selected(&manifest, options)?;
     let accounts = accounts_involved(&manifest, &stacks);
     let accounts = Arc::new(Accounts::connect(base, &accounts, options).await?);
-    let mut templates = HashMap::new();
-    for stack in &stacks {
-        let path = assembly_dir.join(&stack.template);
-        let body = std::fs::read_to_string(&path)
-            .map_err(|source| DeployError::Assembly { path, source })?;
-        templates.insert(stack.id.clone(), body);
+    let templates = read_templates(assembly_dir, &stacks)?;
+
+    // One plan for the whole run, shown and approved once, before anything changes.
+    let plan = plan(&accounts, &manifest, &stacks, &templates.parsed, options).await;
+    print!("{}", plan.render());
+    let concerns = plan.needs_approval(options.require_approval);
+    if !concerns.is_empty() {
+        for concern in &concerns {
+            println!("  needs approval: {concern}");
+        }
+        let question = format!(
+            "deploy this plan ({} change(s) need approval)?",
+            concerns.len()
+        );
+        if !approve(options, question).await {
+            let reason = "the plan needs approval and got none; nothing was changed. Review it (`diff`), then run again with --yes, at a terminal, or with a lower --require-approval";
+            return Ok(Summary {
+                stacks: stacks
+                    .iter()
+                    .map(|s| result(s, Outcome::Refused(reason.into())))
+                    .collect(),
+            });
+        }
     }
+    let approve_all = options.yes || options.require_approval == RequireApproval::Never;
 
     let results: Arc<Mutex<BTreeMap<String, StackResult>>> = Arc::default();
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
@@ -68,9 +90,35 @@ pub async fn deploy(
             } else if dependencies.iter().all(|d| settled.contains_key(*d)) {
                 started.insert(stack.id.clone());
                 progressed = true;
+                let planned = plan
+                    .stack(&stack.id)
+                    .expect("every selected stack is planned");
+                let refusal = match &planned.action {
+                    PlannedAction::Refused(reason) => Some(Outcome::Refused(reason.clone())),
+                    PlannedAction::Failed(reason) => Some(Outcome::Failed(reason.clone())),
+                    _ => None,
+                };
+                if let Some(outcome) = refusal {
+                    results
+                        .lock()
+                        .await
+                        .insert(stack.id.clone(), result(stack, outcome));
+                    continue;
+                }
+                let approved = Approved {
+                    all: approve_all,
+                    replacements: planned
+                        .changes
+                        .replaced()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                    widened: planned.changes.widened.iter().cloned().collect(),
+                    recreate: planned.action == PlannedAction::Recreate,
+                };
                 let (stack, body, accounts, results, semaphore, options, manifest) = (
                     (*stack).clone(),
-                    templates[&stack.id].clone(),
+                    templates.bodies[&stack.id].clone(),
                     accounts.clone(),
                     results.clone(),
                     semaphore.clone(),
@@ -85,6 +133,7 @@ pub async fn deploy(
                         .expect("the semaphore is never closed");
                     let (outcome, outputs, uploads) = deploy_stack(
                         &accounts, &manifest, &assembly, &stack, &body, &options, &results,
+                        &approved,
                     )
                     .await;
                     let mut done = result(&stack, outcome);

@@ -1,6 +1,6 @@
 //! One stack through a change set: waiting for other operations, the skip when nothing changed, approval, execution and the wait for the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use aws_sdk_cloudformation::Client as CloudFormation;
@@ -15,7 +15,30 @@ use super::errors::describe;
 use super::events::EventStream;
 use super::ownership::check_owner;
 use super::parameters::resolve_parameters;
-use super::{DeployOptions, Outcome, StackResult, approve, say};
+use super::{DeployOptions, Outcome, StackResult, say};
+
+/// What the run's approval covers in one stack: what its plan showed, or everything.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Approved {
+    /// Everything the change set shows (`--yes`, `--require-approval never`, bootstrap).
+    pub(super) all: bool,
+    /// The resources the plan showed replaced.
+    pub(super) replacements: BTreeSet<String>,
+    /// The grants the plan showed widened.
+    pub(super) widened: BTreeSet<String>,
+    /// Whether the plan re-creates the stack.
+    pub(super) recreate: bool,
+}
+
+impl Approved {
+    /// Everything, whatever the change set shows.
+    pub(super) fn everything() -> Approved {
+        Approved {
+            all: true,
+            ..Approved::default()
+        }
+    }
+}
 
 /// Deploys one stack; returns the outcome and the outputs.
 #[allow(clippy::too_many_arguments)]
@@ -27,6 +50,7 @@ pub(super) async fn deploy_stack(
     body: &str,
     options: &DeployOptions,
     results: &Mutex<BTreeMap<String, StackResult>>,
+    approved: &Approved,
 ) -> (Outcome, BTreeMap<String, String>, (usize, usize)) {
     let client = accounts.client(&stack.account, &stack.region);
     // Files the stack needs go up first, content-addressed: what is there is not sent again.
@@ -74,6 +98,7 @@ pub(super) async fn deploy_stack(
         template_url.as_deref(),
         &parameters,
         options,
+        approved,
     )
     .await
     {
@@ -143,6 +168,7 @@ pub(super) async fn deploy_with_change_set(
     template_url: Option<&str>,
     parameters: &BTreeMap<String, String>,
     options: &DeployOptions,
+    approved: &Approved,
 ) -> Result<Outcome, String> {
     let name = &stack.stack_name;
     let mut existing = current(client, name).await?;
@@ -175,8 +201,8 @@ pub(super) async fn deploy_with_change_set(
     let change_set_type = match &status {
         None | Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
         Some(StackStatus::RollbackComplete) => {
-            if !approve(options, stack, "the stack is in ROLLBACK_COMPLETE after a failed first create; delete it and create it again?".into()).await {
-                return Err("the stack is in ROLLBACK_COMPLETE after a failed first create and must be deleted and created again; run again with --yes to do so".into());
+            if !(approved.all || approved.recreate) {
+                return Ok(Outcome::Refused("the stack is in ROLLBACK_COMPLETE after a failed first create and must be deleted and created again, which the approved plan did not show; nothing was changed; run again to review the new plan".into()));
             }
             say(
                 stack,
@@ -205,9 +231,16 @@ pub(super) async fn deploy_with_change_set(
     } else {
         None
     };
+    // Termination protection as it is now: on a stack just created, off.
+    let protected = change_set_type == ChangeSetType::Update
+        && existing
+            .as_ref()
+            .and_then(|s| s.enable_termination_protection())
+            == Some(true);
     if let (Some(deployed), Some(template)) = (existing.as_ref(), deployed_template.as_ref())
         && unchanged(deployed, template, &wanted, parameters, &stack.tags)
     {
+        reconcile_protection(client, stack, protected).await?;
         say(stack, "unchanged");
         return Ok(Outcome::Unchanged);
     }
@@ -229,6 +262,7 @@ pub(super) async fn deploy_with_change_set(
         ChangeSet::Failed(reason)
             if reason.contains("didn't contain changes") || reason.contains("No updates") =>
         {
+            reconcile_protection(client, stack, protected).await?;
             say(stack, "unchanged");
             return Ok(Outcome::Unchanged);
         }
@@ -262,37 +296,42 @@ pub(super) async fn deploy_with_change_set(
             replacements.push(replaced.to_owned());
         }
     }
-    let mut concerns = Vec::new();
-    if !replacements.is_empty() {
-        concerns.push(format!(
-            "replaces {} (their data and identity are lost unless retained)",
-            replacements.join(", ")
+    // What the change set shows beyond the approved plan: a replacement only
+    // CloudFormation could tell, or a parameter a producer changed in this run.
+    let mut unapproved = Vec::new();
+    let new_replacements: Vec<&String> = replacements
+        .iter()
+        .filter(|r| !approved.replacements.contains(*r))
+        .collect();
+    if !new_replacements.is_empty() {
+        unapproved.push(format!(
+            "replaces {}",
+            new_replacements
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
-    if !changes.widened.is_empty() {
-        for grant in &changes.widened {
-            say(stack, format!("widens: {grant}"));
-        }
-        concerns.push(format!("widens {} permission(s)", changes.widened.len()));
+    let new_grants: Vec<&String> = changes
+        .widened
+        .iter()
+        .filter(|g| !approved.widened.contains(*g))
+        .collect();
+    if !new_grants.is_empty() {
+        unapproved.push(format!("widens {} permission(s)", new_grants.len()));
     }
-    if !concerns.is_empty()
-        && !approve(
-            options,
-            stack,
-            format!("this change {}; go ahead?", concerns.join(" and ")),
-        )
-        .await
-    {
+    if !approved.all && !unapproved.is_empty() {
         let _ = client
             .delete_change_set()
             .change_set_name(&change_set_id)
             .stack_name(name)
             .send()
             .await;
-        return Err(format!(
-            "the change {} and was not approved; review it (`diff`) and run again with --yes, or answer yes at the prompt",
-            concerns.join(" and ")
-        ));
+        return Ok(Outcome::Refused(format!(
+            "the change set {}, which the approved plan did not show; nothing was changed in this stack; run again to review the new plan",
+            unapproved.join(" and ")
+        )));
     }
     let mut events = EventStream::start(client, name, described.changes().len()).await;
     client
@@ -304,15 +343,14 @@ pub(super) async fn deploy_with_change_set(
         .map_err(|e| describe(&e))?;
     let final_status = wait_settled(client, stack, options, &mut events).await?;
     if final_status == StackStatus::CreateComplete || final_status == StackStatus::UpdateComplete {
-        if change_set_type == ChangeSetType::Create && stack.termination_protection {
-            client
-                .update_termination_protection()
-                .stack_name(name)
-                .enable_termination_protection(true)
-                .send()
-                .await
-                .map_err(|e| describe(&e))?;
-        }
+        reconcile_protection(client, stack, protected)
+            .await
+            .map_err(|reason| {
+                format!(
+                    "the stack deployed ({}), but {reason}",
+                    final_status.as_str()
+                )
+            })?;
         say(stack, format!("deployed ({})", final_status.as_str()));
         Ok(Outcome::Deployed)
     } else {
@@ -322,6 +360,48 @@ pub(super) async fn deploy_with_change_set(
             final_status.as_str()
         ))
     }
+}
+
+/// Sets termination protection as the manifest states it, when `protected` (its state
+/// now) differs: on every deploy, so that a run stopped between the stack and this step is
+/// repaired by the next.
+async fn reconcile_protection(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    protected: bool,
+) -> Result<(), String> {
+    if protected == stack.termination_protection {
+        return Ok(());
+    }
+    client
+        .update_termination_protection()
+        .stack_name(&stack.stack_name)
+        .enable_termination_protection(stack.termination_protection)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "setting termination protection {} failed: {}",
+                if stack.termination_protection {
+                    "on"
+                } else {
+                    "off"
+                },
+                describe(&e)
+            )
+        })?;
+    say(
+        stack,
+        format!(
+            "termination protection {}",
+            if stack.termination_protection {
+                "on"
+            } else {
+                "off"
+            }
+        ),
+    );
+    Ok(())
 }
 
 /// The template a stack runs now.
