@@ -840,3 +840,93 @@ async fn termination_protection_lost_between_runs_is_put_back_on_an_unchanged_st
         Some(true)
     );
 }
+
+/// A base configuration for an endpoint that is not moto.
+async fn base_at(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// An endpoint on 127.0.0.1 that answers every request with `status` and `body`, for
+/// `requests` requests at most.
+fn canned_endpoint(status: &str, content_type: &str, body: &str, requests: usize) -> String {
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 65536];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_flight_that_fails_says_why_in_words_and_what_to_do() {
+    let (_out, folder) = assembly();
+    // Nothing listens: the connection is refused.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let error = engine::deploy(&base_at(&closed).await, &folder, &options())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("GetCallerIdentity: the connection was refused")
+            && error.contains("AWS could not be reached")
+            && !error.contains("DispatchFailure"),
+        "{error}"
+    );
+    // A gateway's error page, with no AWS error code.
+    let gateway = canned_endpoint(
+        "503 Service Unavailable",
+        "text/html",
+        "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>\n",
+        4,
+    );
+    let error = engine::deploy(&base_at(&gateway).await, &folder, &options())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "GetCallerIdentity: HTTP 503 with no error code: 503 Service Temporarily Unavailable"
+        ),
+        "{error}"
+    );
+    // Throttling, as STS words it.
+    let throttled = canned_endpoint(
+        "400 Bad Request",
+        "text/xml",
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>\n",
+        4,
+    );
+    let error = engine::deploy(&base_at(&throttled).await, &folder, &options())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("GetCallerIdentity: Throttling: Rate exceeded")
+            && error.contains("AWS throttled the call"),
+        "{error}"
+    );
+}

@@ -6,6 +6,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::Client as CloudFormation;
 use hyperpod_core::{Manifest, StackManifest};
 
+use super::errors::failure;
 use super::{DeployError, DeployOptions};
 
 /// The base configuration from the standard chain and `AWS_ENDPOINT_URL`, with bounded
@@ -43,7 +44,7 @@ impl Accounts {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| DeployError::BaseIdentity(Box::new(e)))?;
+            .map_err(|e| DeployError::BaseIdentity(failure("GetCallerIdentity", &e)))?;
         let base_account = identity.account().unwrap_or_default().to_owned();
         let partition = identity
             .arn()
@@ -149,8 +150,8 @@ pub(super) async fn verify_account(
         .await
         .map_err(|e| DeployError::Unreachable {
             account: account.to_owned(),
-            role: via.to_owned(),
-            source: Box::new(e),
+            via: via.to_owned(),
+            failure: failure("GetCallerIdentity", &e),
         })?;
     let actual = identity.account().unwrap_or_default();
     if actual != account {

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use hyperpod_core::StackManifest;
 
+use super::errors::describe;
+
 /// The staging bucket `bootstrap` creates in an account and region, for large templates.
 pub fn staging_bucket(account: &str, region: &str) -> String {
     format!("hyperpod-staging-{account}-{region}")
@@ -42,7 +44,7 @@ pub(super) async fn upload_asset(
                 format!(
                     "s3://{}/{key}: {}",
                     asset.bucket_name,
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                    describe("PutObject", &e)
                 )
             })?;
         sent += 1;
@@ -73,7 +75,16 @@ pub(super) async fn upload_template(
             .body(aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec()))
             .send()
             .await
-            .map_err(|e| format!("the template is {} bytes, over the inline limit, and could not be staged in s3://{bucket}: {}; run `bootstrap` for account {} in {} first", stack.template_bytes, aws_sdk_s3::error::DisplayErrorContext(&e), stack.account, stack.region))?;
+            .map_err(|e| {
+                let failure = describe("PutObject", &e);
+                // A missing staging bucket is the usual cause: bootstrap makes it.
+                let advice = if failure.contains("NoSuchBucket") {
+                    format!("; run `bootstrap` for account {} in {} first", stack.account, stack.region)
+                } else {
+                    String::new()
+                };
+                format!("the template is {} bytes, over the inline limit, and could not be staged in s3://{bucket}: {failure}{advice}", stack.template_bytes)
+            })?;
     }
     Ok(format!(
         "https://{bucket}.s3.{}.amazonaws.com/{key}",

@@ -104,7 +104,7 @@ pub(super) async fn create_change_set(
         .capabilities(Capability::CapabilityAutoExpand)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| describe("CreateChangeSet", &e))?;
     let id = created.id().unwrap_or(&name).to_owned();
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
     let reason = loop {
@@ -114,7 +114,7 @@ pub(super) async fn create_change_set(
             .stack_name(&stack.stack_name)
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| describe("DescribeChangeSet", &e))?;
         match described.status() {
             Some(ChangeSetStatus::CreateComplete) => {
                 return Ok(ChangeSet::Ready(id, Box::new(described)));

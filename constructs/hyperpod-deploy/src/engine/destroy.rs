@@ -108,7 +108,7 @@ pub(super) async fn destroy_stack(
         .stack_name(&stack.stack_name)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| describe("DeleteStack", &e))?;
     wait_deleted(client, &stack.stack_name, options).await?;
     say(stack, "destroyed");
     let template: serde_json::Value = std::fs::read(assembly_dir.join(&stack.template))

@@ -25,6 +25,7 @@ pub use accounts::{Accounts, base_config};
 pub use assets::staging_bucket;
 pub use bootstrap::bootstrap;
 pub use destroy::destroy;
+pub use errors::{CallFailure, FailureKind};
 pub use plan::{Plan, PlannedAction, StackPlan, diff};
 pub use schedule::deploy;
 
@@ -101,22 +102,17 @@ pub enum RequireApproval {
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     /// No base identity could be established.
-    #[error(
-        "cannot establish the base AWS identity; configure credentials (environment, profile or SSO) and try again"
-    )]
-    BaseIdentity(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("establishing the base AWS identity failed, nothing was changed: {}", base_advice(.0))]
+    BaseIdentity(CallFailure),
     /// An account could not be reached.
-    #[error(
-        "cannot reach account {account} through {role}; check that the role exists and trusts the base identity"
-    )]
+    #[error("reaching account {account} through {via} failed, nothing was changed: {}", account_advice(.failure, .via))]
     Unreachable {
         /// The account.
         account: String,
-        /// The role that was assumed.
-        role: String,
-        /// The AWS error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The role or profile that was used.
+        via: String,
+        /// What failed.
+        failure: CallFailure,
     },
     /// Credentials meant for one account act in another.
     #[error(
@@ -140,6 +136,44 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What to do about a failed pre-flight of the base identity, by its cause.
+fn base_advice(failure: &CallFailure) -> String {
+    let advice = match failure.kind {
+        FailureKind::NoCredentials => {
+            "configure credentials (environment, a profile with --profile, or `aws sso login`)"
+        }
+        FailureKind::NoRegion => "set a region (AWS_REGION, or the profile's region)",
+        FailureKind::Denied => "the credentials were refused; refresh them or use others",
+        FailureKind::Throttled => "AWS throttled the call; wait a moment and run again",
+        FailureKind::Unreachable | FailureKind::TimedOut => {
+            "AWS could not be reached; check the network, the region and AWS_ENDPOINT_URL"
+        }
+        FailureKind::Service | FailureKind::Other => {
+            "AWS answered with an error; if it persists, check the region and AWS_ENDPOINT_URL"
+        }
+    };
+    format!("{failure}; {advice}")
+}
+
+/// What to do about a failed pre-flight of one account, by its cause.
+fn account_advice(failure: &CallFailure, via: &str) -> String {
+    let advice = match failure.kind {
+        FailureKind::NoCredentials | FailureKind::Denied => format!(
+            "{via} could not be assumed or used; check that it exists in the account and trusts the base identity (or give --role-arn / --profile-for)"
+        ),
+        FailureKind::Throttled => "AWS throttled the call; wait a moment and run again".into(),
+        FailureKind::Unreachable | FailureKind::TimedOut => {
+            "AWS could not be reached; check the network, the region and AWS_ENDPOINT_URL".into()
+        }
+        FailureKind::NoRegion => "set a region (AWS_REGION, or the profile's region)".into(),
+        FailureKind::Service | FailureKind::Other => {
+            "AWS answered with an error; if it persists, check the region and AWS_ENDPOINT_URL"
+                .into()
+        }
+    };
+    format!("{failure}; {advice}")
 }
 
 /// What happened to one stack.

@@ -130,7 +130,7 @@ pub(super) async fn stack_outputs(
         .stack_name(name)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| describe("DescribeStacks", &e))?;
     Ok(stacks
         .stacks()
         .first()
@@ -151,7 +151,7 @@ pub(super) async fn current(
     match client.describe_stacks().stack_name(name).send().await {
         Ok(output) => Ok(output.stacks().first().cloned()),
         Err(error) => {
-            let text = describe(&error);
+            let text = describe("DescribeStacks", &error);
             if text.contains("does not exist") {
                 Ok(None)
             } else {
@@ -213,7 +213,7 @@ pub(super) async fn deploy_with_change_set(
                 .stack_name(name)
                 .send()
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(|e| describe("DeleteStack", &e))?;
             wait_deleted(client, name, options).await?;
             ChangeSetType::Create
         }
@@ -340,7 +340,7 @@ pub(super) async fn deploy_with_change_set(
         .stack_name(name)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| describe("ExecuteChangeSet", &e))?;
     let final_status = wait_settled(client, stack, options, &mut events).await?;
     if final_status == StackStatus::CreateComplete || final_status == StackStatus::UpdateComplete {
         reconcile_protection(client, stack, protected)
@@ -387,7 +387,7 @@ async fn reconcile_protection(
                 } else {
                     "off"
                 },
-                describe(&e)
+                describe("UpdateTerminationProtection", &e)
             )
         })?;
     say(
@@ -414,7 +414,7 @@ pub(super) async fn deployed_template(
         .stack_name(name)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| describe("GetTemplate", &e))?;
     Ok(template
         .template_body()
         .and_then(|body| serde_json::from_str(body).ok())
