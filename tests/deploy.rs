@@ -198,7 +198,7 @@ async fn deploys_across_accounts_in_order_passes_parameters_and_skips_what_is_un
         Some(&Outcome::Destroyed)
     );
     assert!(
-        matches!(destroyed.outcome("data/Storage"), Some(Outcome::Failed(reason)) if reason.contains("termination protection")),
+        matches!(destroyed.outcome("data/Storage"), Some(Outcome::Refused(reason)) if reason.contains("termination protection")),
         "{}",
         destroyed.render()
     );
@@ -928,5 +928,46 @@ async fn a_pre_flight_that_fails_says_why_in_words_and_what_to_do() {
         error.contains("GetCallerIdentity: Throttling: Rate exceeded")
             && error.contains("AWS throttled the call"),
         "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_lifts_termination_protection_only_when_told_and_names_the_account() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    assert!(
+        engine::deploy(&base, &folder, &options())
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    let kept = engine::destroy(&base, &folder, &options()).await.unwrap();
+    assert_eq!(kept.outcome("analytics/Access"), Some(&Outcome::Destroyed));
+    assert!(
+        matches!(kept.outcome("data/Storage"), Some(Outcome::Refused(reason))
+            if reason.contains(STORAGE_STACK)
+                && reason.contains(example_shared_bucket::DATA_ACCOUNT)
+                && reason.contains("--lift-termination-protection")),
+        "{}",
+        kept.render()
+    );
+    let lifted = engine::destroy(
+        &base,
+        &folder,
+        &DeployOptions {
+            lift_termination_protection: true,
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lifted.outcome("data/Storage"),
+        Some(&Outcome::Destroyed),
+        "{}",
+        lifted.render()
     );
 }

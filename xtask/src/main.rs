@@ -28,17 +28,38 @@ const CHECKOV_REQUIREMENTS: &str = "tests/checkov-requirements.txt";
 /// The version of checkov the templates must pass; `CHECKOV_REQUIREMENTS` pins the same.
 const CHECKOV_VERSION: &str = "3.3.30";
 
-fn main() -> Result<()> {
-    let root = workspace_root()?;
+const USAGE: &str = "usage: cargo xtask <command>
+
+  synth              synthesize every app under apps/ into synth-out/
+  test [-- ARGS]     install the pinned Python tools when missing, then run every test
+  bench              time synthesis and a deploy to the local emulator
+  codegen [--check]  generate the typed resources (or compare with what is committed)";
+
+fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    let result = workspace_root().and_then(|root| match args.first().map(String::as_str) {
         Some("synth") => synth(&root),
         Some("test") => test(&root, &args[1..]),
         Some("bench") => bench(&root),
         Some("codegen") => codegen::codegen(&root, args.get(1).is_some_and(|a| a == "--check")),
-        _ => bail!(
-            "usage: cargo xtask synth | cargo xtask codegen [--check] | cargo xtask test [-- <cargo test arguments>]"
-        ),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(anyhow::anyhow!(
+            "{}{USAGE}",
+            other.map_or(String::new(), |command| format!(
+                "`{command}` is not a command\n\n"
+            ))
+        )),
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The message and its causes, without a backtrace: these are a user's errors.
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use serde_json::Value as Json;
 
 /// What changes in one stack.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StackDiff {
     /// Resources only in the new template: logical id and type.
     pub added: Vec<(String, String)>,

@@ -16,160 +16,18 @@
 //! ```
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use hyperpod_core::{App, CloudAssembly, SynthError};
 
+pub mod cli;
 pub mod diff;
 pub mod engine;
+mod listing;
 
-/// The command line of an app.
-#[derive(Debug, Parser)]
-#[command(about = "Synthesize this app's CloudFormation templates")]
-pub struct Cli {
-    /// The command; `synth` when none is given.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-/// A command of the app's command line.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Write every stack's template and the manifest to `<output>/<app>/`.
-    Synth {
-        /// The folder that holds the assemblies of all apps.
-        #[arg(long, default_value = "synth-out")]
-        output: PathBuf,
-        /// Print nothing but errors.
-        #[arg(long)]
-        quiet: bool,
-    },
-    /// List the stages and stacks with their accounts, regions and dependencies.
-    List,
-    /// Synthesize, then show per stack what would change, what would be replaced and which
-    /// permissions would widen.
-    Diff(DeployArgs),
-    /// Synthesize, then deploy the stacks in dependency order across accounts.
-    Deploy(DeployArgs),
-    /// Delete the stacks in reverse dependency order across accounts.
-    Destroy(DeployArgs),
-    /// Create the staging bucket (for templates over the inline limit) in every account and
-    /// region of the app.
-    Bootstrap(DeployArgs),
-}
-
-/// The options of `diff`, `deploy`, `destroy` and `bootstrap`.
-#[derive(Debug, Args)]
-pub struct DeployArgs {
-    /// Only these stacks (`<stage>/<stack>`) or stages (`<stage>`); all when none.
-    pub stacks: Vec<String>,
-    /// Approve the plan (replacements, widened permissions, deletions, the re-creation of
-    /// failed stacks) without asking.
-    #[arg(long)]
-    pub yes: bool,
-    /// What in the plan needs approval: `never`, `any-change`, or `broadening` (permissions
-    /// and network rules granted, resources replaced or deleted, stacks re-created).
-    #[arg(long, value_enum, default_value_t = ApprovalLevel::Broadening)]
-    pub require_approval: ApprovalLevel,
-    /// How many stacks deploy at once.
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
-    /// The role assumed in each account the base credentials are not in.
-    #[arg(long, default_value = "OrganizationAccountAccessRole")]
-    pub role_name: String,
-    /// The role to assume in one account, as `ACCOUNT=ROLE_ARN` (repeatable).
-    #[arg(long = "role-arn", value_parser = parse_role_arn)]
-    pub role_arns: Vec<(String, String)>,
-    /// The named profile to use for one account, as `ACCOUNT=PROFILE` (repeatable).
-    #[arg(long = "profile-for", value_parser = parse_profile)]
-    pub profiles: Vec<(String, String)>,
-    /// Attempts per AWS call.
-    #[arg(long, default_value_t = 3)]
-    pub max_attempts: u32,
-    /// Seconds one AWS call may take.
-    #[arg(long, default_value_t = 60)]
-    pub call_timeout_secs: u64,
-    /// Minutes one stack may take to deploy or delete.
-    #[arg(long, default_value_t = 180)]
-    pub stack_timeout_mins: u64,
-    /// Write every stack's outputs to this JSON file.
-    #[arg(long)]
-    pub outputs_file: Option<PathBuf>,
-    /// Take over stacks of the same name that no app of this tool deployed (they carry no
-    /// `hyperpod:app` tag); without it they are refused.
-    #[arg(long)]
-    pub adopt: bool,
-    /// The folder that holds the assemblies of all apps.
-    #[arg(long, default_value = "synth-out")]
-    pub output: PathBuf,
-}
-
-/// The levels of `--require-approval`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ApprovalLevel {
-    /// Nothing needs approval.
-    Never,
-    /// Every change needs approval.
-    AnyChange,
-    /// What widens access or destroys needs approval.
-    Broadening,
-}
-
-impl From<ApprovalLevel> for engine::RequireApproval {
-    fn from(level: ApprovalLevel) -> Self {
-        match level {
-            ApprovalLevel::Never => engine::RequireApproval::Never,
-            ApprovalLevel::AnyChange => engine::RequireApproval::AnyChange,
-            ApprovalLevel::Broadening => engine::RequireApproval::Broadening,
-        }
-    }
-}
-
-fn parse_profile(text: &str) -> Result<(String, String), String> {
-    let (account, profile) = text.split_once('=').ok_or("write ACCOUNT=PROFILE")?;
-    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) || profile.is_empty() {
-        return Err(format!(
-            "`{text}` is not ACCOUNT=PROFILE with a 12-digit account"
-        ));
-    }
-    Ok((account.to_owned(), profile.to_owned()))
-}
-
-fn parse_role_arn(text: &str) -> Result<(String, String), String> {
-    let (account, arn) = text.split_once('=').ok_or("write ACCOUNT=ROLE_ARN")?;
-    if account.len() != 12
-        || !account.chars().all(|c| c.is_ascii_digit())
-        || !arn.starts_with("arn:")
-    {
-        return Err(format!(
-            "`{text}` is not ACCOUNT=ROLE_ARN with a 12-digit account"
-        ));
-    }
-    Ok((account.to_owned(), arn.to_owned()))
-}
-
-impl DeployArgs {
-    fn options(&self) -> engine::DeployOptions {
-        engine::DeployOptions {
-            role_name: self.role_name.clone(),
-            role_arns: self.role_arns.iter().cloned().collect(),
-            profiles: self.profiles.iter().cloned().collect(),
-            operation_timeout: std::time::Duration::from_secs(self.call_timeout_secs.max(1)),
-            stack_timeout: std::time::Duration::from_secs(self.stack_timeout_mins.max(1) * 60),
-            concurrency: self.concurrency,
-            yes: self.yes,
-            require_approval: self.require_approval.into(),
-            interactive: !self.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()),
-            max_attempts: self.max_attempts,
-            select: self.stacks.clone(),
-            outputs_file: self.outputs_file.clone(),
-            adopt: self.adopt,
-            ..engine::DeployOptions::default()
-        }
-    }
-}
+pub use cli::{Cli, Command};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -184,8 +42,11 @@ pub enum CliError {
     #[error(transparent)]
     Deploy(#[from] engine::DeployError),
     /// Some stacks did not deploy or were not destroyed; the summary says which.
-    #[error("some stacks did not succeed:\n{0}")]
-    Incomplete(String),
+    #[error("some stacks did not succeed (the summary above says which)")]
+    Incomplete,
+    /// `diff --fail` found differences.
+    #[error("{0} stack(s) would change")]
+    Differences(usize),
 }
 
 /// Parses the process's arguments, runs the command against `app`, prints any error and
@@ -194,16 +55,14 @@ pub fn run(app: &App) -> ExitCode {
     let cli = Cli::parse();
     match execute(
         app,
-        cli.command.unwrap_or(Command::Synth {
-            output: "synth-out".into(),
-            quiet: false,
-        }),
+        cli.command.unwrap_or(Command::Synth(Default::default())),
+        cli.verbose,
         &mut std::io::stdout(),
     ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            // The causes (an AWS error, an I/O error) say what exactly went wrong.
+            // The causes (an I/O error) say what exactly went wrong.
             let mut cause = std::error::Error::source(&error);
             while let Some(inner) = cause {
                 eprintln!("  caused by: {inner}");
@@ -215,32 +74,59 @@ pub fn run(app: &App) -> ExitCode {
 }
 
 /// Runs one command against `app`, writing what it reports to `out`.
-pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), CliError> {
+pub fn execute(
+    app: &App,
+    command: Command,
+    verbose: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
     match command {
-        Command::Synth { output, quiet } => {
+        Command::Synth(args) => {
             let assembly = app.synth()?;
-            let folder = assembly.write_to(&output)?;
-            if !quiet {
+            let folder = assembly.write_to(&args.output)?;
+            if !args.quiet {
                 report_synth(&assembly, &folder, out).map_err(CliError::Output)?;
             }
+            if !args.stacks.is_empty() {
+                let stacks = engine::select(
+                    &assembly.manifest,
+                    &args.stacks,
+                    true,
+                    engine::Pull::Nothing,
+                )?;
+                for stack in stacks {
+                    let template = std::fs::read_to_string(folder.join(&stack.template))
+                        .map_err(CliError::Output)?;
+                    write!(out, "{template}").map_err(CliError::Output)?;
+                }
+            }
         }
-        Command::List => {
+        Command::List(args) => {
             let assembly = app.synth()?;
-            list(&assembly, out).map_err(CliError::Output)?;
+            listing::list(&assembly.manifest, &args, out).map_err(CliError::Output)?;
         }
         Command::Diff(args) => {
             let assembly = app.synth()?;
-            let folder = assembly.write_to(&args.output)?;
-            let options = args.options();
+            let folder = assembly.write_to(&args.connection.output)?;
+            let options = args.connection.options(&args.selection, verbose);
             let plan = runtime().block_on(async {
                 engine::diff(&engine::base_config(&options).await, &folder, &options).await
             })?;
-            write!(out, "{}", plan.render()).map_err(CliError::Output)?;
+            if args.json {
+                let json = serde_json::to_string_pretty(&plan).expect("a plan serializes");
+                writeln!(out, "{json}").map_err(CliError::Output)?;
+            } else {
+                write!(out, "{}", plan.render()).map_err(CliError::Output)?;
+            }
+            let changing = plan.stacks.iter().filter(|s| s.changes_anything()).count();
+            if args.fail && changing > 0 {
+                return Err(CliError::Differences(changing));
+            }
         }
         Command::Deploy(args) => {
             let assembly = app.synth()?;
-            let folder = assembly.write_to(&args.output)?;
-            let options = args.options();
+            let folder = assembly.write_to(&args.connection.output)?;
+            let options = args.options(verbose);
             let summary = runtime().block_on(async {
                 engine::deploy(&engine::base_config(&options).await, &folder, &options).await
             })?;
@@ -248,8 +134,8 @@ pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), 
         }
         Command::Bootstrap(args) => {
             let assembly = app.synth()?;
-            let folder = assembly.write_to(&args.output)?;
-            let options = args.options();
+            let folder = assembly.write_to(&args.connection.output)?;
+            let options = args.connection.options(&args.selection, verbose);
             let summary = runtime().block_on(async {
                 engine::bootstrap(&engine::base_config(&options).await, &folder, &options).await
             })?;
@@ -257,8 +143,8 @@ pub fn execute(app: &App, command: Command, out: &mut impl Write) -> Result<(), 
         }
         Command::Destroy(args) => {
             let assembly = app.synth()?;
-            let folder = assembly.write_to(&args.output)?;
-            let options = args.options();
+            let folder = assembly.write_to(&args.connection.output)?;
+            let options = args.options(verbose);
             let summary = runtime().block_on(async {
                 engine::destroy(&engine::base_config(&options).await, &folder, &options).await
             })?;
@@ -275,12 +161,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime starts")
 }
 
+/// Prints the summary once; a run where not every stack succeeded fails.
 fn finish(summary: engine::Summary, out: &mut impl Write) -> Result<(), CliError> {
     write!(out, "{}", summary.render()).map_err(CliError::Output)?;
     if summary.succeeded() {
         Ok(())
     } else {
-        Err(CliError::Incomplete(summary.render()))
+        Err(CliError::Incomplete)
     }
 }
 
@@ -315,35 +202,12 @@ fn report_synth(
     Ok(())
 }
 
-fn list(assembly: &CloudAssembly, out: &mut impl Write) -> std::io::Result<()> {
-    for stage in &assembly.manifest.stages {
-        writeln!(
-            out,
-            "{} (account {}, {})",
-            stage.id, stage.account, stage.region
-        )?;
-        for stack in assembly
-            .manifest
-            .stacks
-            .iter()
-            .filter(|stack| stack.stage == stage.id)
-        {
-            let after = if stack.dependencies.is_empty() {
-                String::new()
-            } else {
-                format!(" after {}", stack.dependencies.join(", "))
-            };
-            writeln!(out, "  {} as stack {}{after}", stack.id, stack.stack_name)?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use hyperpod_core::{CfnResource, Environment, Scope, Stack, StackProps, Stage, TagFormat};
 
     use super::*;
+    use crate::cli::{ListArgs, SynthArgs};
 
     fn two_stage_app() -> App {
         let app = App::new("cli-test");
@@ -371,36 +235,81 @@ mod tests {
         app
     }
 
-    #[test]
-    fn list_shows_accounts_regions_and_deploy_order() {
+    fn listed(args: ListArgs) -> String {
         let mut out = Vec::new();
-        execute(&two_stage_app(), Command::List, &mut out).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "data (account 333333333333, us-east-1)\n  data/Storage as stack cli-test-data-Storage\ncluster (account 111111111111, eu-west-1)\n  cluster/Access as stack cli-test-cluster-Access after data/Storage\n"
-        );
+        execute(&two_stage_app(), Command::List(args), false, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn synth_writes_the_assembly_and_reports_where() {
+    fn list_shows_the_stacks_in_deploy_order_with_accounts_and_regions() {
+        assert_eq!(
+            listed(ListArgs::default()),
+            "data/Storage (account 333333333333, us-east-1)\ncluster/Access (account 111111111111, eu-west-1) after data/Storage\n"
+        );
+        let long = listed(ListArgs {
+            long: true,
+            ..ListArgs::default()
+        });
+        assert!(
+            long.contains("  stack name: cli-test-data-Storage\n  termination protection: off\n"),
+            "{long}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&listed(ListArgs {
+            json: true,
+            ..ListArgs::default()
+        }))
+        .unwrap();
+        assert_eq!(json[1]["id"], "cluster/Access");
+        assert_eq!(json[1]["dependencies"], serde_json::json!(["data/Storage"]));
+    }
+
+    #[test]
+    fn list_draws_the_accounts_and_dependencies_as_mermaid_or_dot() {
+        let mermaid = listed(ListArgs {
+            graph: Some(cli::GraphFormat::Mermaid),
+            ..ListArgs::default()
+        });
+        assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+        assert!(
+            mermaid.contains("  subgraph account_333333333333[\"account 333333333333\"]\n    data_Storage[\"data/Storage<br/>us-east-1\"]\n  end\n"),
+            "{mermaid}"
+        );
+        assert!(
+            mermaid.contains("  data_Storage --> cluster_Access\n"),
+            "{mermaid}"
+        );
+        let dot = listed(ListArgs {
+            graph: Some(cli::GraphFormat::Dot),
+            ..ListArgs::default()
+        });
+        assert!(dot.contains("  data_Storage -> cluster_Access;\n"), "{dot}");
+    }
+
+    #[test]
+    fn synth_writes_the_assembly_reports_where_and_prints_the_templates_asked_for() {
         let dir = std::env::temp_dir().join(format!("hyperpod-deploy-test-{}", std::process::id()));
         let mut out = Vec::new();
         execute(
             &two_stage_app(),
-            Command::Synth {
+            Command::Synth(SynthArgs {
                 output: dir.clone(),
+                stacks: vec!["cluster/*".into()],
                 quiet: false,
-            },
+            }),
+            false,
             &mut out,
         )
         .unwrap();
         assert!(dir.join("cli-test/manifest.json").is_file());
         assert!(dir.join("cli-test/cluster/Access.template.json").is_file());
+        let printed = String::from_utf8(out).unwrap();
         assert!(
-            String::from_utf8(out)
-                .unwrap()
-                .starts_with("synthesized 2 stack(s) of `cli-test`")
+            printed.starts_with("synthesized 2 stack(s) of `cli-test`"),
+            "{printed}"
         );
+        assert!(printed.contains("\"AWS::SSM::Parameter\""), "{printed}");
+        assert!(!printed.contains("\"AWS::SNS::Topic\""), "{printed}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -427,10 +336,11 @@ mod tests {
         let mut out = Vec::new();
         execute(
             &app,
-            Command::Synth {
+            Command::Synth(SynthArgs {
                 output: dir.clone(),
-                quiet: false,
-            },
+                ..SynthArgs::default()
+            }),
+            false,
             &mut out,
         )
         .unwrap();
@@ -445,12 +355,53 @@ mod tests {
     }
 
     #[test]
+    fn a_selection_pulls_dependencies_or_dependents_unless_exclusive() {
+        let manifest = two_stage_app().synth().unwrap().manifest;
+        let ids = |patterns: &[&str], exclusively, pull| -> Vec<String> {
+            let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+            engine::select(&manifest, &patterns, exclusively, pull)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id.clone())
+                .collect()
+        };
+        assert_eq!(
+            ids(&["cluster/Access"], false, engine::Pull::Dependencies),
+            ["data/Storage", "cluster/Access"]
+        );
+        assert_eq!(
+            ids(&["cluster/Access"], true, engine::Pull::Dependencies),
+            ["cluster/Access"]
+        );
+        assert_eq!(
+            ids(&["data"], false, engine::Pull::Dependents),
+            ["data/Storage", "cluster/Access"]
+        );
+        // By stack name, with a pattern.
+        assert_eq!(
+            ids(&["cli-test-*-Storage"], false, engine::Pull::Nothing),
+            ["data/Storage"]
+        );
+        let unknown = engine::select(&manifest, &["nope/*".into()], false, engine::Pull::Nothing)
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("`nope/*` names no stack"), "{unknown}");
+    }
+
+    #[test]
     fn deploy_options_parse_from_the_command_line() {
         let cli = Cli::try_parse_from([
             "app",
             "deploy",
             "cluster",
+            "-v",
             "--yes",
+            "--exclusively",
+            "--profile",
+            "platform",
+            "--require-approval",
+            "any-change",
+            "--no-rollback",
             "--concurrency",
             "2",
             "--role-arn",
@@ -466,8 +417,11 @@ mod tests {
         let Some(Command::Deploy(args)) = cli.command else {
             panic!("a deploy command")
         };
-        let options = args.options();
-        assert!(options.yes && !options.interactive);
+        let options = args.options(cli.verbose);
+        assert!(options.yes && !options.interactive && options.verbose);
+        assert!(options.exclusively && options.no_rollback);
+        assert_eq!(options.require_approval, engine::RequireApproval::AnyChange);
+        assert_eq!(options.profile.as_deref(), Some("platform"));
         assert_eq!(options.select, ["cluster"]);
         assert_eq!(options.concurrency, 2);
         assert_eq!(
@@ -479,6 +433,24 @@ mod tests {
         assert_eq!(
             options.outputs_file.as_deref(),
             Some(std::path::Path::new("out.json"))
+        );
+    }
+
+    #[test]
+    fn options_that_mean_nothing_for_a_command_are_refused() {
+        for args in [
+            ["app", "diff", "--outputs-file", "x.json"].as_slice(),
+            &["app", "destroy", "--concurrency", "2"],
+            &["app", "list", "--yes"],
+            &["app", "bootstrap", "--require-approval", "never"],
+            &["app", "deploy", "--all", "cluster"],
+            &["app", "deploy", "--require-approval", "sometimes"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?} was accepted");
+        }
+        assert!(
+            Cli::try_parse_from(["app", "--version"])
+                .is_err_and(|e| e.kind() == clap::error::ErrorKind::DisplayVersion)
         );
     }
 
@@ -503,10 +475,12 @@ mod tests {
         Stage::new(&app, "bad", Environment::new("12", "moon-1"));
         let error = execute(
             &app,
-            Command::Synth {
+            Command::Synth(SynthArgs {
                 output: "unused".into(),
                 quiet: true,
-            },
+                ..SynthArgs::default()
+            }),
+            false,
             &mut Vec::new(),
         )
         .unwrap_err()

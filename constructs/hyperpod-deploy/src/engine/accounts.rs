@@ -9,10 +9,14 @@ use hyperpod_core::{Manifest, StackManifest};
 use super::errors::failure;
 use super::{DeployError, DeployOptions};
 
-/// The base configuration from the standard chain and `AWS_ENDPOINT_URL`, with bounded
-/// retries and timeouts.
+/// The base configuration from the standard chain (or `profile`) and `AWS_ENDPOINT_URL`,
+/// with bounded retries and timeouts.
 pub async fn base_config(options: &DeployOptions) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    loader
         .retry_config(
             aws_config::retry::RetryConfig::standard()
                 .with_max_attempts(options.max_attempts.max(1)),

@@ -8,8 +8,9 @@ use hyperpod_core::StackManifest;
 
 use super::accounts::Accounts;
 use super::assets::staging_bucket;
+use super::selection::{Pull, select};
 use super::stack::{Approved, deploy_with_change_set};
-use super::{DeployError, DeployOptions, Outcome, Summary, read_manifest, result, selected};
+use super::{DeployError, DeployOptions, Outcome, Summary, read_manifest, result};
 
 /// The owner the staging stack's ownership tag names: the tool, not one app.
 const BOOTSTRAP_OWNER: &str = "hyperpod-bootstrap";
@@ -45,7 +46,12 @@ pub async fn bootstrap(
     options: &DeployOptions,
 ) -> Result<Summary, DeployError> {
     let manifest = read_manifest(assembly_dir)?;
-    let stacks = selected(&manifest, options)?;
+    let stacks = select(
+        &manifest,
+        &options.select,
+        options.exclusively,
+        Pull::Nothing,
+    )?;
     let environments: BTreeSet<(String, String)> = stacks
         .iter()
         .map(|s| (s.account.clone(), s.region.clone()))

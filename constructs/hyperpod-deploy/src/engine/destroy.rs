@@ -10,10 +10,9 @@ use hyperpod_core::StackManifest;
 use super::accounts::Accounts;
 use super::errors::describe;
 use super::ownership::check_owner;
+use super::selection::{Pull, deploy_order, select};
 use super::stack::{current, wait_deleted};
-use super::{
-    DeployError, DeployOptions, Outcome, Summary, approve, read_manifest, result, say, selected,
-};
+use super::{DeployError, DeployOptions, Outcome, Summary, approve, read_manifest, result, say};
 
 /// Deletes the selected stacks in reverse dependency order, across accounts. Resources
 /// kept by their deletion policy are listed afterwards.
@@ -23,28 +22,37 @@ pub async fn destroy(
     options: &DeployOptions,
 ) -> Result<Summary, DeployError> {
     let manifest = read_manifest(assembly_dir)?;
-    let stacks = selected(&manifest, options)?;
+    let stacks = select(
+        &manifest,
+        &options.select,
+        options.exclusively,
+        Pull::Dependents,
+    )?;
     let accounts: BTreeSet<String> = stacks.iter().map(|s| s.account.clone()).collect();
     let accounts = Accounts::connect(base, &accounts, options).await?;
-    let mut order: Vec<&StackManifest> = Vec::new();
-    let mut remaining = stacks.clone();
-    // Reverse topological order: a stack goes once nothing remaining depends on it.
-    while !remaining.is_empty() {
-        let position = remaining
-            .iter()
-            .position(|s| {
-                !remaining
-                    .iter()
-                    .any(|other| other.dependencies.contains(&s.id))
-            })
-            .unwrap_or(0);
-        order.push(remaining.remove(position));
-    }
-    // One question for the whole run, naming every stack with its account and region.
+    // A stack goes once nothing that depends on it is left.
+    let mut order = deploy_order(&stacks);
+    order.reverse();
+    // One question for the whole run, naming every stack with its account and region, and
+    // what protects it.
     println!("destroy, in this order:");
     for stack in &order {
+        let client = accounts.client(&stack.account, &stack.region);
+        let state = match current(&client, &stack.stack_name).await {
+            Ok(None) => "not deployed".to_owned(),
+            Ok(Some(deployed)) if deployed.enable_termination_protection() == Some(true) => {
+                if options.lift_termination_protection {
+                    "termination protection on: it will be lifted".to_owned()
+                } else {
+                    "termination protection on: it stays (--lift-termination-protection lifts it)"
+                        .to_owned()
+                }
+            }
+            Ok(Some(_)) => "deployed".to_owned(),
+            Err(reason) => format!("cannot be read: {reason}"),
+        };
         println!(
-            "  {} (stack {}, account {} {})",
+            "  {} (stack {}, account {} {}): {state}",
             stack.id, stack.stack_name, stack.account, stack.region
         );
     }
@@ -98,10 +106,20 @@ pub(super) async fn destroy_stack(
         return Ok(Outcome::Refused(reason));
     }
     if deployed.enable_termination_protection() == Some(true) {
-        return Err(format!(
-            "termination protection is on; turn it off with `aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {}` first",
-            stack.stack_name
-        ));
+        if !options.lift_termination_protection {
+            return Ok(Outcome::Refused(format!(
+                "termination protection is on for stack {} in account {} {}; run destroy with --lift-termination-protection, which lifts it after the confirmation",
+                stack.stack_name, stack.account, stack.region
+            )));
+        }
+        client
+            .update_termination_protection()
+            .stack_name(&stack.stack_name)
+            .enable_termination_protection(false)
+            .send()
+            .await
+            .map_err(|e| describe("UpdateTerminationProtection", &e))?;
+        say(stack, "termination protection lifted");
     }
     client
         .delete_stack()

@@ -13,9 +13,10 @@ mod ownership;
 mod parameters;
 mod plan;
 mod schedule;
+mod selection;
 mod stack;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ pub use destroy::destroy;
 pub use errors::{CallFailure, FailureKind};
 pub use plan::{Plan, PlannedAction, StackPlan, diff};
 pub use schedule::deploy;
+pub use selection::{Pull, deploy_order, glob_matches, select};
 
 /// How the engine reaches the accounts and how careful it is.
 #[derive(Clone, Debug)]
@@ -55,8 +57,20 @@ pub struct DeployOptions {
     pub stack_timeout: Duration,
     /// How often stack and change-set states are polled.
     pub poll_interval: Duration,
-    /// Deploy only these stacks (`<stage>/<stack>` or `<stage>`); all when empty.
+    /// Act only on the stacks these patterns name (ids `<stage>/<stack>`, stages or stack
+    /// names, with `*` and `?`); all when empty. A deploy takes their dependencies along, a
+    /// destroy their dependents, unless `exclusively`.
     pub select: Vec<String>,
+    /// Only the stacks `select` names.
+    pub exclusively: bool,
+    /// The named profile of the base identity (from the AWS config files).
+    pub profile: Option<String>,
+    /// Leaves a failed stack as it failed, for inspection, instead of rolling it back.
+    pub no_rollback: bool,
+    /// Lets destroy turn off termination protection (after the confirmation).
+    pub lift_termination_protection: bool,
+    /// Prints every change of a change set and every asset upload.
+    pub verbose: bool,
     /// Writes every stack's outputs there as JSON after a deploy.
     pub outputs_file: Option<PathBuf>,
     /// Takes over stacks of the same name that no app of this tool deployed (they have no
@@ -79,6 +93,11 @@ impl Default for DeployOptions {
             stack_timeout: Duration::from_secs(3 * 60 * 60),
             poll_interval: Duration::from_secs(5),
             select: Vec::new(),
+            exclusively: false,
+            profile: None,
+            no_rollback: false,
+            lift_termination_protection: false,
+            verbose: false,
             outputs_file: None,
             adopt: false,
         }
@@ -264,33 +283,6 @@ impl Summary {
         }
         out
     }
-}
-
-/// The stacks selected (all of them when the selection is empty), in manifest order.
-pub(super) fn selected<'m>(
-    manifest: &'m Manifest,
-    options: &DeployOptions,
-) -> Result<Vec<&'m StackManifest>, DeployError> {
-    if options.select.is_empty() {
-        return Ok(manifest.stacks.iter().collect());
-    }
-    let mut wanted: BTreeSet<String> = BTreeSet::new();
-    for selection in &options.select {
-        let matching: Vec<&StackManifest> = manifest
-            .stacks
-            .iter()
-            .filter(|s| s.id == *selection || s.stage == *selection)
-            .collect();
-        if matching.is_empty() {
-            return Err(DeployError::UnknownSelection(selection.clone()));
-        }
-        wanted.extend(matching.iter().map(|s| s.id.clone()));
-    }
-    Ok(manifest
-        .stacks
-        .iter()
-        .filter(|s| wanted.contains(&s.id))
-        .collect())
 }
 
 pub(super) fn result(stack: &StackManifest, outcome: Outcome) -> StackResult {

@@ -13,12 +13,14 @@ use super::accounts::{Accounts, accounts_involved};
 use super::change_set::change_set_replacements;
 use super::ownership::check_owner;
 use super::parameters::resolve_parameters;
+use super::selection::{Pull, select};
 use super::stack::{current, deployed_template, unchanged};
-use super::{DeployError, DeployOptions, RequireApproval, read_manifest, selected};
+use super::{DeployError, DeployOptions, RequireApproval, read_manifest};
 use crate::diff::StackDiff;
 
 /// What a run will do to one stack.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "action", content = "reason")]
 pub enum PlannedAction {
     /// Create it.
     Create,
@@ -35,7 +37,8 @@ pub enum PlannedAction {
 }
 
 /// The plan of one stack.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StackPlan {
     /// The stack's id (`<stage>/<stack>`).
     pub id: String,
@@ -46,6 +49,7 @@ pub struct StackPlan {
     /// Its region.
     pub region: String,
     /// What the run will do.
+    #[serde(flatten)]
     pub action: PlannedAction,
     /// What changes in its template.
     pub changes: StackDiff,
@@ -96,7 +100,7 @@ impl StackPlan {
 }
 
 /// The plan of a whole run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Plan {
     /// Per selected stack, in manifest order.
     pub stacks: Vec<StackPlan>,
@@ -299,7 +303,12 @@ pub async fn diff(
     options: &DeployOptions,
 ) -> Result<Plan, DeployError> {
     let manifest = read_manifest(assembly_dir)?;
-    let stacks = selected(&manifest, options)?;
+    let stacks = select(
+        &manifest,
+        &options.select,
+        options.exclusively,
+        Pull::Dependencies,
+    )?;
     let accounts = accounts_involved(&manifest, &stacks);
     let accounts = Accounts::connect(base, &accounts, options).await?;
     let templates = read_templates(assembly_dir, &stacks)?;

@@ -11,10 +11,11 @@ use tokio::sync::{Mutex, Semaphore};
 
 use super::accounts::{Accounts, accounts_involved};
 use super::plan::{PlannedAction, plan, read_templates};
+use super::selection::{Pull, select};
 use super::stack::{Approved, deploy_stack};
 use super::{
     DeployError, DeployOptions, Outcome, RequireApproval, StackResult, Summary, approve,
-    read_manifest, result, selected,
+    read_manifest, result,
 };
 
 /// Deploys the selected stacks of the assembly in `assembly_dir` (the folder holding
@@ -25,7 +26,12 @@ pub async fn deploy(
     options: &DeployOptions,
 ) -> Result<Summary, DeployError> {
     let manifest = read_manifest(assembly_dir)?;
-    let stacks = selected(&manifest, options)?;
+    let stacks = select(
+        &manifest,
+        &options.select,
+        options.exclusively,
+        Pull::Dependencies,
+    )?;
     let accounts = accounts_involved(&manifest, &stacks);
     let accounts = Arc::new(Accounts::connect(base, &accounts, options).await?);
     let templates = read_templates(assembly_dir, &stacks)?;

@@ -61,13 +61,15 @@ pub(super) async fn deploy_stack(
             Ok((sent, present)) => {
                 uploads.0 += sent;
                 uploads.1 += present;
-                say(
-                    stack,
-                    format!(
-                        "asset {}: {sent} file(s) uploaded, {present} already in s3://{}/{}",
-                        asset.id, asset.bucket_name, asset.object_key_prefix
-                    ),
-                );
+                if options.verbose {
+                    say(
+                        stack,
+                        format!(
+                            "asset {}: {sent} file(s) uploaded, {present} already in s3://{}/{}",
+                            asset.id, asset.bucket_name, asset.object_key_prefix
+                        ),
+                    );
+                }
             }
             Err(reason) => {
                 return (
@@ -268,7 +270,7 @@ pub(super) async fn deploy_with_change_set(
         }
         ChangeSet::Failed(reason) => return Err(format!("the change set failed: {reason}")),
     };
-    for change in described.changes() {
+    for change in described.changes().iter().filter(|_| options.verbose) {
         if let Some(resource) = change.resource_change() {
             let action = resource.action().map(|a| a.as_str()).unwrap_or("?");
             let replacement = resource
@@ -338,6 +340,7 @@ pub(super) async fn deploy_with_change_set(
         .execute_change_set()
         .change_set_name(&change_set_id)
         .stack_name(name)
+        .disable_rollback(options.no_rollback)
         .send()
         .await
         .map_err(|e| describe("ExecuteChangeSet", &e))?;
@@ -355,8 +358,21 @@ pub(super) async fn deploy_with_change_set(
         Ok(Outcome::Deployed)
     } else {
         let reasons = failure_reasons(client, name).await;
+        // Without rollback the stack stays as it failed: say the two ways on.
+        let way_back = if options.no_rollback
+            && matches!(
+                final_status,
+                StackStatus::CreateFailed | StackStatus::UpdateFailed
+            ) {
+            format!(
+                "; it is left as it failed for inspection: fix the cause and deploy again, or roll it back with `aws cloudformation rollback-stack --stack-name {name}` in account {} {}",
+                stack.account, stack.region
+            )
+        } else {
+            String::new()
+        };
         Err(format!(
-            "the stack ended in {}: {reasons}",
+            "the stack ended in {}: {reasons}{way_back}",
             final_status.as_str()
         ))
     }
