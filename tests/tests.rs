@@ -2,6 +2,7 @@
 
 mod addons;
 mod assertions;
+mod cli;
 mod committed;
 mod cross_stack;
 mod deploy;

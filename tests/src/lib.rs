@@ -233,3 +233,34 @@ impl Drop for MotoServer {
         let _ = self.child.wait();
     }
 }
+
+/// The debug binary of an app under `apps/`, built once per test process (`cargo build`,
+/// which the workspace's test build has mostly done already).
+pub fn app_binary(app: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !built.iter().any(|name| name == app) {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--package", app])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building {app} failed");
+        built.push(app.to_owned());
+    }
+    workspace_root().join("target/debug").join(app)
+}
+
+/// The environment a binary needs to act against a local endpoint: static keys, a region,
+/// no instance metadata.
+pub fn local_aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}

@@ -1,0 +1,145 @@
+//! The command line run as a user runs it: an app's binary against moto's server, without
+//! a terminal and at a real pseudo-terminal.
+
+use std::process::{Command, Stdio};
+
+use tests::{MotoServer, app_binary, local_aws_env, python_tools, workspace_root};
+
+/// What a run printed and how it ended.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn finished(output: std::process::Output) -> Run {
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs the example app's binary with `args` against `endpoint`, without a terminal.
+fn example(endpoint: &str, output: &std::path::Path, args: &[&str]) -> Run {
+    finished(
+        Command::new(app_binary("example-shared-bucket"))
+            .args(args)
+            .arg("--output")
+            .arg(output)
+            .envs(local_aws_env(endpoint))
+            .stdin(Stdio::null())
+            .output()
+            .expect("the app runs"),
+    )
+}
+
+fn moto() -> Option<MotoServer> {
+    let python = python_tools()?;
+    Some(
+        MotoServer::start(&python, &workspace_root().join("target"))
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
+#[test]
+fn diff_fail_exits_1_while_anything_would_change_and_a_plan_needing_approval_is_refused_without_a_terminal()
+ {
+    let Some(server) = moto() else {
+        return;
+    };
+    let endpoint = server.endpoint();
+    let out = tempfile::tempdir().unwrap();
+    let diff = example(&endpoint, out.path(), &["diff", "--fail"]);
+    assert_eq!(diff.code, 1, "{}{}", diff.stdout, diff.stderr);
+    assert!(
+        diff.stdout.contains("data/Storage (stack example-shared-bucket-data-Storage, 111111111111 us-east-1): create"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stderr.contains("3 stack(s) would change"),
+        "{}",
+        diff.stderr
+    );
+
+    // No terminal, no --yes: the plan widens permissions, so nothing happens at all.
+    let refused = example(&endpoint, out.path(), &["deploy"]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stdout.contains("needs approval: ")
+            && refused.stdout.contains("refused: the plan needs approval"),
+        "{}",
+        refused.stdout
+    );
+    assert!(!refused.stdout.contains("FAILED"), "{}", refused.stdout);
+    let still = example(&endpoint, out.path(), &["diff", "--fail"]);
+    assert_eq!(still.code, 1, "nothing was deployed: {}", still.stdout);
+
+    let deployed = example(&endpoint, out.path(), &["deploy", "--yes"]);
+    assert_eq!(deployed.code, 0, "{}{}", deployed.stdout, deployed.stderr);
+    assert_eq!(
+        deployed.stdout.matches("summary:").count(),
+        1,
+        "the summary is printed once: {}",
+        deployed.stdout
+    );
+    let clean = example(&endpoint, out.path(), &["diff", "--fail"]);
+    assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
+    let json = example(&endpoint, out.path(), &["diff", "--json"]);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(plan["stacks"][0]["action"], "unchanged", "{}", json.stdout);
+}
+
+/// Runs the example app's binary in a pseudo-terminal and types `answer` at its question.
+fn at_terminal(endpoint: &str, output: &std::path::Path, answer: &str, args: &[&str]) -> Run {
+    let python = python_tools().expect("moto runs, so Python does");
+    finished(
+        Command::new(python)
+            .arg(workspace_root().join("tests/python/pty_run.py"))
+            .args(["[y/N]", answer])
+            .arg(app_binary("example-shared-bucket"))
+            .args(args)
+            .arg("--output")
+            .arg(output)
+            .envs(local_aws_env(endpoint))
+            .output()
+            .expect("the pseudo-terminal runs"),
+    )
+}
+
+#[test]
+fn at_a_terminal_the_whole_plan_is_asked_once_and_a_no_changes_nothing() {
+    let Some(server) = moto() else {
+        return;
+    };
+    let endpoint = server.endpoint();
+    let out = tempfile::tempdir().unwrap();
+    let declined = at_terminal(&endpoint, out.path(), "n", &["deploy"]);
+    assert_eq!(declined.code, 1, "{}", declined.stdout);
+    assert_eq!(
+        declined.stdout.matches("[y/N]").count(),
+        1,
+        "{}",
+        declined.stdout
+    );
+    assert!(
+        declined.stdout.contains("refused: the plan needs approval"),
+        "{}",
+        declined.stdout
+    );
+
+    let accepted = at_terminal(&endpoint, out.path(), "y", &["deploy"]);
+    assert_eq!(accepted.code, 0, "{}", accepted.stdout);
+    assert_eq!(
+        accepted.stdout.matches("[y/N]").count(),
+        1,
+        "one question for three stacks in two accounts: {}",
+        accepted.stdout
+    );
+    assert!(
+        accepted.stdout.contains("analytics/Access: deployed"),
+        "{}",
+        accepted.stdout
+    );
+}
