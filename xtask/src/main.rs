@@ -1,5 +1,6 @@
 //! Workspace automation, run as `cargo xtask <command>`:
 //!
+//! - `run`: the main job: `synth`, then every app deployed twice into a local emulator.
 //! - `synth`: synthesize every app under `apps/` into `synth-out/`.
 //! - `codegen`: generate the typed resources of `hyperpod-cfn` from the pinned schemas
 //!   (`--check` compares instead of writing).
@@ -30,6 +31,8 @@ const CHECKOV_VERSION: &str = "3.3.30";
 
 const USAGE: &str = "usage: cargo xtask <command>
 
+  run                the main job: synthesize every app, then deploy each across its
+                     accounts into a local AWS emulator (moto, on 127.0.0.1) and once more
   synth              synthesize every app under apps/ into synth-out/
   test [-- ARGS]     install the pinned Python tools when missing, then run every test
   bench              time synthesis and a deploy to the local emulator
@@ -38,6 +41,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = workspace_root().and_then(|root| match args.first().map(String::as_str) {
+        Some("run") => main_job(&root),
         Some("synth") => synth(&root),
         Some("test") => test(&root, &args[1..]),
         Some("bench") => bench(&root),
@@ -135,6 +139,48 @@ fn synth(root: &Path) -> Result<()> {
             .current_dir(root))?;
     }
     Ok(())
+}
+
+/// The main job on a machine without AWS accounts: every app synthesized, then deployed
+/// across its example accounts into the pinned emulator the tests use (started here, on
+/// 127.0.0.1, and stopped at the end), showing the plan, the progress and the outputs,
+/// then deployed again, which changes nothing. Real accounts are `cargo run -p <app> --
+/// deploy`, with credentials.
+fn main_job(root: &Path) -> Result<()> {
+    synth(root)?;
+    let (tools, _) = python_tools(root)?;
+    let server = tests::MotoServer::start(&tools.join("python3"), &std::env::temp_dir())
+        .map_err(anyhow::Error::msg)?;
+    let out = std::env::temp_dir().join(format!("hyperpod-run-{}", std::process::id()));
+    let result = (|| -> Result<()> {
+        for app in apps(root)? {
+            let step = |verb: &str| -> Result<()> {
+                run(Command::new(env!("CARGO"))
+                    .args(["run", "--quiet", "--package", &app, "--", verb])
+                    // The emulator is local and throwaway: the plan is approved here.
+                    .args(if verb == "deploy" {
+                        &["--yes"][..]
+                    } else {
+                        &[]
+                    })
+                    .arg("--output")
+                    .arg(&out)
+                    .envs(tests::local_aws_env(&server.endpoint()))
+                    .current_dir(root))
+            };
+            println!(
+                "\n== {app}: deploying into the local emulator at {} ==",
+                server.endpoint()
+            );
+            step("bootstrap")?;
+            step("deploy")?;
+            println!("\n== {app}: deploying again, which changes nothing ==");
+            step("deploy")?;
+        }
+        Ok(())
+    })();
+    std::fs::remove_dir_all(&out).ok();
+    result
 }
 
 /// Makes sure `.venv/` holds cfn-lint and moto and `.venv-checkov/` holds checkov, each at
@@ -263,11 +309,7 @@ fn bench_deploy(root: &Path) -> Result<()> {
         run(Command::new(root.join("target/release/hyperpod-platform"))
             .args([verb, "--yes", "--max-attempts", "1", "--output"])
             .arg(&out)
-            .env("AWS_ENDPOINT_URL", server.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(tests::local_aws_env(&server.endpoint()))
             .stdout(std::process::Stdio::null()))
     };
     let deploy = || -> Result<std::time::Duration> {

@@ -1,10 +1,60 @@
-//! The difference between a deployed template and the one to deploy: resources added,
-//! removed and modified, the modifications that replace a resource (from the create-only
-//! properties of the generated schemas), and the permissions that widen.
-
-use std::collections::BTreeSet;
+//! The difference between a deployed template and the one to deploy: the security
+//! changes (IAM statements, managed policies, security-group rules added and removed),
+//! resources added, removed and modified (with the properties that change, old and new),
+//! the modifications that replace a resource (from the create-only properties of the
+//! generated schemas), and the permissions that widen.
 
 use serde_json::Value as Json;
+
+use crate::security::{ManagedPolicyRow, RuleRow, StatementRow, security, short};
+
+/// A property of a resource that changes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyChange {
+    /// The resource's logical id.
+    pub resource: String,
+    /// The property (or `DeletionPolicy`, `DependsOn`, …).
+    pub property: String,
+    /// Its value before, short; empty when it was not set.
+    pub old: String,
+    /// Its value after, short; empty when it is removed.
+    pub new: String,
+}
+
+/// Rows added to and removed from one security table.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Changes<T> {
+    /// Rows only in the new template.
+    pub added: Vec<T>,
+    /// Rows only in the deployed one.
+    pub removed: Vec<T>,
+}
+
+impl<T> Default for Changes<T> {
+    fn default() -> Self {
+        Changes {
+            added: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+}
+
+impl<T: Ord + Clone> Changes<T> {
+    fn between(
+        before: &std::collections::BTreeSet<T>,
+        after: &std::collections::BTreeSet<T>,
+    ) -> Self {
+        Changes {
+            added: after.difference(before).cloned().collect(),
+            removed: before.difference(after).cloned().collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
 
 /// What changes in one stack.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -18,8 +68,16 @@ pub struct StackDiff {
     /// replace the resource.
     pub modified: Vec<(String, String, Vec<String>)>,
     /// Policy statements and network rules that the new template grants and the deployed
-    /// one does not.
+    /// one does not, one line each.
     pub widened: Vec<String>,
+    /// IAM statements added and removed.
+    pub statements: Changes<StatementRow>,
+    /// Managed policies attached and detached.
+    pub managed_policies: Changes<ManagedPolicyRow>,
+    /// Security-group rules added and removed.
+    pub rules: Changes<RuleRow>,
+    /// The properties of modified resources that change.
+    pub properties: Vec<PropertyChange>,
     /// Outputs and parameters aside, whether anything changes.
     pub template_changed: bool,
 }
@@ -34,9 +92,56 @@ impl StackDiff {
             .collect()
     }
 
-    /// A readable report, one line per change.
+    /// A report a reviewer reads: the security changes as tables, then the resources
+    /// with the properties that change.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let sign = |added: bool| if added { "+" } else { "-" }.to_owned();
+        if !self.statements.is_empty() {
+            out.push_str("  IAM statement changes\n");
+            let rows = changes_rows(&self.statements, |added, row| {
+                vec![
+                    vec![sign(added)],
+                    row.resource.clone(),
+                    vec![row.effect.clone()],
+                    row.action.clone(),
+                    row.principal.clone(),
+                    row.condition.clone(),
+                ]
+            });
+            out.push_str(&table(
+                &["", "Resource", "Effect", "Action", "Principal", "Condition"],
+                &rows,
+            ));
+        }
+        if !self.managed_policies.is_empty() {
+            out.push_str("  IAM managed policy changes\n");
+            let rows = changes_rows(&self.managed_policies, |added, row| {
+                vec![
+                    vec![sign(added)],
+                    vec![row.holder.clone()],
+                    vec![row.policy.clone()],
+                ]
+            });
+            out.push_str(&table(&["", "Holder", "Managed policy"], &rows));
+        }
+        if !self.rules.is_empty() {
+            out.push_str("  Security group changes\n");
+            let rows = changes_rows(&self.rules, |added, row| {
+                vec![
+                    vec![sign(added)],
+                    vec![row.group.clone()],
+                    vec![row.direction.clone()],
+                    vec![row.traffic.clone()],
+                    vec![row.peer.clone()],
+                    vec![row.description.clone()],
+                ]
+            });
+            out.push_str(&table(
+                &["", "Group", "Direction", "Traffic", "Peer", "Description"],
+                &rows,
+            ));
+        }
         for (id, kind) in &self.added {
             out.push_str(&format!("  + {id} ({kind})\n"));
         }
@@ -52,9 +157,21 @@ impl StackDiff {
                     replacing.join(", ")
                 ));
             }
-        }
-        for grant in &self.widened {
-            out.push_str(&format!("  ! widens: {grant}\n"));
+            for change in self.properties.iter().filter(|c| c.resource == *id) {
+                let shown = |value: &str| {
+                    if value.is_empty() {
+                        "(not set)".to_owned()
+                    } else {
+                        value.to_owned()
+                    }
+                };
+                out.push_str(&format!(
+                    "      {}: {} -> {}\n",
+                    change.property,
+                    shown(&change.old),
+                    shown(&change.new)
+                ));
+            }
         }
         if out.is_empty() {
             out.push_str(if self.template_changed {
@@ -65,6 +182,63 @@ impl StackDiff {
         }
         out
     }
+}
+
+/// The rows of a change table: added first, then removed.
+fn changes_rows<T>(
+    changes: &Changes<T>,
+    row: impl Fn(bool, &T) -> Vec<Vec<String>>,
+) -> Vec<Vec<Vec<String>>> {
+    changes
+        .added
+        .iter()
+        .map(|r| row(true, r))
+        .chain(changes.removed.iter().map(|r| row(false, r)))
+        .collect()
+}
+
+/// A plain-text table, indented by four spaces: cells of several lines, columns as wide
+/// as their widest line, a rule between rows.
+fn table(headers: &[&str], rows: &[Vec<Vec<String>>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (column, cell) in row.iter().enumerate() {
+            for line in cell {
+                widths[column] = widths[column].max(line.chars().count());
+            }
+        }
+    }
+    let rule = format!(
+        "    +{}+\n",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("+")
+    );
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!(" {cell:<width$} "))
+            .collect();
+        format!("    |{}|\n", padded.join("|"))
+    };
+    let mut out = rule.clone();
+    out.push_str(&line(headers.to_vec()));
+    out.push_str(&rule);
+    for row in rows {
+        let height = row.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        for index in 0..height {
+            out.push_str(&line(
+                row.iter()
+                    .map(|cell| cell.get(index).map(String::as_str).unwrap_or(""))
+                    .collect(),
+            ));
+        }
+        out.push_str(&rule);
+    }
+    out
 }
 
 /// Compares a deployed template (`None` for a new stack) with the one to deploy.
@@ -90,6 +264,9 @@ pub fn diff(deployed: Option<&Json>, wanted: &Json) -> StackDiff {
                 } else {
                     replacing_paths(&kind, &old["Properties"], &resource["Properties"])
                 };
+                result
+                    .properties
+                    .extend(property_changes(id, old, resource));
                 result.modified.push((id.clone(), kind, replacing));
             }
             Some(_) => {}
@@ -103,12 +280,106 @@ pub fn diff(deployed: Option<&Json>, wanted: &Json) -> StackDiff {
             ));
         }
     }
-    let before = grants(&old_resources);
-    result.widened = grants(&new_resources)
-        .difference(&before)
-        .cloned()
+    let before = security(&old_resources);
+    let after = security(&new_resources);
+    result.statements = Changes::between(&before.statements, &after.statements);
+    result.managed_policies = Changes::between(&before.managed, &after.managed);
+    result.rules = Changes::between(&before.rules, &after.rules);
+    result.widened = result
+        .statements
+        .added
+        .iter()
+        .filter(|row| row.effect == "Allow")
+        .map(|row| {
+            let condition = if row.condition.is_empty() {
+                String::new()
+            } else {
+                format!(" when {}", row.condition.join("; "))
+            };
+            format!(
+                "{} allowed {} on {}{condition}",
+                row.principal.join(", "),
+                row.action.join(", "),
+                row.resource.join(", ")
+            )
+        })
+        .chain(
+            result
+                .managed_policies
+                .added
+                .iter()
+                .map(|row| format!("{} gets managed policy {}", row.holder, row.policy)),
+        )
+        .chain(result.rules.added.iter().map(|row| {
+            format!(
+                "{} {} {} with {}",
+                row.group, row.direction, row.traffic, row.peer
+            )
+        }))
         .collect();
     result
+}
+
+/// The top-level properties (and resource attributes) of a resource that change, short.
+fn property_changes(id: &str, old: &Json, new: &Json) -> Vec<PropertyChange> {
+    let mut out = Vec::new();
+    let empty = serde_json::Map::new();
+    let sections = |resource: &Json| -> Vec<(String, Json)> {
+        let mut entries: Vec<(String, Json)> = resource["Properties"]
+            .as_object()
+            .unwrap_or(&empty)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for attribute in [
+            "DeletionPolicy",
+            "UpdateReplacePolicy",
+            "DependsOn",
+            "Condition",
+        ] {
+            if let Some(value) = resource.get(attribute) {
+                entries.push((attribute.to_owned(), value.clone()));
+            }
+        }
+        entries
+    };
+    let before = sections(old);
+    let after = sections(new);
+    let value_of = |entries: &[(String, Json)], key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let mut keys: Vec<String> = after.iter().map(|(k, _)| k.clone()).collect();
+    keys.extend(
+        before
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !after.iter().any(|(a, _)| a == k)),
+    );
+    for key in keys {
+        let (was, is) = (value_of(&before, &key), value_of(&after, &key));
+        if was != is {
+            out.push(PropertyChange {
+                resource: id.to_owned(),
+                property: key,
+                old: was.as_ref().map(brief).unwrap_or_default(),
+                new: is.as_ref().map(brief).unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
+/// A value in at most 120 characters.
+fn brief(value: &Json) -> String {
+    let text = short(value);
+    if text.chars().count() > 120 {
+        format!("{}…", text.chars().take(120).collect::<String>())
+    } else {
+        text
+    }
 }
 
 /// The create-only properties, per the schema, whose values differ.
@@ -124,73 +395,6 @@ fn replacing_paths(kind: &str, old: &Json, new: &Json) -> Vec<String> {
         })
         .map(|path| path.to_string())
         .collect()
-}
-
-/// The allow statements and network rules that resources grant, as readable strings.
-fn grants(resources: &serde_json::Map<String, Json>) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for (id, resource) in resources {
-        let kind = resource["Type"].as_str().unwrap_or_default();
-        let properties = &resource["Properties"];
-        for key in [
-            "AssumeRolePolicyDocument",
-            "PolicyDocument",
-            "KeyPolicy",
-            "Policy",
-        ] {
-            statements(id, key, &properties[key], &mut out);
-        }
-        if let Some(policies) = properties["Policies"].as_array() {
-            for policy in policies {
-                statements(id, "Policies", &policy["PolicyDocument"], &mut out);
-            }
-        }
-        match kind {
-            "AWS::EC2::SecurityGroup" => {
-                for rule in properties["SecurityGroupIngress"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    out.insert(format!("{id} ingress {rule}"));
-                }
-                for rule in properties["SecurityGroupEgress"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    out.insert(format!("{id} egress {rule}"));
-                }
-            }
-            "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => {
-                out.insert(format!("{id} {properties}"));
-            }
-            "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => {
-                for arn in properties["ManagedPolicyArns"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    out.insert(format!("{id} managed policy {arn}"));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-fn statements(id: &str, key: &str, document: &Json, out: &mut BTreeSet<String>) {
-    let list = match &document["Statement"] {
-        Json::Array(items) => items.clone(),
-        Json::Null => return,
-        one => vec![one.clone()],
-    };
-    for statement in list {
-        if statement["Effect"] == "Allow" {
-            out.insert(format!("{id} {key} {statement}"));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -251,7 +455,52 @@ mod tests {
         let result = diff(Some(&old), &new);
         assert_eq!(result.widened.len(), 2, "{:?}", result.widened);
         assert!(result.widened.iter().any(|w| w.contains("s3:PutObject")));
-        assert!(result.widened.iter().any(|w| w.starts_with("Ssh ")));
+        assert!(
+            result
+                .widened
+                .iter()
+                .any(|w| w.contains("ingress tcp 22 with 10.0.0.0/8"))
+        );
+        assert_eq!(result.statements.added.len(), 2, "the deny is shown too");
         assert!(diff(Some(&new), &new).widened.is_empty());
+    }
+
+    #[test]
+    fn a_review_shows_security_tables_then_resources_with_their_changed_properties() {
+        let old = json!({ "Resources": {
+            "Role": { "Type": "AWS::IAM::Role", "Properties": {
+                "Description": "reads",
+                "AssumeRolePolicyDocument": { "Statement": [{ "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }] },
+            } },
+        } });
+        let new = json!({ "Resources": {
+            "Role": { "Type": "AWS::IAM::Role", "Properties": {
+                "Description": "reads and writes",
+                "AssumeRolePolicyDocument": { "Statement": [{ "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }] },
+                "Policies": [{ "PolicyName": "w", "PolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": { "Fn::Join": ["", [{ "Fn::GetAtt": ["Bucket", "Arn"] }, "/*"]] } }] } }],
+            } },
+        } });
+        let review = diff(Some(&old), &new).render();
+        assert!(
+            review.starts_with("  IAM statement changes\n    +---+"),
+            "{review}"
+        );
+        assert!(
+            review.contains(
+                "| + | ${Bucket.Arn}/* | Allow  | s3:GetObject | ${Role}   |           |\n"
+            ),
+            "{review}"
+        );
+        assert!(
+            review.contains("|   |                 |        | s3:PutObject |"),
+            "{review}"
+        );
+        assert!(
+            review.contains(
+                "  ~ Role (AWS::IAM::Role)\n      Description: reads -> reads and writes\n"
+            ),
+            "{review}"
+        );
+        assert!(review.contains("      Policies: (not set) -> "), "{review}");
     }
 }

@@ -26,6 +26,7 @@ pub mod cli;
 pub mod diff;
 pub mod engine;
 mod listing;
+pub mod security;
 
 pub use cli::{Cli, Command};
 

@@ -89,13 +89,15 @@ impl StackPlan {
         out
     }
 
-    /// What the run grants in this stack that the deployed one does not.
-    pub fn widens(&self) -> Vec<String> {
-        self.changes
-            .widened
-            .iter()
-            .map(|grant| format!("{}: widens {grant}", self.id))
-            .collect()
+    /// What the run grants in this stack that the deployed one does not, in one line.
+    pub fn widens(&self) -> Option<String> {
+        let count = self.changes.widened.len();
+        (count > 0).then(|| {
+            format!(
+                "{}: grants {count} permission(s) or network rule(s) it did not have",
+                self.id
+            )
+        })
     }
 }
 
