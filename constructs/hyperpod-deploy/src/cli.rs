@@ -151,6 +151,10 @@ pub struct DiffArgs {
     /// The plan as JSON, for tools.
     #[arg(long)]
     pub json: bool,
+    /// Compare with an earlier assembly folder (a previous `synth-out/`) instead of what is
+    /// deployed: the templates only, no AWS call, for code review.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
 }
 
 /// The options of `deploy`.

@@ -78,6 +78,10 @@ pub struct StackDiff {
     pub rules: Changes<RuleRow>,
     /// The properties of modified resources that change.
     pub properties: Vec<PropertyChange>,
+    /// Resources that leave under one logical id and come back, with the same type and
+    /// properties, under another: old id, new id, type. CloudFormation deletes the old and
+    /// creates the new.
+    pub renamed: Vec<(String, String, String)>,
     /// Outputs and parameters aside, whether anything changes.
     pub template_changed: bool,
 }
@@ -147,6 +151,11 @@ impl StackDiff {
         }
         for (id, kind) in &self.removed {
             out.push_str(&format!("  - {id} ({kind})\n"));
+        }
+        for (old, new, kind) in &self.renamed {
+            out.push_str(&format!(
+                "  ~ {old} -> {new} ({kind}) RENAMED: deleted and created again; keep it with `override_logical_id(\"{old}\")` on the construct of {new}\n"
+            ));
         }
         for (id, kind, replacing) in &self.modified {
             if replacing.is_empty() {
@@ -278,6 +287,27 @@ pub fn diff(deployed: Option<&Json>, wanted: &Json) -> StackDiff {
                 id.clone(),
                 resource["Type"].as_str().unwrap_or("?").to_owned(),
             ));
+        }
+    }
+    // A removed resource and an added one of the same type and properties: a rename.
+    let mut index = 0;
+    while index < result.removed.len() {
+        let (old_id, kind) = result.removed[index].clone();
+        let twin = result.added.iter().position(|(new_id, new_kind)| {
+            // Resources without properties are all alike: no evidence of a rename.
+            *new_kind == kind
+                && old_resources[&old_id]["Properties"]
+                    .as_object()
+                    .is_some_and(|p| !p.is_empty())
+                && old_resources[&old_id]["Properties"] == new_resources[new_id]["Properties"]
+        });
+        match twin {
+            Some(position) => {
+                let (new_id, _) = result.added.remove(position);
+                result.removed.remove(index);
+                result.renamed.push((old_id, new_id, kind));
+            }
+            None => index += 1,
         }
     }
     let before = security(&old_resources);
@@ -502,5 +532,28 @@ mod tests {
             "{review}"
         );
         assert!(review.contains("      Policies: (not set) -> "), "{review}");
+    }
+
+    #[test]
+    fn a_resource_that_comes_back_under_another_id_is_a_rename() {
+        let old = json!({ "Resources": { "VisionQuota": { "Type": "AWS::SNS::Topic", "Properties": { "TopicName": "q" } } } });
+        let new = json!({ "Resources": { "ComputerVisionQuota": { "Type": "AWS::SNS::Topic", "Properties": { "TopicName": "q" } } } });
+        let result = diff(Some(&old), &new);
+        assert!(result.added.is_empty() && result.removed.is_empty());
+        assert_eq!(
+            result.renamed,
+            [(
+                "VisionQuota".to_owned(),
+                "ComputerVisionQuota".to_owned(),
+                "AWS::SNS::Topic".to_owned()
+            )]
+        );
+        assert!(
+            result
+                .render()
+                .contains("~ VisionQuota -> ComputerVisionQuota (AWS::SNS::Topic) RENAMED: deleted and created again; keep it with `override_logical_id(\"VisionQuota\")`"),
+            "{}",
+            result.render()
+        );
     }
 }

@@ -84,9 +84,14 @@ pub fn execute(
     match command {
         Command::Synth(args) => {
             let assembly = app.synth()?;
+            // Read before the new assembly replaces the previous one.
+            let renames = renames_since(&args.output.join(assembly.app()), &assembly);
             let folder = assembly.write_to(&args.output)?;
             if !args.quiet {
                 report_synth(&assembly, &folder, out).map_err(CliError::Output)?;
+                for note in renames {
+                    writeln!(out, "  note: {note}").map_err(CliError::Output)?;
+                }
             }
             if !args.stacks.is_empty() {
                 let stacks = engine::select(
@@ -108,11 +113,25 @@ pub fn execute(
         }
         Command::Diff(args) => {
             let assembly = app.synth()?;
-            let folder = assembly.write_to(&args.connection.output)?;
             let options = args.connection.options(&args.selection, verbose);
-            let plan = runtime().block_on(async {
-                engine::diff(&engine::base_config(&options).await, &folder, &options).await
-            })?;
+            let plan = match &args.against {
+                // Against an earlier assembly: the templates only, no AWS call.
+                Some(previous) => {
+                    let staging =
+                        std::env::temp_dir().join(format!("hyperpod-diff-{}", std::process::id()));
+                    let folder = assembly.write_to(&staging)?;
+                    let plan =
+                        engine::diff_against(&previous.join(assembly.app()), &folder, &options);
+                    let _ = std::fs::remove_dir_all(&staging);
+                    plan?
+                }
+                None => {
+                    let folder = assembly.write_to(&args.connection.output)?;
+                    runtime().block_on(async {
+                        engine::diff(&engine::base_config(&options).await, &folder, &options).await
+                    })?
+                }
+            };
             if args.json {
                 let json = serde_json::to_string_pretty(&plan).expect("a plan serializes");
                 writeln!(out, "{json}").map_err(CliError::Output)?;
@@ -170,6 +189,41 @@ fn finish(summary: engine::Summary, out: &mut impl Write) -> Result<(), CliError
     } else {
         Err(CliError::Incomplete)
     }
+}
+
+/// The resources that left a stack under one logical id and came back, alike, under
+/// another since the assembly in `previous` (the app's folder of the last synthesis), each
+/// with the override that keeps it. Empty when there is no previous assembly.
+fn renames_since(previous: &Path, assembly: &CloudAssembly) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(previous.join("manifest.json")) else {
+        return Vec::new();
+    };
+    let Ok(manifest) = serde_json::from_slice::<hyperpod_core::Manifest>(&bytes) else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    for stack in &assembly.manifest.stacks {
+        let Some(before) = manifest.stacks.iter().find(|s| s.id == stack.id) else {
+            continue;
+        };
+        let old: Option<serde_json::Value> = std::fs::read(previous.join(&before.template))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let (Some(old), Some(new)) = (old, assembly.template(&stack.id)) else {
+            continue;
+        };
+        for (old_id, new_id, kind) in diff::diff(Some(&old), &new).renamed {
+            let path = stack
+                .construct_paths
+                .get(&new_id)
+                .map_or(new_id.clone(), Clone::clone);
+            notes.push(format!(
+                "{}: {old_id} ({kind}) is now {new_id}: deploying deletes it and creates it again; keep it with `.override_logical_id(\"{old_id}\")` on {path}, or move it with CloudFormation's stack refactoring (create-stack-refactor, mapping {old_id} to {new_id} in stack {})",
+                stack.id, stack.stack_name
+            ));
+        }
+    }
+    notes
 }
 
 fn report_synth(
@@ -312,6 +366,80 @@ mod tests {
         assert!(printed.contains("\"AWS::SSM::Parameter\""), "{printed}");
         assert!(!printed.contains("\"AWS::SNS::Topic\""), "{printed}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// An app with one parameter under `id`.
+    fn one_parameter(id: &str) -> App {
+        let app = App::new("cli-rename");
+        let stack = Stack::new(
+            &Stage::new(&app, "a", Environment::new("111111111111", "us-east-1")),
+            "Main",
+            StackProps::default(),
+        );
+        CfnResource::raw(
+            &stack,
+            id,
+            "AWS::SSM::Parameter",
+            TagFormat::Map,
+            serde_json::json!({ "Type": "String", "Value": "kept" }),
+        );
+        app
+    }
+
+    #[test]
+    fn a_rename_is_announced_at_synthesis_and_in_a_diff_against_the_previous_assembly() {
+        let dir =
+            std::env::temp_dir().join(format!("hyperpod-deploy-rename-{}", std::process::id()));
+        let synth = |app: &App| {
+            let mut out = Vec::new();
+            execute(
+                app,
+                Command::Synth(SynthArgs {
+                    output: dir.clone(),
+                    ..SynthArgs::default()
+                }),
+                false,
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        synth(&one_parameter("Setting"));
+        let previous =
+            std::env::temp_dir().join(format!("hyperpod-deploy-previous-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&previous);
+        std::fs::create_dir_all(previous.join("cli-rename/a")).unwrap();
+        for file in ["manifest.json", "a/Main.template.json"] {
+            std::fs::copy(
+                dir.join("cli-rename").join(file),
+                previous.join("cli-rename").join(file),
+            )
+            .unwrap();
+        }
+        let renamed = one_parameter("Config");
+        let printed = synth(&renamed);
+        assert!(
+            printed.contains("note: a/Main: Setting (AWS::SSM::Parameter) is now Config: deploying deletes it and creates it again; keep it with `.override_logical_id(\"Setting\")` on a/Main/Config"),
+            "{printed}"
+        );
+        let cli = Cli::try_parse_from([
+            "app",
+            "diff",
+            "--fail",
+            "--against",
+            previous.to_str().unwrap(),
+        ])
+        .unwrap();
+        let mut out = Vec::new();
+        let result = execute(&renamed, cli.command.unwrap(), false, &mut out);
+        let shown = String::from_utf8(out).unwrap();
+        assert!(matches!(result, Err(CliError::Differences(1))), "{shown}");
+        assert!(
+            shown.contains("~ Setting -> Config (AWS::SSM::Parameter) RENAMED"),
+            "{shown}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(previous).unwrap();
     }
 
     #[test]

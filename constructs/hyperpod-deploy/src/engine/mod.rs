@@ -27,7 +27,7 @@ pub use assets::staging_bucket;
 pub use bootstrap::bootstrap;
 pub use destroy::destroy;
 pub use errors::{CallFailure, FailureKind};
-pub use plan::{Plan, PlannedAction, StackPlan, diff};
+pub use plan::{Plan, PlannedAction, StackPlan, diff, diff_against};
 pub use schedule::deploy;
 pub use selection::{Pull, deploy_order, glob_matches, select};
 

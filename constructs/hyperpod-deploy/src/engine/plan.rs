@@ -81,6 +81,13 @@ impl StackPlan {
         );
         out.extend(
             self.changes
+                .renamed
+                .iter()
+                .filter(|(old, _, _)| !self.retained.contains(old))
+                .map(|(old, new, _)| format!("replaces {}/{old}, renamed {new}", self.id)),
+        );
+        out.extend(
+            self.changes
                 .removed
                 .iter()
                 .filter(|(id, _)| !self.retained.contains(id))
@@ -257,8 +264,10 @@ async fn plan_stack(
     let retained = changes
         .removed
         .iter()
-        .filter(|(id, _)| template["Resources"][id]["DeletionPolicy"] == "Retain")
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id)
+        .chain(changes.renamed.iter().map(|(old, _, _)| old))
+        .filter(|id| template["Resources"][*id]["DeletionPolicy"] == "Retain")
+        .cloned()
         .collect();
     Ok((PlannedAction::Update, changes, retained))
 }
@@ -352,6 +361,74 @@ pub async fn diff(
                 )),
             }
         }
+    }
+    Ok(plan)
+}
+
+/// The plan against an earlier assembly of the app (`previous`, its folder) instead of what
+/// is deployed: the templates only, without an AWS call, for code review. A stack the
+/// earlier assembly does not have is planned as created.
+pub fn diff_against(
+    previous: &Path,
+    assembly_dir: &Path,
+    options: &DeployOptions,
+) -> Result<Plan, DeployError> {
+    let manifest = read_manifest(assembly_dir)?;
+    let before = read_manifest(previous)?;
+    let stacks = select(
+        &manifest,
+        &options.select,
+        options.exclusively,
+        Pull::Dependencies,
+    )?;
+    let templates = read_templates(assembly_dir, &stacks)?;
+    let mut plan = Plan::default();
+    for stack in stacks {
+        let wanted = &templates.parsed[&stack.id];
+        let old = match before.stacks.iter().find(|s| s.id == stack.id) {
+            Some(earlier) => {
+                let path = previous.join(&earlier.template);
+                let bytes = std::fs::read(&path).map_err(|source| DeployError::Assembly {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(
+                    serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+                        DeployError::Assembly {
+                            path,
+                            source: std::io::Error::other(e),
+                        }
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let changes = crate::diff::diff(old.as_ref(), wanted);
+        let action = match &old {
+            None => PlannedAction::Create,
+            Some(old) if old == wanted => PlannedAction::Unchanged,
+            Some(_) => PlannedAction::Update,
+        };
+        let retained = match &old {
+            Some(old) => changes
+                .removed
+                .iter()
+                .map(|(id, _)| id)
+                .chain(changes.renamed.iter().map(|(id, _, _)| id))
+                .filter(|id| old["Resources"][*id]["DeletionPolicy"] == "Retain")
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        plan.stacks.push(StackPlan {
+            id: stack.id.clone(),
+            stack_name: stack.stack_name.clone(),
+            account: stack.account.clone(),
+            region: stack.region.clone(),
+            action,
+            changes,
+            retained,
+        });
     }
     Ok(plan)
 }
