@@ -78,6 +78,15 @@ fn diff_fail_exits_1_while_anything_would_change_and_a_plan_needing_approval_is_
 
     let deployed = example(&endpoint, out.path(), &["deploy", "--yes"]);
     assert_eq!(deployed.code, 0, "{}{}", deployed.stdout, deployed.stderr);
+    // Without a terminal: plain lines, each naming its stack, and no control characters.
+    assert!(!deployed.stdout.contains('\u{1b}'), "{}", deployed.stdout);
+    assert!(
+        deployed
+            .stdout
+            .contains("data/Storage (111111111111 us-east-1): deployed (CREATE_COMPLETE)"),
+        "{}",
+        deployed.stdout
+    );
     assert_eq!(
         deployed.stdout.matches("summary:").count(),
         1,
@@ -139,6 +148,13 @@ fn at_a_terminal_the_whole_plan_is_asked_once_and_a_no_changes_nothing() {
     );
     assert!(
         accepted.stdout.contains("analytics/Access: deployed"),
+        "{}",
+        accepted.stdout
+    );
+    // At a terminal, the live view draws a line per stack and ends it with the outcome.
+    assert!(accepted.stdout.contains('\u{1b}'), "{}", accepted.stdout);
+    assert!(
+        accepted.stdout.contains("data/Storage (111111111111 us-east-1) deployed"),
         "{}",
         accepted.stdout
     );

@@ -144,6 +144,9 @@ pub fn execute(
             }
         }
         Command::Deploy(args) => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                engine::progress::use_live_view();
+            }
             let assembly = app.synth()?;
             let folder = assembly.write_to(&args.connection.output)?;
             let options = args.options(verbose);
@@ -183,6 +186,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Prints the summary once; a run where not every stack succeeded fails.
 fn finish(summary: engine::Summary, out: &mut impl Write) -> Result<(), CliError> {
+    engine::progress::finish();
     write!(out, "{}", summary.render()).map_err(CliError::Output)?;
     if summary.succeeded() {
         Ok(())

@@ -3,7 +3,7 @@
 use aws_sdk_cloudformation::Client as CloudFormation;
 use hyperpod_core::StackManifest;
 
-use super::say;
+use super::progress;
 
 /// Prints a stack's new events as they happen.
 pub(super) struct EventStream {
@@ -31,21 +31,28 @@ impl EventStream {
         stream
     }
 
-    pub(super) async fn print_new(&mut self, client: &CloudFormation, stack: &StackManifest) {
+    /// Prints the events that are new; whether there were any.
+    pub(super) async fn print_new(
+        &mut self,
+        client: &CloudFormation,
+        stack: &StackManifest,
+    ) -> bool {
         let Ok(events) = client
             .describe_stack_events()
             .stack_name(&stack.stack_name)
             .send()
             .await
         else {
-            return;
+            return false;
         };
+        let mut printed = false;
         // The newest come first.
         for event in events.stack_events().iter().rev() {
             let Some(id) = event.event_id() else { continue };
             if !self.seen.insert(id.to_owned()) {
                 continue;
             }
+            printed = true;
             let status = event.resource_status().map(|s| s.as_str()).unwrap_or("?");
             let logical = event.logical_resource_id().unwrap_or("?");
             if logical != stack.stack_name && status.ends_with("_COMPLETE") {
@@ -55,14 +62,16 @@ impl EventStream {
                 .resource_status_reason()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
-            say(
+            progress::status(
                 stack,
-                format!(
+                &format!(
                     "[{}/{}] {logical} {status}{reason}",
                     self.settled.min(self.expected),
                     self.expected
                 ),
+                status.ends_with("_FAILED"),
             );
         }
+        printed
     }
 }

@@ -12,6 +12,7 @@ mod events;
 mod ownership;
 mod parameters;
 mod plan;
+pub mod progress;
 mod schedule;
 mod selection;
 mod stack;
@@ -309,10 +310,7 @@ pub(super) fn read_manifest(assembly_dir: &Path) -> Result<Manifest, DeployError
 }
 
 pub(super) fn say(stack: &StackManifest, message: impl std::fmt::Display) {
-    println!(
-        "{} ({} {}): {message}",
-        stack.id, stack.account, stack.region
-    );
+    progress::say(stack, message);
 }
 
 /// Whether what needs approval may go ahead: `--yes`, or a yes typed at the terminal

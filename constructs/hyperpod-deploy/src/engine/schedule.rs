@@ -142,6 +142,7 @@ pub async fn deploy(
                         &approved,
                     )
                     .await;
+                    super::progress::done(&stack, &outcome_word(&outcome));
                     let mut done = result(&stack, outcome);
                     done.outputs = outputs;
                     done.uploads = uploads;
@@ -178,4 +179,16 @@ pub async fn deploy(
         })?;
     }
     Ok(summary)
+}
+
+/// How a stack ended, in the word its line in the live view ends with.
+fn outcome_word(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Deployed => "deployed".into(),
+        Outcome::Unchanged => "unchanged".into(),
+        Outcome::Destroyed => "destroyed".into(),
+        Outcome::Failed(_) => "FAILED (see above)".into(),
+        Outcome::Refused(_) => "refused (see the summary)".into(),
+        Outcome::NotAttempted(_) => "not attempted".into(),
+    }
 }

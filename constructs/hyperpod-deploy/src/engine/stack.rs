@@ -15,6 +15,7 @@ use super::errors::describe;
 use super::events::EventStream;
 use super::ownership::check_owner;
 use super::parameters::resolve_parameters;
+use super::progress;
 use super::{DeployOptions, Outcome, StackResult, say};
 
 /// What the run's approval covers in one stack: what its plan showed, or everything.
@@ -465,21 +466,42 @@ pub(super) fn unchanged(
     template == wanted && current_parameters == *parameters && current_tags == wanted_tags
 }
 
+/// The longest a wait goes without a word.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(super) async fn wait_settled(
     client: &CloudFormation,
     stack: &StackManifest,
     options: &DeployOptions,
     events: &mut EventStream,
 ) -> Result<StackStatus, String> {
-    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + options.stack_timeout;
+    let mut last_word = started;
     loop {
-        events.print_new(client, stack).await;
+        if events.print_new(client, stack).await {
+            last_word = tokio::time::Instant::now();
+        }
         let status = current(client, &stack.stack_name)
             .await?
             .and_then(|s| s.stack_status().cloned())
             .ok_or("the stack disappeared while deploying")?;
         if !status.as_str().ends_with("_IN_PROGRESS") {
             return Ok(status);
+        }
+        // Never a silent minute: what it waits for, and for how long.
+        if last_word.elapsed() >= HEARTBEAT {
+            last_word = tokio::time::Instant::now();
+            progress::status(
+                stack,
+                &format!(
+                    "still {} after {} min (the stack timeout is {} min)",
+                    status.as_str(),
+                    started.elapsed().as_secs() / 60,
+                    options.stack_timeout.as_secs() / 60
+                ),
+                false,
+            );
         }
         if tokio::time::Instant::now() > deadline {
             return Err(format!(
