@@ -154,7 +154,9 @@ fn at_a_terminal_the_whole_plan_is_asked_once_and_a_no_changes_nothing() {
     // At a terminal, the live view draws a line per stack and ends it with the outcome.
     assert!(accepted.stdout.contains('\u{1b}'), "{}", accepted.stdout);
     assert!(
-        accepted.stdout.contains("data/Storage (111111111111 us-east-1) deployed"),
+        accepted
+            .stdout
+            .contains("data/Storage (111111111111 us-east-1) deployed"),
         "{}",
         accepted.stdout
     );

@@ -971,3 +971,38 @@ async fn destroy_lifts_termination_protection_only_when_told_and_names_the_accou
         lifted.render()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_stopped_half_way_is_resumed_by_running_it_again() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    // As if the run had stopped after its first stack.
+    let first = engine::deploy(
+        &base,
+        &folder,
+        &DeployOptions {
+            select: vec!["data/Storage".into()],
+            exclusively: true,
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.stacks.len(), 1, "{}", first.render());
+    let resumed = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert_eq!(resumed.outcome("data/Storage"), Some(&Outcome::Unchanged));
+    assert_eq!(
+        resumed.outcome("analytics/Access"),
+        Some(&Outcome::Deployed)
+    );
+    assert!(
+        resumed
+            .render()
+            .contains("1 stack(s) were already deployed as they are and were left alone"),
+        "{}",
+        resumed.render()
+    );
+}

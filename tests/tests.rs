@@ -12,6 +12,7 @@ mod kubernetes;
 mod layering;
 mod limits;
 mod python;
+mod readme;
 mod resources;
 mod rules;
 mod slurm;

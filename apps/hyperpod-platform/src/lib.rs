@@ -184,3 +184,9 @@ pub fn app() -> App {
     );
     app
 }
+
+/// The Rust examples of the workspace's README, compiled as doctests so that they keep
+/// compiling as the constructs change (`tests/readme.rs` checks their formatting).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
