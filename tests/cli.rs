@@ -161,3 +161,44 @@ fn at_a_terminal_the_whole_plan_is_asked_once_and_a_no_changes_nothing() {
         accepted.stdout
     );
 }
+
+#[test]
+fn a_deploy_killed_half_way_is_finished_by_the_next_run() {
+    use std::io::BufRead;
+    let Some(server) = moto() else {
+        return;
+    };
+    let endpoint = server.endpoint();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(app_binary("example-shared-bucket"))
+        .args(["deploy", "--yes", "--concurrency", "1", "--output"])
+        .arg(out.path())
+        .envs(local_aws_env(&endpoint))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines {
+        let line = line.unwrap();
+        let first_done = line.ends_with("deployed (CREATE_COMPLETE)");
+        seen.push(line);
+        if first_done {
+            // SIGKILL: no chance to clean up, as when a machine goes away.
+            child.kill().unwrap();
+            break;
+        }
+    }
+    child.wait().unwrap();
+    assert!(
+        seen.iter()
+            .any(|l| l.ends_with("deployed (CREATE_COMPLETE)")),
+        "{seen:#?}"
+    );
+    let rerun = example(&endpoint, out.path(), &["deploy", "--yes"]);
+    assert_eq!(rerun.code, 0, "{}{}", rerun.stdout, rerun.stderr);
+    assert!(!rerun.stdout.contains("FAILED"), "{}", rerun.stdout);
+    let clean = example(&endpoint, out.path(), &["diff", "--fail"]);
+    assert_eq!(clean.code, 0, "the rerun converged: {}", clean.stdout);
+}

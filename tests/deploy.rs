@@ -1006,3 +1006,87 @@ async fn a_run_that_stopped_half_way_is_resumed_by_running_it_again() {
         resumed.render()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_models_change_sets_as_cloudformation_does() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let data = client_in(&base, example_shared_bucket::DATA_ACCOUNT).await;
+    let template = r#"{"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "t"}}}}"#;
+    let create = |name: &'static str| {
+        data.create_change_set()
+            .stack_name("emulated")
+            .change_set_name(name)
+            .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+            .template_body(template)
+            .send()
+    };
+    create("first").await.unwrap();
+    // A second change set of the same name: refused.
+    let duplicate = create("first").await.unwrap_err();
+    assert_eq!(
+        duplicate.as_service_error().and_then(|e| e.meta().code()),
+        Some("AlreadyExistsException")
+    );
+    // A CREATE change set on the stack left in REVIEW_IN_PROGRESS reuses it.
+    let second = create("second").await.unwrap();
+    let stacks = data.list_stacks().send().await.unwrap();
+    let named: Vec<_> = stacks
+        .stack_summaries()
+        .iter()
+        .filter(|s| s.stack_name() == Some("emulated"))
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    data.execute_change_set()
+        .change_set_name(second.id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    // A change set runs once.
+    let again = data
+        .execute_change_set()
+        .change_set_name(second.id().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        again.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidChangeSetStatus")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_left_waiting_for_review_by_an_earlier_run_is_taken_over() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let (_out, folder) = assembly();
+    // An earlier run created the storage stack's change set, then stopped.
+    let data = client_in(&base, example_shared_bucket::DATA_ACCOUNT).await;
+    data.create_change_set()
+        .stack_name(STORAGE_STACK)
+        .change_set_name("hyperpod-1")
+        .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+        .template_body(r#"{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}"#)
+        .tags(
+            aws_sdk_cloudformation::types::Tag::builder()
+                .key(hyperpod_core::APP_TAG)
+                .value("example-shared-bucket")
+                .build(),
+        )
+        .tags(
+            aws_sdk_cloudformation::types::Tag::builder()
+                .key(hyperpod_core::STAGE_TAG)
+                .value("data")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let summary = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(summary.succeeded(), "{}", summary.render());
+    assert_eq!(summary.outcome("data/Storage"), Some(&Outcome::Deployed));
+}

@@ -15,7 +15,7 @@ os.environ["VALIDATE_LAMBDA_S3"] = "false"
 import moto
 from moto.cloudformation import models as cfn
 from moto.cloudformation import responses as cfn_responses
-from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
 from moto.core.responses import ActionResult
 
 EXPECTED_MOTO = "5.2.5"
@@ -53,6 +53,11 @@ def execute_change_set(self, change_set_name, stack_name=None):
     change_set = find_change_set(self, change_set_name)
     if change_set is None:
         return original_execute(self, change_set_name, stack_name)
+    # A change set runs once: CloudFormation refuses to execute it again.
+    if change_set.execution_status != "AVAILABLE":
+        raise InvalidChangeSetStatus(
+            f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of [{change_set.status}]"
+        )
     stack = self.stacks[change_set.stack_id]
     try:
         original_execute(self, change_set_name, stack_name)
@@ -82,14 +87,33 @@ cfn.CloudFormationBackend.execute_change_set = execute_change_set
 original_create_change_set = cfn.CloudFormationBackend.create_change_set
 
 
-def create_change_set(self, *args, **kwargs):
-    """A stack born from a change set sees no exports in moto, so `Fn::ImportValue` fails:
-    every stack is pointed at the account's live exports."""
-    result = original_create_change_set(self, *args, **kwargs)
+class InvalidChangeSetStatus(CloudFormationError):
+    code = "InvalidChangeSetStatus"
+
+
+def create_change_set(self, stack_name, change_set_name, *args, **kwargs):
+    """As CloudFormation does and moto does not: a second change set of one name on a stack
+    is AlreadyExistsException; a CREATE change set on a stack left in REVIEW_IN_PROGRESS
+    (by a change set never executed) reuses that stack instead of making a second one of
+    the same name. And a stack born from a change set sees no exports in moto, so
+    `Fn::ImportValue` fails: every stack is pointed at the account's live exports."""
+    for change_set in self.change_sets.values():
+        if change_set.change_set_name == change_set_name and change_set.stack_name == stack_name:
+            raise AlreadyExistsException(f"ChangeSet [{change_set_name}] already exists")
+    waiting = [s for s in self.stacks.values() if s.name == stack_name and s.status == "REVIEW_IN_PROGRESS"]
+    change_set_id, stack_id = original_create_change_set(self, stack_name, change_set_name, *args, **kwargs)
+    if waiting and stack_id != waiting[0].stack_id:
+        # Move the new change set onto the waiting stack and drop the duplicate.
+        duplicate = self.stacks.pop(stack_id)
+        change_set = self.change_sets[change_set_id]
+        change_set.stack = waiting[0]
+        change_set.stack_id = waiting[0].stack_id
+        waiting[0].tags = duplicate.tags
+        stack_id = waiting[0].stack_id
     for stack in self.stacks.values():
         stack.cross_stack_resources = self.exports
         stack.resource_map.cross_stack_resources = self.exports
-    return result
+    return change_set_id, stack_id
 
 
 cfn.CloudFormationBackend.create_change_set = create_change_set
