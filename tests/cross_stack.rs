@@ -225,3 +225,32 @@ fn a_value_read_in_the_same_account_and_across_accounts_keeps_its_export() {
         json!({ "Name": "test-a-Producer:ExportShared" })
     );
 }
+
+#[test]
+fn two_producers_of_one_id_in_two_stages_fill_two_parameters() {
+    let app = App::new("test");
+    let eu = Stage::new(&app, "eu", Environment::new(ACCOUNT_A, "eu-west-1"));
+    let us = Stage::new(&app, "us", Environment::new(ACCOUNT_A, REGION));
+    let consumer_stage = Stage::new(&app, "b", Environment::new(ACCOUNT_B, REGION));
+    let in_eu = topic(&Stack::new(&eu, "Storage", StackProps::default()), "Shared");
+    let in_us = topic(&Stack::new(&us, "Storage", StackProps::default()), "Shared");
+    let consumer = Stack::new(&consumer_stage, "Consumer", StackProps::default());
+    topic(&consumer, "First").set_property("Target", in_eu.ref_value());
+    topic(&consumer, "Second").set_property("Target", in_us.ref_value());
+    let consumed = template(&app, "b/Consumer");
+    let first = &consumed["Resources"]["First"]["Properties"]["Target"]["Ref"];
+    let second = &consumed["Resources"]["Second"]["Properties"]["Target"]["Ref"];
+    assert_ne!(first, second, "each reads its own producer");
+    let manifest = app.synth().unwrap().manifest;
+    let parameters = &manifest
+        .stacks
+        .iter()
+        .find(|s| s.id == "b/Consumer")
+        .unwrap()
+        .parameters;
+    let producers: Vec<&str> = parameters
+        .iter()
+        .map(|p| p.producer_stack.as_str())
+        .collect();
+    assert_eq!(producers, ["eu/Storage", "us/Storage"]);
+}

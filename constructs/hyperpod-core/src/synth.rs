@@ -912,11 +912,22 @@ impl Synthesizer {
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .collect();
-            let parameter = format!(
-                "{producer_prefix}{}",
-                output_name.strip_prefix("Export").unwrap_or(&output_name)
-            );
+            let output_part = output_name.strip_prefix("Export").unwrap_or(&output_name);
             let producer_id = self.stacks[producer].artifact_id.clone();
+            let mut parameter = format!("{producer_prefix}{output_part}");
+            // Two producers of one construct id in different stages: the stage tells them
+            // apart, so that neither value overwrites the other.
+            if self.stacks[position]
+                .deploy_time_parameters
+                .get(&parameter)
+                .is_some_and(|taken| taken.producer_stack != producer_id)
+            {
+                let qualified: String = producer_id
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
+                parameter = format!("{qualified}{output_part}");
+            }
             self.stacks[position].deploy_time_parameters.insert(
                 parameter.clone(),
                 DeployTimeParameter {

@@ -220,6 +220,9 @@ pub struct BootstrapArgs {
     /// The accounts.
     #[command(flatten)]
     pub connection: Connection,
+    /// Take over a staging stack made before stacks carried the `hyperpod:app` tag.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 /// The levels of `--require-approval`.
@@ -281,7 +284,9 @@ impl Connection {
             role_arns: self.role_arns.iter().cloned().collect(),
             profiles: self.profiles.iter().cloned().collect(),
             operation_timeout: std::time::Duration::from_secs(self.call_timeout_secs.max(1)),
-            stack_timeout: std::time::Duration::from_secs(self.stack_timeout_mins.max(1) * 60),
+            stack_timeout: std::time::Duration::from_secs(
+                self.stack_timeout_mins.clamp(1, 7 * 24 * 60) * 60,
+            ),
             max_attempts: self.max_attempts,
             select: selection.stacks.clone(),
             exclusively: selection.exclusively,

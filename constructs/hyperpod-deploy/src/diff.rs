@@ -6,7 +6,7 @@
 
 use serde_json::Value as Json;
 
-use crate::security::{ManagedPolicyRow, RuleRow, StatementRow, security, short};
+use crate::security::{GrantRow, ManagedPolicyRow, RuleRow, StatementRow, security, short};
 
 /// A property of a resource that changes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -76,6 +76,9 @@ pub struct StackDiff {
     pub managed_policies: Changes<ManagedPolicyRow>,
     /// Security-group rules added and removed.
     pub rules: Changes<RuleRow>,
+    /// Grants outside IAM policies added and removed (access entries, Pod Identity, Lambda
+    /// permissions, Client VPN authorization).
+    pub grants: Changes<GrantRow>,
     /// The properties of modified resources that change.
     pub properties: Vec<PropertyChange>,
     /// Resources that leave under one logical id and come back, with the same type and
@@ -145,6 +148,18 @@ impl StackDiff {
                 &["", "Group", "Direction", "Traffic", "Peer", "Description"],
                 &rows,
             ));
+        }
+        if !self.grants.is_empty() {
+            out.push_str("  Other access changes\n");
+            let rows = changes_rows(&self.grants, |added, row| {
+                vec![
+                    vec![sign(added)],
+                    vec![row.kind.clone()],
+                    row.grantee.clone(),
+                    row.grant.clone(),
+                ]
+            });
+            out.push_str(&table(&["", "Kind", "Grantee", "Grant"], &rows));
         }
         for (id, kind) in &self.added {
             out.push_str(&format!("  + {id} ({kind})\n"));
@@ -315,6 +330,7 @@ pub fn diff(deployed: Option<&Json>, wanted: &Json) -> StackDiff {
     result.statements = Changes::between(&before.statements, &after.statements);
     result.managed_policies = Changes::between(&before.managed, &after.managed);
     result.rules = Changes::between(&before.rules, &after.rules);
+    result.grants = Changes::between(&before.grants, &after.grants);
     result.widened = result
         .statements
         .added
@@ -346,6 +362,30 @@ pub fn diff(deployed: Option<&Json>, wanted: &Json) -> StackDiff {
                 row.group, row.direction, row.traffic, row.peer
             )
         }))
+        .chain(result.grants.added.iter().map(|row| {
+            format!(
+                "{}: {} gets {}",
+                row.kind,
+                row.grantee.join(", "),
+                row.grant.join(", ")
+            )
+        }))
+        // A deny that goes away widens as surely as an allow that comes.
+        .chain(
+            result
+                .statements
+                .removed
+                .iter()
+                .filter(|row| row.effect == "Deny")
+                .map(|row| {
+                    format!(
+                        "no longer denied: {} on {} to {}",
+                        row.action.join(", "),
+                        row.resource.join(", "),
+                        row.principal.join(", ")
+                    )
+                }),
+        )
         .collect();
     result
 }
@@ -555,5 +595,33 @@ mod tests {
             "{}",
             result.render()
         );
+    }
+
+    #[test]
+    fn access_entries_pod_identity_and_a_removed_deny_widen() {
+        let old = json!({ "Resources": {
+            "Policy": { "Type": "AWS::S3::BucketPolicy", "Properties": { "Bucket": "b", "PolicyDocument": { "Statement": [{ "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*", "Condition": { "Bool": { "aws:SecureTransport": "false" } } }] } } },
+        } });
+        let new = json!({ "Resources": {
+            "Policy": { "Type": "AWS::S3::BucketPolicy", "Properties": { "Bucket": "b", "PolicyDocument": { "Statement": [] } } },
+            "Entry": { "Type": "AWS::EKS::AccessEntry", "Properties": { "ClusterName": "ml", "PrincipalArn": "arn:aws:iam::111111111111:role/admin", "AccessPolicies": [{ "PolicyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", "AccessScope": { "Type": "cluster" } }] } },
+            "Pods": { "Type": "AWS::EKS::PodIdentityAssociation", "Properties": { "ClusterName": "ml", "Namespace": "team-a", "ServiceAccount": "training", "RoleArn": { "Fn::GetAtt": ["Role", "Arn"] } } },
+        } });
+        let result = diff(Some(&old), &new);
+        assert_eq!(result.grants.added.len(), 2);
+        assert_eq!(result.widened.len(), 3, "{:?}", result.widened);
+        assert!(
+            result
+                .widened
+                .iter()
+                .any(|w| w.starts_with("no longer denied: s3:*"))
+        );
+        let review = result.render();
+        assert!(review.contains("  Other access changes\n"), "{review}");
+        assert!(
+            review.contains("AmazonEKSClusterAdminPolicy (cluster)"),
+            "{review}"
+        );
+        assert!(review.contains("team-a/training"), "{review}");
     }
 }

@@ -84,10 +84,15 @@ pub fn list(manifest: &Manifest, args: &ListArgs, out: &mut impl Write) -> std::
     Ok(())
 }
 
-/// A node name for a stack id, which graph languages accept.
+/// A node name for a stack id, which graph languages accept: `/` becomes `_`, any other
+/// character but letters and digits its code (`-` is `_2d`), so that two ids never meet.
 fn node(id: &str) -> String {
     id.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() => c.to_string(),
+            '/' => "_".to_owned(),
+            c => format!("_{:x}", c as u32),
+        })
         .collect()
 }
 

@@ -48,6 +48,19 @@ pub struct RuleRow {
     pub description: String,
 }
 
+/// Access granted outside IAM policies: EKS access entries, Pod Identity associations,
+/// Lambda permissions, Client VPN authorization rules.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantRow {
+    /// What kind of grant.
+    pub kind: String,
+    /// Who gets it.
+    pub grantee: Vec<String>,
+    /// What they get.
+    pub grant: Vec<String>,
+}
+
 /// Everything security-relevant in a template's resources.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Security {
@@ -57,6 +70,8 @@ pub struct Security {
     pub managed: BTreeSet<ManagedPolicyRow>,
     /// The security-group rules.
     pub rules: BTreeSet<RuleRow>,
+    /// The grants outside IAM policies.
+    pub grants: BTreeSet<GrantRow>,
 }
 
 /// Reads the security-relevant content of `resources`.
@@ -123,6 +138,78 @@ pub fn security(resources: &Map<String, Json>) -> Security {
                         out.rules.insert(rule_row(&me, direction, rule));
                     }
                 }
+            }
+            "AWS::EKS::AccessEntry" => {
+                let mut grant: Vec<String> = list(&properties["KubernetesGroups"])
+                    .into_iter()
+                    .map(|group| format!("Kubernetes group {group}"))
+                    .collect();
+                for policy in properties["AccessPolicies"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let scope = &policy["AccessScope"];
+                    let namespaces = list(&scope["Namespaces"]);
+                    grant.push(format!(
+                        "{} ({}{})",
+                        short(&policy["PolicyArn"]),
+                        short(&scope["Type"]),
+                        if namespaces.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", namespaces.join(", "))
+                        }
+                    ));
+                }
+                out.grants.insert(GrantRow {
+                    kind: format!("EKS access entry on {}", short(&properties["ClusterName"])),
+                    grantee: vec![short(&properties["PrincipalArn"])],
+                    grant,
+                });
+            }
+            "AWS::EKS::PodIdentityAssociation" => {
+                out.grants.insert(GrantRow {
+                    kind: format!("Pod Identity on {}", short(&properties["ClusterName"])),
+                    grantee: vec![format!(
+                        "{}/{}",
+                        short(&properties["Namespace"]),
+                        short(&properties["ServiceAccount"])
+                    )],
+                    grant: vec![short(&properties["RoleArn"])],
+                });
+            }
+            "AWS::Lambda::Permission" => {
+                let mut grantee = vec![short(&properties["Principal"])];
+                for key in ["SourceArn", "SourceAccount", "PrincipalOrgID"] {
+                    if !properties[key].is_null() {
+                        grantee.push(format!("{key} {}", short(&properties[key])));
+                    }
+                }
+                out.grants.insert(GrantRow {
+                    kind: "Lambda permission".into(),
+                    grantee,
+                    grant: vec![format!(
+                        "{} on {}",
+                        short(&properties["Action"]),
+                        short(&properties["FunctionName"])
+                    )],
+                });
+            }
+            "AWS::EC2::ClientVpnAuthorizationRule" => {
+                let grantee = if properties["AuthorizeAllGroups"] == Json::Bool(true) {
+                    vec!["every client".to_owned()]
+                } else {
+                    vec![format!("group {}", short(&properties["AccessGroupId"]))]
+                };
+                out.grants.insert(GrantRow {
+                    kind: format!(
+                        "Client VPN authorization on {}",
+                        short(&properties["ClientVpnEndpointId"])
+                    ),
+                    grantee,
+                    grant: vec![format!("reach {}", short(&properties["TargetNetworkCidr"]))],
+                });
             }
             "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => {
                 let direction = if kind.ends_with("Ingress") {

@@ -15,16 +15,17 @@ pub(super) async fn change_set_replacements(
     client: &CloudFormation,
     stack: &StackManifest,
     body: &str,
+    template_url: Option<&str>,
     parameters: &BTreeMap<String, String>,
     options: &DeployOptions,
 ) -> Result<Vec<String>, String> {
     match create_change_set(
         client,
         stack,
-        "hyperpod-diff",
+        "hyperpod-plan",
         ChangeSetType::Update,
         body,
-        None,
+        template_url,
         parameters,
         options,
     )
@@ -39,7 +40,12 @@ pub(super) async fn change_set_replacements(
                 .await;
             Ok(replaced_by(&described))
         }
-        ChangeSet::Failed(_) => Ok(Vec::new()),
+        ChangeSet::Failed(reason)
+            if reason.contains("didn't contain changes") || reason.contains("No updates") =>
+        {
+            Ok(Vec::new())
+        }
+        ChangeSet::Failed(reason) => Err(reason),
     }
 }
 
@@ -107,6 +113,7 @@ pub(super) async fn create_change_set(
         .map_err(|e| describe("CreateChangeSet", &e))?;
     let id = created.id().unwrap_or(&name).to_owned();
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    let mut heartbeat = super::progress::Heartbeat::start();
     let reason = loop {
         let described = client
             .describe_change_set()
@@ -126,7 +133,14 @@ pub(super) async fn create_change_set(
                 break "CloudFormation did not compute the change set within the stack timeout"
                     .to_owned();
             }
-            _ => tokio::time::sleep(options.poll_interval).await,
+            _ => {
+                heartbeat.beat(
+                    stack,
+                    "CloudFormation is still computing the change set",
+                    options.stack_timeout,
+                );
+                tokio::time::sleep(options.poll_interval).await
+            }
         }
     };
     let _ = client

@@ -127,7 +127,7 @@ pub(super) async fn destroy_stack(
         .send()
         .await
         .map_err(|e| describe("DeleteStack", &e))?;
-    wait_deleted(client, &stack.stack_name, options).await?;
+    wait_deleted(client, stack, options).await?;
     say(stack, "destroyed");
     let template: serde_json::Value = std::fs::read(assembly_dir.join(&stack.template))
         .ok()

@@ -10,6 +10,7 @@ use aws_sdk_cloudformation::types::StackStatus;
 use hyperpod_core::{Manifest, StackManifest};
 
 use super::accounts::{Accounts, accounts_involved};
+use super::assets::upload_template;
 use super::change_set::change_set_replacements;
 use super::ownership::check_owner;
 use super::parameters::resolve_parameters;
@@ -55,6 +56,9 @@ pub struct StackPlan {
     pub changes: StackDiff,
     /// The removed resources that are retained (kept by their deletion policy).
     pub retained: Vec<String>,
+    /// What the plan could not tell (CloudFormation's own verdict on replacements, when it
+    /// could not be asked).
+    pub notes: Vec<String>,
 }
 
 impl StackPlan {
@@ -162,6 +166,9 @@ impl Plan {
                 for id in &stack.retained {
                     out.push_str(&format!("      {id} leaves the template and is retained\n"));
                 }
+                for note in &stack.notes {
+                    out.push_str(&format!("    note: {note}\n"));
+                }
             }
         }
         out
@@ -174,12 +181,12 @@ pub(super) async fn plan(
     accounts: &Accounts,
     manifest: &Manifest,
     stacks: &[&StackManifest],
-    templates: &BTreeMap<String, serde_json::Value>,
+    templates: &Templates,
     options: &DeployOptions,
 ) -> Plan {
     let mut plan = Plan::default();
     for stack in stacks {
-        let wanted = &templates[&stack.id];
+        let wanted = &templates.parsed[&stack.id];
         let (action, changes, retained) = plan_stack(accounts, manifest, stack, wanted, options)
             .await
             .unwrap_or_else(|reason| {
@@ -189,7 +196,7 @@ pub(super) async fn plan(
                     Vec::new(),
                 )
             });
-        plan.stacks.push(StackPlan {
+        let mut planned = StackPlan {
             id: stack.id.clone(),
             stack_name: stack.stack_name.clone(),
             account: stack.account.clone(),
@@ -197,9 +204,87 @@ pub(super) async fn plan(
             action,
             changes,
             retained,
-        });
+            notes: Vec::new(),
+        };
+        if planned.action == PlannedAction::Update {
+            ask_cloudformation(
+                accounts,
+                manifest,
+                stack,
+                &templates.bodies[&stack.id],
+                &mut planned,
+                options,
+            )
+            .await;
+        }
+        plan.stacks.push(planned);
     }
     plan
+}
+
+/// Adds to an update's plan the replacements only CloudFormation can tell (a name another
+/// property derives from, a value a parameter fills): a change set is created, read and
+/// deleted, nothing is changed. A template over the inline limit is staged first (content
+/// addressed, as the deploy stages it).
+async fn ask_cloudformation(
+    accounts: &Accounts,
+    manifest: &Manifest,
+    stack: &StackManifest,
+    body: &str,
+    planned: &mut StackPlan,
+    options: &DeployOptions,
+) {
+    let client = accounts.client(&stack.account, &stack.region);
+    let template_url = if stack.template_requires_upload {
+        match upload_template(&accounts.s3(&stack.account, &stack.region), stack, body).await {
+            Ok(url) => Some(url),
+            Err(reason) => {
+                planned.notes.push(format!(
+                    "CloudFormation could not be asked what it replaces: {reason}"
+                ));
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let parameters = resolve_parameters(accounts, manifest, stack, None)
+        .await
+        .unwrap_or_default();
+    match change_set_replacements(
+        &client,
+        stack,
+        body,
+        template_url.as_deref(),
+        &parameters,
+        options,
+    )
+    .await
+    {
+        Ok(replaced) => {
+            for id in replaced {
+                match planned
+                    .changes
+                    .modified
+                    .iter_mut()
+                    .find(|(logical_id, _, _)| *logical_id == id)
+                {
+                    Some((_, _, paths)) if paths.is_empty() => {
+                        paths.push("(per CloudFormation)".into())
+                    }
+                    Some(_) => {}
+                    None => planned.changes.modified.push((
+                        id,
+                        "?".into(),
+                        vec!["(per CloudFormation)".into()],
+                    )),
+                }
+            }
+        }
+        Err(reason) => planned.notes.push(format!(
+            "CloudFormation could not be asked what it replaces: {reason}"
+        )),
+    }
 }
 
 async fn plan_stack(
@@ -305,9 +390,8 @@ pub(super) fn read_templates(
     Ok(templates)
 }
 
-/// The plan of a deploy of the selected stacks, without changing anything. Where the
-/// schemas cannot tell, CloudFormation is asked which resources a change replaces (a change
-/// set is created, read and deleted; inline templates only).
+/// The plan of a deploy of the selected stacks, without changing anything (what deploy
+/// shows before it asks).
 pub async fn diff(
     base: &SdkConfig,
     assembly_dir: &Path,
@@ -323,45 +407,7 @@ pub async fn diff(
     let accounts = accounts_involved(&manifest, &stacks);
     let accounts = Accounts::connect(base, &accounts, options).await?;
     let templates = read_templates(assembly_dir, &stacks)?;
-    let mut plan = plan(&accounts, &manifest, &stacks, &templates.parsed, options).await;
-    for (stack, planned) in stacks.iter().zip(plan.stacks.iter_mut()) {
-        if planned.action != PlannedAction::Update || stack.template_requires_upload {
-            continue;
-        }
-        let client = accounts.client(&stack.account, &stack.region);
-        let parameters = resolve_parameters(&accounts, &manifest, stack, None)
-            .await
-            .unwrap_or_default();
-        let Ok(replaced) = change_set_replacements(
-            &client,
-            stack,
-            &templates.bodies[&stack.id],
-            &parameters,
-            options,
-        )
-        .await
-        else {
-            continue;
-        };
-        for id in replaced {
-            match planned
-                .changes
-                .modified
-                .iter_mut()
-                .find(|(logical_id, _, _)| *logical_id == id)
-            {
-                Some((_, _, paths)) if paths.is_empty() => {
-                    paths.push("(per the change set)".into())
-                }
-                Some(_) => {}
-                None => planned.changes.modified.push((
-                    id,
-                    "?".into(),
-                    vec!["(per the change set)".into()],
-                )),
-            }
-        }
-    }
+    let plan = plan(&accounts, &manifest, &stacks, &templates, options).await;
     Ok(plan)
 }
 
@@ -428,6 +474,7 @@ pub fn diff_against(
             action,
             changes,
             retained,
+            notes: Vec::new(),
         });
     }
     Ok(plan)

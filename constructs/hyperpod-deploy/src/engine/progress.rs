@@ -49,8 +49,58 @@ fn bar(live: &Live, stack: &StackManifest) -> ProgressBar {
         .clone()
 }
 
+/// Text from AWS (a status reason) without the control characters that would move a
+/// terminal's cursor or break a log line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The longest a wait goes without a word.
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// A wait that says, at least every [`HEARTBEAT`], what it waits for and for how long.
+pub(super) struct Heartbeat {
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Heartbeat {
+    /// A wait that starts now.
+    pub(super) fn start() -> Heartbeat {
+        let now = std::time::Instant::now();
+        Heartbeat {
+            started: now,
+            last: now,
+        }
+    }
+
+    /// Something was said: the next word is due a heartbeat from now.
+    pub(super) fn heard(&mut self) {
+        self.last = std::time::Instant::now();
+    }
+
+    /// Says `what` (with the time waited) when nothing was said for a heartbeat.
+    pub(super) fn beat(&mut self, stack: &StackManifest, what: &str, limit: Duration) {
+        if self.last.elapsed() >= HEARTBEAT {
+            self.last = std::time::Instant::now();
+            status(
+                stack,
+                &format!(
+                    "{what}: waited {} min of at most {} min",
+                    self.started.elapsed().as_secs() / 60,
+                    limit.as_secs() / 60
+                ),
+                false,
+            );
+        }
+    }
+}
+
 /// A line about a stack that stays: printed in full, above the live view.
 pub(super) fn say(stack: &StackManifest, message: impl std::fmt::Display) {
+    let message = printable(&message.to_string());
     match LIVE.get() {
         Some(live) => {
             let _ = live.view.println(format!("{}: {message}", prefix(stack)));
@@ -62,6 +112,8 @@ pub(super) fn say(stack: &StackManifest, message: impl std::fmt::Display) {
 /// A stack's state changed (an event): its line in the live view, a plain line otherwise.
 /// A failure is printed in full either way.
 pub(super) fn status(stack: &StackManifest, message: &str, failed: bool) {
+    let message = printable(message);
+    let message = message.as_str();
     match LIVE.get() {
         Some(live) => {
             bar(live, stack).set_message(message.to_owned());

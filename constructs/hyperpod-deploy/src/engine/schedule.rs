@@ -37,7 +37,7 @@ pub async fn deploy(
     let templates = read_templates(assembly_dir, &stacks)?;
 
     // One plan for the whole run, shown and approved once, before anything changes.
-    let plan = plan(&accounts, &manifest, &stacks, &templates.parsed, options).await;
+    let plan = plan(&accounts, &manifest, &stacks, &templates, options).await;
     print!("{}", plan.render());
     let concerns = plan.needs_approval(options.require_approval);
     if !concerns.is_empty() {
@@ -121,6 +121,14 @@ pub async fn deploy(
                         .collect(),
                     widened: planned.changes.widened.iter().cloned().collect(),
                     recreate: planned.action == PlannedAction::Recreate,
+                    removals: planned
+                        .changes
+                        .removed
+                        .iter()
+                        .map(|(id, _)| id.clone())
+                        .chain(planned.changes.renamed.iter().map(|(id, _, _)| id.clone()))
+                        .collect(),
+                    changes_expected: planned.changes_anything(),
                 };
                 let (stack, body, accounts, results, semaphore, options, manifest) = (
                     (*stack).clone(),

@@ -16,7 +16,7 @@ use super::events::EventStream;
 use super::ownership::check_owner;
 use super::parameters::resolve_parameters;
 use super::progress;
-use super::{DeployOptions, Outcome, StackResult, say};
+use super::{DeployOptions, Outcome, RequireApproval, StackResult, approve, say};
 
 /// What the run's approval covers in one stack: what its plan showed, or everything.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +29,10 @@ pub(super) struct Approved {
     pub(super) widened: BTreeSet<String>,
     /// Whether the plan re-creates the stack.
     pub(super) recreate: bool,
+    /// The resources the plan showed deleted.
+    pub(super) removals: BTreeSet<String>,
+    /// Whether the plan showed the stack changing at all.
+    pub(super) changes_expected: bool,
 }
 
 impl Approved {
@@ -180,6 +184,8 @@ pub(super) async fn deploy_with_change_set(
     }
     // A stack busy with another operation is waited for, within the stack timeout.
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    let mut heartbeat = progress::Heartbeat::start();
+    let mut waited_for_other = false;
     while let Some(status) = existing.as_ref().and_then(|s| s.stack_status().cloned()) {
         if !status.as_str().ends_with("_IN_PROGRESS") || status == StackStatus::ReviewInProgress {
             break;
@@ -190,12 +196,20 @@ pub(super) async fn deploy_with_change_set(
                 status.as_str()
             ));
         }
-        say(
+        if !waited_for_other {
+            waited_for_other = true;
+            say(
+                stack,
+                format!(
+                    "waiting: another operation is running ({})",
+                    status.as_str()
+                ),
+            );
+        }
+        heartbeat.beat(
             stack,
-            format!(
-                "waiting: another operation is running ({})",
-                status.as_str()
-            ),
+            &format!("another operation is still running ({})", status.as_str()),
+            options.stack_timeout,
         );
         tokio::time::sleep(options.poll_interval).await;
         existing = current(client, name).await?;
@@ -217,7 +231,7 @@ pub(super) async fn deploy_with_change_set(
                 .send()
                 .await
                 .map_err(|e| describe("DeleteStack", &e))?;
-            wait_deleted(client, name, options).await?;
+            wait_deleted(client, stack, options).await?;
             ChangeSetType::Create
         }
         Some(StackStatus::UpdateRollbackFailed) => {
@@ -324,6 +338,38 @@ pub(super) async fn deploy_with_change_set(
     if !new_grants.is_empty() {
         unapproved.push(format!("widens {} permission(s)", new_grants.len()));
     }
+    let new_removals: Vec<&str> = described
+        .changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .filter(|r| r.action().is_some_and(|a| a.as_str() == "Remove"))
+        .filter_map(|r| r.logical_resource_id())
+        .filter(|id| !approved.removals.contains(*id))
+        .collect();
+    if !new_removals.is_empty() {
+        unapproved.push(format!("deletes {}", new_removals.join(", ")));
+    }
+    if !approved.changes_expected && options.require_approval == RequireApproval::AnyChange {
+        unapproved.push("changes, where the plan showed it unchanged".to_owned());
+    }
+    // At a terminal, the person decides; without one, nothing unapproved happens.
+    if !approved.all
+        && !unapproved.is_empty()
+        && options.interactive
+        && approve(
+            options,
+            format!(
+                "{} ({} {}): CloudFormation's change set {}, which the plan did not show (a value taken from a stack deployed earlier in this run can do that); go ahead?",
+                stack.id,
+                stack.account,
+                stack.region,
+                unapproved.join(" and ")
+            ),
+        )
+        .await
+    {
+        unapproved.clear();
+    }
     if !approved.all && !unapproved.is_empty() {
         let _ = client
             .delete_change_set()
@@ -332,7 +378,7 @@ pub(super) async fn deploy_with_change_set(
             .send()
             .await;
         return Ok(Outcome::Refused(format!(
-            "the change set {}, which the approved plan did not show; nothing was changed in this stack; run again to review the new plan",
+            "the change set {}, which the approved plan did not show (values taken from stacks deployed earlier in this run can do that); nothing was changed in this stack; run again to review the new plan, which reads them",
             unapproved.join(" and ")
         )));
     }
@@ -379,45 +425,31 @@ pub(super) async fn deploy_with_change_set(
     }
 }
 
-/// Sets termination protection as the manifest states it, when `protected` (its state
-/// now) differs: on every deploy, so that a run stopped between the stack and this step is
-/// repaired by the next.
+/// Turns termination protection on when the manifest asks for it and `protected` (its
+/// state now) is off: on every deploy, so that a run stopped between the stack and this
+/// step is repaired by the next. It never turns protection off: that is `destroy
+/// --lift-termination-protection`'s, after a confirmation.
 async fn reconcile_protection(
     client: &CloudFormation,
     stack: &StackManifest,
     protected: bool,
 ) -> Result<(), String> {
-    if protected == stack.termination_protection {
+    if protected || !stack.termination_protection {
         return Ok(());
     }
     client
         .update_termination_protection()
         .stack_name(&stack.stack_name)
-        .enable_termination_protection(stack.termination_protection)
+        .enable_termination_protection(true)
         .send()
         .await
         .map_err(|e| {
             format!(
-                "setting termination protection {} failed: {}",
-                if stack.termination_protection {
-                    "on"
-                } else {
-                    "off"
-                },
+                "turning termination protection on failed: {}",
                 describe("UpdateTerminationProtection", &e)
             )
         })?;
-    say(
-        stack,
-        format!(
-            "termination protection {}",
-            if stack.termination_protection {
-                "on"
-            } else {
-                "off"
-            }
-        ),
-    );
+    say(stack, "termination protection on");
     Ok(())
 }
 
@@ -466,21 +498,17 @@ pub(super) fn unchanged(
     template == wanted && current_parameters == *parameters && current_tags == wanted_tags
 }
 
-/// The longest a wait goes without a word.
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
-
 pub(super) async fn wait_settled(
     client: &CloudFormation,
     stack: &StackManifest,
     options: &DeployOptions,
     events: &mut EventStream,
 ) -> Result<StackStatus, String> {
-    let started = tokio::time::Instant::now();
-    let deadline = started + options.stack_timeout;
-    let mut last_word = started;
+    let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    let mut heartbeat = progress::Heartbeat::start();
     loop {
         if events.print_new(client, stack).await {
-            last_word = tokio::time::Instant::now();
+            heartbeat.heard();
         }
         let status = current(client, &stack.stack_name)
             .await?
@@ -490,19 +518,11 @@ pub(super) async fn wait_settled(
             return Ok(status);
         }
         // Never a silent minute: what it waits for, and for how long.
-        if last_word.elapsed() >= HEARTBEAT {
-            last_word = tokio::time::Instant::now();
-            progress::status(
-                stack,
-                &format!(
-                    "still {} after {} min (the stack timeout is {} min)",
-                    status.as_str(),
-                    started.elapsed().as_secs() / 60,
-                    options.stack_timeout.as_secs() / 60
-                ),
-                false,
-            );
-        }
+        heartbeat.beat(
+            stack,
+            &format!("still {}", status.as_str()),
+            options.stack_timeout,
+        );
         if tokio::time::Instant::now() > deadline {
             return Err(format!(
                 "the stack is still {} after the timeout; it goes on in CloudFormation",
@@ -515,10 +535,12 @@ pub(super) async fn wait_settled(
 
 pub(super) async fn wait_deleted(
     client: &CloudFormation,
-    name: &str,
+    manifest: &StackManifest,
     options: &DeployOptions,
 ) -> Result<(), String> {
+    let name = &manifest.stack_name;
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
+    let mut heartbeat = progress::Heartbeat::start();
     loop {
         match current(client, name).await? {
             None => return Ok(()),
@@ -536,7 +558,10 @@ pub(super) async fn wait_deleted(
             Some(_) if tokio::time::Instant::now() > deadline => {
                 return Err("the stack is still being deleted after the timeout".into());
             }
-            Some(_) => tokio::time::sleep(options.poll_interval).await,
+            Some(_) => {
+                heartbeat.beat(manifest, "still deleting", options.stack_timeout);
+                tokio::time::sleep(options.poll_interval).await
+            }
         }
     }
 }
