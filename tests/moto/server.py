@@ -75,6 +75,10 @@ def execute_change_set(self, change_set_name, stack_name=None):
     # The change set's tags become the stack's, as CloudFormation applies them on update.
     if change_set.tags is not None:
         stack.tags = change_set.tags
+    # "CloudFormation retains all change sets until you update the stack": then only the
+    # one that ran, which cannot run again.
+    for other in [key for key, cs in self.change_sets.items() if cs.stack_id == stack.stack_id and cs is not change_set]:
+        del self.change_sets[other]
     # The executed template becomes the stack's, and its outputs are evaluated.
     stack._parse_template()
     stack.output_map = stack._create_output_map()

@@ -40,6 +40,8 @@ pub(super) async fn change_set_replacements(
                 .await;
             Ok(replaced_by(&described))
         }
+        // This very change is being carried out: it replaces what it replaces, already.
+        ChangeSet::Executing { .. } => Ok(Vec::new()),
         ChangeSet::Failed(reason)
             if reason.contains("didn't contain changes") || reason.contains("No updates") =>
         {
@@ -51,17 +53,55 @@ pub(super) async fn change_set_replacements(
 
 /// A change set CloudFormation has computed, or why it could not.
 pub(super) enum ChangeSet {
-    /// Its id and description.
+    /// Its id and description (which names its stack's id).
     Ready(
         String,
         Box<aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput>,
     ),
+    /// An earlier attempt of this very change (same template, parameters and tags) was
+    /// executed already, or is executing: the stack is to be followed, not changed again.
+    Executing {
+        /// The change set's id.
+        id: String,
+        /// The stack's id.
+        stack_id: String,
+    },
     /// Why it failed (it has been deleted): no changes, an invalid template, or the timeout.
     Failed(String),
 }
 
-/// Creates a change set and waits, within the stack timeout, until CloudFormation has
-/// computed it. A change set that fails is deleted.
+/// The name (and idempotency token) of a change set: derived from what it changes, so that
+/// a call the service applied but whose answer was lost, retried by the SDK or by the next
+/// run, meets the same change set instead of making a second.
+pub(super) fn change_set_name(
+    prefix: &str,
+    change_set_type: &ChangeSetType,
+    template: &str,
+    parameters: &BTreeMap<String, String>,
+    stack: &StackManifest,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in [
+        change_set_type.as_str(),
+        &stack.stack_name,
+        template,
+        &serde_json::to_string(parameters).expect("parameters serialize"),
+        &serde_json::to_string(&stack.tags).expect("tags serialize"),
+    ] {
+        hash.update(part.len().to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    let digest: String = hash.finalize()[..10]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("{prefix}-{digest}")
+}
+
+/// Creates a change set (or finds the one an earlier attempt of the same change made) and
+/// waits, within the stack timeout, until CloudFormation has computed it. A change set that
+/// fails is deleted.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn create_change_set(
     client: &CloudFormation,
@@ -73,45 +113,61 @@ pub(super) async fn create_change_set(
     parameters: &BTreeMap<String, String>,
     options: &DeployOptions,
 ) -> Result<ChangeSet, String> {
-    let name = format!(
-        "{prefix}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
+    let name = change_set_name(
+        prefix,
+        &change_set_type,
+        template_url.unwrap_or(body),
+        parameters,
+        stack,
     );
-    let created = client
-        .create_change_set()
-        .stack_name(&stack.stack_name)
-        .change_set_name(&name)
-        .change_set_type(change_set_type)
-        .set_template_body(template_url.is_none().then(|| body.to_owned()))
-        .set_template_url(template_url.map(str::to_owned))
-        .set_parameters(Some(
-            parameters
-                .iter()
-                .map(|(k, v)| {
-                    Parameter::builder()
-                        .parameter_key(k)
-                        .parameter_value(v)
-                        .build()
-                })
-                .collect(),
-        ))
-        .set_tags(Some(
-            stack
-                .tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect(),
-        ))
-        .capabilities(Capability::CapabilityIam)
-        .capabilities(Capability::CapabilityNamedIam)
-        .capabilities(Capability::CapabilityAutoExpand)
-        .send()
-        .await
-        .map_err(|e| describe("CreateChangeSet", &e))?;
-    let id = created.id().unwrap_or(&name).to_owned();
+    let create = || async {
+        let created = client
+            .create_change_set()
+            .stack_name(&stack.stack_name)
+            .change_set_name(&name)
+            .client_token(&name)
+            .change_set_type(change_set_type.clone())
+            .set_template_body(template_url.is_none().then(|| body.to_owned()))
+            .set_template_url(template_url.map(str::to_owned))
+            .set_parameters(Some(
+                parameters
+                    .iter()
+                    .map(|(k, v)| {
+                        Parameter::builder()
+                            .parameter_key(k)
+                            .parameter_value(v)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .set_tags(Some(
+                stack
+                    .tags
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam)
+            .capabilities(Capability::CapabilityAutoExpand)
+            .send()
+            .await;
+        match created {
+            Ok(created) => Ok(created.id().unwrap_or(&name).to_owned()),
+            // The same change, made by an attempt whose answer was lost: follow it.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .and_then(|e| aws_sdk_cloudformation::error::ProvideErrorMetadata::code(e))
+                    == Some("AlreadyExistsException") =>
+            {
+                Ok(name.clone())
+            }
+            Err(error) => Err(describe("CreateChangeSet", &error)),
+        }
+    };
+    let mut id = create().await?;
+    let mut retried = false;
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
     let mut heartbeat = super::progress::Heartbeat::start();
     let reason = loop {
@@ -122,9 +178,34 @@ pub(super) async fn create_change_set(
             .send()
             .await
             .map_err(|e| describe("DescribeChangeSet", &e))?;
+        let execution = described.execution_status().map(|e| e.as_str().to_owned());
         match described.status() {
-            Some(ChangeSetStatus::CreateComplete) => {
+            Some(ChangeSetStatus::CreateComplete)
+                if execution.as_deref() == Some("EXECUTE_IN_PROGRESS") =>
+            {
+                return Ok(ChangeSet::Executing {
+                    id: described.change_set_id().unwrap_or(&id).to_owned(),
+                    stack_id: described.stack_id().unwrap_or(&stack.stack_name).to_owned(),
+                });
+            }
+            Some(ChangeSetStatus::CreateComplete)
+                if execution.as_deref().is_none_or(|e| e == "AVAILABLE") =>
+            {
                 return Ok(ChangeSet::Ready(id, Box::new(described)));
+            }
+            // A change set of this name that ran, or can no longer run: a leftover of the
+            // stack's history. CloudFormation keeps none after an update; delete it and make
+            // this change anew.
+            Some(ChangeSetStatus::CreateComplete) if !retried => {
+                retried = true;
+                client
+                    .delete_change_set()
+                    .change_set_name(&id)
+                    .stack_name(&stack.stack_name)
+                    .send()
+                    .await
+                    .map_err(|e| describe("DeleteChangeSet", &e))?;
+                id = create().await?;
             }
             Some(ChangeSetStatus::Failed) => {
                 break described.status_reason().unwrap_or_default().to_owned();

@@ -276,6 +276,18 @@ pub(super) async fn deploy_with_change_set(
     .await?
     {
         ChangeSet::Ready(id, described) => (id, described),
+        ChangeSet::Executing { id, stack_id } => {
+            // An earlier attempt of this very change (its answer lost, or its run stopped)
+            // is executing or has executed: it is followed, not made again.
+            say(
+                stack,
+                "an earlier attempt of this change is under way; following it",
+            );
+            let mut events = EventStream::start(client, name, 0).await;
+            let final_status =
+                wait_settled(client, stack, &stack_id, &id, options, &mut events).await?;
+            return finished(client, stack, final_status, protected, options).await;
+        }
         ChangeSet::Failed(reason)
             if reason.contains("didn't contain changes") || reason.contains("No updates") =>
         {
@@ -383,15 +395,74 @@ pub(super) async fn deploy_with_change_set(
         )));
     }
     let mut events = EventStream::start(client, name, described.changes().len()).await;
-    client
+    let stack_id = described.stack_id().unwrap_or(name).to_owned();
+    let token = described.change_set_name().unwrap_or("hyperpod").to_owned();
+    let executed = client
         .execute_change_set()
         .change_set_name(&change_set_id)
         .stack_name(name)
+        .client_request_token(&token)
         .disable_rollback(options.no_rollback)
         .send()
+        .await;
+    if let Err(error) = executed {
+        // Executed already, by an attempt whose answer was lost: follow it.
+        let code = error
+            .as_service_error()
+            .and_then(|e| aws_sdk_cloudformation::error::ProvideErrorMetadata::code(e));
+        let ran = matches!(
+            code,
+            Some("InvalidChangeSetStatus" | "ChangeSetNotFound" | "ChangeSetNotFoundException")
+        ) && matches!(
+            execution_status(client, &change_set_id, name)
+                .await
+                .as_deref(),
+            // Gone: CloudFormation removes a stack's change sets once it is updated.
+            None | Some("EXECUTE_IN_PROGRESS" | "EXECUTE_COMPLETE" | "EXECUTE_FAILED")
+        );
+        if !ran {
+            return Err(describe("ExecuteChangeSet", &error));
+        }
+    }
+    let final_status = wait_settled(
+        client,
+        stack,
+        &stack_id,
+        &change_set_id,
+        options,
+        &mut events,
+    )
+    .await?;
+    finished(client, stack, final_status, protected, options).await
+}
+
+/// The execution status of a change set; `None` when it cannot be read (gone).
+async fn execution_status(
+    client: &CloudFormation,
+    change_set: &str,
+    stack: &str,
+) -> Option<String> {
+    client
+        .describe_change_set()
+        .change_set_name(change_set)
+        .stack_name(stack)
+        .send()
         .await
-        .map_err(|e| describe("ExecuteChangeSet", &e))?;
-    let final_status = wait_settled(client, stack, options, &mut events).await?;
+        .ok()?
+        .execution_status()
+        .map(|status| status.as_str().to_owned())
+}
+
+/// What a stack's final status means: deployed (with its protection reconciled), or the
+/// reasons it failed and the way on.
+async fn finished(
+    client: &CloudFormation,
+    stack: &StackManifest,
+    final_status: StackStatus,
+    protected: bool,
+    options: &DeployOptions,
+) -> Result<Outcome, String> {
+    let name = &stack.stack_name;
     if final_status == StackStatus::CreateComplete || final_status == StackStatus::UpdateComplete {
         reconcile_protection(client, stack, protected)
             .await
@@ -498,24 +569,51 @@ pub(super) fn unchanged(
     template == wanted && current_parameters == *parameters && current_tags == wanted_tags
 }
 
+/// Waits for the stack `stack_id` to settle after `change_set` was executed. A settled
+/// status counts only once the change set says its execution ended (right after the call,
+/// CloudFormation may still show the status before it); a stack still waiting for review
+/// a minute after the call was not executed, which is a failure.
 pub(super) async fn wait_settled(
     client: &CloudFormation,
     stack: &StackManifest,
+    stack_id: &str,
+    change_set: &str,
     options: &DeployOptions,
     events: &mut EventStream,
 ) -> Result<StackStatus, String> {
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
     let mut heartbeat = progress::Heartbeat::start();
+    let called = tokio::time::Instant::now();
     loop {
         if events.print_new(client, stack).await {
             heartbeat.heard();
         }
-        let status = current(client, &stack.stack_name)
+        let status = current(client, stack_id)
             .await?
             .and_then(|s| s.stack_status().cloned())
             .ok_or("the stack disappeared while deploying")?;
         if !status.as_str().ends_with("_IN_PROGRESS") {
-            return Ok(status);
+            let execution = execution_status(client, change_set, stack_id).await;
+            if !matches!(
+                execution.as_deref(),
+                Some("AVAILABLE" | "EXECUTE_IN_PROGRESS")
+            ) {
+                return Ok(status);
+            }
+        }
+        if status == StackStatus::ReviewInProgress
+            && called.elapsed() > progress::HEARTBEAT
+            && !matches!(
+                execution_status(client, change_set, stack_id)
+                    .await
+                    .as_deref(),
+                Some("EXECUTE_IN_PROGRESS" | "EXECUTE_COMPLETE")
+            )
+        {
+            return Err(format!(
+                "the stack is still in REVIEW_IN_PROGRESS a minute after its change set was executed: the change set did not run; nothing was created; run again (the next run takes the stack over), or delete it with `aws cloudformation delete-stack --stack-name {}` in account {} {}",
+                stack.stack_name, stack.account, stack.region
+            ));
         }
         // Never a silent minute: what it waits for, and for how long.
         heartbeat.beat(
