@@ -202,3 +202,106 @@ fn a_deploy_killed_half_way_is_finished_by_the_next_run() {
     let clean = example(&endpoint, out.path(), &["diff", "--fail"]);
     assert_eq!(clean.code, 0, "the rerun converged: {}", clean.stdout);
 }
+
+/// Sends SIGINT to a process, as Ctrl-C at its terminal does.
+fn interrupt(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_stops_starting_stacks_reports_what_was_in_flight_and_how_to_resume() {
+    use std::io::BufRead;
+    let Some(server) = moto() else {
+        return;
+    };
+    // Slow answers, so that the run is still going when it is interrupted.
+    let proxy = tests::FaultProxy::start(
+        &server.endpoint(),
+        std::sync::Arc::new(|_, _| tests::Fault::Slow(std::time::Duration::from_millis(150))),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(app_binary("example-shared-bucket"))
+        .args(["deploy", "--yes", "--concurrency", "1", "--output"])
+        .arg(out.path())
+        .envs(local_aws_env(&proxy.endpoint()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut sent = false;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if !sent && line.ends_with("deployed (CREATE_COMPLETE)") {
+            interrupt(child.id());
+            sent = true;
+        }
+        seen.push(line);
+    }
+    let status = child.wait().unwrap();
+    let printed = seen.join("\n");
+    assert_eq!(status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("stopping: no new stack starts"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("not attempted: the run was stopped before it started")
+            || printed.contains("interrupted: stopped while deploying"),
+        "{printed}"
+    );
+    assert!(printed.contains("resume with: "), "{printed}");
+    // Resuming converges.
+    let resumed = example(&server.endpoint(), out.path(), &["deploy", "--yes"]);
+    assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
+    let clean = example(&server.endpoint(), out.path(), &["diff", "--fail"]);
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
+}
+
+#[test]
+fn sigterm_stops_a_run_as_ctrl_c_does() {
+    use std::io::BufRead;
+    let Some(server) = moto() else {
+        return;
+    };
+    let proxy = tests::FaultProxy::start(
+        &server.endpoint(),
+        std::sync::Arc::new(|_, _| tests::Fault::Slow(std::time::Duration::from_millis(300))),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(app_binary("example-shared-bucket"))
+        .args(["deploy", "--yes", "--output"])
+        .arg(out.path())
+        .envs(local_aws_env(&proxy.endpoint()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    let mut sent = false;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // Once the plan is shown, the run is under way.
+        if !sent && line.starts_with("  needs approval:") {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            sent = true;
+        }
+        printed.push(line);
+    }
+    let status = child.wait().unwrap();
+    let printed = printed.join("\n");
+    assert_eq!(status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("stopping: no new stack starts"),
+        "{printed}"
+    );
+    assert!(printed.contains("summary:"), "{printed}");
+}

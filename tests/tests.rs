@@ -6,6 +6,7 @@ mod cli;
 mod committed;
 mod cross_stack;
 mod deploy;
+mod faults;
 mod hyperpod;
 mod iam;
 mod kubernetes;

@@ -264,3 +264,228 @@ pub fn local_aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ]
 }
+
+/// What the fault proxy does to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward it and return the answer.
+    None,
+    /// Answer, without forwarding, that the caller is throttled (as CloudFormation and STS
+    /// do: HTTP 400 `Throttling`; S3: HTTP 503 `SlowDown`).
+    Throttle,
+    /// Answer, without forwarding, a gateway's HTTP 503 page.
+    Unavailable,
+    /// Forward it, then throw the answer away and answer HTTP 500: the call was applied,
+    /// the caller does not know.
+    AppliedThenFail,
+    /// Close the connection without an answer.
+    Drop,
+    /// Forward it after waiting.
+    Slow(std::time::Duration),
+}
+
+/// When the proxy injects which fault: a rule per request, from the request's API action
+/// (`CreateChangeSet`; S3 requests are `S3`) and its sequence number.
+pub type FaultPlan = std::sync::Arc<dyn Fn(&str, u64) -> Fault + Send + Sync>;
+
+/// A proxy on 127.0.0.1 in front of a local endpoint (moto's server), which injects the
+/// faults its plan says; stopped when dropped.
+pub struct FaultProxy {
+    address: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests seen, and faults injected.
+    pub counts: std::sync::Arc<std::sync::Mutex<(u64, u64)>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy in front of `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str, plan: FaultPlan) -> FaultProxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let upstream: std::net::SocketAddr = upstream
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an upstream of the form http://127.0.0.1:PORT");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let address = listener.local_addr().expect("an address");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let counts = std::sync::Arc::new(std::sync::Mutex::new((0, 0)));
+        let sequence = std::sync::Arc::new(AtomicU64::new(0));
+        {
+            let (stop, counts) = (stop.clone(), counts.clone());
+            std::thread::spawn(move || {
+                for connection in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(connection) = connection else { continue };
+                    let (plan, counts, sequence) = (plan.clone(), counts.clone(), sequence.clone());
+                    std::thread::spawn(move || {
+                        let _ = serve(connection, upstream, &plan, &counts, &sequence);
+                    });
+                }
+            });
+        }
+        FaultProxy {
+            address,
+            stop,
+            counts,
+        }
+    }
+
+    /// The proxy's endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accepting thread so that it sees the flag.
+        let _ = std::net::TcpStream::connect(self.address);
+    }
+}
+
+/// Reads one HTTP/1.1 request (head and body by Content-Length) from `stream`.
+fn read_request(stream: &mut std::net::TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 65536];
+    let head_end = loop {
+        if let Some(position) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break position + 4;
+        }
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        data.extend_from_slice(&buffer[..read]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        data.extend_from_slice(&buffer[..read]);
+    }
+    Ok(Some(data))
+}
+
+/// The API action of a request: the `Action=` of the query protocols, `S3` otherwise.
+fn action_of(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    text.split(['&', '?', '\n', ' '])
+        .find_map(|part| part.trim().strip_prefix("Action="))
+        .map(str::to_owned)
+        .unwrap_or_else(|| "S3".to_owned())
+}
+
+fn answer(status: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Serves the request of one connection.
+fn serve(
+    mut client: std::net::TcpStream,
+    upstream: std::net::SocketAddr,
+    plan: &FaultPlan,
+    counts: &std::sync::Mutex<(u64, u64)>,
+    sequence: &std::sync::atomic::AtomicU64,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    // One request per connection: every answer says `Connection: close`.
+    if let Some(request) = read_request(&mut client)? {
+        let number = sequence.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let action = action_of(&request);
+        let fault = plan(&action, number);
+        {
+            let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+            counts.0 += 1;
+            if fault != Fault::None {
+                counts.1 += 1;
+            }
+        }
+        let forward = |request: &[u8]| -> std::io::Result<Vec<u8>> {
+            let mut server = std::net::TcpStream::connect(upstream)?;
+            // One request per upstream connection: it closes after its answer.
+            let text = String::from_utf8_lossy(request);
+            let head_end = text.find("\r\n\r\n").map_or(request.len(), |p| p + 4);
+            let head: String = text[..head_end]
+                .lines()
+                .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+                .filter(|line| !line.is_empty())
+                .map(|line| format!("{line}\r\n"))
+                .collect();
+            server.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())?;
+            server.write_all(&request[head_end..])?;
+            let mut response = Vec::new();
+            server.read_to_end(&mut response)?;
+            // Tell the caller the connection ends here, as it does.
+            let text = String::from_utf8_lossy(&response).into_owned();
+            let end = text.find("\r\n\r\n").map_or(response.len(), |p| p + 4);
+            let head: String = text[..end]
+                .lines()
+                .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+                .filter(|line| !line.is_empty())
+                .map(|line| format!("{line}\r\n"))
+                .collect();
+            let mut rewritten = format!("{head}Connection: close\r\n\r\n").into_bytes();
+            rewritten.extend_from_slice(&response[end..]);
+            Ok(rewritten)
+        };
+        let response = match fault {
+            Fault::None => forward(&request)?,
+            Fault::Slow(delay) => {
+                std::thread::sleep(delay);
+                forward(&request)?
+            }
+            Fault::Throttle if action == "S3" => answer(
+                "503 Slow Down",
+                "application/xml",
+                "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+            ),
+            Fault::Throttle => answer(
+                "400 Bad Request",
+                "text/xml",
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>",
+            ),
+            Fault::Unavailable => answer(
+                "503 Service Unavailable",
+                "text/html",
+                "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+            ),
+            Fault::AppliedThenFail => {
+                forward(&request)?;
+                answer(
+                    "500 Internal Server Error",
+                    "text/xml",
+                    "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>We encountered an internal error. Please try again.</Message></Error><RequestId>fault</RequestId></ErrorResponse>",
+                )
+            }
+            Fault::Drop => return Ok(()),
+        };
+        client.write_all(&response)?;
+    }
+    Ok(())
+}
+
+/// A deterministic stream of numbers in [0, 1) from a seed, for fault plans that must
+/// behave the same on every run.
+pub fn chance(seed: u64, n: u64) -> f64 {
+    // SplitMix64.
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -122,11 +122,12 @@ pub struct Connection {
     /// The named profile to use for one account, as `ACCOUNT=PROFILE` (repeatable).
     #[arg(long = "profile-for", value_parser = parse_profile)]
     pub profiles: Vec<(String, String)>,
-    /// Attempts per AWS call.
-    #[arg(long, default_value_t = 3)]
+    /// Attempts per AWS call (throttling and transient failures are retried with
+    /// backoff).
+    #[arg(long, default_value_t = 12)]
     pub max_attempts: u32,
-    /// Seconds one AWS call may take.
-    #[arg(long, default_value_t = 60)]
+    /// Seconds one AWS call may take, its retries included (each attempt at most 60).
+    #[arg(long, default_value_t = 300)]
     pub call_timeout_secs: u64,
     /// Minutes one stack may take to deploy or delete.
     #[arg(long, default_value_t = 180)]
@@ -307,6 +308,7 @@ impl DeployArgs {
             outputs_file: self.outputs_file.clone(),
             no_rollback: self.no_rollback,
             adopt: self.adopt,
+            handle_signals: true,
             ..self.connection.options(&self.selection, verbose)
         }
     }

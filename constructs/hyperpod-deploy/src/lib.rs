@@ -127,7 +127,7 @@ pub fn execute(
                 }
                 None => {
                     let folder = assembly.write_to(&args.connection.output)?;
-                    runtime().block_on(async {
+                    block_on(async {
                         engine::diff(&engine::base_config(&options).await, &folder, &options).await
                     })?
                 }
@@ -150,7 +150,7 @@ pub fn execute(
             let assembly = app.synth()?;
             let folder = assembly.write_to(&args.connection.output)?;
             let options = args.options(verbose);
-            let summary = runtime().block_on(async {
+            let summary = block_on(async {
                 engine::deploy(&engine::base_config(&options).await, &folder, &options).await
             })?;
             finish(summary, out)?;
@@ -159,7 +159,7 @@ pub fn execute(
             let assembly = app.synth()?;
             let folder = assembly.write_to(&args.connection.output)?;
             let options = args.connection.options(&args.selection, verbose);
-            let summary = runtime().block_on(async {
+            let summary = block_on(async {
                 engine::bootstrap(&engine::base_config(&options).await, &folder, &options).await
             })?;
             finish(summary, out)?;
@@ -168,7 +168,7 @@ pub fn execute(
             let assembly = app.synth()?;
             let folder = assembly.write_to(&args.connection.output)?;
             let options = args.options(verbose);
-            let summary = runtime().block_on(async {
+            let summary = block_on(async {
                 engine::destroy(&engine::base_config(&options).await, &folder, &options).await
             })?;
             finish(summary, out)?;
@@ -177,17 +177,31 @@ pub fn execute(
     Ok(())
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs `work` to its end on a runtime of its own, then leaves without waiting for a
+/// question nobody will answer any more (a blocked read of the terminal).
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("a tokio runtime starts")
+        .expect("a tokio runtime starts");
+    let output = runtime.block_on(work);
+    runtime.shutdown_background();
+    output
 }
 
 /// Prints the summary once; a run where not every stack succeeded fails.
 fn finish(summary: engine::Summary, out: &mut impl Write) -> Result<(), CliError> {
     engine::progress::finish();
     write!(out, "{}", summary.render()).map_err(CliError::Output)?;
+    if summary
+        .stacks
+        .iter()
+        .any(|s| matches!(s.outcome, engine::Outcome::Interrupted(_)))
+    {
+        // The same command picks up where this run stopped.
+        let command: Vec<String> = std::env::args().collect();
+        writeln!(out, "resume with: {}", command.join(" ")).map_err(CliError::Output)?;
+    }
     if summary.succeeded() {
         Ok(())
     } else {

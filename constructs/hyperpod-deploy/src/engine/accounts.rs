@@ -9,6 +9,30 @@ use hyperpod_core::{Manifest, StackManifest};
 use super::errors::failure;
 use super::{DeployError, DeployOptions};
 
+/// How every AWS call is retried: the SDK's standard mode (exponential backoff with
+/// jitter, throttling and transient errors retried) with `max_attempts` attempts and a
+/// backoff of at most 20 s between them, so that a throttled burst or an outage of about
+/// 20 s passes without a failure.
+pub fn retry_config(options: &DeployOptions) -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(options.max_attempts.max(1))
+        .with_initial_backoff(std::time::Duration::from_millis(500))
+        .with_max_backoff(std::time::Duration::from_secs(20))
+}
+
+/// How long a call may take: each attempt at most a minute, the call with its retries at
+/// most `operation_timeout`.
+pub fn timeout_config(options: &DeployOptions) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(
+            options
+                .operation_timeout
+                .min(std::time::Duration::from_secs(60)),
+        )
+        .operation_timeout(options.operation_timeout)
+        .build()
+}
+
 /// The base configuration from the standard chain (or `profile`) and `AWS_ENDPOINT_URL`,
 /// with bounded retries and timeouts.
 pub async fn base_config(options: &DeployOptions) -> SdkConfig {
@@ -17,15 +41,8 @@ pub async fn base_config(options: &DeployOptions) -> SdkConfig {
         loader = loader.profile_name(profile);
     }
     loader
-        .retry_config(
-            aws_config::retry::RetryConfig::standard()
-                .with_max_attempts(options.max_attempts.max(1)),
-        )
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(options.operation_timeout)
-                .build(),
-        )
+        .retry_config(retry_config(options))
+        .timeout_config(timeout_config(options))
         .load()
         .await
 }

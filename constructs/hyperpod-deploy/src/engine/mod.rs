@@ -9,6 +9,7 @@ mod change_set;
 mod destroy;
 mod errors;
 mod events;
+mod interrupt;
 mod ownership;
 mod parameters;
 mod plan;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use hyperpod_core::{Manifest, StackManifest};
 
-pub use accounts::{Accounts, base_config};
+pub use accounts::{Accounts, base_config, retry_config, timeout_config};
 pub use assets::staging_bucket;
 pub use bootstrap::bootstrap;
 pub use destroy::destroy;
@@ -72,6 +73,9 @@ pub struct DeployOptions {
     pub lift_termination_protection: bool,
     /// Prints every change of a change set and every asset upload.
     pub verbose: bool,
+    /// Stops on SIGINT (Ctrl-C) or SIGTERM: no new stack starts, what is in flight is
+    /// reported, and a second signal ends the process at once (the command line sets it).
+    pub handle_signals: bool,
     /// Writes every stack's outputs there as JSON after a deploy.
     pub outputs_file: Option<PathBuf>,
     /// Takes over stacks of the same name that no app of this tool deployed (they have no
@@ -89,8 +93,8 @@ impl Default for DeployOptions {
             yes: false,
             require_approval: RequireApproval::default(),
             interactive: false,
-            max_attempts: 3,
-            operation_timeout: Duration::from_secs(60),
+            max_attempts: 12,
+            operation_timeout: Duration::from_secs(300),
             stack_timeout: Duration::from_secs(3 * 60 * 60),
             poll_interval: Duration::from_secs(5),
             select: Vec::new(),
@@ -99,6 +103,7 @@ impl Default for DeployOptions {
             no_rollback: false,
             lift_termination_protection: false,
             verbose: false,
+            handle_signals: false,
             outputs_file: None,
             adopt: false,
         }
@@ -212,6 +217,8 @@ pub enum Outcome {
     Refused(String),
     /// Not attempted because a stack it depends on did not deploy.
     NotAttempted(String),
+    /// The run was stopped (Ctrl-C) while the stack was deploying.
+    Interrupted(String),
 }
 
 /// The result of one stack.
@@ -265,6 +272,7 @@ impl Summary {
                 Outcome::Failed(reason) => format!("FAILED: {reason}"),
                 Outcome::Refused(reason) => format!("refused: {reason}"),
                 Outcome::NotAttempted(reason) => format!("not attempted: {reason}"),
+                Outcome::Interrupted(reason) => format!("interrupted: {reason}"),
             };
             out.push_str(&format!(
                 "  {} {} {}: {outcome}\n",
@@ -323,14 +331,20 @@ pub(super) async fn approve(options: &DeployOptions, question: String) -> bool {
         return false;
     }
     let prompt = format!("{question} [y/N] ");
-    tokio::task::spawn_blocking(move || {
+    let answer = tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
         print!("{prompt}");
         let _ = std::io::stdout().flush();
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).is_ok()
             && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-    })
-    .await
-    .unwrap_or(false)
+    });
+    // Ctrl-C at the question is a no.
+    tokio::select! {
+        answer = answer => answer.unwrap_or(false),
+        _ = tokio::signal::ctrl_c() => {
+            println!();
+            false
+        }
+    }
 }

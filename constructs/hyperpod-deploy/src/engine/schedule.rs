@@ -25,6 +25,10 @@ pub async fn deploy(
     assembly_dir: &Path,
     options: &DeployOptions,
 ) -> Result<Summary, DeployError> {
+    // From the start: a signal while planning stops the run before anything changes.
+    let mut interrupt = options
+        .handle_signals
+        .then(super::interrupt::Interrupt::listen);
     let manifest = read_manifest(assembly_dir)?;
     let stacks = select(
         &manifest,
@@ -65,7 +69,8 @@ pub async fn deploy(
     let selected_ids: BTreeSet<String> = stacks.iter().map(|s| s.id.clone()).collect();
     let mut started: BTreeSet<String> = BTreeSet::new();
     let mut running = tokio::task::JoinSet::new();
-    loop {
+    let mut interrupted = interrupt.as_mut().is_some_and(|signal| signal.stopped());
+    while !interrupted {
         // Start every stack whose dependencies have deployed; a stack behind a failure is
         // not attempted, while unrelated stacks go on.
         let mut progressed = false;
@@ -158,8 +163,39 @@ pub async fn deploy(
                 });
             }
         }
-        if running.join_next().await.is_none() && !progressed {
+        let finished = match interrupt.as_mut() {
+            Some(signal) => tokio::select! {
+                next = running.join_next() => next.is_some(),
+                () = signal.first() => {
+                    interrupted = true;
+                    break;
+                }
+            },
+            None => running.join_next().await.is_some(),
+        };
+        if !finished && !progressed {
             break;
+        }
+    }
+    if interrupted {
+        // Stop waiting: what CloudFormation is changing goes on there, and the next run
+        // follows it. A second signal ends the process at once.
+        running.abort_all();
+        let done = results.lock().await.clone();
+        let mut results = results.lock().await;
+        for stack in &stacks {
+            if done.contains_key(&stack.id) {
+                continue;
+            }
+            let outcome = if started.contains(&stack.id) {
+                Outcome::Interrupted(format!(
+                    "stopped while deploying; CloudFormation may still be changing stack {} in account {} {}, and the next `deploy` follows it",
+                    stack.stack_name, stack.account, stack.region
+                ))
+            } else {
+                Outcome::NotAttempted("the run was stopped before it started".into())
+            };
+            results.insert(stack.id.clone(), result(stack, outcome));
         }
     }
     let results = results.lock().await;
@@ -198,5 +234,6 @@ fn outcome_word(outcome: &Outcome) -> String {
         Outcome::Failed(_) => "FAILED (see above)".into(),
         Outcome::Refused(_) => "refused (see the summary)".into(),
         Outcome::NotAttempted(_) => "not attempted".into(),
+        Outcome::Interrupted(_) => "interrupted".into(),
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use super::accounts::Accounts;
 use super::assets::{upload_asset, upload_template};
 use super::change_set::{ChangeSet, create_change_set, replaced_by};
-use super::errors::describe;
+use super::errors::{CallFailure, FailureKind, describe, failure};
 use super::events::EventStream;
 use super::ownership::check_owner;
 use super::parameters::resolve_parameters;
@@ -155,16 +155,57 @@ pub(super) async fn current(
     client: &CloudFormation,
     name: &str,
 ) -> Result<Option<aws_sdk_cloudformation::types::Stack>, String> {
+    read_stack(client, name).await.map_err(|f| f.to_string())
+}
+
+/// The deployed stack, `None` when it does not exist; a failed read with its kind.
+async fn read_stack(
+    client: &CloudFormation,
+    name: &str,
+) -> Result<Option<aws_sdk_cloudformation::types::Stack>, CallFailure> {
     match client.describe_stacks().stack_name(name).send().await {
         Ok(output) => Ok(output.stacks().first().cloned()),
         Err(error) => {
-            let text = describe("DescribeStacks", &error);
-            if text.contains("does not exist") {
+            let failure = failure("DescribeStacks", &error);
+            if failure.text.contains("does not exist") {
                 Ok(None)
             } else {
-                Err(text)
+                Err(failure)
             }
         }
+    }
+}
+
+/// Reads a stack while waiting for it. A read that fails for a passing reason (throttled,
+/// unreachable, timed out, the service failing) is tried again at the next poll, within the
+/// wait's deadline, and said once; `Ok(None)` then means "no news".
+async fn poll_stack(
+    client: &CloudFormation,
+    id: &str,
+    stack: &StackManifest,
+    said: &mut bool,
+) -> Result<Option<Option<aws_sdk_cloudformation::types::Stack>>, String> {
+    match read_stack(client, id).await {
+        Ok(found) => {
+            *said = false;
+            Ok(Some(found))
+        }
+        Err(failure)
+            if matches!(
+                failure.kind,
+                FailureKind::Throttled
+                    | FailureKind::Unreachable
+                    | FailureKind::TimedOut
+                    | FailureKind::Service
+            ) && !failure.text.starts_with("ValidationError") =>
+        {
+            if !*said {
+                *said = true;
+                say(stack, format!("{failure}; reading again at the next poll"));
+            }
+            Ok(None)
+        }
+        Err(failure) => Err(failure.to_string()),
     }
 }
 
@@ -584,12 +625,22 @@ pub(super) async fn wait_settled(
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
     let mut heartbeat = progress::Heartbeat::start();
     let called = tokio::time::Instant::now();
+    let mut failing = false;
     loop {
         if events.print_new(client, stack).await {
             heartbeat.heard();
         }
-        let status = current(client, stack_id)
-            .await?
+        let Some(found) = poll_stack(client, stack_id, stack, &mut failing).await? else {
+            if tokio::time::Instant::now() > deadline {
+                return Err(
+                    "the stack could not be read until the timeout; it goes on in CloudFormation"
+                        .into(),
+                );
+            }
+            tokio::time::sleep(options.poll_interval).await;
+            continue;
+        };
+        let status = found
             .and_then(|s| s.stack_status().cloned())
             .ok_or("the stack disappeared while deploying")?;
         if !status.as_str().ends_with("_IN_PROGRESS") {
@@ -639,8 +690,16 @@ pub(super) async fn wait_deleted(
     let name = &manifest.stack_name;
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
     let mut heartbeat = progress::Heartbeat::start();
+    let mut failing = false;
     loop {
-        match current(client, name).await? {
+        let Some(found) = poll_stack(client, name, manifest, &mut failing).await? else {
+            if tokio::time::Instant::now() > deadline {
+                return Err("the stack could not be read until the timeout".into());
+            }
+            tokio::time::sleep(options.poll_interval).await;
+            continue;
+        };
+        match found {
             None => return Ok(()),
             Some(stack) if stack.stack_status() == Some(&StackStatus::DeleteComplete) => {
                 return Ok(());
