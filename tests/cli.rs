@@ -221,7 +221,7 @@ fn ctrl_c_stops_starting_stacks_reports_what_was_in_flight_and_how_to_resume() {
     // Slow answers, so that the run is still going when it is interrupted.
     let proxy = tests::FaultProxy::start(
         &server.endpoint(),
-        std::sync::Arc::new(|_, _| tests::Fault::Slow(std::time::Duration::from_millis(150))),
+        std::sync::Arc::new(|_, _, _| tests::Fault::Slow(std::time::Duration::from_millis(150))),
     );
     let out = tempfile::tempdir().unwrap();
     let mut child = Command::new(app_binary("example-shared-bucket"))
@@ -270,7 +270,7 @@ fn sigterm_stops_a_run_as_ctrl_c_does() {
     };
     let proxy = tests::FaultProxy::start(
         &server.endpoint(),
-        std::sync::Arc::new(|_, _| tests::Fault::Slow(std::time::Duration::from_millis(300))),
+        std::sync::Arc::new(|_, _, _| tests::Fault::Slow(std::time::Duration::from_millis(300))),
     );
     let out = tempfile::tempdir().unwrap();
     let mut child = Command::new(app_binary("example-shared-bucket"))

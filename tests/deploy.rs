@@ -522,50 +522,29 @@ async fn what_needs_approval_follows_the_level() {
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     template["Outputs"]["Note"] = serde_json::json!({ "Value": "reviewed" });
     std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
-    let strict = engine::deploy(&base, &folder, &unattended(RequireApproval::AnyChange))
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            strict.outcome("analytics/Access"),
-            Some(Outcome::Refused(_))
-        ),
-        "{}",
-        strict.render()
-    );
-    let broadening = engine::deploy(&base, &folder, &unattended(RequireApproval::Broadening))
-        .await
-        .unwrap();
-    assert_eq!(
-        broadening.outcome("analytics/Access"),
-        Some(&Outcome::Deployed),
-        "{}",
-        broadening.render()
-    );
+    // The outcome of the access stack in a run without a terminal at `level`.
+    let access_at = |level| {
+        let (base, folder) = (&base, &folder);
+        async move {
+            let summary = engine::deploy(base, folder, &unattended(level))
+                .await
+                .unwrap();
+            let outcome = summary.outcome("analytics/Access").unwrap().clone();
+            (outcome, summary.render())
+        }
+    };
+    let (strict, shown) = access_at(RequireApproval::AnyChange).await;
+    assert!(matches!(strict, Outcome::Refused(_)), "{shown}");
+    let (broadening, shown) = access_at(RequireApproval::Broadening).await;
+    assert_eq!(broadening, Outcome::Deployed, "{shown}");
     // A change that widens: refused at the default level, carried out at `never`.
     template["Resources"]["ReaderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         [0]["Action"] = serde_json::json!(["s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
     std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
-    let refused = engine::deploy(&base, &folder, &unattended(RequireApproval::Broadening))
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            refused.outcome("analytics/Access"),
-            Some(Outcome::Refused(_))
-        ),
-        "{}",
-        refused.render()
-    );
-    let never = engine::deploy(&base, &folder, &unattended(RequireApproval::Never))
-        .await
-        .unwrap();
-    assert_eq!(
-        never.outcome("analytics/Access"),
-        Some(&Outcome::Deployed),
-        "{}",
-        never.render()
-    );
+    let (refused, shown) = access_at(RequireApproval::Broadening).await;
+    assert!(matches!(refused, Outcome::Refused(_)), "{shown}");
+    let (never, shown) = access_at(RequireApproval::Never).await;
+    assert_eq!(never, Outcome::Deployed, "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

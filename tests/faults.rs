@@ -145,7 +145,7 @@ async fn converged(base: &SdkConfig) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_percent_of_calls_throttled_deploy_without_flags() {
-    let plan: FaultPlan = Arc::new(|_, n| {
+    let plan: FaultPlan = Arc::new(|_, _, n| {
         if chance(30, n) < 0.3 {
             Fault::Throttle
         } else {
@@ -160,7 +160,7 @@ async fn thirty_percent_of_calls_throttled_deploy_without_flags() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_errors_and_dropped_connections_deploy_without_flags() {
-    let plan: FaultPlan = Arc::new(|_, n| match chance(7, n) {
+    let plan: FaultPlan = Arc::new(|_, _, n| match chance(7, n) {
         x if x < 0.1 => Fault::Unavailable,
         x if x < 0.2 => Fault::Drop,
         _ => Fault::None,
@@ -180,7 +180,7 @@ async fn change_sets_created_and_executed_but_answered_with_an_error_are_followe
         String,
         u64,
     >::new()));
-    let plan: FaultPlan = Arc::new(move |action, _| match action {
+    let plan: FaultPlan = Arc::new(move |action, _, _| match action {
         "CreateChangeSet" | "ExecuteChangeSet" => {
             let mut attempts = attempts.lock().unwrap();
             let count = attempts.entry(action.to_owned()).or_default();
@@ -201,7 +201,7 @@ async fn change_sets_created_and_executed_but_answered_with_an_error_are_followe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_answers_deploy_without_flags() {
-    let plan: FaultPlan = Arc::new(|_, n| {
+    let plan: FaultPlan = Arc::new(|_, _, n| {
         if chance(3, n) < 0.2 {
             Fault::Slow(Duration::from_millis(1500))
         } else {
@@ -217,7 +217,7 @@ async fn slow_answers_deploy_without_flags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_down_for_20_seconds_is_ridden_through() {
     let start = Instant::now();
-    let plan: FaultPlan = Arc::new(move |_, _| {
+    let plan: FaultPlan = Arc::new(move |_, _, _| {
         let elapsed = start.elapsed();
         if elapsed > Duration::from_secs(2) && elapsed < Duration::from_secs(22) {
             Fault::Drop
@@ -229,4 +229,77 @@ async fn an_endpoint_down_for_20_seconds_is_ridden_through() {
         return;
     };
     assert!(faulty.succeeded(), "{}", faulty.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_busy_with_another_operation_is_waited_for_then_updated() {
+    let Some(python) = tests::python_tools() else {
+        return;
+    };
+    let moto = MotoServer::start(&python, &workspace_root().join("target")).unwrap();
+    let (_out, folder) = assembly();
+    let options = options();
+    let direct = base_at(&moto.endpoint(), &options).await;
+    assert!(
+        engine::deploy(&direct, &folder, &options)
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    // A change to the access stack, while its first six reads show another update running.
+    let path = folder.join("analytics/Access.template.json");
+    let mut template: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    template["Outputs"]["Note"] = serde_json::json!({ "Value": "reviewed" });
+    std::fs::write(&path, serde_json::to_vec_pretty(&template).unwrap()).unwrap();
+    let busy_reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = busy_reads.clone();
+    // Reads of the access stack: the plan's first, then six that show it busy.
+    let plan: FaultPlan = Arc::new(move |action, request, _| {
+        let read = action == "DescribeStacks" && request.contains("analytics-Access");
+        if read && (1..=6).contains(&counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)) {
+            Fault::Rewrite(
+                "<StackStatus>CREATE_COMPLETE</StackStatus>",
+                "<StackStatus>UPDATE_IN_PROGRESS</StackStatus>",
+            )
+        } else {
+            Fault::None
+        }
+    });
+    let proxy = FaultProxy::start(&moto.endpoint(), plan);
+    let started = Instant::now();
+    let summary = tokio::time::timeout(
+        Duration::from_secs(120),
+        engine::deploy(
+            &base_at(&proxy.endpoint(), &options).await,
+            &folder,
+            &options,
+        ),
+    )
+    .await
+    .expect("the wait has a bound")
+    .unwrap();
+    assert!(summary.succeeded(), "{}", summary.render());
+    assert!(
+        busy_reads.load(std::sync::atomic::Ordering::SeqCst) > 6,
+        "the engine read the busy stack until it was free"
+    );
+    assert_eq!(
+        summary.outcome("analytics/Access"),
+        Some(&Outcome::Deployed),
+        "{}",
+        summary.render()
+    );
+    println!(
+        "busy stack: {:.1} s, {} busy reads",
+        started.elapsed().as_secs_f64(),
+        busy_reads
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .saturating_sub(1)
+            .min(6)
+    );
+    let settled = engine::deploy(&direct, &folder, &options).await.unwrap();
+    for stack in &settled.stacks {
+        assert_eq!(stack.outcome, Outcome::Unchanged, "{}", settled.render());
+    }
 }

@@ -282,11 +282,14 @@ pub enum Fault {
     Drop,
     /// Forward it after waiting.
     Slow(std::time::Duration),
+    /// Forward it and replace, in the answer, the first text by the second (a stack shown
+    /// busy with another operation, for one).
+    Rewrite(&'static str, &'static str),
 }
 
 /// When the proxy injects which fault: a rule per request, from the request's API action
-/// (`CreateChangeSet`; S3 requests are `S3`) and its sequence number.
-pub type FaultPlan = std::sync::Arc<dyn Fn(&str, u64) -> Fault + Send + Sync>;
+/// (`CreateChangeSet`; S3 requests are `S3`), its text and its sequence number.
+pub type FaultPlan = std::sync::Arc<dyn Fn(&str, &str, u64) -> Fault + Send + Sync>;
 
 /// A proxy on 127.0.0.1 in front of a local endpoint (moto's server), which injects the
 /// faults its plan says; stopped when dropped.
@@ -407,7 +410,7 @@ fn serve(
     if let Some(request) = read_request(&mut client)? {
         let number = sequence.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let action = action_of(&request);
-        let fault = plan(&action, number);
+        let fault = plan(&action, &String::from_utf8_lossy(&request), number);
         {
             let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
             counts.0 += 1;
@@ -448,6 +451,19 @@ fn serve(
             Fault::Slow(delay) => {
                 std::thread::sleep(delay);
                 forward(&request)?
+            }
+            Fault::Rewrite(from, to) => {
+                let answer = String::from_utf8_lossy(&forward(&request)?).replace(from, to);
+                // The length of the body changes with the text.
+                let end = answer.find("\r\n\r\n").map_or(answer.len(), |p| p + 4);
+                let body = &answer[end..];
+                let head: String = answer[..end]
+                    .lines()
+                    .filter(|line| !line.to_ascii_lowercase().starts_with("content-length:"))
+                    .filter(|line| !line.is_empty())
+                    .map(|line| format!("{line}\r\n"))
+                    .collect();
+                format!("{head}Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
             }
             Fault::Throttle if action == "S3" => answer(
                 "503 Slow Down",

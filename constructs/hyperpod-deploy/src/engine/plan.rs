@@ -62,6 +62,25 @@ pub struct StackPlan {
 }
 
 impl StackPlan {
+    /// The plan of `stack`, without notes.
+    fn of(
+        stack: &StackManifest,
+        action: PlannedAction,
+        changes: StackDiff,
+        retained: Vec<String>,
+    ) -> StackPlan {
+        StackPlan {
+            id: stack.id.clone(),
+            stack_name: stack.stack_name.clone(),
+            account: stack.account.clone(),
+            region: stack.region.clone(),
+            action,
+            changes,
+            retained,
+            notes: Vec::new(),
+        }
+    }
+
     /// Whether the run changes the stack.
     pub fn changes_anything(&self) -> bool {
         matches!(
@@ -196,16 +215,7 @@ pub(super) async fn plan(
                     Vec::new(),
                 )
             });
-        let mut planned = StackPlan {
-            id: stack.id.clone(),
-            stack_name: stack.stack_name.clone(),
-            account: stack.account.clone(),
-            region: stack.region.clone(),
-            action,
-            changes,
-            retained,
-            notes: Vec::new(),
-        };
+        let mut planned = StackPlan::of(stack, action, changes, retained);
         if planned.action == PlannedAction::Update {
             ask_cloudformation(
                 accounts,
@@ -466,16 +476,8 @@ pub fn diff_against(
                 .collect(),
             None => Vec::new(),
         };
-        plan.stacks.push(StackPlan {
-            id: stack.id.clone(),
-            stack_name: stack.stack_name.clone(),
-            account: stack.account.clone(),
-            region: stack.region.clone(),
-            action,
-            changes,
-            retained,
-            notes: Vec::new(),
-        });
+        plan.stacks
+            .push(StackPlan::of(stack, action, changes, retained));
     }
     Ok(plan)
 }
