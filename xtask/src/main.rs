@@ -307,7 +307,14 @@ fn bench_deploy(root: &Path) -> Result<()> {
     let out = std::env::temp_dir().join(format!("hyperpod-bench-deploy-{}", std::process::id()));
     let command = |verb: &str| -> Result<()> {
         run(Command::new(root.join("target/release/hyperpod-platform"))
-            .args([verb, "--yes", "--max-attempts", "1", "--output"])
+            .arg(verb)
+            // Only deploy asks; the emulator is local and throwaway.
+            .args(if verb == "deploy" {
+                &["--yes"][..]
+            } else {
+                &[]
+            })
+            .args(["--max-attempts", "1", "--output"])
             .arg(&out)
             .envs(tests::local_aws_env(&server.endpoint()))
             .stdout(std::process::Stdio::null()))
