@@ -398,6 +398,7 @@ fn stack_description_and_termination_protection_reach_template_and_manifest() {
             description: Some("keeps data".into()),
             termination_protection: true,
             stack_name: Some("protected-data".into()),
+            sharding: None,
         },
     );
     topic(&stack, "Topic");

@@ -16,6 +16,7 @@ mod python;
 mod readme;
 mod resources;
 mod rules;
+mod sharding;
 mod slurm;
 mod support;
 mod synthesis;

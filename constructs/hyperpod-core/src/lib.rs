@@ -45,6 +45,7 @@ mod parameter;
 mod resource;
 pub mod rules;
 pub mod schema;
+mod shard;
 mod stack;
 mod synth;
 mod tree;
@@ -55,12 +56,14 @@ pub use asset::{AssetDestination, FileAsset};
 pub use condition::{CfnCondition, ConditionExpr};
 pub use element::TemplateElement;
 pub use manifest::{
-    APP_TAG, AssetManifest, DeployTimeParameter, Manifest, STAGE_TAG, StackManifest, StageManifest,
+    APP_TAG, AssetManifest, DeployTimeParameter, Manifest, STAGE_TAG, ShardManifest, StackManifest,
+    StageManifest,
 };
 pub use mapping::CfnMapping;
 pub use output::{CfnOutput, OutputProps};
 pub use parameter::{CfnParameter, ParameterProps, ParameterType};
 pub use resource::{CfnResource, DeletionPolicy, TagFormat};
+pub use shard::{Placement, Sharding};
 pub use stack::{App, Construct, Environment, Stack, StackProps, Stage, Tags, default_stack_name};
 pub use synth::{AssemblyFile, CloudAssembly, SuppressedFinding, limits};
 pub use tree::{Node, Scope};

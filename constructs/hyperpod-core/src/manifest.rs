@@ -76,6 +76,21 @@ pub struct StackManifest {
     pub construct_paths: IndexMap<String, String>,
     /// Files to upload before this stack deploys.
     pub assets: Vec<AssetManifest>,
+    /// For a shard: the sharded stack it belongs to and the units it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardManifest>,
+}
+
+/// What a shard stack holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardManifest {
+    /// The id of the sharded stack (`<stage>/<stack>`).
+    pub of: String,
+    /// The shard's number.
+    pub number: u32,
+    /// The keys of its units, sorted.
+    pub units: Vec<String>,
 }
 
 /// A file asset: a folder of the assembly to upload to S3 before its stack deploys.

@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::shard::{Placement, Sharding};
 use crate::synth::{self, CloudAssembly};
 use crate::tree::{Node, NodeKind, NodeRef, Scope};
 use crate::validation::SynthError;
@@ -51,6 +52,13 @@ impl App {
     /// Every problem found is returned together in [`SynthError::Invalid`].
     pub fn synth(&self) -> Result<CloudAssembly, SynthError> {
         synth::synthesize(&self.node)
+    }
+
+    /// Gives synthesis the placement record of an earlier run (`placement.json` of the
+    /// app's cloud assembly), so that every unit of a sharded stack stays in its shard.
+    /// Without one, units are placed afresh in declaration order.
+    pub fn set_placement(&self, placement: Placement) {
+        self.node.tree.borrow_mut().placement = placement;
     }
 }
 
@@ -164,6 +172,11 @@ pub struct StackProps {
     pub description: Option<String>,
     /// Refuses deletion of the deployed stack until protection is turned off.
     pub termination_protection: bool,
+    /// Places the units below the stack ([`Node::set_shard_unit`]: one per team in the
+    /// HyperPod constructs) into shard stacks `<id>-shard<N>` (named `<name>-shard<N>`),
+    /// each under these limits, and keeps the rest here. Shards share the stack's
+    /// description, tags, termination protection and dependencies. Off by default.
+    pub sharding: Option<Sharding>,
 }
 
 pub(crate) struct StackData {
@@ -185,6 +198,7 @@ impl Stack {
             .clone()
             .unwrap_or_else(|| default_stack_name(&stage.app_name(), &stage.node.id(), id));
         let description_bytes = props.description.as_ref().map_or(0, String::len);
+        let sharding_problem = props.sharding.as_ref().and_then(Sharding::check);
         let node = stage.node.add_child(
             id,
             NodeKind::Stack(StackData {
@@ -195,6 +209,9 @@ impl Stack {
                 dependencies: Vec::new(),
             }),
         );
+        if let Some(problem) = sharding_problem {
+            node.report("invalid_sharding", problem);
+        }
         if !is_valid_stack_name(&name) {
             node.report(
                 "invalid_stack_name",
@@ -236,6 +253,11 @@ impl Stack {
     /// The name of the app the stack belongs to.
     pub fn app_name(&self) -> String {
         self.stage().app_name()
+    }
+
+    /// How the stack's units are sharded, when they are.
+    pub fn sharding(&self) -> Option<Sharding> {
+        self.with_data(|data| data.props.sharding.clone())
     }
 
     /// The stage the stack belongs to.

@@ -16,9 +16,12 @@ use sha2::{Digest, Sha256};
 use crate::condition::ConditionExpr;
 use crate::element::ElementBody;
 use crate::logical_id;
-use crate::manifest::{AssetManifest, DeployTimeParameter, Manifest, StackManifest, StageManifest};
+use crate::manifest::{
+    AssetManifest, DeployTimeParameter, Manifest, ShardManifest, StackManifest, StageManifest,
+};
 use crate::parameter::ParameterProps;
 use crate::resource::{ResourceData, TagFormat};
+use crate::shard::{self, Placement};
 use crate::stack::{Environment, Stack};
 use crate::tree::{Node, NodeKind, NodeRef, Scope};
 use crate::validation::{Problem, SynthError};
@@ -58,6 +61,10 @@ pub struct CloudAssembly {
     pub manifest: Manifest,
     /// The findings of the security rule pack that constructs accepted, with their reasons.
     pub suppressed: Vec<SuppressedFinding>,
+    /// Where the units of sharded stacks are placed; give it to the next synthesis with
+    /// [`crate::App::set_placement`]. Also in [`CloudAssembly::files`] as `placement.json`
+    /// when the app has a sharded stack.
+    pub placement: Placement,
     files: Vec<AssemblyFile>,
 }
 
@@ -128,7 +135,10 @@ impl CloudAssembly {
 }
 
 struct StackInfo {
+    /// The stack as declared; a shard's is the sharded stack's.
     stack: Stack,
+    /// For a shard: its number and the keys of its units.
+    shard: Option<(u32, Vec<String>)>,
     artifact_id: String,
     stage_id: String,
     name: String,
@@ -155,6 +165,8 @@ struct Synthesizer {
     stack_of: HashMap<usize, usize>,
     /// Tree index of an element → its logical id.
     logical_ids: HashMap<usize, String>,
+    /// Where the units of sharded stacks are placed in this synthesis.
+    placement: Placement,
 }
 
 pub(crate) fn synthesize(root: &Node) -> Result<CloudAssembly, SynthError> {
@@ -164,6 +176,10 @@ pub(crate) fn synthesize(root: &Node) -> Result<CloudAssembly, SynthError> {
         stacks: Vec::new(),
         stack_of: HashMap::new(),
         logical_ids: HashMap::new(),
+        placement: Placement {
+            version: Placement::VERSION,
+            stacks: BTreeMap::new(),
+        },
     };
     synth.collect_issues();
     synth.collect_stacks();
@@ -320,31 +336,94 @@ impl Synthesizer {
         }
     }
 
+    /// Gathers each stack's elements in tree order. A sharded stack keeps its own elements
+    /// and gives its units' elements to shard stacks, placed by [`shard::place`] under the
+    /// record of the previous synthesis; the new record is kept for the assembly.
     fn collect_stacks(&mut self) {
+        let previous = self.root.tree.borrow().placement.clone();
         for node in self.root.descendants() {
-            if node.is_stack() {
-                let stack = Stack::from_node(node.clone());
-                let stage = stack.stage();
-                let position = self.stacks.len();
-                let mut elements = Vec::new();
-                for below in node.descendants().into_iter().skip(1) {
-                    if below.with_element(|_| ()).is_some() {
-                        self.stack_of.insert(below.index, position);
-                        elements.push(below);
-                    }
-                }
-                self.stacks.push(StackInfo {
-                    artifact_id: node.path(),
-                    stage_id: stage.node().id(),
-                    name: stack.stack_name(),
-                    env: stage.env(),
-                    stack,
-                    elements,
-                    dependencies: IndexSet::new(),
-                    shared_outputs: IndexMap::new(),
-                    deploy_time_parameters: IndexMap::new(),
-                });
+            if !node.is_stack() {
+                continue;
             }
+            let stack = Stack::from_node(node.clone());
+            let stage = stack.stage();
+            let sharding = stack.with_data(|data| data.props.sharding.clone());
+            let mut own = Vec::new();
+            let mut units: IndexMap<String, Vec<Node>> = IndexMap::new();
+            for below in node.descendants().into_iter().skip(1) {
+                let unit = sharding.as_ref().and_then(|_| below.shard_unit());
+                if let (Some(key), true) = (&unit, below.is_asset()) {
+                    self.problem(&below, "asset_in_shard_unit", format!("file assets are staged with their stack, and this one is in unit `{key}` of a sharded stack; declare the asset in the stack itself, outside the unit"));
+                }
+                if below.with_element(|_| ()).is_none() {
+                    continue;
+                }
+                match unit {
+                    Some(key) => units.entry(key).or_default().push(below),
+                    None => own.push(below),
+                }
+            }
+            let info = |artifact_id: String, name: String, elements: Vec<Node>| StackInfo {
+                artifact_id,
+                stage_id: stage.node().id(),
+                name,
+                env: stage.env(),
+                stack: stack.clone(),
+                shard: None,
+                elements,
+                dependencies: IndexSet::new(),
+                shared_outputs: IndexMap::new(),
+                deploy_time_parameters: IndexMap::new(),
+            };
+            // A sharded stack whose every element is in a unit is not deployed itself, nor
+            // is one with no units yet and nothing of its own.
+            if (units.is_empty() && sharding.is_none()) || !own.is_empty() {
+                let position = self.stacks.len();
+                for element in &own {
+                    self.stack_of.insert(element.index, position);
+                }
+                self.stacks.push(info(node.path(), stack.stack_name(), own));
+            }
+            let Some(sharding) = sharding.filter(|_| !units.is_empty()) else {
+                continue;
+            };
+            let env = stage.env();
+            // Costs matter only to fit new units in; with none, every unit stays put.
+            let known = previous.stacks.get(&node.path());
+            let any_new = units.keys().any(|key| {
+                known.is_none_or(|shards| !shards.values().flatten().any(|known| known == key))
+            });
+            let costs: IndexMap<String, shard::UnitCost> = units
+                .iter()
+                .map(|(key, elements)| {
+                    let cost = if any_new {
+                        unit_cost(elements, &env)
+                    } else {
+                        shard::UnitCost::default()
+                    };
+                    (key.clone(), cost)
+                })
+                .collect();
+            let placed = shard::place(previous.stacks.get(&node.path()), &costs, &sharding);
+            for (&number, keys) in &placed {
+                let position = self.stacks.len();
+                let elements: Vec<Node> = units
+                    .iter()
+                    .filter(|(key, _)| keys.contains(key))
+                    .flat_map(|(_, elements)| elements.iter().cloned())
+                    .collect();
+                for element in &elements {
+                    self.stack_of.insert(element.index, position);
+                }
+                let name = format!("{}-shard{number}", stack.stack_name());
+                if !crate::stack::is_valid_stack_name(&name) {
+                    self.problem(&node, "invalid_stack_name", format!("shard stack name `{name}` passes CloudFormation's 128 characters; shorten the stack's name"));
+                }
+                let mut shard_info = info(format!("{}-shard{number}", node.path()), name, elements);
+                shard_info.shard = Some((number, keys.clone()));
+                self.stacks.push(shard_info);
+            }
+            self.placement.stacks.insert(node.path(), placed);
         }
     }
 
@@ -398,8 +477,20 @@ impl Synthesizer {
 
     fn render_stack(&mut self, position: usize) -> TemplateBody {
         let stack = self.stacks[position].stack.clone();
+        let description = stack.with_data(|data| data.props.description.clone());
         let mut body = TemplateBody {
-            description: stack.with_data(|data| data.props.description.clone()),
+            description: match &self.stacks[position].shard {
+                // CloudFormation allows 1024 bytes; the stack's own was checked against it.
+                Some((number, _)) => {
+                    let mut text = description.unwrap_or_else(|| "units".into());
+                    let suffix = format!(" (shard {number})");
+                    while text.len() + suffix.len() > 1024 {
+                        text.pop();
+                    }
+                    Some(text + &suffix)
+                }
+                None => description,
+            },
             ..TemplateBody::default()
         };
         for node in self.stacks[position].elements.clone() {
@@ -978,22 +1069,21 @@ impl Synthesizer {
                 let Some(target) = self.upgrade(&target, &node) else {
                     continue;
                 };
-                let Some(producer) = self
-                    .stacks
-                    .iter()
-                    .position(|info| info.stack.node() == &target)
-                else {
-                    continue;
-                };
-                if producer == position {
+                if target == node {
                     self.problem(
                         &node,
                         "stack_depends_on_itself",
                         "a stack cannot depend on itself; remove the dependency",
                     );
-                } else {
-                    self.stacks[position].dependencies.insert(producer);
+                    continue;
                 }
+                // A sharded stack is itself (when it holds elements of its own) and its
+                // shards; each depends on what it depends on, and whoever depends on it
+                // depends on all of them.
+                let producers: Vec<usize> = (0..self.stacks.len())
+                    .filter(|&other| self.stacks[other].stack.node() == &target)
+                    .collect();
+                self.stacks[position].dependencies.extend(producers);
             }
         }
     }
@@ -1155,8 +1245,14 @@ impl Synthesizer {
             }
 
             let info = &self.stacks[position];
-            let template_path =
-                format!("{}/{}.template.json", info.stage_id, info.stack.node().id());
+            let template_path = format!(
+                "{}/{}.template.json",
+                info.stage_id,
+                info.artifact_id
+                    .rsplit('/')
+                    .next()
+                    .expect("an artifact id has a last part")
+            );
             let tags = stack_tags(&info.stack);
             let construct_paths = info
                 .elements
@@ -1188,6 +1284,11 @@ impl Synthesizer {
                 tags,
                 construct_paths,
                 assets: Vec::new(),
+                shard: info.shard.as_ref().map(|(number, units)| ShardManifest {
+                    of: info.stack.node().path(),
+                    number: *number,
+                    units: units.clone(),
+                }),
             });
             files.push(AssemblyFile {
                 path: template_path,
@@ -1240,9 +1341,19 @@ impl Synthesizer {
                 .into_iter()
                 .map(|(path, contents)| AssemblyFile { path, contents }),
         );
+        if !self.placement.stacks.is_empty() {
+            files.insert(
+                1,
+                AssemblyFile {
+                    path: Placement::FILE.into(),
+                    contents: self.placement.to_json_bytes(),
+                },
+            );
+        }
         CloudAssembly {
             manifest,
             suppressed: Vec::new(),
+            placement: self.placement.clone(),
             files,
         }
     }
@@ -1255,6 +1366,10 @@ impl Synthesizer {
         staged: &mut IndexMap<String, Vec<u8>>,
     ) -> Vec<AssetManifest> {
         let mut out = Vec::new();
+        // Assets stay with the sharded stack (units may not hold any); a shard has none.
+        if self.stacks[position].shard.is_some() {
+            return out;
+        }
         for child in self.stacks[position].stack.node().descendants() {
             let entry = child.with(|data| match &data.kind {
                 NodeKind::Asset(asset) => {
@@ -1425,6 +1540,92 @@ fn tags_at(node: &Node) -> BTreeMap<String, String> {
         tags.extend(scope.with(|data| data.tags.clone()));
     }
     tags
+}
+
+/// What a unit's elements add to a shard, estimated before rendering: its resources, its
+/// own parameters and outputs plus one parameter per value it reads from another account
+/// or region, and its bytes with the tags it inherits.
+fn unit_cost(elements: &[Node], env: &Environment) -> shard::UnitCost {
+    let mut cost = shard::UnitCost::default();
+    let mut read: Vec<(NodeRef, Option<String>)> = Vec::new();
+    for node in elements {
+        // The logical id is at most the path's length, quoted, with its colon and comma.
+        let id_bytes = node.path().len() + 12;
+        let tags = tags_at(node);
+        let element = node.with_element(|element| match &element.body {
+            ElementBody::Resource(data) => {
+                let mut properties: Map<String, Json> = data
+                    .properties
+                    .iter()
+                    .map(|(key, value)| (key.clone(), shard::approximate_json(value)))
+                    .collect();
+                for value in data.properties.values().chain(data.metadata.values()) {
+                    shard::references(value, &mut read);
+                }
+                for (at, value) in data
+                    .overrides
+                    .iter()
+                    .filter_map(|o| Some((o.path.join("."), o.value.as_ref()?)))
+                {
+                    shard::references(value, &mut read);
+                    properties.insert(at, shard::approximate_json(value));
+                }
+                if data.tag_format != TagFormat::NotTaggable && !tags.is_empty() {
+                    let list: Vec<Json> = tags
+                        .iter()
+                        .map(|(key, value)| json!({ "Key": key, "Value": value }))
+                        .collect();
+                    properties.insert("Tags".into(), Json::Array(list));
+                }
+                let metadata: Map<String, Json> = data
+                    .metadata
+                    .iter()
+                    .map(|(key, value)| (key.clone(), shard::approximate_json(value)))
+                    .collect();
+                let depends_on: Vec<Json> = data
+                    .depends_on
+                    .iter()
+                    .map(|_| Json::String("x".repeat(40)))
+                    .collect();
+                (
+                    1,
+                    0,
+                    json!({
+                        "Type": data.type_name,
+                        "Properties": properties,
+                        "Metadata": metadata,
+                        "DependsOn": depends_on,
+                    }),
+                )
+            }
+            ElementBody::Parameter(_) | ElementBody::Output(_) => {
+                (0, 1, Json::String("x".repeat(300)))
+            }
+            ElementBody::Condition(_) | ElementBody::Mapping(_) => {
+                (0, 0, Json::String("x".repeat(300)))
+            }
+        });
+        if let Some((resources, parameters_and_outputs, rendered)) = element {
+            cost.resources += resources;
+            cost.parameters_and_outputs += parameters_and_outputs;
+            cost.bytes += id_bytes + shard::pretty_bytes(&rendered, 2);
+        }
+    }
+    let mut elsewhere = std::collections::HashSet::new();
+    for (target, attribute) in read {
+        let Some(target) = target.upgrade() else {
+            continue;
+        };
+        let other_env = target
+            .stack_node()
+            .map(|stack| Stack::from_node(stack).stage().env())
+            .is_some_and(|target_env| &target_env != env);
+        if other_env {
+            elsewhere.insert((target.index, attribute));
+        }
+    }
+    cost.parameters_and_outputs += elsewhere.len();
+    cost
 }
 
 /// The names in `${..}` of a `Fn::Sub` template, without the `${!..}` escapes.

@@ -22,6 +22,8 @@ pub(crate) type Validation = Box<dyn Fn() -> Vec<Issue>>;
 
 pub(crate) struct Tree {
     pub(crate) nodes: Vec<NodeData>,
+    /// The placement record of an earlier synthesis, which sharded stacks keep to.
+    pub(crate) placement: crate::shard::Placement,
 }
 
 pub(crate) struct NodeData {
@@ -34,6 +36,8 @@ pub(crate) struct NodeData {
     pub(crate) tags: IndexMap<String, String>,
     /// Rules of the security pack (or checkov checks) accepted here, with the reason.
     pub(crate) suppressions: Vec<(String, String)>,
+    /// The key of the unit of placement this node starts, in a sharded stack.
+    pub(crate) shard_unit: Option<String>,
 }
 
 pub(crate) enum NodeKind {
@@ -120,7 +124,9 @@ impl Node {
                 validations: Vec::new(),
                 tags: IndexMap::new(),
                 suppressions: Vec::new(),
+                shard_unit: None,
             }],
+            placement: crate::shard::Placement::default(),
         };
         Node {
             tree: Rc::new(RefCell::new(tree)),
@@ -145,6 +151,7 @@ impl Node {
                 validations: Vec::new(),
                 tags: IndexMap::new(),
                 suppressions: Vec::new(),
+                shard_unit: None,
             });
             tree.nodes[self.index].children.push(index);
             index
@@ -314,6 +321,39 @@ impl Node {
         });
     }
 
+    /// Makes this node and everything below it one unit of placement, under `key`, when
+    /// its stack is sharded ([`crate::StackProps::sharding`]): the unit's elements go to one
+    /// shard stack together, and stay there (see [`crate::Placement`]). Nodes of one stack
+    /// given the same key form one unit (a team's namespace and its data role, say). Keys
+    /// must be stable: they name the unit in `placement.json`. Ignored in a stack that is
+    /// not sharded.
+    pub fn set_shard_unit(&self, key: &str) {
+        if key.is_empty() || key.chars().any(char::is_control) {
+            self.report(
+                "invalid_shard_unit",
+                "a unit of placement needs a non-empty key without control characters; use the team's name",
+            );
+            return;
+        }
+        self.with_mut(|data| data.shard_unit = Some(key.to_owned()));
+    }
+
+    /// The key of the unit this node belongs to: its own or its nearest marked scope's
+    /// below its stack.
+    pub(crate) fn shard_unit(&self) -> Option<String> {
+        let mut current = Some(self.clone());
+        while let Some(node) = current {
+            if node.is_stack() {
+                return None;
+            }
+            if let Some(key) = node.with(|data| data.shard_unit.clone()) {
+                return Some(key);
+            }
+            current = node.scope();
+        }
+        None
+    }
+
     /// The suppressions of this node and its ancestors, nearest first.
     pub(crate) fn suppressions_in_force(&self) -> Vec<(String, String)> {
         let mut found = Vec::new();
@@ -332,6 +372,10 @@ impl Node {
     /// the whole tree alive.
     pub fn add_validation(&self, check: impl Fn() -> Vec<Issue> + 'static) {
         self.with_mut(|data| data.validations.push(Box::new(check)));
+    }
+
+    pub(crate) fn is_asset(&self) -> bool {
+        self.with(|data| matches!(data.kind, NodeKind::Asset(_)))
     }
 
     pub(crate) fn is_stack(&self) -> bool {

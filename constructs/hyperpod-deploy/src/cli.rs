@@ -81,6 +81,9 @@ pub struct ListArgs {
     /// the README is read) or DOT.
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "mermaid")]
     pub graph: Option<GraphFormat>,
+    /// The folder that holds the assemblies of all apps (its `placement.json` is kept to).
+    #[arg(long, default_value = "synth-out")]
+    pub output: PathBuf,
 }
 
 /// The formats of `list --graph`.

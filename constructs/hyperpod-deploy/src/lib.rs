@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use hyperpod_core::{App, CloudAssembly, SynthError};
+use hyperpod_core::{App, CloudAssembly, Placement, SynthError};
 
 pub mod cli;
 pub mod diff;
@@ -48,6 +48,29 @@ pub enum CliError {
     /// `diff --fail` found differences.
     #[error("{0} stack(s) would change")]
     Differences(usize),
+    /// The placement record of sharded stacks could not be read.
+    #[error("{0}")]
+    Placement(String),
+}
+
+/// Synthesizes `app`, keeping every unit of a sharded stack in the shard that the
+/// placement record of the assembly in `output` gives it.
+fn synthesize(app: &App, output: &std::path::Path) -> Result<CloudAssembly, CliError> {
+    let record = output.join(app.name()).join(Placement::FILE);
+    match std::fs::read(&record) {
+        Ok(bytes) => app.set_placement(
+            Placement::from_json(&bytes)
+                .map_err(|error| CliError::Placement(format!("{}: {error}", record.display())))?,
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(CliError::Placement(format!(
+                "could not read {}: {error}",
+                record.display()
+            )));
+        }
+    }
+    Ok(app.synth()?)
 }
 
 /// Parses the process's arguments, runs the command against `app`, prints any error and
@@ -83,7 +106,7 @@ pub fn execute(
 ) -> Result<(), CliError> {
     match command {
         Command::Synth(args) => {
-            let assembly = app.synth()?;
+            let assembly = synthesize(app, &args.output)?;
             // Read before the new assembly replaces the previous one.
             let renames = renames_since(&args.output.join(assembly.app()), &assembly);
             let folder = assembly.write_to(&args.output)?;
@@ -108,11 +131,11 @@ pub fn execute(
             }
         }
         Command::List(args) => {
-            let assembly = app.synth()?;
+            let assembly = synthesize(app, &args.output)?;
             listing::list(&assembly.manifest, &args, out).map_err(CliError::Output)?;
         }
         Command::Diff(args) => {
-            let assembly = app.synth()?;
+            let assembly = synthesize(app, &args.connection.output)?;
             let options = args.connection.options(&args.selection, verbose);
             let plan = match &args.against {
                 // Against an earlier assembly: the templates only, no AWS call.
@@ -147,7 +170,7 @@ pub fn execute(
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 engine::progress::use_live_view();
             }
-            let assembly = app.synth()?;
+            let assembly = synthesize(app, &args.connection.output)?;
             let folder = assembly.write_to(&args.connection.output)?;
             let options = args.options(verbose);
             let summary = block_on(async {
@@ -156,7 +179,7 @@ pub fn execute(
             finish(summary, out)?;
         }
         Command::Bootstrap(args) => {
-            let assembly = app.synth()?;
+            let assembly = synthesize(app, &args.connection.output)?;
             let folder = assembly.write_to(&args.connection.output)?;
             let options = args.connection.options(&args.selection, verbose);
             let summary = block_on(async {
@@ -165,7 +188,7 @@ pub fn execute(
             finish(summary, out)?;
         }
         Command::Destroy(args) => {
-            let assembly = app.synth()?;
+            let assembly = synthesize(app, &args.connection.output)?;
             let folder = assembly.write_to(&args.connection.output)?;
             let options = args.options(verbose);
             let summary = block_on(async {
@@ -224,6 +247,9 @@ fn renames_since(previous: &Path, assembly: &CloudAssembly) -> Vec<String> {
         let Some(before) = manifest.stacks.iter().find(|s| s.id == stack.id) else {
             continue;
         };
+        if before.template_sha256 == stack.template_sha256 {
+            continue;
+        }
         let old: Option<serde_json::Value> = std::fs::read(previous.join(&before.template))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
@@ -257,11 +283,31 @@ fn report_synth(
         assembly.app(),
         folder.display()
     )?;
-    for stack in stacks.iter().filter(|stack| stack.template_requires_upload) {
+    let uploaded: Vec<&str> = stacks
+        .iter()
+        .filter(|stack| stack.template_requires_upload)
+        .map(|stack| stack.id.as_str())
+        .collect();
+    match uploaded.as_slice() {
+        [] => {}
+        [one] => writeln!(
+            out,
+            "  note: {one} is over the 51,200-byte inline limit; it deploys through an S3 upload"
+        )?,
+        many => writeln!(
+            out,
+            "  note: {} templates are over the 51,200-byte inline limit and deploy through an S3 upload: {}",
+            many.len(),
+            many.join(", ")
+        )?,
+    }
+    for (stack, shards) in &assembly.placement.stacks {
+        let units: usize = shards.values().map(Vec::len).sum();
         writeln!(
             out,
-            "  note: {} is {} bytes, over the 51,200-byte inline limit; it deploys through an S3 upload",
-            stack.id, stack.template_bytes
+            "  sharded: {stack}: {units} unit(s) in {} shard(s) ({})",
+            shards.len(),
+            Placement::FILE
         )?;
     }
     // Every accepted finding, each time: a reviewer reads the exceptions with the output.

@@ -2,7 +2,7 @@
 //! EKS Pod Identity.
 
 use hyperpod_cfn::{eks, kms, s3};
-use hyperpod_core::{Construct, Node, Scope, Stack, Value, fns};
+use hyperpod_core::{Construct, Environment, Node, Scope, Stack, Value, fns};
 use hyperpod_iam::{
     Condition, ConditionOperator, PolicyDocument, Principal, Role, RoleProps, Statement,
 };
@@ -175,8 +175,8 @@ impl CrossAccountDataAccess {
                     *kms,
                     &props.teams,
                     &cluster_account,
-                    &data_env.region,
-                    &data_env.account,
+                    &data_env,
+                    props.data_stack.sharding().is_some(),
                 ),
                 *kms,
             ),
@@ -282,6 +282,8 @@ impl CrossAccountDataAccess {
             }
             let role_name = pod_role_name(team_name);
             let team_scope = Construct::new(&construct, team_name);
+            // With the team's namespace in the shard of its cluster's stack.
+            team_scope.node().set_shard_unit(team_name);
             let role = Role::new(
                 &team_scope,
                 "PodRole",
@@ -337,8 +339,10 @@ impl CrossAccountDataAccess {
                 on_path(ap_list),
             ]);
             node.report_all(policy.check());
+            let team_data = Construct::new(&data, team_name);
+            team_data.node().set_shard_unit(team_name);
             s3::CfnAccessPoint::new(
-                &Construct::new(&data, team_name),
+                &team_data,
                 "AccessPoint",
                 s3::AccessPointProps {
                     name: Some(access_point.as_str().into()),
@@ -391,14 +395,19 @@ fn access_point_arn(region: &str, account: &str, team: &str) -> Value<String> {
     )
 }
 
+/// What every team's access point name ends with.
+const ACCESS_POINT_SUFFIX: &str = "-data";
+/// What every team's Pod Identity role name ends with.
+const POD_ROLE_SUFFIX: &str = "-data-access";
+
 /// The name of a team's access point.
 pub fn access_point_name(team: &str) -> String {
-    format!("{team}-data")
+    format!("{team}{ACCESS_POINT_SUFFIX}")
 }
 
 /// The name of a team's Pod Identity role.
 pub fn pod_role_name(team: &str) -> String {
-    format!("{team}-data-access")
+    format!("{team}{POD_ROLE_SUFFIX}")
 }
 
 fn create_bucket(
@@ -407,9 +416,10 @@ fn create_bucket(
     kms: bool,
     teams: &[TeamDataAccess],
     cluster_account: &str,
-    data_region: &str,
-    data_account: &str,
+    data_env: &Environment,
+    by_name_pattern: bool,
 ) -> Value<String> {
+    let (data_region, data_account) = (data_env.region.as_str(), data_env.account.as_str());
     let key = kms.then(|| {
         let through_s3 = || {
             Condition::new(
@@ -422,14 +432,39 @@ fn create_bucket(
             Principal::role(cluster_account, &pod_role_name(access.team.team_name()))
         };
         let declared = || teams.iter().filter(|access| access.team.is_declared());
-        let mut decrypt = Statement::allow()
-            .sid("TeamPodRolesDecryptThroughS3")
-            .action("kms:Decrypt")
-            .resource("*")
-            .condition(through_s3());
-        for access in declared() {
-            decrypt = decrypt.principal(pod_role(access));
-        }
+        // With the access points sharded, the teams' roles are named by their pattern, so
+        // that adding a team changes only its shard (and a thousand names would pass the
+        // key policy's 32 KB); the access points still decide who reads what.
+        let pod_roles = |statement: Statement, writers_only: bool| {
+            if by_name_pattern {
+                return statement
+                    .principal(Principal::account(cluster_account))
+                    .condition(Condition::new(
+                        ConditionOperator::ArnLike,
+                        "aws:PrincipalArn",
+                        [fns::sub(
+                            "arn:${AWS::Partition}:iam::${account}:role/*${suffix}",
+                            [
+                                ("account", cluster_account.into()),
+                                ("suffix", POD_ROLE_SUFFIX.into()),
+                            ],
+                        )],
+                    ));
+            }
+            declared()
+                .filter(|access| !writers_only || access.write)
+                .fold(statement, |statement, access| {
+                    statement.principal(pod_role(access))
+                })
+        };
+        let decrypt = pod_roles(
+            Statement::allow()
+                .sid("TeamPodRolesDecryptThroughS3")
+                .action("kms:Decrypt")
+                .resource("*")
+                .condition(through_s3()),
+            false,
+        );
         let mut statements = vec![
             Statement::allow()
                 .sid("AccountAdministers")
@@ -439,15 +474,14 @@ fn create_bucket(
             decrypt,
         ];
         if declared().any(|access| access.write) {
-            let mut encrypt = Statement::allow()
-                .sid("WritingTeamPodRolesEncryptThroughS3")
-                .action("kms:GenerateDataKey")
-                .resource("*")
-                .condition(through_s3());
-            for access in declared().filter(|access| access.write) {
-                encrypt = encrypt.principal(pod_role(access));
-            }
-            statements.push(encrypt);
+            statements.push(pod_roles(
+                Statement::allow()
+                    .sid("WritingTeamPodRolesEncryptThroughS3")
+                    .action("kms:GenerateDataKey")
+                    .resource("*")
+                    .condition(through_s3()),
+                true,
+            ));
         }
         let policy = PolicyDocument::new(statements);
         let key = kms::CfnKey::new(
@@ -484,11 +518,23 @@ fn create_bucket(
     if teams.iter().any(|access| access.write) {
         actions.push("s3:PutObject");
     }
-    let access_points: Vec<Value<String>> = teams
-        .iter()
-        .filter(|access| access.team.is_declared())
-        .map(|access| access_point_arn(data_region, data_account, access.team.team_name()))
-        .collect();
+    // Sharded, by the names' pattern: see the key policy above.
+    let (arn_operator, access_points): (ConditionOperator, Vec<Value<String>>) = if by_name_pattern
+    {
+        (
+            ConditionOperator::ArnLike,
+            vec![access_point_arn(data_region, data_account, "*")],
+        )
+    } else {
+        (
+            ConditionOperator::ArnEquals,
+            teams
+                .iter()
+                .filter(|access| access.team.is_declared())
+                .map(|access| access_point_arn(data_region, data_account, access.team.team_name()))
+                .collect(),
+        )
+    };
     let bucket = crate::secure_bucket(data, name.map(Value::from), encryption, |bucket_arn| {
         let objects_arn = fns::join("", [bucket_arn.clone(), "/*".into()]);
         vec![
@@ -503,7 +549,7 @@ fn create_bucket(
                     [data_account.into()],
                 ))
                 .condition(Condition::new(
-                    ConditionOperator::ArnEquals,
+                    arn_operator,
                     "s3:DataAccessPointArn",
                     access_points,
                 )),

@@ -369,16 +369,20 @@ impl TeamNamespace {
         let namespace = format!("{NAMESPACE_PREFIX}{team}");
 
         let quota = quota(&construct, &props);
+        // One unit per team in sharded stacks, in each account: a team comes and goes
+        // with one shard per account changed, and never moves another team.
+        construct.node().set_shard_unit(&team);
+        let scientist_scope = Construct::new(
+            &props.data_scientist_stack,
+            &format!(
+                "Team{}",
+                hyperpod_core::logical_id::derive(std::slice::from_ref(&team)).unwrap_or_default()
+            ),
+        );
+        scientist_scope.node().set_shard_unit(&team);
 
         let data_scientist_role = Role::new(
-            &Construct::new(
-                &props.data_scientist_stack,
-                &format!(
-                    "Team{}",
-                    hyperpod_core::logical_id::derive(std::slice::from_ref(&team))
-                        .unwrap_or_default()
-                ),
-            ),
+            &scientist_scope,
             "DataScientistRole",
             RoleProps {
                 role_name: Some(scientist_role_name.clone()),

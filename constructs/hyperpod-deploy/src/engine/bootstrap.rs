@@ -86,6 +86,7 @@ pub async fn bootstrap(
             .collect(),
             construct_paths: Default::default(),
             assets: Vec::new(),
+            shard: None,
         };
         let client = accounts.client(&account, &region);
         let outcome =
