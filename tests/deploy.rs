@@ -1069,3 +1069,91 @@ async fn a_stack_left_waiting_for_review_by_an_earlier_run_is_taken_over() {
     assert!(summary.succeeded(), "{}", summary.render());
     assert_eq!(summary.outcome("data/Storage"), Some(&Outcome::Deployed));
 }
+
+/// Small shards of `hyperpod-org`: two teams per shard in the cluster's account.
+fn small_shards() -> hyperpod_core::Sharding {
+    hyperpod_core::Sharding {
+        max_resources: 12,
+        ..hyperpod_core::Sharding::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_deploy_and_a_new_team_changes_one_shard_per_account_and_a_lost_record_is_refused() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let base = moto.base().await;
+    let out = tempfile::tempdir().unwrap();
+    let synth = |teams: Vec<usize>, record: Option<&hyperpod_core::Placement>| {
+        let app = hyperpod_org::app_with(teams, &small_shards());
+        if let Some(record) = record {
+            app.set_placement(record.clone());
+        }
+        let assembly = app.synth().unwrap();
+        let folder = assembly.write_to(out.path()).unwrap();
+        (assembly.placement, folder)
+    };
+    let (record, folder) = synth(vec![1, 2, 3, 4], None);
+    let bootstrapped = engine::bootstrap(&base, &folder, &options()).await.unwrap();
+    assert!(bootstrapped.succeeded(), "{}", bootstrapped.render());
+    let first = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(first.succeeded(), "{}", first.render());
+    assert!(
+        first
+            .stacks
+            .iter()
+            .any(|s| s.id == "cluster/Cluster-shard2"),
+        "{}",
+        first.render()
+    );
+
+    // Team 5 joins: one shard changes in the cluster's account, in its unit's and in C.
+    let (record, folder) = synth(vec![1, 2, 3, 4, 5], Some(&record));
+    let second = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(second.succeeded(), "{}", second.render());
+    let deployed: Vec<&str> = second
+        .stacks
+        .iter()
+        .filter(|s| s.outcome == Outcome::Deployed)
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(
+        deployed,
+        [
+            "cluster/Cluster-shard3",
+            "unit-3/DataScientists-shard1",
+            "data/TrainingData-shard1"
+        ],
+        "{}",
+        second.render()
+    );
+    drop(record);
+
+    // The record is lost and team 1 left: placed afresh, team 3 would move from shard 2
+    // to shard 1. Both shards are refused; nothing is deleted.
+    let (_, folder) = synth(vec![2, 3, 4, 5], None);
+    let refused = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(!refused.succeeded(), "{}", refused.render());
+    for id in ["cluster/Cluster-shard1", "cluster/Cluster-shard2"] {
+        assert!(
+            matches!(refused.outcome(id), Some(Outcome::Refused(reason)) if reason.contains("placement.json")),
+            "{id}: {}",
+            refused.render()
+        );
+    }
+    let client = client_in(&base, hyperpod_org::CLUSTER_ACCOUNT).await;
+    let resources = client
+        .describe_stack_resources()
+        .stack_name("hyperpod-org-cluster-Cluster-shard2")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resources
+            .stack_resources()
+            .iter()
+            .any(|r| r.logical_resource_id() == Some("Team0003ClusterAccessRole")),
+        "team 3's role is still where it was deployed"
+    );
+}

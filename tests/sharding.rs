@@ -390,3 +390,95 @@ fn units_of_any_construct_are_sharded_and_the_rest_stays_in_the_stack() {
         1
     );
 }
+
+#[test]
+fn synth_keeps_to_the_record_in_its_output_folder_and_list_shows_the_shards() {
+    use hyperpod_deploy::cli::{ListArgs, SynthArgs};
+    use hyperpod_deploy::{Command, execute};
+    let out = tempfile::tempdir().unwrap();
+    let synth = |teams: Vec<usize>| {
+        let mut printed = Vec::new();
+        execute(
+            &app_with(teams, &small()),
+            Command::Synth(SynthArgs {
+                output: out.path().to_owned(),
+                ..SynthArgs::default()
+            }),
+            false,
+            &mut printed,
+        )
+        .unwrap();
+        String::from_utf8(printed).unwrap()
+    };
+    let printed = synth(vec![1, 2, 3, 4]);
+    assert!(
+        printed.contains("sharded: cluster/Cluster: 4 unit(s) in 2 shard(s) (placement.json)"),
+        "{printed}"
+    );
+    // Team 1 goes; team 5 takes its room, where a fresh placement would put team 2.
+    synth(vec![2, 3, 4, 5]);
+    let record = Placement::from_json(
+        &std::fs::read(out.path().join("hyperpod-org").join(Placement::FILE)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        record.stacks["cluster/Cluster"][&1],
+        ["team-0002", "team-0005"]
+    );
+    assert_eq!(
+        record.stacks["cluster/Cluster"][&2],
+        ["team-0003", "team-0004"]
+    );
+    let mut listed = Vec::new();
+    execute(
+        &app_with([2, 3, 4, 5], &small()),
+        Command::List(ListArgs {
+            long: true,
+            output: out.path().to_owned(),
+            ..ListArgs::default()
+        }),
+        false,
+        &mut listed,
+    )
+    .unwrap();
+    let listed = String::from_utf8(listed).unwrap();
+    assert!(
+        listed.contains("  shard 1 of cluster/Cluster, holding team-0002, team-0005"),
+        "{listed}"
+    );
+    // A record that is not one is an error that says what to do, not a fresh placement.
+    std::fs::write(out.path().join("hyperpod-org").join(Placement::FILE), "{").unwrap();
+    let error = execute(
+        &app_with([2, 3, 4, 5], &small()),
+        Command::Synth(SynthArgs {
+            output: out.path().to_owned(),
+            ..SynthArgs::default()
+        }),
+        false,
+        &mut Vec::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("restore it from version control"), "{error}");
+}
+
+#[test]
+fn a_shard_every_team_left_stays_empty_so_that_deploying_it_deletes_what_they_had() {
+    let before = synth_after(&app_with(1..=4, &small()), None);
+    let after = synth_after(&app_with(1..=2, &small()), Some(&before.placement));
+    let emptied = after.template("cluster/Cluster-shard2").unwrap();
+    assert_eq!(
+        emptied["Resources"],
+        serde_json::json!({ "EmptyShard": { "Type": "AWS::CloudFormation::WaitConditionHandle" } })
+    );
+    assert_eq!(
+        after.placement.stacks["cluster/Cluster"][&2],
+        Vec::<String>::new()
+    );
+    // The next team fills the lowest shard with room: the empty one.
+    let refilled = synth_after(&app_with([1, 2, 5], &small()), Some(&after.placement));
+    assert_eq!(
+        shard_holding(&refilled, "cluster", "team-0005"),
+        "cluster/Cluster-shard2"
+    );
+}

@@ -5,8 +5,11 @@
 //! - `codegen`: generate the typed resources of `hyperpod-cfn` from the pinned schemas
 //!   (`--check` compares instead of writing).
 //! - `bench`: time the synthesis of every app (release build, whole process, 20 runs),
-//!   print each stack's resource count and template size, and time a first and a no-op
-//!   deploy of `hyperpod-platform` to a local moto server, counting API calls.
+//!   print each stack's resource count and template size; synthesize `hyperpod-org` with
+//!   2, 90 and 1,000 teams (wall time, peak memory, stacks, the largest template); time a
+//!   first and a no-op deploy of `hyperpod-platform` and of the 1,000-team `hyperpod-org`
+//!   to a local moto server, counting API calls. `--clean-build` also times a clean build
+//!   of `hyperpod-platform` in a fresh target folder.
 //! - `test`: install the pinned Python tools when missing (cfn-lint and moto into `.venv/`,
 //!   checkov into `.venv-checkov/`), then run the whole test suite with them.
 
@@ -35,7 +38,9 @@ const USAGE: &str = "usage: cargo xtask <command>
                      accounts into a local AWS emulator (moto, on 127.0.0.1) and once more
   synth              synthesize every app under apps/ into synth-out/
   test [-- ARGS]     install the pinned Python tools when missing, then run every test
-  bench              time synthesis and a deploy to the local emulator
+  bench [--clean-build]
+                     time synthesis (the apps, and 2, 90 and 1,000 teams), the edit-then-
+                     synth loop, deploys to the local emulator (and a clean build)
   codegen [--check]  generate the typed resources (or compare with what is committed)";
 
 fn main() -> std::process::ExitCode {
@@ -44,7 +49,7 @@ fn main() -> std::process::ExitCode {
         Some("run") => main_job(&root),
         Some("synth") => synth(&root),
         Some("test") => test(&root, &args[1..]),
-        Some("bench") => bench(&root),
+        Some("bench") => bench(&root, args.get(1).is_some_and(|a| a == "--clean-build")),
         Some("codegen") => codegen::codegen(&root, args.get(1).is_some_and(|a| a == "--check")),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
@@ -242,7 +247,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
 
 /// Times `synth` of every app as a user runs it (the release binary, start to exit) and
 /// reports what each synthesized.
-fn bench(root: &Path) -> Result<()> {
+fn bench(root: &Path, clean_build: bool) -> Result<()> {
     const RUNS: usize = 20;
     let apps = apps(root)?;
     let mut build = Command::new(env!("CARGO"));
@@ -290,7 +295,233 @@ fn bench(root: &Path) -> Result<()> {
         }
     }
     std::fs::remove_dir_all(&out).ok();
-    bench_deploy(root)
+    bench_teams(root)?;
+    bench_edit_loop(root)?;
+    if clean_build {
+        bench_clean_build(root)?;
+    }
+    bench_deploy(root)?;
+    bench_deploy_teams(root)
+}
+
+/// The loop of a platform engineer: one line of the app changed, then `cargo run -- synth`
+/// (the dev profile, as `cargo run` builds). The change is a touch of the app's source,
+/// which rebuilds the app crate and links it again.
+fn bench_edit_loop(root: &Path) -> Result<()> {
+    const RUNS: usize = 5;
+    let out = std::env::temp_dir().join(format!("hyperpod-bench-edit-{}", std::process::id()));
+    let synth = || {
+        let mut command = Command::new(env!("CARGO"));
+        command
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "hyperpod-platform",
+                "--",
+                "synth",
+            ])
+            .args(["--quiet", "--output"])
+            .arg(&out)
+            .current_dir(root);
+        command
+    };
+    run(&mut synth())?;
+    let source = root.join("apps/hyperpod-platform/src/lib.rs");
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        std::fs::File::options()
+            .append(true)
+            .open(&source)?
+            .set_modified(std::time::SystemTime::now())?;
+        let start = std::time::Instant::now();
+        run(&mut synth())?;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    println!(
+        "edit then synth (`cargo run -p hyperpod-platform -- synth` after a change to the app's source, dev profile): median {:.2} s (min {:.2}, max {:.2})",
+        times[RUNS / 2].as_secs_f64(),
+        times[0].as_secs_f64(),
+        times[RUNS - 1].as_secs_f64()
+    );
+    std::fs::remove_dir_all(&out).ok();
+    Ok(())
+}
+
+/// A clean build of one app, `cargo build -p hyperpod-platform` (dev profile) in a fresh
+/// target folder; the registry's downloads are not counted when they are cached.
+fn bench_clean_build(root: &Path) -> Result<()> {
+    let target = std::env::temp_dir().join(format!("hyperpod-bench-build-{}", std::process::id()));
+    let start = std::time::Instant::now();
+    run(Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--package", "hyperpod-platform"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(root))?;
+    let elapsed = start.elapsed();
+    std::fs::remove_dir_all(&target).ok();
+    println!(
+        "clean build of hyperpod-platform (dev profile, fresh target folder, {} cores): {:.0} s",
+        std::thread::available_parallelism().map_or(1, usize::from),
+        elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The team counts of the sharding benchmark.
+const TEAM_COUNTS: [usize; 3] = [2, 90, 1000];
+
+/// Synthesizes `hyperpod-org` (every team-holding stack sharded) with 2, 90 and 1,000
+/// teams: the release binary, whole process, into a fresh folder each run (no placement
+/// record, so every unit is placed). Reports wall time, peak memory, the number of stacks
+/// and the largest template.
+fn bench_teams(root: &Path) -> Result<()> {
+    const RUNS: usize = 5;
+    let binary = root.join("target/release/hyperpod-org");
+    println!(
+        "synthesis of hyperpod-org by team count, {RUNS} runs each, fresh output (wall time and peak resident memory of the whole process):"
+    );
+    for teams in TEAM_COUNTS {
+        let out = std::env::temp_dir().join(format!("hyperpod-bench-teams-{}", std::process::id()));
+        let mut times = Vec::new();
+        let mut peak_kib = 0;
+        for _ in 0..RUNS {
+            std::fs::remove_dir_all(&out).ok();
+            let (elapsed, kib) = measured(
+                Command::new(&binary)
+                    .args(["synth", "--quiet", "--output"])
+                    .arg(&out)
+                    .env("HYPERPOD_TEAMS", teams.to_string()),
+            )?;
+            times.push(elapsed);
+            peak_kib = peak_kib.max(kib);
+        }
+        times.sort();
+        let folder = out.join("hyperpod-org");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(folder.join("manifest.json"))?)?;
+        let stacks = manifest["stacks"].as_array().context("stacks")?;
+        let mut largest = (0, 0, String::new());
+        for stack in stacks {
+            let template: serde_json::Value = serde_json::from_slice(&std::fs::read(
+                folder.join(stack["template"].as_str().context("template")?),
+            )?)?;
+            let resources = template["Resources"]
+                .as_object()
+                .map_or(0, serde_json::Map::len);
+            let bytes = stack["templateBytes"].as_u64().unwrap_or_default();
+            if (resources, bytes) > (largest.0, largest.1) {
+                largest = (
+                    resources,
+                    bytes,
+                    stack["id"].as_str().unwrap_or_default().to_owned(),
+                );
+            }
+        }
+        println!(
+            "  {teams} teams: median {:.0} ms (min {:.0}, max {:.0}), peak {:.1} MiB, {} stacks, largest {} with {} resources and {} bytes",
+            ms(times[RUNS / 2]),
+            ms(times[0]),
+            ms(times[RUNS - 1]),
+            peak_kib as f64 / 1024.0,
+            stacks.len(),
+            largest.2,
+            largest.0,
+            largest.1
+        );
+        std::fs::remove_dir_all(&out).ok();
+    }
+    Ok(())
+}
+
+/// Runs `command` to its end under a small Python wrapper that reads the child's peak
+/// resident memory (`getrusage`); returns the wall time and the peak in KiB.
+fn measured(command: &mut Command) -> Result<(std::time::Duration, u64)> {
+    const WRAPPER: &str = "import resource, subprocess, sys\n\
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n\
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
+    let mut wrapped = Command::new("python3");
+    wrapped
+        .args(["-c", WRAPPER])
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    let start = std::time::Instant::now();
+    let output = wrapped.output().context("could not run python3")?;
+    let elapsed = start.elapsed();
+    if !output.status.success() {
+        bail!(
+            "{:?} failed: {}",
+            command.get_program(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let kib = String::from_utf8_lossy(&output.stdout).trim().parse()?;
+    Ok((elapsed, kib))
+}
+
+/// Deploys `hyperpod-org` with 1,000 teams to a local moto server through its command line,
+/// then again with nothing changed: wall time and the API calls moto served.
+fn bench_deploy_teams(root: &Path) -> Result<()> {
+    let python = root.join(".venv/bin/python3");
+    if !python.is_file() {
+        return Ok(());
+    }
+    let teams = TEAM_COUNTS[TEAM_COUNTS.len() - 1];
+    let server =
+        tests::MotoServer::start(&python, &std::env::temp_dir()).map_err(anyhow::Error::msg)?;
+    let out =
+        std::env::temp_dir().join(format!("hyperpod-bench-deploy-org-{}", std::process::id()));
+    let command = |verb: &str| -> Result<()> {
+        run(Command::new(root.join("target/release/hyperpod-org"))
+            .arg(verb)
+            .args(if verb == "deploy" {
+                &["--yes"][..]
+            } else {
+                &[]
+            })
+            .args(["--max-attempts", "1", "--output"])
+            .arg(&out)
+            .env("HYPERPOD_TEAMS", teams.to_string())
+            .envs(tests::local_aws_env(&server.endpoint()))
+            .stdout(std::process::Stdio::null()))
+    };
+    let result = (|| -> Result<()> {
+        command("bootstrap")?;
+        let before = server.api_calls();
+        let start = std::time::Instant::now();
+        command("deploy")?;
+        let first = start.elapsed();
+        let after_first = server.api_calls();
+        let start = std::time::Instant::now();
+        command("deploy")?;
+        let second = start.elapsed();
+        let after_second = server.api_calls();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("hyperpod-org/manifest.json"))?)?;
+        let stacks = manifest["stacks"].as_array().map_or(0, Vec::len);
+        println!(
+            "deploy of hyperpod-org with {teams} teams ({stacks} stacks, five accounts) to moto through its command line:"
+        );
+        println!(
+            "  first deploy: {:.1} s, {} API calls",
+            first.as_secs_f64(),
+            after_first - before
+        );
+        println!(
+            "  no-op redeploy: {:.2} s, {} API calls ({:.1} per stack)",
+            second.as_secs_f64(),
+            after_second - after_first,
+            (after_second - after_first) as f64 / stacks.max(1) as f64
+        );
+        Ok(())
+    })();
+    std::fs::remove_dir_all(&out).ok();
+    result
 }
 
 /// Deploys `hyperpod-platform` to a local moto server through its own command line (the

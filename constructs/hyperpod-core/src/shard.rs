@@ -144,7 +144,8 @@ impl UnitCost {
 /// Places `units` (in declaration order, with their costs): a unit the previous record
 /// places stays where it was; a new one goes to the lowest-numbered shard it fits in, or to
 /// a new shard after the highest number the record ever used. Keys the record names that
-/// are no longer units are dropped; a shard left empty disappears.
+/// are no longer units are dropped; a shard left empty stays (until the record's owner
+/// removes it).
 pub(crate) fn place(
     previous: Option<&BTreeMap<u32, Vec<String>>>,
     units: &IndexMap<String, UnitCost>,
@@ -155,9 +156,11 @@ pub(crate) fn place(
     if let Some(previous) = previous {
         for (&shard, keys) in previous {
             highest = highest.max(shard);
+            // A shard its units have left stays, empty, so that deploying it deletes what
+            // they had; new units fill it first.
+            let entry = shards.entry(shard).or_default();
             for key in keys {
                 if let Some(cost) = units.get(key) {
-                    let entry = shards.entry(shard).or_default();
                     entry.0 += *cost;
                     entry.1.push(key.clone());
                 }
@@ -333,15 +336,18 @@ mod tests {
     #[test]
     fn placed_units_never_move_and_new_ones_fill_holes_first() {
         let first = place(None, &units(&[("a", 6), ("b", 6), ("c", 6)]), &small());
-        // `a` goes; `d` takes its room in shard 1, `b` and `c` stay where they were.
-        let second = place(
-            Some(&first),
-            &units(&[("b", 6), ("c", 6), ("d", 3)]),
+        // `a` goes: its shard stays, empty.
+        let second = place(Some(&first), &units(&[("b", 6), ("c", 6)]), &small());
+        assert_eq!(second[&1], Vec::<String>::new());
+        // `d` takes the room in shard 1; `b` and `c` stay where they were.
+        let third = place(
+            Some(&second),
+            &units(&[("b", 6), ("c", 6), ("d", 5)]),
             &small(),
         );
-        assert_eq!(second[&1], vec!["d".to_owned()]);
-        assert_eq!(second[&2], vec!["b".to_owned()]);
-        assert_eq!(second[&3], vec!["c".to_owned()]);
+        assert_eq!(third[&1], vec!["d".to_owned()]);
+        assert_eq!(third[&2], vec!["b".to_owned()]);
+        assert_eq!(third[&3], vec!["c".to_owned()]);
     }
 
     #[test]

@@ -559,6 +559,14 @@ impl Synthesizer {
                 }
             }
         }
+        if body.resources.is_empty() && self.stacks[position].shard.is_some() {
+            // A shard every unit has left: deploying it deletes what they had. CloudFormation
+            // needs a resource; a wait condition handle has no properties and costs nothing.
+            body.resources.insert(
+                "EmptyShard".into(),
+                json!({ "Type": "AWS::CloudFormation::WaitConditionHandle" }),
+            );
+        }
         if body.resources.is_empty() {
             self.problem(
                 stack.node(),

@@ -69,7 +69,7 @@ impl Default for SynthArgs {
 }
 
 /// The options of `list`.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct ListArgs {
     /// Also the stack names, termination protection, template sizes and assets.
     #[arg(long, short)]
@@ -84,6 +84,17 @@ pub struct ListArgs {
     /// The folder that holds the assemblies of all apps (its `placement.json` is kept to).
     #[arg(long, default_value = "synth-out")]
     pub output: PathBuf,
+}
+
+impl Default for ListArgs {
+    fn default() -> Self {
+        ListArgs {
+            long: false,
+            json: false,
+            graph: None,
+            output: "synth-out".into(),
+        }
+    }
 }
 
 /// The formats of `list --graph`.

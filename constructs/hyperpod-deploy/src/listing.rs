@@ -79,6 +79,15 @@ pub fn list(manifest: &Manifest, args: &ListArgs, out: &mut impl Write) -> std::
                     asset.id, asset.bucket_name, asset.object_key_prefix
                 )?;
             }
+            if let Some(shard) = &stack.shard {
+                writeln!(
+                    out,
+                    "  shard {} of {}, holding {}",
+                    shard.number,
+                    shard.of,
+                    shard.units.join(", ")
+                )?;
+            }
         }
     }
     Ok(())

@@ -229,7 +229,75 @@ pub(super) async fn plan(
         }
         plan.stacks.push(planned);
     }
+    refuse_unit_moves(&mut plan, stacks);
     plan
+}
+
+/// A unit of a sharded stack leaving one deployed shard for another (the placement record
+/// lost or edited) would be deleted and created again, and its named resources would
+/// collide with themselves: both shards are refused, with the way back.
+fn refuse_unit_moves(plan: &mut Plan, stacks: &[&StackManifest]) {
+    let family = |stack: &StackManifest| {
+        stack.shard.as_ref().map(|shard| {
+            (
+                shard.of.clone(),
+                stack.account.clone(),
+                stack.region.clone(),
+            )
+        })
+    };
+    let mut leaving: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
+    for (planned, stack) in plan.stacks.iter().zip(stacks) {
+        if let Some((of, account, region)) = family(stack) {
+            for (logical_id, _) in &planned.changes.removed {
+                leaving.insert(
+                    (
+                        of.clone(),
+                        account.clone(),
+                        region.clone(),
+                        logical_id.clone(),
+                    ),
+                    stack.id.clone(),
+                );
+            }
+        }
+    }
+    let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (planned, stack) in plan.stacks.iter().zip(stacks) {
+        let Some((of, account, region)) = family(stack) else {
+            continue;
+        };
+        for (logical_id, _) in &planned.changes.added {
+            let key = (
+                of.clone(),
+                account.clone(),
+                region.clone(),
+                logical_id.clone(),
+            );
+            if let Some(from) = leaving.get(&key) {
+                let line = format!("{logical_id} from {from} to {}", stack.id);
+                refused
+                    .entry(stack.id.clone())
+                    .or_default()
+                    .push(line.clone());
+                refused.entry(from.clone()).or_default().push(line);
+            }
+        }
+    }
+    for planned in &mut plan.stacks {
+        if let Some(moves) = refused.get(&planned.id) {
+            let shown: Vec<&str> = moves.iter().take(3).map(String::as_str).collect();
+            planned.action = PlannedAction::Refused(format!(
+                "units would move between shards ({}{}), deleting their resources and creating them again under the same names, which collide; the placement record (placement.json in the assembly's folder) was lost or edited: restore it from version control, or put the units back in the shards they are deployed in, then deploy again",
+                shown.join("; "),
+                if moves.len() > shown.len() {
+                    format!("; {} more", moves.len() - shown.len())
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
 }
 
 /// Adds to an update's plan the replacements only CloudFormation can tell (a name another
