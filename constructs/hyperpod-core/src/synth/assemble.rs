@@ -1,0 +1,283 @@
+//! Writing: the outputs and parameters other stacks need, each template serialized and
+//! checked against CloudFormation's limits, the manifest, the staged assets and the
+//! placement record.
+
+use super::*;
+
+impl Synthesizer {
+    pub(super) fn assemble(&mut self, bodies: &mut [TemplateBody]) -> CloudAssembly {
+        let mut stack_manifests = Vec::new();
+        let mut asset_files: IndexMap<String, Vec<u8>> = IndexMap::new();
+        let mut files = Vec::new();
+        for (position, body) in bodies.iter_mut().enumerate() {
+            let info = &self.stacks[position];
+            let mut shared: Vec<(&String, &SharedOutput)> = info.shared_outputs.iter().collect();
+            shared.sort_by(|a, b| a.0.cmp(b.0));
+            let mut generated_names = Vec::new();
+            for (name, output) in shared {
+                let mut rendered = Map::new();
+                rendered.insert(
+                    "Description".into(),
+                    Json::String(
+                        "read by other stacks of this app; removing it breaks them".into(),
+                    ),
+                );
+                rendered.insert("Value".into(), output.value.clone());
+                if let Some(export_name) = &output.export_name {
+                    rendered.insert("Export".into(), json!({ "Name": export_name }));
+                }
+                generated_names.push((name.clone(), "Outputs"));
+                body.outputs.insert(name.clone(), Json::Object(rendered));
+            }
+            for parameter in info.deploy_time_parameters.values() {
+                let description = format!(
+                    "output {} of stack {}, filled in by the deploy engine",
+                    parameter.output, parameter.producer_stack
+                );
+                generated_names.push((parameter.parameter.clone(), "Parameters"));
+                body.parameters.insert(
+                    parameter.parameter.clone(),
+                    json!({ "Type": "String", "Description": description }),
+                );
+            }
+            let node = info.stack.node().clone();
+            let user_ids: IndexSet<String> = info
+                .elements
+                .iter()
+                .filter_map(|n| self.logical_ids.get(&n.index).cloned())
+                .collect();
+            let mut collisions = Vec::new();
+            for (name, section) in &generated_names {
+                if user_ids.contains(name) {
+                    collisions.push(format!("the generated entry `{name}` of {section} has the logical id of a construct in this stack; rename that construct or override its logical id"));
+                }
+            }
+            let template = render_template(body);
+            let mut bytes =
+                serde_json::to_vec_pretty(&template).expect("a JSON value always serializes");
+            bytes.push(b'\n');
+
+            let counts = [
+                (
+                    body.resources.len(),
+                    limits::RESOURCES,
+                    "resources",
+                    "too_many_resources",
+                ),
+                (
+                    body.parameters.len(),
+                    limits::PARAMETERS,
+                    "parameters",
+                    "too_many_parameters",
+                ),
+                (
+                    body.outputs.len(),
+                    limits::OUTPUTS,
+                    "outputs",
+                    "too_many_outputs",
+                ),
+                (
+                    body.mappings.len(),
+                    limits::MAPPINGS,
+                    "mappings",
+                    "too_many_mappings",
+                ),
+            ];
+            let mut limit_problems = Vec::new();
+            for (count, limit, what, code) in counts {
+                if count > limit {
+                    limit_problems.push((code, format!("the template has {count} {what}, more than CloudFormation's limit of {limit}; split the stack")));
+                }
+            }
+            if bytes.len() > limits::TEMPLATE_BYTES {
+                limit_problems.push(("template_too_large", format!("the template is {} bytes, more than CloudFormation's limit of {}; split the stack", bytes.len(), limits::TEMPLATE_BYTES)));
+            }
+
+            let info = &self.stacks[position];
+            let template_path = format!(
+                "{}/{}.template.json",
+                info.stage_id,
+                info.artifact_id
+                    .rsplit('/')
+                    .next()
+                    .expect("an artifact id has a last part")
+            );
+            let tags = stack_tags(&info.stack);
+            let construct_paths = info
+                .elements
+                .iter()
+                .filter(|n| {
+                    n.with_element(|e| matches!(e.body, ElementBody::Resource(_))) == Some(true)
+                })
+                .filter_map(|n| Some((self.logical_ids.get(&n.index)?.clone(), n.path())))
+                .collect();
+            stack_manifests.push(StackManifest {
+                id: info.artifact_id.clone(),
+                stack_name: info.name.clone(),
+                stage: info.stage_id.clone(),
+                account: info.env.account.clone(),
+                region: info.env.region.clone(),
+                template: template_path.clone(),
+                template_sha256: hex(&Sha256::digest(&bytes)),
+                template_bytes: bytes.len() as u64,
+                template_requires_upload: bytes.len() > limits::INLINE_TEMPLATE_BYTES,
+                dependencies: info
+                    .dependencies
+                    .iter()
+                    .map(|&d| self.stacks[d].artifact_id.clone())
+                    .collect(),
+                parameters: info.deploy_time_parameters.values().cloned().collect(),
+                termination_protection: info
+                    .stack
+                    .with_data(|data| data.props.termination_protection),
+                tags,
+                construct_paths,
+                assets: Vec::new(),
+                shard: info.shard.as_ref().map(|(number, units)| ShardManifest {
+                    of: info.stack.node().path(),
+                    number: *number,
+                    units: units.clone(),
+                }),
+            });
+            files.push(AssemblyFile {
+                path: template_path,
+                contents: bytes,
+            });
+            let assets = self.stage_assets(position, &mut asset_files);
+            stack_manifests.last_mut().expect("just pushed").assets = assets;
+            for message in collisions {
+                self.problem(&node, "logical_id_collision", message);
+            }
+            for (code, message) in limit_problems {
+                self.problem(&node, code, message);
+            }
+        }
+        let manifest = Manifest {
+            version: Manifest::VERSION,
+            app: self.root.with(|data| match &data.kind {
+                NodeKind::App { name } => name.clone(),
+                _ => String::new(),
+            }),
+            stages: self
+                .root
+                .children()
+                .into_iter()
+                .filter_map(|child| {
+                    child.with(|data| match &data.kind {
+                        NodeKind::Stage(stage) => Some(StageManifest {
+                            id: data.id.clone(),
+                            account: stage.env.account.clone(),
+                            region: stage.env.region.clone(),
+                        }),
+                        _ => None,
+                    })
+                })
+                .collect(),
+            stacks: stack_manifests,
+        };
+        let mut manifest_bytes =
+            serde_json::to_vec_pretty(&manifest).expect("the manifest always serializes");
+        manifest_bytes.push(b'\n');
+        files.insert(
+            0,
+            AssemblyFile {
+                path: "manifest.json".into(),
+                contents: manifest_bytes,
+            },
+        );
+        files.extend(
+            asset_files
+                .into_iter()
+                .map(|(path, contents)| AssemblyFile { path, contents }),
+        );
+        if !self.placement.stacks.is_empty() {
+            files.insert(
+                1,
+                AssemblyFile {
+                    path: Placement::FILE.into(),
+                    contents: self.placement.to_json_bytes(),
+                },
+            );
+        }
+        CloudAssembly {
+            manifest,
+            suppressed: Vec::new(),
+            placement: self.placement.clone(),
+            files,
+        }
+    }
+
+    /// The assets of a stack, with their files staged under `assets/<hash>/` (once per
+    /// content, however many stacks share it).
+    pub(super) fn stage_assets(
+        &self,
+        position: usize,
+        staged: &mut IndexMap<String, Vec<u8>>,
+    ) -> Vec<AssetManifest> {
+        let mut out = Vec::new();
+        // Assets stay with the sharded stack (units may not hold any); a shard has none.
+        if self.stacks[position].shard.is_some() {
+            return out;
+        }
+        for child in self.stacks[position].stack.node().descendants() {
+            let entry = child.with(|data| match &data.kind {
+                NodeKind::Asset(asset) => {
+                    let files = asset.files.as_ref().ok()?;
+                    let source = format!("assets/{}", asset.hash);
+                    for (name, contents) in files {
+                        staged
+                            .entry(format!("{source}/{name}"))
+                            .or_insert_with(|| contents.clone());
+                    }
+                    Some(AssetManifest {
+                        id: child.path(),
+                        sha256: asset.hash.clone(),
+                        source,
+                        files: files.iter().map(|(name, _)| name.clone()).collect(),
+                        bucket_name: asset.destination.bucket_name.clone(),
+                        object_key_prefix: crate::asset::object_prefix(asset),
+                    })
+                }
+                _ => None,
+            });
+            out.extend(entry);
+        }
+        out
+    }
+}
+
+pub(super) fn render_template(body: &TemplateBody) -> Json {
+    let mut template = Map::new();
+    template.insert(
+        "AWSTemplateFormatVersion".into(),
+        Json::String("2010-09-09".into()),
+    );
+    if let Some(description) = &body.description {
+        template.insert("Description".into(), Json::String(description.clone()));
+    }
+    let sections = [
+        ("Parameters", &body.parameters),
+        ("Mappings", &body.mappings),
+        ("Conditions", &body.conditions),
+        ("Resources", &body.resources),
+        ("Outputs", &body.outputs),
+    ];
+    for (name, section) in sections {
+        if !section.is_empty() {
+            template.insert(name.into(), Json::Object(section.clone()));
+        }
+    }
+    Json::Object(template)
+}
+
+/// The tags set on the app, the stage and the stack, nearer ones winning, and the
+/// ownership tags naming the app and the stage, sorted by key.
+pub(super) fn stack_tags(stack: &Stack) -> IndexMap<String, String> {
+    let mut tags = tags_at(stack.node());
+    tags.insert(crate::manifest::APP_TAG.to_owned(), stack.app_name());
+    tags.insert(
+        crate::manifest::STAGE_TAG.to_owned(),
+        stack.stage().node().id(),
+    );
+    tags.into_iter().collect()
+}

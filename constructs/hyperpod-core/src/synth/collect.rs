@@ -1,0 +1,197 @@
+//! Collecting: the problems recorded on nodes and the validations, then every stack with
+//! its elements, the units of sharded stacks placed into shard stacks.
+
+use super::*;
+
+impl Synthesizer {
+    /// Gathers the problems recorded on nodes and runs every validation, in tree order.
+    pub(super) fn collect_issues(&mut self) {
+        for node in self.root.descendants() {
+            let issues = node.with(|data| data.issues.clone());
+            // The checks are taken out while they run so that a check may read the tree.
+            let checks = node.with_mut(|data| std::mem::take(&mut data.validations));
+            let found: Vec<_> = checks.iter().flat_map(|check| check()).collect();
+            node.with_mut(|data| data.validations = checks);
+            for issue in issues.into_iter().chain(found) {
+                self.problem(&node, &issue.code, issue.message);
+            }
+        }
+    }
+
+    /// Gathers each stack's elements in tree order. A sharded stack keeps its own elements
+    /// and gives its units' elements to shard stacks, placed by [`shard::place`] under the
+    /// record of the previous synthesis; the new record is kept for the assembly.
+    pub(super) fn collect_stacks(&mut self) {
+        let previous = self.root.tree.borrow().placement.clone();
+        for node in self.root.descendants() {
+            if !node.is_stack() {
+                continue;
+            }
+            let stack = Stack::from_node(node.clone());
+            let stage = stack.stage();
+            let sharding = stack.with_data(|data| data.props.sharding.clone());
+            let mut own = Vec::new();
+            let mut units: IndexMap<String, Vec<Node>> = IndexMap::new();
+            for below in node.descendants().into_iter().skip(1) {
+                let unit = sharding.as_ref().and_then(|_| below.shard_unit());
+                if let (Some(key), true) = (&unit, below.is_asset()) {
+                    self.problem(&below, "asset_in_shard_unit", format!("file assets are staged with their stack, and this one is in unit `{key}` of a sharded stack; declare the asset in the stack itself, outside the unit"));
+                }
+                if below.with_element(|_| ()).is_none() {
+                    continue;
+                }
+                match unit {
+                    Some(key) => units.entry(key).or_default().push(below),
+                    None => own.push(below),
+                }
+            }
+            let info = |artifact_id: String, name: String, elements: Vec<Node>| StackInfo {
+                artifact_id,
+                stage_id: stage.node().id(),
+                name,
+                env: stage.env(),
+                stack: stack.clone(),
+                shard: None,
+                elements,
+                dependencies: IndexSet::new(),
+                shared_outputs: IndexMap::new(),
+                deploy_time_parameters: IndexMap::new(),
+            };
+            // A sharded stack whose every element is in a unit is not deployed itself, nor
+            // is one with no units yet and nothing of its own.
+            if (units.is_empty() && sharding.is_none()) || !own.is_empty() {
+                let position = self.stacks.len();
+                for element in &own {
+                    self.stack_of.insert(element.index, position);
+                }
+                self.stacks.push(info(node.path(), stack.stack_name(), own));
+            }
+            let Some(sharding) = sharding.filter(|_| !units.is_empty()) else {
+                continue;
+            };
+            let env = stage.env();
+            // Costs matter only to fit new units in; with none, every unit stays put.
+            let known = previous.stacks.get(&node.path());
+            let any_new = units.keys().any(|key| {
+                known.is_none_or(|shards| !shards.values().flatten().any(|known| known == key))
+            });
+            let costs: IndexMap<String, shard::UnitCost> = units
+                .iter()
+                .map(|(key, elements)| {
+                    let cost = if any_new {
+                        unit_cost(elements, &env)
+                    } else {
+                        shard::UnitCost::default()
+                    };
+                    (key.clone(), cost)
+                })
+                .collect();
+            let placed = shard::place(previous.stacks.get(&node.path()), &costs, &sharding);
+            for (&number, keys) in &placed {
+                let position = self.stacks.len();
+                let elements: Vec<Node> = units
+                    .iter()
+                    .filter(|(key, _)| keys.contains(key))
+                    .flat_map(|(_, elements)| elements.iter().cloned())
+                    .collect();
+                for element in &elements {
+                    self.stack_of.insert(element.index, position);
+                }
+                let name = format!("{}-shard{number}", stack.stack_name());
+                if !crate::stack::is_valid_stack_name(&name) {
+                    self.problem(&node, "invalid_stack_name", format!("shard stack name `{name}` passes CloudFormation's 128 characters; shorten the stack's name"));
+                }
+                let mut shard_info = info(format!("{}-shard{number}", node.path()), name, elements);
+                shard_info.shard = Some((number, keys.clone()));
+                self.stacks.push(shard_info);
+            }
+            self.placement.stacks.insert(node.path(), placed);
+        }
+    }
+}
+
+/// What a unit's elements add to a shard, estimated before rendering: its resources, its
+/// own parameters and outputs plus one parameter per value it reads from another account
+/// or region, and its bytes with the tags it inherits.
+pub(super) fn unit_cost(elements: &[Node], env: &Environment) -> shard::UnitCost {
+    let mut cost = shard::UnitCost::default();
+    let mut read: Vec<(NodeRef, Option<String>)> = Vec::new();
+    for node in elements {
+        // The logical id is at most the path's length, quoted, with its colon and comma.
+        let id_bytes = node.path().len() + 12;
+        let tags = tags_at(node);
+        let element = node.with_element(|element| match &element.body {
+            ElementBody::Resource(data) => {
+                let mut properties: Map<String, Json> = data
+                    .properties
+                    .iter()
+                    .map(|(key, value)| (key.clone(), shard::approximate_json(value)))
+                    .collect();
+                for value in data.properties.values().chain(data.metadata.values()) {
+                    shard::references(value, &mut read);
+                }
+                for (at, value) in data
+                    .overrides
+                    .iter()
+                    .filter_map(|o| Some((o.path.join("."), o.value.as_ref()?)))
+                {
+                    shard::references(value, &mut read);
+                    properties.insert(at, shard::approximate_json(value));
+                }
+                if data.tag_format != TagFormat::NotTaggable && !tags.is_empty() {
+                    let list: Vec<Json> = tags
+                        .iter()
+                        .map(|(key, value)| json!({ "Key": key, "Value": value }))
+                        .collect();
+                    properties.insert("Tags".into(), Json::Array(list));
+                }
+                let metadata: Map<String, Json> = data
+                    .metadata
+                    .iter()
+                    .map(|(key, value)| (key.clone(), shard::approximate_json(value)))
+                    .collect();
+                let depends_on: Vec<Json> = data
+                    .depends_on
+                    .iter()
+                    .map(|_| Json::String("x".repeat(40)))
+                    .collect();
+                (
+                    1,
+                    0,
+                    json!({
+                        "Type": data.type_name,
+                        "Properties": properties,
+                        "Metadata": metadata,
+                        "DependsOn": depends_on,
+                    }),
+                )
+            }
+            ElementBody::Parameter(_) | ElementBody::Output(_) => {
+                (0, 1, Json::String("x".repeat(300)))
+            }
+            ElementBody::Condition(_) | ElementBody::Mapping(_) => {
+                (0, 0, Json::String("x".repeat(300)))
+            }
+        });
+        if let Some((resources, parameters_and_outputs, rendered)) = element {
+            cost.resources += resources;
+            cost.parameters_and_outputs += parameters_and_outputs;
+            cost.bytes += id_bytes + shard::pretty_bytes(&rendered, 2);
+        }
+    }
+    let mut elsewhere = std::collections::HashSet::new();
+    for (target, attribute) in read {
+        let Some(target) = target.upgrade() else {
+            continue;
+        };
+        let other_env = target
+            .stack_node()
+            .map(|stack| Stack::from_node(stack).stage().env())
+            .is_some_and(|target_env| &target_env != env);
+        if other_env {
+            elsewhere.insert((target.index, attribute));
+        }
+    }
+    cost.parameters_and_outputs += elsewhere.len();
+    cost
+}

@@ -1,0 +1,294 @@
+//! Synthesis: from a construct tree to templates and a manifest.
+//!
+//! [`synthesize`] runs the passes in order, one module each, all working on one
+//! `Synthesizer` (the modules share this module's types and imports):
+//!
+//! 1. `collect`: the problems recorded on nodes and the validations; every stack with its
+//!    elements, the units of sharded stacks placed into shard stacks;
+//! 2. `ids`: logical ids;
+//! 3. `render`: each stack's template, references resolved (wiring references between
+//!    stacks through exports or deploy-time parameters), each resource checked against its
+//!    schema;
+//! 4. `security`: the rule pack over each rendered template;
+//! 5. `dependencies`: explicit dependencies, cycles, stack names;
+//! 6. `assemble`: outputs and parameters for other stacks, limits, the manifest, assets and
+//!    the placement record.
+//!
+//! It returns either a [`CloudAssembly`] or every problem found.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use indexmap::{IndexMap, IndexSet};
+use serde_json::{Map, Value as Json, json};
+use sha2::{Digest, Sha256};
+
+use crate::condition::ConditionExpr;
+use crate::element::ElementBody;
+use crate::logical_id;
+use crate::manifest::{
+    AssetManifest, DeployTimeParameter, Manifest, ShardManifest, StackManifest, StageManifest,
+};
+use crate::parameter::ParameterProps;
+use crate::resource::{ResourceData, TagFormat};
+use crate::shard::{self, Placement};
+use crate::stack::{Environment, Stack};
+use crate::tree::{Node, NodeKind, NodeRef, Scope};
+use crate::validation::{Problem, SynthError};
+use crate::value::{Expr, Pseudo};
+
+mod assemble;
+mod collect;
+mod dependencies;
+mod ids;
+mod render;
+mod security;
+
+/// CloudFormation's limits on one template.
+pub mod limits {
+    /// Resources in one template.
+    pub const RESOURCES: usize = 500;
+    /// Parameters in one template.
+    pub const PARAMETERS: usize = 200;
+    /// Outputs in one template.
+    pub const OUTPUTS: usize = 200;
+    /// Mappings in one template.
+    pub const MAPPINGS: usize = 200;
+    /// Bytes of a template deployed from S3 (cfn-lint's figure, the stricter reading of
+    /// CloudFormation's "1 MB").
+    pub const TEMPLATE_BYTES: usize = 1_000_000;
+    /// Bytes of a template passed inline in the API call; a larger one must be uploaded to
+    /// S3 and deployed by URL.
+    pub const INLINE_TEMPLATE_BYTES: usize = 51_200;
+}
+
+/// One file of a cloud assembly, with its path relative to the app's folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssemblyFile {
+    /// The path below the app's folder, with `/` separators.
+    pub path: String,
+    /// The bytes of the file.
+    pub contents: Vec<u8>,
+}
+
+/// The result of synthesis: every template and the manifest, in memory.
+#[derive(Clone, Debug)]
+pub struct CloudAssembly {
+    /// The manifest, also present as `manifest.json` in [`CloudAssembly::files`].
+    pub manifest: Manifest,
+    /// The findings of the security rule pack that constructs accepted, with their reasons.
+    pub suppressed: Vec<SuppressedFinding>,
+    /// Where the units of sharded stacks are placed; give it to the next synthesis with
+    /// [`crate::App::set_placement`]. Also in [`CloudAssembly::files`] as `placement.json`
+    /// when the app has a sharded stack.
+    pub placement: Placement,
+    files: Vec<AssemblyFile>,
+}
+
+/// A finding of the security rule pack accepted by a suppression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuppressedFinding {
+    /// The construct path of the resource.
+    pub path: String,
+    /// The rule's id.
+    pub rule: String,
+    /// What the rule found.
+    pub detail: String,
+    /// Why it is accepted.
+    pub reason: String,
+}
+
+impl CloudAssembly {
+    /// The app's name, which is also the folder the assembly is written to.
+    pub fn app(&self) -> &str {
+        &self.manifest.app
+    }
+
+    /// The files of the assembly: the manifest, then one template per stack.
+    pub fn files(&self) -> &[AssemblyFile] {
+        &self.files
+    }
+
+    /// The template of a stack, by its manifest id (`<stage>/<stack>`).
+    pub fn template(&self, stack_id: &str) -> Option<Json> {
+        let stack = self
+            .manifest
+            .stacks
+            .iter()
+            .find(|stack| stack.id == stack_id)?;
+        let file = self.files.iter().find(|file| file.path == stack.template)?;
+        serde_json::from_slice(&file.contents).ok()
+    }
+
+    /// Writes the assembly to `<out_dir>/<app>/`, replacing an earlier assembly of the app
+    /// there, and returns the folder. A folder of that name that holds no `manifest.json` is
+    /// not an assembly and is left alone.
+    pub fn write_to(&self, out_dir: &Path) -> Result<PathBuf, SynthError> {
+        let app_dir = out_dir.join(self.app());
+        let write_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SynthError::Write { path, source }
+        };
+        if app_dir.exists() {
+            let empty = std::fs::read_dir(&app_dir)
+                .map_err(write_error(&app_dir))?
+                .next()
+                .is_none();
+            if app_dir.join("manifest.json").is_file() {
+                std::fs::remove_dir_all(&app_dir).map_err(write_error(&app_dir))?;
+            } else if !empty {
+                return Err(SynthError::NotAnAssembly { path: app_dir });
+            }
+        }
+        for file in &self.files {
+            let path = app_dir.join(&file.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+            }
+            std::fs::write(&path, &file.contents).map_err(write_error(&path))?;
+        }
+        Ok(app_dir)
+    }
+}
+
+struct StackInfo {
+    /// The stack as declared; a shard's is the sharded stack's.
+    stack: Stack,
+    /// For a shard: its number and the keys of its units.
+    shard: Option<(u32, Vec<String>)>,
+    artifact_id: String,
+    stage_id: String,
+    name: String,
+    env: Environment,
+    elements: Vec<Node>,
+    dependencies: IndexSet<usize>,
+    /// Values this stack must publish for other stacks: output logical id → value and
+    /// whether it is exported (same account and region) or read by the deploy engine.
+    shared_outputs: IndexMap<String, SharedOutput>,
+    /// Parameters filled at deploy time from another stack's output.
+    deploy_time_parameters: IndexMap<String, DeployTimeParameter>,
+}
+
+struct SharedOutput {
+    value: Json,
+    export_name: Option<String>,
+}
+
+struct Synthesizer {
+    root: Node,
+    problems: Vec<Problem>,
+    stacks: Vec<StackInfo>,
+    /// Tree index of an element → position of its stack in `stacks`.
+    stack_of: HashMap<usize, usize>,
+    /// Tree index of an element → its logical id.
+    logical_ids: HashMap<usize, String>,
+    /// Where the units of sharded stacks are placed in this synthesis.
+    placement: Placement,
+}
+
+pub(crate) fn synthesize(root: &Node) -> Result<CloudAssembly, SynthError> {
+    let mut synth = Synthesizer {
+        root: root.clone(),
+        problems: Vec::new(),
+        stacks: Vec::new(),
+        stack_of: HashMap::new(),
+        logical_ids: HashMap::new(),
+        placement: Placement {
+            version: Placement::VERSION,
+            stacks: BTreeMap::new(),
+        },
+    };
+    synth.collect_issues();
+    synth.collect_stacks();
+    synth.assign_logical_ids();
+    let mut bodies: Vec<TemplateBody> = (0..synth.stacks.len())
+        .map(|i| synth.render_stack(i))
+        .collect();
+    let suppressed = synth.apply_rules(&mut bodies);
+    synth.add_explicit_dependencies();
+    synth.check_dependency_cycles();
+    synth.check_stack_names();
+    let mut assembly = synth.assemble(&mut bodies);
+    assembly.suppressed = suppressed;
+    if synth.problems.is_empty() {
+        Ok(assembly)
+    } else {
+        Err(SynthError::Invalid(synth.problems))
+    }
+}
+
+/// The sections of one template, before the outputs and parameters other stacks need are
+/// added.
+#[derive(Default)]
+struct TemplateBody {
+    description: Option<String>,
+    parameters: Map<String, Json>,
+    mappings: Map<String, Json>,
+    conditions: Map<String, Json>,
+    resources: Map<String, Json>,
+    outputs: Map<String, Json>,
+}
+
+impl Synthesizer {
+    fn problem(&mut self, node: &Node, code: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: node.display_path(),
+            code: code.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn logical_id(&self, node: &Node) -> String {
+        self.logical_ids
+            .get(&node.index)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Upgrades a reference, reporting a reference into another (or a dropped) app.
+    fn upgrade(&mut self, target: &NodeRef, at: &Node) -> Option<Node> {
+        match target.upgrade() {
+            Some(node) if Rc::ptr_eq(&node.tree, &self.root.tree) => Some(node),
+            _ => {
+                self.problem(at, "cross_app_reference", "this refers to a construct of another app; an app can only reference its own constructs, so move both into one app or pass the value as a literal");
+                None
+            }
+        }
+    }
+}
+
+/// The tags set on a node and its scopes, nearer ones winning, sorted by key.
+fn tags_at(node: &Node) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    for scope in node
+        .ancestors()
+        .into_iter()
+        .chain(std::iter::once(node.clone()))
+    {
+        tags.extend(scope.with(|data| data.tags.clone()));
+    }
+    tags
+}
+
+/// The names in `${..}` of a `Fn::Sub` template, without the `${!..}` escapes.
+pub(crate) fn sub_variables(template: &str) -> IndexSet<String> {
+    let mut names = IndexSet::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            break;
+        };
+        let name = &after[..end];
+        if !name.starts_with('!') {
+            names.insert(name.to_owned());
+        }
+        rest = &after[end + 1..];
+    }
+    names
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

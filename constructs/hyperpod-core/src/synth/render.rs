@@ -1,0 +1,772 @@
+//! Rendering each stack's elements to template JSON: references resolved (in the stack, by
+//! export and import in the same account and region, by a deploy-time parameter across
+//! accounts), tags merged, overrides applied, and each resource checked against its schema.
+
+use super::*;
+
+impl Synthesizer {
+    pub(super) fn render_stack(&mut self, position: usize) -> TemplateBody {
+        let stack = self.stacks[position].stack.clone();
+        let description = stack.with_data(|data| data.props.description.clone());
+        let mut body = TemplateBody {
+            description: match &self.stacks[position].shard {
+                // CloudFormation allows 1024 bytes; the stack's own was checked against it.
+                Some((number, _)) => {
+                    let mut text = description.unwrap_or_else(|| "units".into());
+                    let suffix = format!(" (shard {number})");
+                    while text.len() + suffix.len() > 1024 {
+                        text.pop();
+                    }
+                    Some(text + &suffix)
+                }
+                None => description,
+            },
+            ..TemplateBody::default()
+        };
+        for node in self.stacks[position].elements.clone() {
+            if !self.logical_ids.contains_key(&node.index) {
+                continue;
+            }
+            let logical_id = self.logical_id(&node);
+            let kind = node.with_element(|e| match &e.body {
+                ElementBody::Resource(_) => 0,
+                ElementBody::Parameter(_) => 1,
+                ElementBody::Output(_) => 2,
+                ElementBody::Condition(_) => 3,
+                ElementBody::Mapping(_) => 4,
+            });
+            match kind {
+                Some(0) => {
+                    let rendered = self.render_resource(&node, position);
+                    body.resources.insert(logical_id, rendered);
+                }
+                Some(1) => {
+                    let props = node
+                        .with_element(|e| match &e.body {
+                            ElementBody::Parameter(data) => Some(data.props.clone()),
+                            _ => None,
+                        })
+                        .flatten()
+                        .expect("kind 1 is a parameter");
+                    body.parameters.insert(logical_id, render_parameter(&props));
+                }
+                Some(2) => {
+                    let rendered = self.render_output(&node, position);
+                    body.outputs.insert(logical_id, rendered);
+                }
+                Some(3) => {
+                    let expression = node
+                        .with_element(|e| match &e.body {
+                            ElementBody::Condition(expression) => Some(expression.clone()),
+                            _ => None,
+                        })
+                        .flatten()
+                        .expect("kind 3 is a condition");
+                    let rendered = self.render_condition(&expression, position, &node);
+                    body.conditions.insert(logical_id, rendered);
+                }
+                _ => {
+                    let entries = node
+                        .with_element(|e| match &e.body {
+                            ElementBody::Mapping(entries) => Some(entries.clone()),
+                            _ => None,
+                        })
+                        .flatten()
+                        .expect("kind 4 is a mapping");
+                    let rendered: Map<String, Json> = entries
+                        .iter()
+                        .map(|(top, second)| {
+                            let second: Map<String, Json> = second
+                                .iter()
+                                .map(|(key, value)| {
+                                    (key.clone(), value.to_literal_json().unwrap_or(Json::Null))
+                                })
+                                .collect();
+                            (top.clone(), Json::Object(second))
+                        })
+                        .collect();
+                    body.mappings.insert(logical_id, Json::Object(rendered));
+                }
+            }
+        }
+        if body.resources.is_empty() && self.stacks[position].shard.is_some() {
+            // A shard every unit has left: deploying it deletes what they had. CloudFormation
+            // needs a resource; a wait condition handle has no properties and costs nothing.
+            body.resources.insert(
+                "EmptyShard".into(),
+                json!({ "Type": "AWS::CloudFormation::WaitConditionHandle" }),
+            );
+        }
+        if body.resources.is_empty() {
+            self.problem(
+                stack.node(),
+                "stack_without_resources",
+                "CloudFormation needs at least one resource in a template; add a resource or remove the stack",
+            );
+        }
+        body
+    }
+
+    pub(super) fn render_resource(&mut self, node: &Node, position: usize) -> Json {
+        let data = node
+            .with_element(|e| match &e.body {
+                ElementBody::Resource(data) => Some(ResourceSnapshot::of(data)),
+                _ => None,
+            })
+            .flatten()
+            .expect("render_resource is called on resources");
+        let mut referenced = IndexSet::new();
+        let mut properties = Map::new();
+        for (name, value) in &data.properties {
+            let rendered = self.render_tracking(value, position, node, &mut referenced);
+            properties.insert(name.clone(), rendered);
+        }
+        if data.tag_format != TagFormat::NotTaggable {
+            self.apply_tags(node, data.tag_format, &mut properties);
+        }
+        let mut properties = Json::Object(properties);
+        for (path, value) in &data.overrides {
+            let value = value
+                .as_ref()
+                .map(|v| self.render_tracking(v, position, node, &mut referenced));
+            if let Err(message) = apply_override(&mut properties, path, value) {
+                self.problem(node, "override_path_not_found", message);
+            }
+        }
+        if let Some(attachment) = data.spec {
+            for issue in crate::schema::check_properties(
+                attachment.spec,
+                &properties,
+                attachment.enums_checked_by_types,
+            ) {
+                self.problem(node, &issue.code, issue.message);
+            }
+        }
+        let Json::Object(properties) = properties else {
+            unreachable!("overrides never replace the properties object itself")
+        };
+
+        let mut out = Map::new();
+        out.insert("Type".into(), Json::String(data.type_name.clone()));
+        if let Some(condition) = &data.condition
+            && let Some(name) = self.condition_name(condition, position, node)
+        {
+            out.insert("Condition".into(), Json::String(name));
+        }
+        let depends_on = self.depends_on(node, &data.depends_on, position, &referenced);
+        if !depends_on.is_empty() {
+            out.insert(
+                "DependsOn".into(),
+                Json::Array(depends_on.into_iter().map(Json::String).collect()),
+            );
+        }
+        if !properties.is_empty() {
+            out.insert("Properties".into(), Json::Object(properties));
+        }
+        if !data.metadata.is_empty() {
+            let mut metadata = Map::new();
+            for (key, value) in &data.metadata {
+                let rendered = self.render(value, position, node);
+                metadata.insert(key.clone(), rendered);
+            }
+            out.insert("Metadata".into(), Json::Object(metadata));
+        }
+        if let Some(policy) = data.deletion_policy {
+            out.insert(
+                "DeletionPolicy".into(),
+                Json::String(policy.as_str().into()),
+            );
+        }
+        if let Some(policy) = data.update_replace_policy {
+            out.insert(
+                "UpdateReplacePolicy".into(),
+                Json::String(policy.as_str().into()),
+            );
+        }
+        Json::Object(out)
+    }
+
+    /// The logical ids this resource must wait for. Targets in other stacks become stack
+    /// dependencies; a target this resource already references is left out, since the
+    /// reference orders them (and cfn-lint flags the redundant entry).
+    pub(super) fn depends_on(
+        &mut self,
+        node: &Node,
+        targets: &[NodeRef],
+        position: usize,
+        referenced: &IndexSet<String>,
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for target in targets {
+            let Some(target) = self.upgrade(target, node) else {
+                continue;
+            };
+            let resources: Vec<Node> = target
+                .descendants()
+                .into_iter()
+                .filter(|n| {
+                    n.with_element(|e| matches!(e.body, ElementBody::Resource(_))) == Some(true)
+                })
+                .collect();
+            if resources.is_empty() {
+                self.problem(node, "depends_on_without_resources", format!("`{}` holds no resource to depend on; depend on a resource or a construct that has some", target.display_path()));
+            }
+            for resource in resources {
+                if resource == *node {
+                    self.problem(
+                        node,
+                        "depends_on_itself",
+                        "a resource cannot depend on itself; remove the dependency",
+                    );
+                    continue;
+                }
+                let Some(&producer) = self.stack_of.get(&resource.index) else {
+                    continue;
+                };
+                if producer == position {
+                    let logical_id = self.logical_id(&resource);
+                    if !referenced.contains(&logical_id) && !out.contains(&logical_id) {
+                        out.push(logical_id);
+                    }
+                } else {
+                    self.stacks[position].dependencies.insert(producer);
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn render_output(&mut self, node: &Node, position: usize) -> Json {
+        let (value, description, export_name, condition) = node
+            .with_element(|e| match &e.body {
+                ElementBody::Output(data) => Some((
+                    data.value.clone(),
+                    data.description.clone(),
+                    data.export_name.clone(),
+                    data.condition.clone(),
+                )),
+                _ => None,
+            })
+            .flatten()
+            .expect("render_output is called on outputs");
+        let mut out = Map::new();
+        if let Some(description) = description {
+            out.insert("Description".into(), Json::String(description));
+        }
+        if let Some(condition) = condition
+            && let Some(name) = self.condition_name(&condition, position, node)
+        {
+            out.insert("Condition".into(), Json::String(name));
+        }
+        let rendered = self.render(&value, position, node);
+        out.insert("Value".into(), rendered);
+        if let Some(export_name) = export_name {
+            let rendered = self.render(&export_name, position, node);
+            out.insert("Export".into(), json!({ "Name": rendered }));
+        }
+        Json::Object(out)
+    }
+
+    pub(super) fn render_condition(
+        &mut self,
+        expression: &ConditionExpr,
+        position: usize,
+        at: &Node,
+    ) -> Json {
+        match expression {
+            ConditionExpr::Equals(left, right) => {
+                let left = self.render(left, position, at);
+                let right = self.render(right, position, at);
+                json!({ "Fn::Equals": [left, right] })
+            }
+            ConditionExpr::And(items) | ConditionExpr::Or(items) => {
+                let name = if matches!(expression, ConditionExpr::And(_)) {
+                    "Fn::And"
+                } else {
+                    "Fn::Or"
+                };
+                // CloudFormation accepts between 2 and 10 conditions in Fn::And and Fn::Or.
+                if !(2..=10).contains(&items.len()) {
+                    self.problem(
+                        at,
+                        "condition_operand_count",
+                        format!(
+                            "{name} takes 2 to 10 conditions, not {}; regroup them",
+                            items.len()
+                        ),
+                    );
+                }
+                let rendered: Vec<Json> = items
+                    .iter()
+                    .map(|item| self.render_condition(item, position, at))
+                    .collect();
+                json!({ name: rendered })
+            }
+            ConditionExpr::Not(inner) => {
+                let inner = self.render_condition(inner, position, at);
+                json!({ "Fn::Not": [inner] })
+            }
+            ConditionExpr::Condition(target) => match self.condition_name(target, position, at) {
+                Some(name) => json!({ "Condition": name }),
+                None => Json::Null,
+            },
+        }
+    }
+
+    /// The logical id of a condition, which must live in the stack being rendered.
+    pub(super) fn condition_name(
+        &mut self,
+        target: &NodeRef,
+        position: usize,
+        at: &Node,
+    ) -> Option<String> {
+        let target = self.upgrade(target, at)?;
+        if self.stack_of.get(&target.index) != Some(&position) {
+            self.problem(at, "condition_in_other_stack", format!("condition `{}` belongs to another stack; conditions apply only within their own stack, so declare one in this stack", target.display_path()));
+            return None;
+        }
+        Some(self.logical_id(&target))
+    }
+
+    pub(super) fn render(&mut self, expr: &Expr, position: usize, at: &Node) -> Json {
+        let mut referenced = IndexSet::new();
+        self.render_tracking(expr, position, at, &mut referenced)
+    }
+
+    /// Renders a value for the template of stack `position`, recording in `referenced` the
+    /// logical ids of same-stack resources it refers to.
+    pub(super) fn render_tracking(
+        &mut self,
+        expr: &Expr,
+        position: usize,
+        at: &Node,
+        referenced: &mut IndexSet<String>,
+    ) -> Json {
+        let mut render =
+            |this: &mut Self, e: &Expr| this.render_tracking(e, position, at, referenced);
+        match expr {
+            Expr::Null => Json::Null,
+            Expr::Bool(b) => Json::Bool(*b),
+            Expr::Number(n) => Json::Number(n.clone()),
+            Expr::String(s) => Json::String(s.clone()),
+            Expr::List(items) => Json::Array(items.iter().map(|item| render(self, item)).collect()),
+            Expr::Map(entries) => Json::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), render(self, v)))
+                    .collect(),
+            ),
+            Expr::Pseudo(pseudo) => json!({ "Ref": pseudo.name() }),
+            Expr::Ref(target) => self.render_reference(target, None, position, at, referenced),
+            Expr::GetAtt(target, attribute) => {
+                self.render_reference(target, Some(attribute), position, at, referenced)
+            }
+            Expr::Sub(template, variables) => {
+                self.render_sub(template, variables, position, at, referenced)
+            }
+            Expr::Join(delimiter, list) => json!({ "Fn::Join": [delimiter, render(self, list)] }),
+            Expr::Select(index, list) => {
+                json!({ "Fn::Select": [render(self, index), render(self, list)] })
+            }
+            Expr::Split(delimiter, source) => {
+                json!({ "Fn::Split": [delimiter, render(self, source)] })
+            }
+            Expr::If(condition, then, otherwise) => {
+                let name = self.condition_name(condition, position, at);
+                json!({ "Fn::If": [name, render(self, then), render(self, otherwise)] })
+            }
+            Expr::ImportValue(name) => json!({ "Fn::ImportValue": render(self, name) }),
+            Expr::GetStackOutput(args) => {
+                let mut out = Map::new();
+                out.insert("StackName".into(), render(self, &args.stack_name));
+                out.insert("OutputName".into(), render(self, &args.output_name));
+                if let Some(region) = &args.region {
+                    out.insert("Region".into(), render(self, region));
+                }
+                if let Some(role_arn) = &args.role_arn {
+                    out.insert("RoleArn".into(), render(self, role_arn));
+                }
+                json!({ "Fn::GetStackOutput": out })
+            }
+            Expr::Base64(value) => json!({ "Fn::Base64": render(self, value) }),
+            Expr::GetAzs(region) => json!({ "Fn::GetAZs": render(self, region) }),
+            Expr::Cidr(block, count, bits) => {
+                json!({ "Fn::Cidr": [render(self, block), render(self, count), render(self, bits)] })
+            }
+            Expr::FindInMap(mapping, top, second) => {
+                let name = self.upgrade(mapping, at).and_then(|mapping| {
+                    if self.stack_of.get(&mapping.index) == Some(&position) {
+                        Some(self.logical_id(&mapping))
+                    } else {
+                        self.problem(at, "mapping_in_other_stack", format!("mapping `{}` belongs to another stack; declare the mapping in the stack that reads it", mapping.display_path()));
+                        None
+                    }
+                });
+                json!({ "Fn::FindInMap": [name, render(self, top), render(self, second)] })
+            }
+        }
+    }
+
+    pub(super) fn render_sub(
+        &mut self,
+        template: &str,
+        variables: &IndexMap<String, Expr>,
+        position: usize,
+        at: &Node,
+        referenced: &mut IndexSet<String>,
+    ) -> Json {
+        let named = sub_variables(template);
+        for name in &named {
+            if !variables.contains_key(name) && Pseudo::from_name(name).is_none() {
+                self.problem(at, "sub_unknown_variable", format!("`${{{name}}}` in Fn::Sub is neither a variable given with the template nor a pseudo parameter; pass the value as a variable (write `${{!{name}}}` for a literal `${{{name}}}`)"));
+            }
+        }
+        for name in variables.keys() {
+            if !named.contains(name) {
+                self.problem(at, "sub_unused_variable", format!("variable `{name}` is not used in the Fn::Sub template; remove it or use `${{{name}}}`"));
+            }
+        }
+        if variables.is_empty() {
+            // Without any `${`, the template is a plain string and Fn::Sub is noise.
+            if template.contains("${") {
+                json!({ "Fn::Sub": template })
+            } else {
+                Json::String(template.to_owned())
+            }
+        } else {
+            let rendered: Map<String, Json> = variables
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.clone(),
+                        self.render_tracking(value, position, at, referenced),
+                    )
+                })
+                .collect();
+            json!({ "Fn::Sub": [template, rendered] })
+        }
+    }
+
+    /// Renders `Ref` (attribute `None`) or `Fn::GetAtt` of a node, wiring a reference to
+    /// another stack through an export or a deploy-time parameter.
+    pub(super) fn render_reference(
+        &mut self,
+        target: &NodeRef,
+        attribute: Option<&String>,
+        position: usize,
+        at: &Node,
+        referenced: &mut IndexSet<String>,
+    ) -> Json {
+        let Some(target) = self.upgrade(target, at) else {
+            return Json::Null;
+        };
+        let section = target.with_element(|e| e.body.section());
+        let Some(&producer) = self.stack_of.get(&target.index) else {
+            // Reported where the element was created: it is outside any stack.
+            return Json::Null;
+        };
+        let is_output = section == Some("Outputs");
+        match (section, attribute) {
+            (Some("Resources"), _) | (Some("Parameters"), None) | (Some("Outputs"), None) => {}
+            _ => {
+                self.problem(at, "invalid_reference", format!("`{}` cannot be referenced this way; only resources, parameters and outputs are referenced, and only resources have attributes", target.display_path()));
+                return Json::Null;
+            }
+        }
+        let logical_id = self.logical_id(&target);
+        if producer == position {
+            if is_output {
+                return self.render_tracking(&output_value(&target), position, at, referenced);
+            }
+            if section == Some("Resources") {
+                referenced.insert(logical_id.clone());
+            }
+            return match attribute {
+                None => json!({ "Ref": logical_id }),
+                Some(attribute) => json!({ "Fn::GetAtt": [logical_id, attribute] }),
+            };
+        }
+
+        // A reference to another stack: deploy the producer first, then publish the value.
+        self.stacks[position].dependencies.insert(producer);
+        let (output_name, producer_value) =
+            if is_output && self.stacks[producer].env != self.stacks[position].env {
+                // The deploy engine reads the user's own output directly.
+                (logical_id.clone(), None)
+            } else {
+                let suffix: String = attribute
+                    .map(|a| a.chars().filter(char::is_ascii_alphanumeric).collect())
+                    .unwrap_or_default();
+                let output_name = format!("Export{logical_id}{suffix}");
+                let value = if is_output {
+                    self.render(&output_value(&target), producer, &target)
+                } else {
+                    match attribute {
+                        None => json!({ "Ref": logical_id }),
+                        Some(attribute) => json!({ "Fn::GetAtt": [logical_id, attribute] }),
+                    }
+                };
+                (output_name, Some(value))
+            };
+
+        if self.stacks[producer].env == self.stacks[position].env {
+            let export_name = format!("{}:{output_name}", self.stacks[producer].name);
+            // The same output may already be read across accounts: it gains the export.
+            let shared = self.stacks[producer]
+                .shared_outputs
+                .entry(output_name)
+                .or_insert(SharedOutput {
+                    value: producer_value.expect("an exported value"),
+                    export_name: None,
+                });
+            shared.export_name = Some(export_name.clone());
+            json!({ "Fn::ImportValue": export_name })
+        } else {
+            if let Some(value) = producer_value {
+                // Never drop the export of an output also imported in the same account.
+                self.stacks[producer]
+                    .shared_outputs
+                    .entry(output_name.clone())
+                    .or_insert(SharedOutput {
+                        value,
+                        export_name: None,
+                    });
+            }
+            // The producer's construct id, not its stack name (which carries the app's).
+            let producer_prefix: String = self.stacks[producer]
+                .stack
+                .node()
+                .id()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            let output_part = output_name.strip_prefix("Export").unwrap_or(&output_name);
+            let producer_id = self.stacks[producer].artifact_id.clone();
+            let mut parameter = format!("{producer_prefix}{output_part}");
+            // Two producers of one construct id in different stages: the stage tells them
+            // apart, so that neither value overwrites the other.
+            if self.stacks[position]
+                .deploy_time_parameters
+                .get(&parameter)
+                .is_some_and(|taken| taken.producer_stack != producer_id)
+            {
+                let qualified: String = producer_id
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
+                parameter = format!("{qualified}{output_part}");
+            }
+            self.stacks[position].deploy_time_parameters.insert(
+                parameter.clone(),
+                DeployTimeParameter {
+                    parameter: parameter.clone(),
+                    producer_stack: producer_id,
+                    output: output_name,
+                },
+            );
+            json!({ "Ref": parameter })
+        }
+    }
+
+    /// Merges the tags inherited from the resource's scopes into its `Tags` property.
+    pub(super) fn apply_tags(
+        &mut self,
+        node: &Node,
+        format: TagFormat,
+        properties: &mut Map<String, Json>,
+    ) {
+        let inherited = tags_at(node);
+        if inherited.is_empty() {
+            return;
+        }
+        let existing = properties.entry("Tags").or_insert_with(|| match format {
+            TagFormat::Map => Json::Object(Map::new()),
+            _ => Json::Array(Vec::new()),
+        });
+        match (format, existing) {
+            (TagFormat::KeyValueList, Json::Array(items)) => {
+                let explicit: Vec<String> = items.iter().filter_map(|item| item.get("Key")?.as_str().map(str::to_owned)).collect();
+                for (key, value) in inherited {
+                    if !explicit.contains(&key) {
+                        items.push(json!({ "Key": key, "Value": value }));
+                    }
+                }
+            }
+            (TagFormat::Map, Json::Object(entries)) => {
+                for (key, value) in inherited {
+                    entries.entry(key).or_insert(Json::String(value));
+                }
+            }
+            _ => self.problem(node, "tags_not_mergeable", "the resource's own Tags property is not a literal list or map, so inherited tags cannot be added to it; set Tags as a literal or stop inheriting tags here"),
+        }
+    }
+}
+
+/// What synthesis needs of a resource, copied out so that rendering may borrow the tree.
+pub(super) struct ResourceSnapshot {
+    type_name: String,
+    properties: IndexMap<String, Expr>,
+    overrides: Vec<(Vec<String>, Option<Expr>)>,
+    depends_on: Vec<NodeRef>,
+    deletion_policy: Option<crate::resource::DeletionPolicy>,
+    update_replace_policy: Option<crate::resource::DeletionPolicy>,
+    condition: Option<NodeRef>,
+    metadata: IndexMap<String, Expr>,
+    tag_format: TagFormat,
+    spec: Option<crate::resource::SpecAttachment>,
+}
+
+impl ResourceSnapshot {
+    fn of(data: &ResourceData) -> ResourceSnapshot {
+        ResourceSnapshot {
+            type_name: data.type_name.clone(),
+            properties: data.properties.clone(),
+            overrides: data
+                .overrides
+                .iter()
+                .map(|o| (o.path.clone(), o.value.clone()))
+                .collect(),
+            depends_on: data.depends_on.clone(),
+            deletion_policy: data.deletion_policy,
+            update_replace_policy: data.update_replace_policy,
+            condition: data.condition.clone(),
+            metadata: data.metadata.clone(),
+            tag_format: data.tag_format,
+            spec: data.spec,
+        }
+    }
+}
+
+/// The value of an output node.
+pub(super) fn output_value(node: &Node) -> Expr {
+    node.with_element(|e| match &e.body {
+        ElementBody::Output(data) => Some(data.value.clone()),
+        _ => None,
+    })
+    .flatten()
+    .expect("the caller checked that the node is an output")
+}
+
+pub(super) fn render_parameter(props: &ParameterProps) -> Json {
+    let mut out = Map::new();
+    out.insert(
+        "Type".into(),
+        Json::String(props.parameter_type.name().to_owned()),
+    );
+    if let Some(description) = &props.description {
+        out.insert("Description".into(), Json::String(description.clone()));
+    }
+    if let Some(default) = &props.default {
+        out.insert("Default".into(), Json::String(default.clone()));
+    }
+    if !props.allowed_values.is_empty() {
+        out.insert("AllowedValues".into(), json!(props.allowed_values));
+    }
+    if let Some(pattern) = &props.allowed_pattern {
+        out.insert("AllowedPattern".into(), Json::String(pattern.clone()));
+    }
+    if let Some(description) = &props.constraint_description {
+        out.insert(
+            "ConstraintDescription".into(),
+            Json::String(description.clone()),
+        );
+    }
+    if let Some(min) = props.min_length {
+        out.insert("MinLength".into(), json!(min));
+    }
+    if let Some(max) = props.max_length {
+        out.insert("MaxLength".into(), json!(max));
+    }
+    if let Some(min) = props.min_value {
+        out.insert("MinValue".into(), number(min));
+    }
+    if let Some(max) = props.max_value {
+        out.insert("MaxValue".into(), number(max));
+    }
+    if props.no_echo {
+        out.insert("NoEcho".into(), Json::Bool(true));
+    }
+    Json::Object(out)
+}
+
+/// A number as an integer when it is one, so that `5.0` renders as `5`.
+pub(super) fn number(value: f64) -> Json {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
+
+pub(super) fn apply_override(
+    properties: &mut Json,
+    path: &[String],
+    value: Option<Json>,
+) -> Result<(), String> {
+    let (last, parents) = path.split_last().expect("override paths are never empty");
+    let mut current: &mut Json = properties;
+    for segment in parents {
+        current = match current {
+            Json::Object(entries) => entries
+                .entry(segment.clone())
+                .or_insert_with(|| Json::Object(Map::new())),
+            Json::Array(items) => {
+                let index: usize = segment.parse().map_err(|_| {
+                    format!(
+                        "override path `{}` indexes a list with `{segment}`; use a number",
+                        path.join(".")
+                    )
+                })?;
+                let len = items.len();
+                items.get_mut(index).ok_or_else(|| {
+                    format!(
+                        "override path `{}` indexes item {index} of a list of {len}; fix the index",
+                        path.join(".")
+                    )
+                })?
+            }
+            _ => {
+                return Err(format!(
+                    "override path `{}` passes through a value that is neither an object nor a list at `{segment}`; fix the path",
+                    path.join(".")
+                ));
+            }
+        };
+    }
+    match (current, value) {
+        (Json::Object(entries), Some(value)) => {
+            entries.insert(last.clone(), value);
+        }
+        (Json::Object(entries), None) => {
+            entries.shift_remove(last);
+        }
+        (Json::Array(items), value) => {
+            let index: usize = last.parse().map_err(|_| {
+                format!(
+                    "override path `{}` indexes a list with `{last}`; use a number",
+                    path.join(".")
+                )
+            })?;
+            if index >= items.len() {
+                return Err(format!(
+                    "override path `{}` indexes item {index} of a list of {}; fix the index",
+                    path.join("."),
+                    items.len()
+                ));
+            }
+            match value {
+                Some(value) => items[index] = value,
+                None => {
+                    items.remove(index);
+                }
+            }
+        }
+        _ => {
+            return Err(format!(
+                "override path `{}` ends inside a value that is neither an object nor a list; fix the path",
+                path.join(".")
+            ));
+        }
+    }
+    Ok(())
+}
