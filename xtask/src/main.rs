@@ -434,12 +434,15 @@ fn bench_teams(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs `command` to its end under a small Python wrapper that reads the child's peak
-/// resident memory (`getrusage`); returns the wall time and the peak in KiB.
+/// Runs `command` to its end under a small Python wrapper that times it and reads its peak
+/// resident memory (`getrusage`), so that Python's own start is not counted; returns the
+/// wall time and the peak in KiB.
 fn measured(command: &mut Command) -> Result<(std::time::Duration, u64)> {
-    const WRAPPER: &str = "import resource, subprocess, sys\n\
+    const WRAPPER: &str = "import resource, subprocess, sys, time\n\
+start = time.perf_counter_ns()\n\
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n\
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
+elapsed = time.perf_counter_ns() - start\n\
+print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
     let mut wrapped = Command::new("python3");
     wrapped
         .args(["-c", WRAPPER])
@@ -450,9 +453,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
             wrapped.env(key, value);
         }
     }
-    let start = std::time::Instant::now();
     let output = wrapped.output().context("could not run python3")?;
-    let elapsed = start.elapsed();
     if !output.status.success() {
         bail!(
             "{:?} failed: {}",
@@ -460,8 +461,12 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let kib = String::from_utf8_lossy(&output.stdout).trim().parse()?;
-    Ok((elapsed, kib))
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let mut numbers = printed.split_whitespace().map(str::parse::<u64>);
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(nanos)), Some(Ok(kib))) => Ok((std::time::Duration::from_nanos(nanos), kib)),
+        _ => bail!("the measuring wrapper printed `{}`", printed.trim()),
+    }
 }
 
 /// Deploys `hyperpod-org` with 1,000 teams to a local moto server through its command line,

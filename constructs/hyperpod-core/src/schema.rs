@@ -396,16 +396,20 @@ impl Checker {
 /// Compiles a schema pattern once. The schemas write ECMAScript patterns, lookaround
 /// included, hence `fancy_regex`; the generator emits only patterns it compiles, so a
 /// pattern that still fails here is left unchecked rather than refusing valid values.
-fn compiled(pattern: &'static str) -> Option<fancy_regex::Regex> {
-    static CACHE: LazyLock<Mutex<HashMap<&'static str, Option<fancy_regex::Regex>>>> =
+/// Each compiled pattern lives for the process (there are a few hundred at most) and is
+/// shared, never cloned: a clone starts without the match caches, and building those
+/// cost more than the match.
+fn compiled(pattern: &'static str) -> Option<&'static fancy_regex::Regex> {
+    static CACHE: LazyLock<Mutex<HashMap<&'static str, Option<&'static fancy_regex::Regex>>>> =
         LazyLock::new(Default::default);
     let mut cache = CACHE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    cache
-        .entry(pattern)
-        .or_insert_with(|| fancy_regex::Regex::new(pattern).ok())
-        .clone()
+    *cache.entry(pattern).or_insert_with(|| {
+        fancy_regex::Regex::new(pattern)
+            .ok()
+            .map(|regex| &*Box::leak(Box::new(regex)))
+    })
 }
 
 #[cfg(test)]

@@ -196,61 +196,146 @@ pub(crate) fn place(
         .collect()
 }
 
-/// `expr` as placement pictures it in the template: literals as written, intrinsics in
-/// their JSON form, and a reference as the import of a long export name (most units read
-/// from their sharded stack, which is another template).
-pub(crate) fn approximate_json(expr: &Expr) -> serde_json::Value {
-    use serde_json::{Value as Json, json};
-    let import = || json!({ "Fn::ImportValue": "x".repeat(90) });
-    match expr {
-        Expr::Null => Json::Null,
-        Expr::Bool(value) => Json::Bool(*value),
-        Expr::Number(number) => Json::Number(number.clone()),
-        Expr::String(text) => Json::String(text.clone()),
-        Expr::List(items) => Json::Array(items.iter().map(approximate_json).collect()),
-        Expr::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(key, value)| (key.clone(), approximate_json(value)))
-                .collect(),
-        ),
-        Expr::Ref(_) | Expr::GetAtt(..) | Expr::GetStackOutput(_) => import(),
-        Expr::Pseudo(pseudo) => json!({ "Ref": pseudo.name() }),
-        Expr::Sub(template, variables) if variables.is_empty() => json!({ "Fn::Sub": template }),
-        Expr::Sub(template, variables) => {
-            let variables: serde_json::Map<String, Json> = variables
-                .iter()
-                .map(|(name, value)| (name.clone(), approximate_json(value)))
-                .collect();
-            json!({ "Fn::Sub": [template, variables] })
-        }
-        Expr::Join(delimiter, list) => json!({ "Fn::Join": [delimiter, approximate_json(list)] }),
-        Expr::Split(delimiter, source) => {
-            json!({ "Fn::Split": [delimiter, approximate_json(source)] })
-        }
-        Expr::Select(index, list) => {
-            json!({ "Fn::Select": [approximate_json(index), approximate_json(list)] })
-        }
-        Expr::If(_, then, otherwise) => json!({
-            "Fn::If": ["x".repeat(40), approximate_json(then), approximate_json(otherwise)]
-        }),
-        Expr::ImportValue(name) => json!({ "Fn::ImportValue": approximate_json(name) }),
-        Expr::Base64(value) => json!({ "Fn::Base64": approximate_json(value) }),
-        Expr::GetAzs(region) => json!({ "Fn::GetAZs": approximate_json(region) }),
-        Expr::Cidr(block, count, bits) => json!({
-            "Fn::Cidr": [approximate_json(block), approximate_json(count), approximate_json(bits)]
-        }),
-        Expr::FindInMap(_, top, second) => json!({
-            "Fn::FindInMap": ["x".repeat(40), approximate_json(top), approximate_json(second)]
-        }),
+/// A JSON value's shape, for sizing without building it.
+pub(crate) enum Shape<'a> {
+    /// A string, quoted and escaped as written.
+    Str(&'a str),
+    /// A string of this many plain characters (a stand-in for text not known yet).
+    Filler(usize),
+    /// A value of the tree.
+    Expr(&'a Expr),
+    /// An object.
+    Object(Vec<(&'a str, Shape<'a>)>),
+    /// An array.
+    Array(Vec<Shape<'a>>),
+}
+
+/// The bytes of a string as serde_json writes it: quoted, with its escapes.
+fn string_size(text: &str) -> usize {
+    2 + text
+        .bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\t' | b'\r' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// The bytes of a pretty-printed container (two-space indent) at `depth` whose entries
+/// take `entries` bytes each (keys included).
+fn container_size(depth: usize, entries: impl Iterator<Item = usize>) -> usize {
+    let mut size = 1;
+    let mut count = 0;
+    for entry in entries {
+        size += if count == 0 { 1 } else { 2 } + 2 * (depth + 1) + entry;
+        count += 1;
+    }
+    if count == 0 {
+        2
+    } else {
+        size + 1 + 2 * depth + 1
     }
 }
 
-/// The bytes `value` takes in a pretty-printed template where it starts `depth` levels in.
-pub(crate) fn pretty_bytes(value: &serde_json::Value, depth: usize) -> usize {
-    let text = serde_json::to_vec_pretty(value).expect("a JSON value always serializes");
-    let lines = text.iter().filter(|&&byte| byte == b'\n').count() + 1;
-    text.len() + lines * 2 * depth
+/// The bytes `shape` takes pretty-printed (as serde_json writes templates) at `depth`.
+pub(crate) fn shape_size(shape: &Shape<'_>, depth: usize) -> usize {
+    match shape {
+        Shape::Str(text) => string_size(text),
+        Shape::Filler(length) => length + 2,
+        Shape::Expr(expr) => expr_size(expr, depth),
+        Shape::Object(entries) => container_size(
+            depth,
+            entries
+                .iter()
+                .map(|(key, value)| string_size(key) + 2 + shape_size(value, depth + 1)),
+        ),
+        Shape::Array(items) => {
+            container_size(depth, items.iter().map(|item| shape_size(item, depth + 1)))
+        }
+    }
+}
+
+/// The bytes `expr` takes in a pretty-printed template at `depth`, as placement pictures
+/// it: literals as written, intrinsics in their JSON form, and a reference as the import
+/// of a long export name (most units read from their sharded stack, another template).
+pub(crate) fn expr_size(expr: &Expr, depth: usize) -> usize {
+    let intrinsic = |name: &'static str, value: Shape<'_>| {
+        shape_size(&Shape::Object(vec![(name, value)]), depth)
+    };
+    match expr {
+        Expr::Null | Expr::Bool(true) => 4,
+        Expr::Bool(false) => 5,
+        Expr::Number(number) => number.to_string().len(),
+        Expr::String(text) => string_size(text),
+        Expr::List(items) => {
+            container_size(depth, items.iter().map(|item| expr_size(item, depth + 1)))
+        }
+        Expr::Map(entries) => container_size(
+            depth,
+            entries
+                .iter()
+                .map(|(key, value)| string_size(key) + 2 + expr_size(value, depth + 1)),
+        ),
+        Expr::Ref(_) | Expr::GetAtt(..) | Expr::GetStackOutput(_) => {
+            intrinsic("Fn::ImportValue", Shape::Filler(90))
+        }
+        Expr::Pseudo(pseudo) => intrinsic("Ref", Shape::Str(pseudo.name())),
+        Expr::Sub(template, variables) if variables.is_empty() => {
+            intrinsic("Fn::Sub", Shape::Str(template))
+        }
+        Expr::Sub(template, variables) => intrinsic(
+            "Fn::Sub",
+            Shape::Array(vec![
+                Shape::Str(template),
+                Shape::Object(
+                    variables
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), Shape::Expr(value)))
+                        .collect(),
+                ),
+            ]),
+        ),
+        Expr::Join(delimiter, list) => intrinsic(
+            "Fn::Join",
+            Shape::Array(vec![Shape::Str(delimiter), Shape::Expr(list)]),
+        ),
+        Expr::Split(delimiter, source) => intrinsic(
+            "Fn::Split",
+            Shape::Array(vec![Shape::Str(delimiter), Shape::Expr(source)]),
+        ),
+        Expr::Select(index, list) => intrinsic(
+            "Fn::Select",
+            Shape::Array(vec![Shape::Expr(index), Shape::Expr(list)]),
+        ),
+        Expr::If(_, then, otherwise) => intrinsic(
+            "Fn::If",
+            Shape::Array(vec![
+                Shape::Filler(40),
+                Shape::Expr(then),
+                Shape::Expr(otherwise),
+            ]),
+        ),
+        Expr::ImportValue(name) => intrinsic("Fn::ImportValue", Shape::Expr(name)),
+        Expr::Base64(value) => intrinsic("Fn::Base64", Shape::Expr(value)),
+        Expr::GetAzs(region) => intrinsic("Fn::GetAZs", Shape::Expr(region)),
+        Expr::Cidr(block, count, bits) => intrinsic(
+            "Fn::Cidr",
+            Shape::Array(vec![
+                Shape::Expr(block),
+                Shape::Expr(count),
+                Shape::Expr(bits),
+            ]),
+        ),
+        Expr::FindInMap(_, top, second) => intrinsic(
+            "Fn::FindInMap",
+            Shape::Array(vec![
+                Shape::Filler(40),
+                Shape::Expr(top),
+                Shape::Expr(second),
+            ]),
+        ),
+    }
 }
 
 /// The nodes `expr` refers to (with the attribute read), for counting what a unit reads
@@ -294,6 +379,28 @@ pub(crate) fn references(expr: &Expr, out: &mut Vec<(NodeRef, Option<String>)>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_what_serde_json_writes_pretty() {
+        let expr = Expr::map([
+            ("Name", Expr::String("a \"quoted\"\nline \u{1} é".into())),
+            ("Count", Expr::Number(42.into())),
+            ("Empty", Expr::List(Vec::new())),
+            (
+                "Nested",
+                Expr::list([
+                    Expr::Bool(false),
+                    Expr::Null,
+                    Expr::map([("k", Expr::Bool(true))]),
+                ]),
+            ),
+        ]);
+        let json = expr.to_literal_json().unwrap();
+        // The value at depth 2 of `[[value]]`: the whole less the same with `0` (one byte).
+        let written = serde_json::to_vec_pretty(&serde_json::json!([[json]])).unwrap();
+        let outer = serde_json::to_vec_pretty(&serde_json::json!([[0]])).unwrap();
+        assert_eq!(written.len() - outer.len() + 1, expr_size(&expr, 2));
+    }
 
     fn units(costs: &[(&str, usize)]) -> IndexMap<String, UnitCost> {
         costs

@@ -2,6 +2,7 @@
 //! its elements, the units of sharded stacks placed into shard stacks.
 
 use super::*;
+use crate::shard::Shape;
 
 impl Synthesizer {
     /// Gathers the problems recorded on nodes and runs every validation, in tree order.
@@ -122,61 +123,65 @@ pub(super) fn unit_cost(elements: &[Node], env: &Environment) -> shard::UnitCost
         let tags = tags_at(node);
         let element = node.with_element(|element| match &element.body {
             ElementBody::Resource(data) => {
-                let mut properties: Map<String, Json> = data
-                    .properties
-                    .iter()
-                    .map(|(key, value)| (key.clone(), shard::approximate_json(value)))
-                    .collect();
                 for value in data.properties.values().chain(data.metadata.values()) {
                     shard::references(value, &mut read);
                 }
-                for (at, value) in data
+                let overrides: Vec<(String, &Expr)> = data
                     .overrides
                     .iter()
                     .filter_map(|o| Some((o.path.join("."), o.value.as_ref()?)))
-                {
+                    .collect();
+                for (_, value) in &overrides {
                     shard::references(value, &mut read);
-                    properties.insert(at, shard::approximate_json(value));
                 }
+                let mut properties: Vec<(&str, Shape<'_>)> = data
+                    .properties
+                    .iter()
+                    .map(|(key, value)| (key.as_str(), Shape::Expr(value)))
+                    .chain(
+                        overrides
+                            .iter()
+                            .map(|(at, value)| (at.as_str(), Shape::Expr(value))),
+                    )
+                    .collect();
                 if data.tag_format != TagFormat::NotTaggable && !tags.is_empty() {
-                    let list: Vec<Json> = tags
+                    let list = tags
                         .iter()
-                        .map(|(key, value)| json!({ "Key": key, "Value": value }))
+                        .map(|(key, value)| {
+                            Shape::Object(vec![
+                                ("Key", Shape::Str(key)),
+                                ("Value", Shape::Str(value)),
+                            ])
+                        })
                         .collect();
-                    properties.insert("Tags".into(), Json::Array(list));
+                    properties.push(("Tags", Shape::Array(list)));
                 }
-                let metadata: Map<String, Json> = data
-                    .metadata
-                    .iter()
-                    .map(|(key, value)| (key.clone(), shard::approximate_json(value)))
-                    .collect();
-                let depends_on: Vec<Json> = data
-                    .depends_on
-                    .iter()
-                    .map(|_| Json::String("x".repeat(40)))
-                    .collect();
-                (
-                    1,
-                    0,
-                    json!({
-                        "Type": data.type_name,
-                        "Properties": properties,
-                        "Metadata": metadata,
-                        "DependsOn": depends_on,
-                    }),
-                )
+                let resource = Shape::Object(vec![
+                    ("Type", Shape::Str(&data.type_name)),
+                    ("Properties", Shape::Object(properties)),
+                    (
+                        "Metadata",
+                        Shape::Object(
+                            data.metadata
+                                .iter()
+                                .map(|(key, value)| (key.as_str(), Shape::Expr(value)))
+                                .collect(),
+                        ),
+                    ),
+                    (
+                        "DependsOn",
+                        Shape::Array(data.depends_on.iter().map(|_| Shape::Filler(40)).collect()),
+                    ),
+                ]);
+                (1, 0, shard::shape_size(&resource, 2))
             }
-            ElementBody::Parameter(_) | ElementBody::Output(_) => {
-                (0, 1, Json::String("x".repeat(300)))
-            }
-            ElementBody::Condition(_) | ElementBody::Mapping(_) => {
-                (0, 0, Json::String("x".repeat(300)))
-            }
+            ElementBody::Parameter(_) | ElementBody::Output(_) => (0, 1, 300),
+            ElementBody::Condition(_) | ElementBody::Mapping(_) => (0, 0, 300),
         });
-        if let Some((resources, parameters_and_outputs, rendered)) = element {
+        if let Some((resources, parameters_and_outputs, bytes)) = element {
             cost.resources += resources;
             cost.parameters_and_outputs += parameters_and_outputs;
-            cost.bytes += id_bytes + shard::pretty_bytes(&rendered, 2);
+            cost.bytes += id_bytes + bytes;
         }
     }
     let mut elsewhere = std::collections::HashSet::new();
