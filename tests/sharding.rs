@@ -482,3 +482,44 @@ fn a_shard_every_team_left_stays_empty_so_that_deploying_it_deletes_what_they_ha
         "cluster/Cluster-shard2"
     );
 }
+
+#[test]
+fn shards_stay_when_every_unit_is_gone() {
+    let sharded = |units: &[&str]| {
+        let app = App::new("test");
+        let stage = Stage::new(&app, "a", Environment::new(ACCOUNT_A, REGION));
+        let stack = Stack::new(
+            &stage,
+            "Main",
+            StackProps {
+                sharding: Some(Sharding {
+                    max_resources: 1,
+                    ..Sharding::default()
+                }),
+                ..StackProps::default()
+            },
+        );
+        accept_security_findings(&stack);
+        topic(&stack, "Shared");
+        for unit in units {
+            let scope = hyperpod_core::Construct::new(&stack, unit);
+            scope.node().set_shard_unit(unit);
+            topic(&scope, "Topic");
+        }
+        app
+    };
+    let before = synth_after(&sharded(&["a", "b"]), None);
+    let after = synth_after(&sharded(&[]), Some(&before.placement));
+    let ids: Vec<&str> = after
+        .manifest
+        .stacks
+        .iter()
+        .map(|stack| stack.id.as_str())
+        .collect();
+    assert_eq!(ids, ["a/Main", "a/Main-shard1", "a/Main-shard2"]);
+    assert!(
+        after.template("a/Main-shard2").unwrap()["Resources"]
+            .get("EmptyShard")
+            .is_some()
+    );
+}

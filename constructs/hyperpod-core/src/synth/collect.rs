@@ -67,7 +67,9 @@ impl Synthesizer {
                 }
                 self.stacks.push(info(node.path(), stack.stack_name(), own));
             }
-            let Some(sharding) = sharding.filter(|_| !units.is_empty()) else {
+            // Shards the record holds stay even when every unit has left them.
+            let recorded = previous.stacks.contains_key(&node.path());
+            let Some(sharding) = sharding.filter(|_| !units.is_empty() || recorded) else {
                 continue;
             };
             let env = stage.env();
