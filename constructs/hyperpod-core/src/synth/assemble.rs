@@ -5,15 +5,82 @@
 use super::*;
 
 impl Synthesizer {
-    pub(super) fn assemble(&mut self, bodies: &mut [TemplateBody]) -> CloudAssembly {
+    /// Adds a rendered stack's deploy-time parameters and serializes everything but its
+    /// outputs, which other stacks' rendering may still add to.
+    pub(super) fn freeze(&mut self, position: usize, mut body: TemplateBody) -> FrozenTemplate {
+        let info = &self.stacks[position];
+        let mut generated = Vec::new();
+        for parameter in info.deploy_time_parameters.values() {
+            let description = format!(
+                "output {} of stack {}, filled in by the deploy engine",
+                parameter.output, parameter.producer_stack
+            );
+            generated.push(parameter.parameter.clone());
+            body.parameters.insert(
+                parameter.parameter.clone(),
+                json!({ "Type": "String", "Description": description }),
+            );
+        }
+        self.report_generated_collisions(position, &generated, "Parameters");
+        let outputs = std::mem::take(&mut body.outputs);
+        let counts = [
+            body.resources.len(),
+            body.parameters.len(),
+            body.mappings.len(),
+        ];
+        let mut head = serde_json::to_vec_pretty(&render_template(body))
+            .expect("a JSON value always serializes");
+        // Reopened to add the outputs: the closing `\n}` is written back at assembly.
+        head.truncate(head.len() - 2);
+        FrozenTemplate {
+            head,
+            outputs,
+            resources: counts[0],
+            parameters: counts[1],
+            mappings: counts[2],
+        }
+    }
+
+    /// Reports generated entries of a template section that take a construct's logical id.
+    fn report_generated_collisions(
+        &mut self,
+        position: usize,
+        generated: &[String],
+        section: &str,
+    ) {
+        let info = &self.stacks[position];
+        let user_ids: IndexSet<&String> = info
+            .elements
+            .iter()
+            .filter_map(|n| self.logical_ids.get(&n.index))
+            .collect();
+        let collisions: Vec<String> = generated
+            .iter()
+            .filter(|name| user_ids.contains(name))
+            .map(|name| format!("the generated entry `{name}` of {section} has the logical id of a construct in this stack; rename that construct or override its logical id"))
+            .collect();
+        let node = info.stack.node().clone();
+        for message in collisions {
+            self.problem(&node, "logical_id_collision", message);
+        }
+    }
+
+    pub(super) fn assemble(&mut self, frozen: Vec<FrozenTemplate>) -> CloudAssembly {
         let mut stack_manifests = Vec::new();
         let mut asset_files: IndexMap<String, Vec<u8>> = IndexMap::new();
         let mut files = Vec::new();
-        for (position, body) in bodies.iter_mut().enumerate() {
+        for (position, template) in frozen.into_iter().enumerate() {
+            let FrozenTemplate {
+                mut head,
+                mut outputs,
+                resources,
+                parameters,
+                mappings,
+            } = template;
             let info = &self.stacks[position];
             let mut shared: Vec<(&String, &SharedOutput)> = info.shared_outputs.iter().collect();
             shared.sort_by(|a, b| a.0.cmp(b.0));
-            let mut generated_names = Vec::new();
+            let mut generated = Vec::new();
             for (name, output) in shared {
                 let mut rendered = Map::new();
                 rendered.insert(
@@ -26,62 +93,38 @@ impl Synthesizer {
                 if let Some(export_name) = &output.export_name {
                     rendered.insert("Export".into(), json!({ "Name": export_name }));
                 }
-                generated_names.push((name.clone(), "Outputs"));
-                body.outputs.insert(name.clone(), Json::Object(rendered));
+                generated.push(name.clone());
+                outputs.insert(name.clone(), Json::Object(rendered));
             }
-            for parameter in info.deploy_time_parameters.values() {
-                let description = format!(
-                    "output {} of stack {}, filled in by the deploy engine",
-                    parameter.output, parameter.producer_stack
-                );
-                generated_names.push((parameter.parameter.clone(), "Parameters"));
-                body.parameters.insert(
-                    parameter.parameter.clone(),
-                    json!({ "Type": "String", "Description": description }),
-                );
+            self.report_generated_collisions(position, &generated, "Outputs");
+            let node = self.stacks[position].stack.node().clone();
+            let output_count = outputs.len();
+            if !outputs.is_empty() {
+                // The section as serde_json writes it one level in: every line indented.
+                let section = serde_json::to_string_pretty(&Json::Object(outputs))
+                    .expect("a JSON value always serializes")
+                    .replace('\n', "\n  ");
+                head.extend_from_slice(b",\n  \"Outputs\": ");
+                head.extend_from_slice(section.as_bytes());
             }
-            let node = info.stack.node().clone();
-            let user_ids: IndexSet<String> = info
-                .elements
-                .iter()
-                .filter_map(|n| self.logical_ids.get(&n.index).cloned())
-                .collect();
-            let mut collisions = Vec::new();
-            for (name, section) in &generated_names {
-                if user_ids.contains(name) {
-                    collisions.push(format!("the generated entry `{name}` of {section} has the logical id of a construct in this stack; rename that construct or override its logical id"));
-                }
-            }
-            let template = render_template(body);
-            let mut bytes =
-                serde_json::to_vec_pretty(&template).expect("a JSON value always serializes");
-            bytes.push(b'\n');
+            head.extend_from_slice(b"\n}\n");
+            let bytes = head;
 
             let counts = [
                 (
-                    body.resources.len(),
+                    resources,
                     limits::RESOURCES,
                     "resources",
                     "too_many_resources",
                 ),
                 (
-                    body.parameters.len(),
+                    parameters,
                     limits::PARAMETERS,
                     "parameters",
                     "too_many_parameters",
                 ),
-                (
-                    body.outputs.len(),
-                    limits::OUTPUTS,
-                    "outputs",
-                    "too_many_outputs",
-                ),
-                (
-                    body.mappings.len(),
-                    limits::MAPPINGS,
-                    "mappings",
-                    "too_many_mappings",
-                ),
+                (output_count, limits::OUTPUTS, "outputs", "too_many_outputs"),
+                (mappings, limits::MAPPINGS, "mappings", "too_many_mappings"),
             ];
             let mut limit_problems = Vec::new();
             for (count, limit, what, code) in counts {
@@ -145,9 +188,6 @@ impl Synthesizer {
             });
             let assets = self.stage_assets(position, &mut asset_files);
             stack_manifests.last_mut().expect("just pushed").assets = assets;
-            for message in collisions {
-                self.problem(&node, "logical_id_collision", message);
-            }
             for (code, message) in limit_problems {
                 self.problem(&node, code, message);
             }
@@ -246,25 +286,36 @@ impl Synthesizer {
     }
 }
 
-pub(super) fn render_template(body: &TemplateBody) -> Json {
+/// A stack's template with everything but its outputs final (see `Synthesizer::freeze`).
+pub(super) struct FrozenTemplate {
+    /// The template without `Outputs`, pretty-printed, without its closing `\n}`.
+    head: Vec<u8>,
+    /// The outputs the stack declares itself.
+    outputs: Map<String, Json>,
+    resources: usize,
+    parameters: usize,
+    mappings: usize,
+}
+
+pub(super) fn render_template(body: TemplateBody) -> Json {
     let mut template = Map::new();
     template.insert(
         "AWSTemplateFormatVersion".into(),
         Json::String("2010-09-09".into()),
     );
-    if let Some(description) = &body.description {
-        template.insert("Description".into(), Json::String(description.clone()));
+    if let Some(description) = body.description {
+        template.insert("Description".into(), Json::String(description));
     }
     let sections = [
-        ("Parameters", &body.parameters),
-        ("Mappings", &body.mappings),
-        ("Conditions", &body.conditions),
-        ("Resources", &body.resources),
-        ("Outputs", &body.outputs),
+        ("Parameters", body.parameters),
+        ("Mappings", body.mappings),
+        ("Conditions", body.conditions),
+        ("Resources", body.resources),
+        ("Outputs", body.outputs),
     ];
     for (name, section) in sections {
         if !section.is_empty() {
-            template.insert(name.into(), Json::Object(section.clone()));
+            template.insert(name.into(), Json::Object(section));
         }
     }
     Json::Object(template)

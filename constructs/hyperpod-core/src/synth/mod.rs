@@ -202,14 +202,19 @@ pub(crate) fn synthesize(root: &Node) -> Result<CloudAssembly, SynthError> {
     synth.collect_issues();
     synth.collect_stacks();
     synth.assign_logical_ids();
-    let mut bodies: Vec<TemplateBody> = (0..synth.stacks.len())
-        .map(|i| synth.render_stack(i))
-        .collect();
-    let suppressed = synth.apply_rules(&mut bodies);
+    // One stack at a time, so that only one rendered template is held as JSON: once its
+    // own rendering and the rule pack are done, only other stacks' outputs can change it.
+    let mut suppressed = Vec::new();
+    let mut frozen = Vec::with_capacity(synth.stacks.len());
+    for position in 0..synth.stacks.len() {
+        let mut body = synth.render_stack(position);
+        suppressed.extend(synth.apply_rules(position, &mut body));
+        frozen.push(synth.freeze(position, body));
+    }
     synth.add_explicit_dependencies();
     synth.check_dependency_cycles();
     synth.check_stack_names();
-    let mut assembly = synth.assemble(&mut bodies);
+    let mut assembly = synth.assemble(frozen);
     assembly.suppressed = suppressed;
     if synth.problems.is_empty() {
         Ok(assembly)

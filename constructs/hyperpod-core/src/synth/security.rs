@@ -8,9 +8,13 @@ impl Synthesizer {
     /// accepts is recorded in the resource's `Metadata` (and as a checkov skip where a
     /// checkov check covers it); any other is a problem. Checkov checks suppressed by id
     /// are written as skips on every resource they apply to.
-    pub(super) fn apply_rules(&mut self, bodies: &mut [TemplateBody]) -> Vec<SuppressedFinding> {
+    pub(super) fn apply_rules(
+        &mut self,
+        position: usize,
+        body: &mut TemplateBody,
+    ) -> Vec<SuppressedFinding> {
         let mut suppressed = Vec::new();
-        for (position, body) in bodies.iter_mut().enumerate() {
+        {
             let by_id: HashMap<String, Node> = self.stacks[position]
                 .elements
                 .iter()
