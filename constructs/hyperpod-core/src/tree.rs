@@ -138,7 +138,13 @@ impl Node {
     /// node rather than refused, so that construction never fails and synthesis reports
     /// every problem together.
     pub(crate) fn add_child(&self, id: &str, kind: NodeKind) -> Node {
-        let duplicate = self.children().iter().any(|child| child.id() == id);
+        let duplicate = {
+            let tree = self.tree.borrow();
+            tree.nodes[self.index]
+                .children
+                .iter()
+                .any(|&child| tree.nodes[child].id == id)
+        };
         let index = {
             let mut tree = self.tree.borrow_mut();
             let index = tree.nodes.len();

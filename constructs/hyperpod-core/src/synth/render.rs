@@ -3,6 +3,7 @@
 //! accounts), tags merged, overrides applied, and each resource checked against its schema.
 
 use super::*;
+use crate::resource::PropertyOverride;
 
 impl Synthesizer {
     pub(super) fn render_stack(&mut self, position: usize) -> TemplateBody {
@@ -108,13 +109,31 @@ impl Synthesizer {
     }
 
     pub(super) fn render_resource(&mut self, node: &Node, position: usize) -> Json {
+        // The values are lent out of the tree while they render (rendering never reads a
+        // resource's own values, only other nodes' ids, scopes and tags) and put back after,
+        // so that a large app is not copied once more.
         let data = node
-            .with_element(|e| match &e.body {
-                ElementBody::Resource(data) => Some(ResourceSnapshot::of(data)),
+            .with_element_mut(|e| match &mut e.body {
+                ElementBody::Resource(data) => Some(ResourceSnapshot::lend(data)),
                 _ => None,
             })
             .flatten()
             .expect("render_resource is called on resources");
+        let rendered = self.render_resource_values(node, position, &data);
+        node.with_element_mut(|e| {
+            if let ElementBody::Resource(resource) = &mut e.body {
+                data.give_back(resource);
+            }
+        });
+        rendered
+    }
+
+    fn render_resource_values(
+        &mut self,
+        node: &Node,
+        position: usize,
+        data: &ResourceSnapshot,
+    ) -> Json {
         let mut referenced = IndexSet::new();
         let mut properties = Map::new();
         for (name, value) in &data.properties {
@@ -125,7 +144,7 @@ impl Synthesizer {
             self.apply_tags(node, data.tag_format, &mut properties);
         }
         let mut properties = Json::Object(properties);
-        for (path, value) in &data.overrides {
+        for PropertyOverride { path, value } in &data.overrides {
             let value = value
                 .as_ref()
                 .map(|v| self.render_tracking(v, position, node, &mut referenced));
@@ -606,7 +625,7 @@ impl Synthesizer {
 pub(super) struct ResourceSnapshot {
     type_name: String,
     properties: IndexMap<String, Expr>,
-    overrides: Vec<(Vec<String>, Option<Expr>)>,
+    overrides: Vec<PropertyOverride>,
     depends_on: Vec<NodeRef>,
     deletion_policy: Option<crate::resource::DeletionPolicy>,
     update_replace_policy: Option<crate::resource::DeletionPolicy>,
@@ -617,23 +636,27 @@ pub(super) struct ResourceSnapshot {
 }
 
 impl ResourceSnapshot {
-    fn of(data: &ResourceData) -> ResourceSnapshot {
+    /// Takes the resource's values out of the tree (the rest is copied).
+    fn lend(data: &mut ResourceData) -> ResourceSnapshot {
         ResourceSnapshot {
             type_name: data.type_name.clone(),
-            properties: data.properties.clone(),
-            overrides: data
-                .overrides
-                .iter()
-                .map(|o| (o.path.clone(), o.value.clone()))
-                .collect(),
+            properties: std::mem::take(&mut data.properties),
+            overrides: std::mem::take(&mut data.overrides),
             depends_on: data.depends_on.clone(),
             deletion_policy: data.deletion_policy,
             update_replace_policy: data.update_replace_policy,
             condition: data.condition.clone(),
-            metadata: data.metadata.clone(),
+            metadata: std::mem::take(&mut data.metadata),
             tag_format: data.tag_format,
             spec: data.spec,
         }
+    }
+
+    /// Puts the values back.
+    fn give_back(self, data: &mut ResourceData) {
+        data.properties = self.properties;
+        data.overrides = self.overrides;
+        data.metadata = self.metadata;
     }
 }
 
