@@ -181,10 +181,61 @@ pub fn generate(schemas: &Path) -> Result<Vec<Output>> {
         path: PathBuf::from(OUTPUT_DIR).join("mod.rs"),
         contents: emit_mod(&registry, &counts),
     });
+    outputs.push(Output {
+        path: PathBuf::from(CREATE_ONLY_OUTPUT),
+        contents: emit_create_only(schemas, &providers)?,
+    });
     for output in &mut outputs {
         output.contents = rustfmt(&output.contents)?;
     }
     Ok(outputs)
+}
+
+/// The table of create-only properties the deploy engine's diff reads, for every resource
+/// type of the region's provider list: the engine needs no typed layer to tell what a
+/// change replaces.
+const CREATE_ONLY_OUTPUT: &str = "constructs/hyperpod-deploy/src/create_only.rs";
+
+fn emit_create_only(schemas: &Path, providers: &serde_json::Map<String, Json>) -> Result<String> {
+    let mut types: Vec<(&String, &Json)> = providers.iter().collect();
+    types.sort_by(|a, b| a.0.cmp(b.0));
+    let mut entries = String::new();
+    for (type_name, file) in types {
+        let file = file.as_str().context("a schema file name")?;
+        let schema = read_json(&schemas.join(format!("resources/{file}.json")))?;
+        let paths: Vec<String> = schema["createOnlyProperties"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .filter_map(|p| p.strip_prefix("/properties/"))
+                    .map(|p| format!("{p:?}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !paths.is_empty() {
+            let _ = writeln!(entries, "    ({type_name:?}, &[{}]),", paths.join(", "));
+        }
+    }
+    Ok(format!(
+        "{}
+/// Resource types with create-only properties (paths below `Properties`, `/` between
+/// levels, `*` for every item of a list), sorted by type name.
+pub static CREATE_ONLY: &[(&str, &[&str])] = &[
+{entries}];
+
+/// The create-only properties of a resource type; none for a type the schemas do not list.
+pub fn create_only(type_name: &str) -> &'static [&'static str] {{
+    CREATE_ONLY
+        .binary_search_by(|(name, _)| (*name).cmp(type_name))
+        .map_or(&[], |found| CREATE_ONLY[found].1)
+}}
+",
+        preamble(
+            "The create-only properties of every resource type, for the deploy engine's diff."
+        )
+    ))
 }
 
 fn read_json(path: &Path) -> Result<Json> {

@@ -454,10 +454,7 @@ fn brief(value: &Json) -> String {
 
 /// The create-only properties, per the schema, whose values differ.
 fn replacing_paths(kind: &str, old: &Json, new: &Json) -> Vec<String> {
-    let Some(spec) = hyperpod_cfn::spec(kind) else {
-        return Vec::new();
-    };
-    spec.create_only
+    crate::create_only::create_only(kind)
         .iter()
         .filter(|path| {
             let pointer = format!("/{path}");

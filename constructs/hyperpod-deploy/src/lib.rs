@@ -23,6 +23,7 @@ use clap::Parser;
 use hyperpod_core::{App, CloudAssembly, Placement, SynthError};
 
 pub mod cli;
+mod create_only;
 pub mod diff;
 pub mod engine;
 mod listing;
