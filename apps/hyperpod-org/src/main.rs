@@ -9,5 +9,5 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    hyperpod_deploy::run(&hyperpod_org::app(1..=teams))
+    hyperpod_deploy::run(hyperpod_org::app(1..=teams))
 }
