@@ -80,6 +80,25 @@ fn shard_holding(assembly: &CloudAssembly, stage: &str, team: &str) -> String {
         .unwrap_or_else(|| panic!("no shard of {stage} holds {team}"))
 }
 
+/// An app with one stack sharded at `max_resources`, the rule pack's findings accepted.
+fn sharded_stack(max_resources: usize) -> (App, Stack) {
+    let app = App::new("test");
+    let stage = Stage::new(&app, "a", Environment::new(ACCOUNT_A, REGION));
+    let stack = Stack::new(
+        &stage,
+        "Main",
+        StackProps {
+            sharding: Some(Sharding {
+                max_resources,
+                ..Sharding::default()
+            }),
+            ..StackProps::default()
+        },
+    );
+    accept_security_findings(&stack);
+    (app, stack)
+}
+
 /// Small shards, so that boundaries come after a few teams: two teams in a shard of the
 /// cluster's account (six resources each), twelve in the others (one each).
 fn small() -> Sharding {
@@ -324,19 +343,7 @@ fn sharded_data_grants_by_name_pattern_so_that_a_team_never_changes_the_bucket()
 
 #[test]
 fn limits_that_leave_no_room_or_pass_cloudformation_are_refused() {
-    let app = App::new("test");
-    let stage = Stage::new(&app, "a", Environment::new(ACCOUNT_A, REGION));
-    let stack = Stack::new(
-        &stage,
-        "Main",
-        StackProps {
-            sharding: Some(Sharding {
-                max_resources: 501,
-                ..Sharding::default()
-            }),
-            ..StackProps::default()
-        },
-    );
+    let (app, stack) = sharded_stack(501);
     topic(&stack, "Topic");
     let found = problem(&app, "invalid_sharding");
     assert_eq!(found.path, "a/Main");
@@ -345,20 +352,7 @@ fn limits_that_leave_no_room_or_pass_cloudformation_are_refused() {
 
 #[test]
 fn units_of_any_construct_are_sharded_and_the_rest_stays_in_the_stack() {
-    let app = App::new("test");
-    let stage = Stage::new(&app, "a", Environment::new(ACCOUNT_A, REGION));
-    let stack = Stack::new(
-        &stage,
-        "Main",
-        StackProps {
-            sharding: Some(Sharding {
-                max_resources: 3,
-                ..Sharding::default()
-            }),
-            ..StackProps::default()
-        },
-    );
-    accept_security_findings(&stack);
+    let (app, stack) = sharded_stack(3);
     let shared = topic(&stack, "Shared");
     for unit in ["a", "b", "c"] {
         let scope = hyperpod_core::Construct::new(&stack, unit);
@@ -486,20 +480,7 @@ fn a_shard_every_team_left_stays_empty_so_that_deploying_it_deletes_what_they_ha
 #[test]
 fn shards_stay_when_every_unit_is_gone() {
     let sharded = |units: &[&str]| {
-        let app = App::new("test");
-        let stage = Stage::new(&app, "a", Environment::new(ACCOUNT_A, REGION));
-        let stack = Stack::new(
-            &stage,
-            "Main",
-            StackProps {
-                sharding: Some(Sharding {
-                    max_resources: 1,
-                    ..Sharding::default()
-                }),
-                ..StackProps::default()
-            },
-        );
-        accept_security_findings(&stack);
+        let (app, stack) = sharded_stack(1);
         topic(&stack, "Shared");
         for unit in units {
             let scope = hyperpod_core::Construct::new(&stack, unit);

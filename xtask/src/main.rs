@@ -469,80 +469,34 @@ print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
     }
 }
 
-/// Deploys `hyperpod-org` with 1,000 teams to a local moto server through its command line,
-/// then again with nothing changed: wall time and the API calls moto served.
-fn bench_deploy_teams(root: &Path) -> Result<()> {
-    let python = root.join(".venv/bin/python3");
-    if !python.is_file() {
-        return Ok(());
-    }
-    let teams = TEAM_COUNTS[TEAM_COUNTS.len() - 1];
-    let server =
-        tests::MotoServer::start(&python, &std::env::temp_dir()).map_err(anyhow::Error::msg)?;
-    let out =
-        std::env::temp_dir().join(format!("hyperpod-bench-deploy-org-{}", std::process::id()));
-    let command = |verb: &str| -> Result<()> {
-        run(Command::new(root.join("target/release/hyperpod-org"))
-            .arg(verb)
-            .args(if verb == "deploy" {
-                &["--yes"][..]
-            } else {
-                &[]
-            })
-            .args(["--max-attempts", "1", "--output"])
-            .arg(&out)
-            .env("HYPERPOD_TEAMS", teams.to_string())
-            .envs(tests::local_aws_env(&server.endpoint()))
-            .stdout(std::process::Stdio::null()))
-    };
-    let result = (|| -> Result<()> {
-        command("bootstrap")?;
-        let before = server.api_calls();
-        let start = std::time::Instant::now();
-        command("deploy")?;
-        let first = start.elapsed();
-        let after_first = server.api_calls();
-        let start = std::time::Instant::now();
-        command("deploy")?;
-        let second = start.elapsed();
-        let after_second = server.api_calls();
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("hyperpod-org/manifest.json"))?)?;
-        let stacks = manifest["stacks"].as_array().map_or(0, Vec::len);
-        println!(
-            "deploy of hyperpod-org with {teams} teams ({stacks} stacks, five accounts) to moto through its command line:"
-        );
-        println!(
-            "  first deploy: {:.1} s, {} API calls",
-            first.as_secs_f64(),
-            after_first - before
-        );
-        println!(
-            "  no-op redeploy: {:.2} s, {} API calls ({:.1} per stack)",
-            second.as_secs_f64(),
-            after_second - after_first,
-            (after_second - after_first) as f64 / stacks.max(1) as f64
-        );
-        Ok(())
-    })();
-    std::fs::remove_dir_all(&out).ok();
-    result
+/// What a first deploy and a no-op redeploy of an app to moto took.
+struct DeployTwice {
+    stacks: usize,
+    first: std::time::Duration,
+    first_calls: usize,
+    second: std::time::Duration,
+    second_calls: usize,
 }
 
-/// Deploys `hyperpod-platform` to a local moto server through its own command line (the
-/// release binary, `AWS_ENDPOINT_URL` set), twice: a first deploy across the three
-/// accounts, then a no-op. Reports wall time and the API calls moto served.
-fn bench_deploy(root: &Path) -> Result<()> {
+/// Bootstraps, deploys and deploys again `app` to a fresh local moto server through its own
+/// command line (the release binary, `AWS_ENDPOINT_URL` set, `env` added), counting the API
+/// calls moto served. `None` when moto is not installed.
+fn deploy_twice(root: &Path, app: &str, env: &[(&str, String)]) -> Result<Option<DeployTwice>> {
     let python = root.join(".venv/bin/python3");
     if !python.is_file() {
-        println!("deploy: skipped, moto is not installed in .venv (run `cargo xtask test` once)");
-        return Ok(());
+        println!(
+            "deploy of {app}: skipped, moto is not installed in .venv (run `cargo xtask test` once)"
+        );
+        return Ok(None);
     }
     let server =
         tests::MotoServer::start(&python, &std::env::temp_dir()).map_err(anyhow::Error::msg)?;
-    let out = std::env::temp_dir().join(format!("hyperpod-bench-deploy-{}", std::process::id()));
+    let out = std::env::temp_dir().join(format!(
+        "hyperpod-bench-deploy-{app}-{}",
+        std::process::id()
+    ));
     let command = |verb: &str| -> Result<()> {
-        run(Command::new(root.join("target/release/hyperpod-platform"))
+        run(Command::new(root.join("target/release").join(app))
             .arg(verb)
             // Only deploy asks; the emulator is local and throwaway.
             .args(if verb == "deploy" {
@@ -552,39 +506,79 @@ fn bench_deploy(root: &Path) -> Result<()> {
             })
             .args(["--max-attempts", "1", "--output"])
             .arg(&out)
+            .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
             .envs(tests::local_aws_env(&server.endpoint()))
             .stdout(std::process::Stdio::null()))
     };
-    let deploy = || -> Result<std::time::Duration> {
+    let timed_deploy = || -> Result<(std::time::Duration, usize)> {
+        let before = server.api_calls();
         let start = std::time::Instant::now();
         command("deploy")?;
-        Ok(start.elapsed())
+        Ok((start.elapsed(), server.api_calls() - before))
     };
-    let result = (|| -> Result<()> {
-        // The cluster's template passes the inline limit: the staging bucket first.
+    let result = (|| -> Result<DeployTwice> {
+        // Templates over the inline limit deploy from the staging bucket.
         command("bootstrap")?;
-        let before = server.api_calls();
-        let first = deploy()?;
-        let after_first = server.api_calls();
-        let second = deploy()?;
-        let after_second = server.api_calls();
-        println!(
-            "deploy of hyperpod-platform to moto through its command line (release binary, whole process):"
-        );
-        println!(
-            "  first deploy, three accounts: {:.2} s, {} API calls",
-            first.as_secs_f64(),
-            after_first - before
-        );
-        println!(
-            "  no-op redeploy: {:.2} s, {} API calls",
-            second.as_secs_f64(),
-            after_second - after_first
-        );
-        Ok(())
+        let (first, first_calls) = timed_deploy()?;
+        let (second, second_calls) = timed_deploy()?;
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(app).join("manifest.json"))?)?;
+        Ok(DeployTwice {
+            stacks: manifest["stacks"].as_array().map_or(0, Vec::len),
+            first,
+            first_calls,
+            second,
+            second_calls,
+        })
     })();
     std::fs::remove_dir_all(&out).ok();
-    result
+    result.map(Some)
+}
+
+/// Deploys `hyperpod-platform` across its three accounts, then with nothing changed.
+fn bench_deploy(root: &Path) -> Result<()> {
+    let Some(run) = deploy_twice(root, "hyperpod-platform", &[])? else {
+        return Ok(());
+    };
+    println!(
+        "deploy of hyperpod-platform to moto through its command line (release binary, whole process):"
+    );
+    println!(
+        "  first deploy, three accounts: {:.2} s, {} API calls",
+        run.first.as_secs_f64(),
+        run.first_calls
+    );
+    println!(
+        "  no-op redeploy: {:.2} s, {} API calls",
+        run.second.as_secs_f64(),
+        run.second_calls
+    );
+    Ok(())
+}
+
+/// Deploys `hyperpod-org` with 1,000 teams, then with nothing changed.
+fn bench_deploy_teams(root: &Path) -> Result<()> {
+    let teams = TEAM_COUNTS[TEAM_COUNTS.len() - 1];
+    let env = [("HYPERPOD_TEAMS", teams.to_string())];
+    let Some(run) = deploy_twice(root, "hyperpod-org", &env)? else {
+        return Ok(());
+    };
+    println!(
+        "deploy of hyperpod-org with {teams} teams ({} stacks, five accounts) to moto through its command line:",
+        run.stacks
+    );
+    println!(
+        "  first deploy: {:.1} s, {} API calls",
+        run.first.as_secs_f64(),
+        run.first_calls
+    );
+    println!(
+        "  no-op redeploy: {:.2} s, {} API calls ({:.1} per stack)",
+        run.second.as_secs_f64(),
+        run.second_calls,
+        run.second_calls as f64 / run.stacks.max(1) as f64
+    );
+    Ok(())
 }
 
 fn ms(duration: std::time::Duration) -> f64 {

@@ -139,7 +139,9 @@ pub fn app_with(teams: impl IntoIterator<Item = usize>, sharding: &Sharding) -> 
                 InstanceGroup::new("system", "ml.m5.2xlarge", 2),
                 InstanceGroup::new("gpu-workers", "ml.g5.8xlarge", GPU_INSTANCES),
             ],
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lifecycle-scripts"),
+            // The same base configuration as the three-account example's nodes.
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../hyperpod-platform/lifecycle-scripts"),
             assets,
         ),
     );
