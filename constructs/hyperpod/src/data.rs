@@ -79,6 +79,12 @@ impl TeamDataAccess {
 #[derive(Clone, Debug)]
 pub struct CrossAccountDataAccessProps {
     /// The stack of the data account (C) that holds the bucket and the access points.
+    /// When it is sharded ([`hyperpod_core::StackProps::sharding`]), each team's access
+    /// point goes to a shard, and the bucket's policy and key policy name the teams by
+    /// pattern instead of one by one (access points `*-data` of this account; roles
+    /// `*-data-access` of the cluster's account, through S3, decrypting and, when a team
+    /// writes, generating data keys), so that a team never changes the bucket's stack; each
+    /// access point's policy still grants only its own team's role.
     pub data_stack: Stack,
     /// The bucket.
     pub bucket: DataBucket,
