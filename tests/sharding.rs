@@ -504,3 +504,37 @@ fn shards_stay_when_every_unit_is_gone() {
             .is_some()
     );
 }
+
+#[test]
+fn a_sharded_stack_s_id_selects_its_shards() {
+    let assembly = synth_after(&app_with(1..=4, &small()), None);
+    let selected = |pattern: &str| -> Vec<String> {
+        hyperpod_deploy::engine::select(
+            &assembly.manifest,
+            &[pattern.to_owned()],
+            true,
+            hyperpod_deploy::engine::Pull::Nothing,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|stack| stack.id.clone())
+        .collect()
+    };
+    // The business unit's stack holds nothing of its own: its id names its shard.
+    assert_eq!(
+        selected("unit-2/DataScientists"),
+        ["unit-2/DataScientists-shard1"]
+    );
+    assert_eq!(
+        selected("cluster/Cluster"),
+        [
+            "cluster/Cluster",
+            "cluster/Cluster-shard1",
+            "cluster/Cluster-shard2"
+        ]
+    );
+    assert_eq!(
+        selected("cluster/Cluster-shard2"),
+        ["cluster/Cluster-shard2"]
+    );
+}

@@ -59,11 +59,15 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 }
 
 /// Whether a pattern names a stack: its id (`<stage>/<stack>`), its stage, or its
-/// CloudFormation name.
+/// CloudFormation name; a shard is also named by its sharded stack's id.
 fn names(pattern: &str, stack: &StackManifest) -> bool {
     glob_matches(pattern, &stack.id)
         || glob_matches(pattern, &stack.stage)
         || glob_matches(pattern, &stack.stack_name)
+        || stack
+            .shard
+            .as_ref()
+            .is_some_and(|shard| glob_matches(pattern, &shard.of))
 }
 
 /// The stacks that `patterns` name (every stack when there is none), with what `pull`
