@@ -254,3 +254,32 @@ fn two_producers_of_one_id_in_two_stages_fill_two_parameters() {
         .collect();
     assert_eq!(producers, ["eu/Storage", "us/Storage"]);
 }
+
+#[test]
+fn a_generated_output_or_parameter_with_a_construct_s_logical_id_is_reported_per_section() {
+    let (app, producer, consumer) = two_stages();
+    let shared = topic(&producer, "Shared");
+    topic(&consumer, "User").set_property("Target", shared.ref_value());
+    // The names the reference generates: output `ExportShared` in the producer, parameter
+    // `ProducerShared` in the consumer.
+    topic(&producer, "ExportShared");
+    topic(&consumer, "ProducerShared");
+    let found: Vec<(String, String)> = crate::support::problems(&app)
+        .into_iter()
+        .filter(|p| p.code == "logical_id_collision")
+        .map(|p| (p.path, p.message))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!(found[0].0, "a/Producer");
+    assert!(
+        found[0].1.contains("`ExportShared` of Outputs"),
+        "{}",
+        found[0].1
+    );
+    assert_eq!(found[1].0, "b/Consumer");
+    assert!(
+        found[1].1.contains("`ProducerShared` of Parameters"),
+        "{}",
+        found[1].1
+    );
+}

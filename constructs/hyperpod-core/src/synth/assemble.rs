@@ -8,20 +8,16 @@ impl Synthesizer {
     /// Adds a rendered stack's deploy-time parameters and serializes everything but its
     /// outputs, which other stacks' rendering may still add to.
     pub(super) fn freeze(&mut self, position: usize, mut body: TemplateBody) -> FrozenTemplate {
-        let info = &self.stacks[position];
-        let mut generated = Vec::new();
-        for parameter in info.deploy_time_parameters.values() {
+        for parameter in self.stacks[position].deploy_time_parameters.values() {
             let description = format!(
                 "output {} of stack {}, filled in by the deploy engine",
                 parameter.output, parameter.producer_stack
             );
-            generated.push(parameter.parameter.clone());
             body.parameters.insert(
                 parameter.parameter.clone(),
                 json!({ "Type": "String", "Description": description }),
             );
         }
-        self.report_generated_collisions(position, &generated, "Parameters");
         let outputs = std::mem::take(&mut body.outputs);
         let counts = [
             body.resources.len(),
@@ -41,23 +37,25 @@ impl Synthesizer {
         }
     }
 
-    /// Reports generated entries of a template section that take a construct's logical id.
-    fn report_generated_collisions(
-        &mut self,
-        position: usize,
-        generated: &[String],
-        section: &str,
-    ) {
+    /// Reports the generated outputs and deploy-time parameters of a stack that take a
+    /// construct's logical id.
+    fn report_generated_collisions(&mut self, position: usize, outputs: &[String]) {
         let info = &self.stacks[position];
         let user_ids: IndexSet<&String> = info
             .elements
             .iter()
             .filter_map(|n| self.logical_ids.get(&n.index))
             .collect();
-        let collisions: Vec<String> = generated
+        let parameters = info
+            .deploy_time_parameters
+            .values()
+            .map(|parameter| &parameter.parameter);
+        let collisions: Vec<String> = outputs
             .iter()
-            .filter(|name| user_ids.contains(name))
-            .map(|name| format!("the generated entry `{name}` of {section} has the logical id of a construct in this stack; rename that construct or override its logical id"))
+            .map(|name| (name, "Outputs"))
+            .chain(parameters.map(|name| (name, "Parameters")))
+            .filter(|(name, _)| user_ids.contains(name))
+            .map(|(name, section)| format!("the generated entry `{name}` of {section} has the logical id of a construct in this stack; rename that construct or override its logical id"))
             .collect();
         let node = info.stack.node().clone();
         for message in collisions {
@@ -96,7 +94,7 @@ impl Synthesizer {
                 generated.push(name.clone());
                 outputs.insert(name.clone(), Json::Object(rendered));
             }
-            self.report_generated_collisions(position, &generated, "Outputs");
+            self.report_generated_collisions(position, &generated);
             let node = self.stacks[position].stack.node().clone();
             let output_count = outputs.len();
             if !outputs.is_empty() {

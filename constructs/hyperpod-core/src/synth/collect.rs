@@ -30,6 +30,8 @@ impl Synthesizer {
             }
             let stack = Stack::from_node(node.clone());
             let stage = stack.stage();
+            let env = stage.env();
+            let path = node.path();
             let sharding = stack.with_data(|data| data.props.sharding.clone());
             let mut own = Vec::new();
             let mut units: IndexMap<String, Vec<Node>> = IndexMap::new();
@@ -50,7 +52,7 @@ impl Synthesizer {
                 artifact_id,
                 stage_id: stage.node().id(),
                 name,
-                env: stage.env(),
+                env: env.clone(),
                 stack: stack.clone(),
                 shard: None,
                 elements,
@@ -65,16 +67,15 @@ impl Synthesizer {
                 for element in &own {
                     self.stack_of.insert(element.index, position);
                 }
-                self.stacks.push(info(node.path(), stack.stack_name(), own));
+                self.stacks
+                    .push(info(path.clone(), stack.stack_name(), own));
             }
             // Shards the record holds stay even when every unit has left them.
-            let recorded = previous.stacks.contains_key(&node.path());
-            let Some(sharding) = sharding.filter(|_| !units.is_empty() || recorded) else {
+            let known = previous.stacks.get(&path);
+            let Some(sharding) = sharding.filter(|_| !units.is_empty() || known.is_some()) else {
                 continue;
             };
-            let env = stage.env();
             // Costs matter only to fit new units in; with none, every unit stays put.
-            let known = previous.stacks.get(&node.path());
             let any_new = units.keys().any(|key| {
                 known.is_none_or(|shards| !shards.values().flatten().any(|known| known == key))
             });
@@ -89,7 +90,7 @@ impl Synthesizer {
                     (key.clone(), cost)
                 })
                 .collect();
-            let placed = shard::place(previous.stacks.get(&node.path()), &costs, &sharding);
+            let placed = shard::place(known, &costs, &sharding);
             for (&number, keys) in &placed {
                 let position = self.stacks.len();
                 let elements: Vec<Node> = units
@@ -104,11 +105,11 @@ impl Synthesizer {
                 if !crate::stack::is_valid_stack_name(&name) {
                     self.problem(&node, "invalid_stack_name", format!("shard stack name `{name}` passes CloudFormation's 128 characters; shorten the stack's name"));
                 }
-                let mut shard_info = info(format!("{}-shard{number}", node.path()), name, elements);
+                let mut shard_info = info(format!("{path}-shard{number}"), name, elements);
                 shard_info.shard = Some((number, keys.clone()));
                 self.stacks.push(shard_info);
             }
-            self.placement.stacks.insert(node.path(), placed);
+            self.placement.stacks.insert(path, placed);
         }
     }
 }

@@ -424,15 +424,21 @@ async fn plan_stack(
         return Ok((PlannedAction::Unchanged, StackDiff::default(), Vec::new()));
     }
     let changes = crate::diff::diff(Some(&template), wanted);
-    let retained = changes
+    let retained = retained(&changes, &template);
+    Ok((PlannedAction::Update, changes, retained))
+}
+
+/// The resources a change removes (or renames) from `deployed` that CloudFormation keeps
+/// in the account: their deletion policy is `Retain`.
+fn retained(changes: &StackDiff, deployed: &serde_json::Value) -> Vec<String> {
+    changes
         .removed
         .iter()
         .map(|(id, _)| id)
         .chain(changes.renamed.iter().map(|(old, _, _)| old))
-        .filter(|id| template["Resources"][*id]["DeletionPolicy"] == "Retain")
+        .filter(|id| deployed["Resources"][*id]["DeletionPolicy"] == "Retain")
         .cloned()
-        .collect();
-    Ok((PlannedAction::Update, changes, retained))
+        .collect()
 }
 
 /// The selected stacks' templates from the assembly, by stack id: as read, and parsed.
@@ -453,19 +459,24 @@ pub(super) fn read_templates(
         parsed: BTreeMap::new(),
     };
     for stack in stacks {
-        let path = assembly_dir.join(&stack.template);
-        let body = std::fs::read_to_string(&path).map_err(|source| DeployError::Assembly {
-            path: path.clone(),
-            source,
-        })?;
-        let json = serde_json::from_str(&body).map_err(|e| DeployError::Assembly {
-            path,
-            source: std::io::Error::other(e),
-        })?;
+        let (body, json) = read_template(&assembly_dir.join(&stack.template))?;
         templates.bodies.insert(stack.id.clone(), body);
         templates.parsed.insert(stack.id.clone(), json);
     }
     Ok(templates)
+}
+
+/// A template file of an assembly: its text and the parsed template.
+fn read_template(path: &Path) -> Result<(String, serde_json::Value), DeployError> {
+    let body = std::fs::read_to_string(path).map_err(|source| DeployError::Assembly {
+        path: path.to_owned(),
+        source,
+    })?;
+    let json = serde_json::from_str(&body).map_err(|e| DeployError::Assembly {
+        path: path.to_owned(),
+        source: std::io::Error::other(e),
+    })?;
+    Ok((body, json))
 }
 
 /// The plan of a deploy of the selected stacks, without changing anything (what deploy
@@ -510,21 +521,7 @@ pub fn diff_against(
     for stack in stacks {
         let wanted = &templates.parsed[&stack.id];
         let old = match before.stacks.iter().find(|s| s.id == stack.id) {
-            Some(earlier) => {
-                let path = previous.join(&earlier.template);
-                let bytes = std::fs::read(&path).map_err(|source| DeployError::Assembly {
-                    path: path.clone(),
-                    source,
-                })?;
-                Some(
-                    serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
-                        DeployError::Assembly {
-                            path,
-                            source: std::io::Error::other(e),
-                        }
-                    })?,
-                )
-            }
+            Some(earlier) => Some(read_template(&previous.join(&earlier.template))?.1),
             None => None,
         };
         let changes = crate::diff::diff(old.as_ref(), wanted);
@@ -534,14 +531,7 @@ pub fn diff_against(
             Some(_) => PlannedAction::Update,
         };
         let retained = match &old {
-            Some(old) => changes
-                .removed
-                .iter()
-                .map(|(id, _)| id)
-                .chain(changes.renamed.iter().map(|(id, _, _)| id))
-                .filter(|id| old["Resources"][*id]["DeletionPolicy"] == "Retain")
-                .cloned()
-                .collect(),
+            Some(old) => retained(&changes, old),
             None => Vec::new(),
         };
         plan.stacks
