@@ -12,17 +12,22 @@ use hyperpod_deploy::engine::{
 use tests::{MotoServer, workspace_root};
 
 /// A moto server on a free port of 127.0.0.1, stopped when dropped.
-struct Moto {
+pub(crate) struct Moto {
     server: MotoServer,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Moto {
     /// Starts the server, or returns `None` (loudly) when moto is not installed outside CI.
-    fn start() -> Option<Moto> {
+    pub(crate) fn start() -> Option<Moto> {
+        Moto::start_with(&[])
+    }
+
+    /// [`Moto::start`] with environment variables for the patch layer.
+    pub(crate) fn start_with(env: &[(&str, String)]) -> Option<Moto> {
         let python = tests::python_tools()?;
         // The server's log goes to target/, to read when a test fails.
-        let server = MotoServer::start(&python, &workspace_root().join("target"))
+        let server = MotoServer::start_with(&python, &workspace_root().join("target"), env)
             .unwrap_or_else(|e| panic!("{e}"));
         Some(Moto {
             endpoint: server.endpoint(),
@@ -32,7 +37,7 @@ impl Moto {
 
     /// The base configuration: static test keys, one attempt per call (moto's retried 500s
     /// can "succeed" on half-applied state).
-    async fn base(&self) -> SdkConfig {
+    pub(crate) async fn base(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
@@ -47,7 +52,7 @@ impl Moto {
 const STORAGE_STACK: &str = "example-shared-bucket-data-Storage";
 const ACCESS_STACK: &str = "example-shared-bucket-analytics-Access";
 
-fn options() -> DeployOptions {
+pub(crate) fn options() -> DeployOptions {
     DeployOptions {
         yes: true,
         poll_interval: Duration::from_millis(20),
@@ -68,7 +73,7 @@ fn assembly() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// A CloudFormation client acting in an account, through the same role the engine assumes.
-async fn client_in(base: &SdkConfig, account: &str) -> aws_sdk_cloudformation::Client {
+pub(crate) async fn client_in(base: &SdkConfig, account: &str) -> aws_sdk_cloudformation::Client {
     let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
         "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
     ))
@@ -1071,7 +1076,7 @@ async fn a_stack_left_waiting_for_review_by_an_earlier_run_is_taken_over() {
 }
 
 /// Small shards of `hyperpod-org`: two teams per shard in the cluster's account.
-fn small_shards() -> hyperpod_core::Sharding {
+pub(crate) fn small_shards() -> hyperpod_core::Sharding {
     hyperpod_core::Sharding {
         max_resources: 12,
         ..hyperpod_core::Sharding::default()

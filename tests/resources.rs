@@ -399,6 +399,7 @@ fn stack_description_and_termination_protection_reach_template_and_manifest() {
             termination_protection: true,
             stack_name: Some("protected-data".into()),
             sharding: None,
+            stack_set: None,
         },
     );
     topic(&stack, "Topic");

@@ -18,6 +18,7 @@ mod resources;
 mod rules;
 mod sharding;
 mod slurm;
+mod stack_sets;
 mod support;
 mod synthesis;
 mod teams;

@@ -346,6 +346,171 @@ def resource_class_from_type(resource_type):
 
 cfn_parsing.resource_class_from_type = resource_class_from_type
 
+# StackSets, as the deploy engine drives them (service-managed, targeting organizational
+# units). moto keeps a StackSet's operations and runs each instance as a hidden stack in its
+# account, so that the roles a StackSet creates are real in the emulator's IAM; where it
+# stops short of CloudFormation, these patches follow the API reference.
+
+from moto.organizations import models as org_models
+
+require(hasattr(cfn.StackSet, "create_stack_instances"), "StackSet.create_stack_instances is gone")
+require(hasattr(cfn.StackInstance, "to_dict"), "StackInstance.to_dict is gone")
+require(hasattr(cfn.Stack, "update"), "Stack.update is gone")
+require(hasattr(cfn_responses.CloudFormationResponse, "delete_stack_instances"), "CloudFormationResponse.delete_stack_instances is gone")
+require(hasattr(org_models.OrganizationsBackend, "create_organizational_unit"), "OrganizationsBackend.create_organizational_unit is gone")
+
+
+class NameAlreadyExistsException(CloudFormationError):
+    code = "NameAlreadyExistsException"
+
+
+original_create_stack_set = cfn.CloudFormationBackend.create_stack_set
+
+
+def create_stack_set(self, name, *args, **kwargs):
+    """A second StackSet of one name is NameAlreadyExistsException (moto makes another)."""
+    for stack_set in self.stacksets.values():
+        if stack_set.name == name and stack_set.status != "DELETED":
+            raise NameAlreadyExistsException("The specified name is already in use.")
+    return original_create_stack_set(self, name, *args, **kwargs)
+
+
+cfn.CloudFormationBackend.create_stack_set = create_stack_set
+
+
+def remember_auto_deployment(response, name):
+    """DescribeStackSet tells a StackSet's AutoDeployment; moto drops it."""
+    given = response._get_params().get("AutoDeployment")
+    if given is None:
+        return
+    stack_set = response.cloudformation_backend.describe_stack_set(name)
+    stack_set.auto_deployment = {
+        "Enabled": str(given.get("Enabled")).lower() == "true",
+        "RetainStacksOnAccountRemoval": str(given.get("RetainStacksOnAccountRemoval")).lower() == "true",
+    }
+
+
+original_create_stack_set_response = cfn_responses.CloudFormationResponse.create_stack_set
+
+
+def create_stack_set_response(self):
+    result = original_create_stack_set_response(self)
+    remember_auto_deployment(self, self._get_param("StackSetName"))
+    return result
+
+
+cfn_responses.CloudFormationResponse.create_stack_set = create_stack_set_response
+
+original_create_instances = cfn.StackSet.create_stack_instances
+
+
+def create_stack_instances(self, accounts, regions, deployment_targets, parameters):
+    """A StackSet remembers the units it targets (DescribeStackSet's OrganizationalUnitIds)
+    and each instance the unit it came from (ListStackInstances' OrganizationalUnitId)."""
+    before = set(id(instance) for instance in self.stack_instances)
+    operation_id = original_create_instances(self, accounts, regions, deployment_targets, parameters)
+    units = (deployment_targets or {}).get("OrganizationalUnitIds", [])
+    if units:
+        known = getattr(self, "organizational_unit_ids", [])
+        self.organizational_unit_ids = known + [unit for unit in units if unit not in known]
+        organization = self.instances.org_backend
+        parents = {account.id: account.parent_id for account in organization.accounts}
+        for instance in self.stack_instances:
+            if id(instance) not in before:
+                instance.organizational_unit_id = parents.get(instance.account_id)
+    return operation_id
+
+
+cfn.StackSet.create_stack_instances = create_stack_instances
+
+original_instance_to_dict = cfn.StackInstance.to_dict
+
+
+def instance_to_dict(self):
+    described = original_instance_to_dict(self)
+    unit = getattr(self, "organizational_unit_id", None)
+    if unit:
+        described["OrganizationalUnitId"] = unit
+    return described
+
+
+cfn.StackInstance.to_dict = instance_to_dict
+
+original_stack_set_update = cfn.StackSet.update
+
+
+def stack_set_update(self, template, *args, **kwargs):
+    """UpdateStackSet applies the new template to every instance (moto changes only the
+    StackSet's copy), and instances created later get it too."""
+    operation = original_stack_set_update(self, template, *args, **kwargs)
+    if template:
+        self.instances.template = template
+        for instance in self.stack_instances:
+            instance.template = template
+            params = {p["ParameterKey"]: p["ParameterValue"] for p in instance.parameters} if isinstance(instance.parameters, list) else dict(instance.parameters)
+            instance.stack.update(template, parameters=params)
+    return operation
+
+
+cfn.StackSet.update = stack_set_update
+
+original_update_stack_set_response = cfn_responses.CloudFormationResponse.update_stack_set
+
+
+def update_stack_set_response(self):
+    result = original_update_stack_set_response(self)
+    remember_auto_deployment(self, self._get_param("StackSetName"))
+    return result
+
+
+cfn_responses.CloudFormationResponse.update_stack_set = update_stack_set_response
+
+original_delete_instances_response = cfn_responses.CloudFormationResponse.delete_stack_instances
+
+
+def delete_stack_instances_response(self):
+    """DeleteStackInstances by organizational unit deletes the instances that unit's
+    accounts have (moto reads only Accounts, and reports success having deleted nothing)."""
+    targets = self._get_params().get("DeploymentTargets") or {}
+    units = targets.get("OrganizationalUnitIds") or []
+    if not units:
+        return original_delete_instances_response(self)
+    stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
+    accounts = sorted({i.account_id for i in stack_set.stack_instances if getattr(i, "organizational_unit_id", None) in units})
+    regions = self._get_param("Regions", [])
+    stack_set.instances.delete(accounts, regions)
+    stack_set.organizational_unit_ids = [u for u in getattr(stack_set, "organizational_unit_ids", []) if u not in units]
+    operation_id = self._get_param("OperationId") or str(cfn.mock_random.uuid4())
+    stack_set._create_operation(operation_id=operation_id, action="DELETE", status="SUCCEEDED", accounts=accounts, regions=regions)
+    return ActionResult({"OperationId": operation_id})
+
+
+cfn_responses.CloudFormationResponse.delete_stack_instances = delete_stack_instances_response
+
+
+def seed_organization(description):
+    """HYPERPOD_MOTO_ORGANIZATION (JSON: management, unit, accounts) makes an organization
+    whose management account holds one organizational unit of that id with those accounts,
+    as the StackSet tests need fixed ids (moto draws them at random)."""
+    import json
+
+    wanted = json.loads(description)
+    backend = org_models.organizations_backends[wanted["management"]]["aws"]
+    backend.create_organization(region="us-east-1", FeatureSet="ALL")
+    root_id = backend.org.root_id
+    backend.create_organizational_unit(ParentId=root_id, Name="business-units")
+    unit = backend.ou[-1]
+    unit.id = wanted["unit"]
+    for number, account_id in enumerate(wanted["accounts"]):
+        backend.create_account(AccountName=f"unit-{number + 1}", Email=f"unit-{number + 1}@example.com")
+        account = backend.accounts[-1]
+        account.id = account_id
+        account.parent_id = unit.id
+
+
+if os.environ.get("HYPERPOD_MOTO_ORGANIZATION"):
+    seed_organization(os.environ["HYPERPOD_MOTO_ORGANIZATION"])
+
 if __name__ == "__main__":
     from moto.server import main
 

@@ -183,6 +183,16 @@ pub struct MotoServer {
 impl MotoServer {
     /// Starts the server with `python` and waits, at most 30 s, until it listens.
     pub fn start(python: &Path, log_dir: &Path) -> Result<MotoServer, String> {
+        MotoServer::start_with(python, log_dir, &[])
+    }
+
+    /// [`MotoServer::start`] with environment variables for the patch layer (such as
+    /// `HYPERPOD_MOTO_ORGANIZATION`, an organization to start with).
+    pub fn start_with(
+        python: &Path,
+        log_dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<MotoServer, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -193,6 +203,7 @@ impl MotoServer {
         let child = Command::new(python)
             .arg(workspace_root().join("tests/moto/server.py"))
             .arg(port.to_string())
+            .envs(env.iter().map(|(key, value)| (*key, value)))
             .stdout(file.try_clone().map_err(|e| e.to_string())?)
             .stderr(file)
             .spawn()

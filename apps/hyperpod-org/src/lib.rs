@@ -7,6 +7,12 @@
 //! C each land in one shard stack of that account, placed once and kept there by
 //! `placement.json`. However many teams there are, no template passes CloudFormation's
 //! limits, and adding or removing a team changes one shard per account it touches.
+//!
+//! With `HYPERPOD_ROLES_STACK_SET=<administrator account>:<ou-id>` (or
+//! [`OrgOptions::roles_stack_set`]) the data-scientist roles deploy instead as one
+//! service-managed StackSet (sharded like the rest) reaching the business units' accounts
+//! through their organizational unit: each team's role is confined to its unit's account,
+//! and the deploy engine needs credentials for the administrator, not for each unit.
 
 use std::path::PathBuf;
 
@@ -15,7 +21,9 @@ use hyperpod::{
     HyperPodEksCluster, HyperPodEksClusterProps, HyperPodNetwork, InstanceGroup, NetworkProps,
     QuotaInstanceType, TeamDataAccess, TeamMembers, TeamNamespace, TeamNamespaceProps,
 };
-use hyperpod_core::{App, Environment, Sharding, Stack, StackProps, Stage, Tags};
+use hyperpod_core::{
+    App, Environment, Sharding, Stack, StackProps, StackSetCaller, StackSetDeployment, Stage, Tags,
+};
 
 /// The account of the cluster (A).
 pub const CLUSTER_ACCOUNT: &str = "111111111111";
@@ -54,9 +62,71 @@ pub fn team_name(number: usize) -> String {
     format!("team-{number:04}")
 }
 
-/// The business unit (0, 1 or 2) that team `number` belongs to.
+/// The business unit (0, 1 or 2) that team `number` belongs to, with the default units.
 pub fn business_unit(number: usize) -> usize {
-    number % BUSINESS_UNIT_ACCOUNTS.len()
+    business_unit_of(number, BUSINESS_UNIT_ACCOUNTS.len())
+}
+
+/// How the app is laid out beyond its teams.
+#[derive(Clone, Debug)]
+pub struct OrgOptions {
+    /// The limits of every shard.
+    pub sharding: Sharding,
+    /// The business units' accounts; team `n` belongs to unit `n % len` (default
+    /// [`BUSINESS_UNIT_ACCOUNTS`]).
+    pub business_units: Vec<String>,
+    /// Deploys the teams' data-scientist roles as one StackSet reaching the business
+    /// units' accounts through their organizational unit, instead of one stack per unit
+    /// (default `None`: a stack per unit).
+    pub roles_stack_set: Option<RolesStackSet>,
+}
+
+impl Default for OrgOptions {
+    fn default() -> Self {
+        OrgOptions {
+            sharding: Sharding::default(),
+            business_units: BUSINESS_UNIT_ACCOUNTS
+                .iter()
+                .map(|a| (*a).to_owned())
+                .collect(),
+            roles_stack_set: None,
+        }
+    }
+}
+
+/// Where the StackSet of the data-scientist roles is administered and what it reaches.
+#[derive(Clone, Debug)]
+pub struct RolesStackSet {
+    /// The organization's management account, or a delegated administrator for StackSets.
+    pub administrator: Environment,
+    /// Whether `administrator` is a delegated administrator.
+    pub delegated: bool,
+    /// The organizational unit holding the business units' accounts.
+    pub organizational_unit: String,
+}
+
+/// The options `HYPERPOD_ROLES_STACK_SET` asks for: unset, one stack per business unit;
+/// `<account>:<ou-id>`, a StackSet administered from that account (the management account)
+/// reaching that organizational unit.
+pub fn options_from_env() -> Result<OrgOptions, String> {
+    let mut options = OrgOptions::default();
+    if let Ok(text) = std::env::var("HYPERPOD_ROLES_STACK_SET") {
+        let (administrator, organizational_unit) = text.trim().split_once(':').ok_or_else(|| {
+            format!("HYPERPOD_ROLES_STACK_SET is `{text}`; give `<administrator account>:<organizational unit id>`, such as `666666666666:ou-ab12-cdef3456`")
+        })?;
+        options.roles_stack_set = Some(RolesStackSet {
+            administrator: Environment::new(administrator, REGION),
+            delegated: false,
+            organizational_unit: organizational_unit.to_owned(),
+        });
+    }
+    Ok(options)
+}
+
+/// The business unit (an index into [`OrgOptions::business_units`]) team `number` of an
+/// app with `units` units belongs to.
+pub fn business_unit_of(number: usize, units: usize) -> usize {
+    number % units.max(1)
 }
 
 /// The app with the teams of the given numbers, in that order, sharded by the default
@@ -68,13 +138,24 @@ pub fn app(teams: impl IntoIterator<Item = usize>) -> App {
 /// The app with the teams of the given numbers, in that order, every team-holding stack
 /// sharded by `sharding`.
 pub fn app_with(teams: impl IntoIterator<Item = usize>, sharding: &Sharding) -> App {
+    app_with_options(
+        teams,
+        &OrgOptions {
+            sharding: sharding.clone(),
+            ..OrgOptions::default()
+        },
+    )
+}
+
+/// The app with the teams of the given numbers, in that order, laid out by `options`.
+pub fn app_with_options(teams: impl IntoIterator<Item = usize>, options: &OrgOptions) -> App {
     let teams: Vec<usize> = teams.into_iter().collect();
     let app = App::new("hyperpod-org");
     Tags::of(&app).add("platform", "hyperpod");
     let sharded = |description: &str, termination_protection: bool| StackProps {
         description: Some(description.into()),
         termination_protection,
-        sharding: Some(sharding.clone()),
+        sharding: Some(options.sharding.clone()),
         ..StackProps::default()
     };
 
@@ -95,25 +176,57 @@ pub fn app_with(teams: impl IntoIterator<Item = usize>, sharding: &Sharding) -> 
             true,
         ),
     );
-    let units: Vec<Stack> = BUSINESS_UNIT_ACCOUNTS
-        .iter()
-        .enumerate()
-        .map(|(unit, account)| {
-            let stage = Stage::new(
-                &app,
-                &format!("unit-{}", unit + 1),
-                Environment::new(account, REGION),
-            );
-            Stack::new(
+    // Per team: the stack holding its data-scientist role, and the role's account when that
+    // stack is a StackSet.
+    let scientists: Vec<(Stack, Option<String>)> = match &options.roles_stack_set {
+        None => options
+            .business_units
+            .iter()
+            .enumerate()
+            .map(|(unit, account)| {
+                let stage = Stage::new(
+                    &app,
+                    &format!("unit-{}", unit + 1),
+                    Environment::new(account, REGION),
+                );
+                let stack = Stack::new(
+                    &stage,
+                    "DataScientists",
+                    sharded(
+                        "the data-scientist roles of the business unit's teams",
+                        false,
+                    ),
+                );
+                (stack, None)
+            })
+            .collect(),
+        Some(stack_set) => {
+            let stage = Stage::new(&app, "units", stack_set.administrator.clone());
+            let stack = Stack::new(
                 &stage,
                 "DataScientists",
-                sharded(
-                    "the data-scientist roles of the business unit's teams",
-                    false,
-                ),
-            )
-        })
-        .collect();
+                StackProps {
+                    stack_set: Some(StackSetDeployment {
+                        caller: if stack_set.delegated {
+                            StackSetCaller::DelegatedAdministrator
+                        } else {
+                            StackSetCaller::ManagementAccount
+                        },
+                        ..StackSetDeployment::new(&[&stack_set.organizational_unit])
+                    }),
+                    ..sharded(
+                        "the data-scientist roles of the business units' teams, each in its unit's account",
+                        false,
+                    )
+                },
+            );
+            options
+                .business_units
+                .iter()
+                .map(|account| (stack.clone(), Some(account.clone())))
+                .collect()
+        }
+    };
     let data_stage = Stage::new(&app, "data", Environment::new(DATA_ACCOUNT, REGION));
     let data = Stack::new(
         &data_stage,
@@ -149,13 +262,16 @@ pub fn app_with(teams: impl IntoIterator<Item = usize>, sharding: &Sharding) -> 
         .iter()
         .map(|&number| {
             let name = team_name(number);
+            let (scientist_stack, scientist_account) =
+                &scientists[business_unit_of(number, scientists.len())];
             let props = TeamNamespaceProps {
                 service_accounts: vec![TRAINING_SERVICE_ACCOUNT.into()],
+                data_scientist_account: scientist_account.clone(),
                 ..TeamNamespaceProps::new(
                     &name,
                     &cluster,
                     ComputeQuota::new(vec![(QuotaInstanceType::MlG58xlarge, 1)]),
-                    &units[business_unit(number)],
+                    scientist_stack,
                     TeamMembers::PermissionSet(format!("Team{number:04}Scientists")),
                 )
             };

@@ -1,5 +1,6 @@
 //! Synthesizes (and deploys) the cluster shared by the teams of three business units;
-//! `HYPERPOD_TEAMS` sets how many teams (default 12).
+//! `HYPERPOD_TEAMS` sets how many teams (default 12), `HYPERPOD_ROLES_STACK_SET` deploys
+//! the teams' roles as a StackSet (see the library).
 
 fn main() -> std::process::ExitCode {
     let teams = match hyperpod_org::teams_from_env() {
@@ -9,5 +10,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    hyperpod_deploy::run(hyperpod_org::app(1..=teams))
+    let options = match hyperpod_org::options_from_env() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    hyperpod_deploy::run(hyperpod_org::app_with_options(1..=teams, &options))
 }

@@ -47,6 +47,7 @@ pub mod rules;
 pub mod schema;
 mod shard;
 mod stack;
+mod stack_set;
 mod synth;
 mod tree;
 mod validation;
@@ -65,6 +66,10 @@ pub use parameter::{CfnParameter, ParameterProps, ParameterType};
 pub use resource::{CfnResource, DeletionPolicy, TagFormat};
 pub use shard::{Placement, Sharding};
 pub use stack::{App, Construct, Environment, Stack, StackProps, Stage, Tags, default_stack_name};
+pub use stack_set::{
+    Concurrency, ConcurrencyMode, OperationPreferences, OperationPreferencesManifest,
+    RegionConcurrency, StackSetCaller, StackSetDeployment, StackSetManifest,
+};
 pub use synth::{AssemblyFile, CloudAssembly, SuppressedFinding, limits};
 pub use tree::{Node, Scope};
 pub use validation::{Issue, Problem, SynthError};

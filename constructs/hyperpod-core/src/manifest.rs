@@ -3,6 +3,8 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::stack_set::StackSetManifest;
+
 /// The stack tag naming the app a stack belongs to; the deploy engine changes or deletes
 /// only stacks whose tag names the app it deploys.
 pub const APP_TAG: &str = "hyperpod:app";
@@ -79,6 +81,10 @@ pub struct StackManifest {
     /// For a shard: the sharded stack it belongs to and the units it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardManifest>,
+    /// For a stack deployed as a StackSet: where and how. The stack's account and region
+    /// are then the administrator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_set: Option<StackSetManifest>,
 }
 
 /// What a shard stack holds.

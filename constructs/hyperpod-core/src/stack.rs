@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::shard::{Placement, Sharding};
+use crate::stack_set::StackSetDeployment;
 use crate::synth::{self, CloudAssembly};
 use crate::tree::{Node, NodeKind, NodeRef, Scope};
 use crate::validation::SynthError;
@@ -103,7 +104,7 @@ impl Stage {
     /// region a region name; either mistake is reported at synthesis.
     pub fn new(app: &App, id: &str, env: Environment) -> Stage {
         let account_ok = env.account.len() == 12 && env.account.chars().all(|c| c.is_ascii_digit());
-        let region_ok = REGION.is_match(&env.region);
+        let region_ok = is_valid_region(&env.region);
         let Environment { account, region } = env.clone();
         let node = app.node.add_child(id, NodeKind::Stage(StageData { env }));
         if !account_ok {
@@ -177,6 +178,12 @@ pub struct StackProps {
     /// each under these limits, and keeps the rest here. Shards share the stack's
     /// description, tags, termination protection and dependencies. Off by default.
     pub sharding: Option<Sharding>,
+    /// Deploys the stack as a service-managed StackSet from the stage's account (the
+    /// administrator) to the accounts of organizational units, instead of as one stack in
+    /// the stage's account. Resources confined to an account
+    /// ([`Node::confine_to_account`](crate::Node::confine_to_account)) exist there only.
+    /// Off by default.
+    pub stack_set: Option<StackSetDeployment>,
 }
 
 pub(crate) struct StackData {
@@ -199,6 +206,12 @@ impl Stack {
             .unwrap_or_else(|| default_stack_name(&stage.app_name(), &stage.node.id(), id));
         let description_bytes = props.description.as_ref().map_or(0, String::len);
         let sharding_problem = props.sharding.as_ref().and_then(Sharding::check);
+        let stack_set_problems = props
+            .stack_set
+            .as_ref()
+            .map(StackSetDeployment::check)
+            .unwrap_or_default();
+        let protected_stack_set = props.stack_set.is_some() && props.termination_protection;
         let node = stage.node.add_child(
             id,
             NodeKind::Stack(StackData {
@@ -211,6 +224,12 @@ impl Stack {
         );
         if let Some(problem) = sharding_problem {
             node.report("invalid_sharding", problem);
+        }
+        for problem in stack_set_problems {
+            node.report("invalid_stack_set", problem);
+        }
+        if protected_stack_set {
+            node.report("stack_set_termination_protection", "a StackSet has no termination protection (its instances are deleted through the StackSet, which `destroy` asks about); turn `termination_protection` off for this stack");
         }
         if !is_valid_stack_name(&name) {
             node.report(
@@ -258,6 +277,11 @@ impl Stack {
     /// How the stack's units are sharded, when they are.
     pub fn sharding(&self) -> Option<Sharding> {
         self.with_data(|data| data.props.sharding.clone())
+    }
+
+    /// How the stack deploys as a StackSet, when it does.
+    pub fn stack_set(&self) -> Option<StackSetDeployment> {
+        self.with_data(|data| data.props.stack_set.clone())
     }
 
     /// The stage the stack belongs to.
@@ -356,6 +380,11 @@ pub fn default_stack_name(app: &str, stage: &str, id: &str) -> String {
 
 static REGION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$").expect("a valid pattern"));
+
+/// Region names: `us-east-1`, `eu-west-2`, `us-gov-west-1`.
+pub(crate) fn is_valid_region(region: &str) -> bool {
+    REGION.is_match(region)
+}
 
 fn is_valid_app_name(name: &str) -> bool {
     name.len() <= 64

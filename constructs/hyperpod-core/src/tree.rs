@@ -38,6 +38,8 @@ pub(crate) struct NodeData {
     pub(crate) suppressions: Vec<(String, String)>,
     /// The key of the unit of placement this node starts, in a sharded stack.
     pub(crate) shard_unit: Option<String>,
+    /// The account this node and everything below it deploy to, in a StackSet.
+    pub(crate) confined_account: Option<String>,
 }
 
 pub(crate) enum NodeKind {
@@ -125,6 +127,7 @@ impl Node {
                 tags: IndexMap::new(),
                 suppressions: Vec::new(),
                 shard_unit: None,
+                confined_account: None,
             }],
             placement: crate::shard::Placement::default(),
         };
@@ -158,6 +161,7 @@ impl Node {
                 tags: IndexMap::new(),
                 suppressions: Vec::new(),
                 shard_unit: None,
+                confined_account: None,
             });
             tree.nodes[self.index].children.push(index);
             index
@@ -358,6 +362,52 @@ impl Node {
             current = node.scope();
         }
         None
+    }
+
+    /// Confines this node and everything below it to one account of a stack deployed as a
+    /// StackSet ([`crate::StackProps::stack_set`]): every resource below carries a condition
+    /// that the account it deploys to is `account`, so that it exists there and nowhere
+    /// else. In a stack deployed to one account, `account` must be that account (then it
+    /// changes nothing), so constructs may confine what they place in any stack.
+    pub fn confine_to_account(&self, account: &str) {
+        if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+            self.report(
+                "invalid_account",
+                format!("account `{account}` is not an AWS account id; give the 12 digits of the account, as a string with its leading zeros"),
+            );
+            return;
+        }
+        self.with_mut(|data| data.confined_account = Some(account.to_owned()));
+    }
+
+    /// The account this node is confined to: its own or its nearest confined scope's below
+    /// its stack.
+    pub(crate) fn confined_account(&self) -> Option<String> {
+        let mut current = Some(self.clone());
+        while let Some(node) = current {
+            if node.is_stack() {
+                return None;
+            }
+            if let Some(account) = node.with(|data| data.confined_account.clone()) {
+                return Some(account);
+            }
+            current = node.scope();
+        }
+        None
+    }
+
+    /// The one account what is declared below this node deploys to: the account it is
+    /// confined to, or its stack's. `None` outside a stack, and in a stack deployed as a
+    /// StackSet outside any confined scope (that deploys to every account of the StackSet).
+    pub fn deploy_account(&self) -> Option<String> {
+        if let Some(account) = self.confined_account() {
+            return Some(account);
+        }
+        let stack = crate::Stack::of(self)?;
+        stack
+            .stack_set()
+            .is_none()
+            .then(|| stack.stage().env().account)
     }
 
     /// The suppressions of this node and its ancestors, nearest first.

@@ -212,8 +212,14 @@ pub struct TeamNamespaceProps {
     pub cluster: HyperPodEksCluster,
     /// The quota.
     pub quota: ComputeQuota,
-    /// The stack of the data scientists' account (B) that holds the team's role.
+    /// The stack of the data scientists' account (B) that holds the team's role: a stack of
+    /// that account, or a stack deployed as a StackSet that reaches it (then give
+    /// `data_scientist_account`).
     pub data_scientist_stack: Stack,
+    /// The data scientists' account, when `data_scientist_stack` deploys as a StackSet to
+    /// many accounts: the team's role is confined to this one. `None` takes the stack's
+    /// account.
+    pub data_scientist_account: Option<String>,
     /// Who in that account may become the team's data scientist (there is no default that
     /// trusts the whole account). Every hop of the chain to the cluster requires a source
     /// identity.
@@ -245,6 +251,7 @@ impl TeamNamespaceProps {
             cluster: cluster.clone(),
             quota,
             data_scientist_stack: data_scientist_stack.clone(),
+            data_scientist_account: None,
             members,
             access: NamespaceAccess::TeamRole,
             service_accounts: vec!["training".into()],
@@ -363,7 +370,7 @@ impl TeamNamespace {
         let cluster_account = Stack::of(&construct)
             .map(|stack| stack.stage().env().account)
             .unwrap_or_default();
-        let scientist_account = props.data_scientist_stack.stage().env().account;
+        let scientist_account = scientist_account(&props);
         let access_role_name = format!("{team}-cluster-access");
         let scientist_role_name = format!("{team}-data-scientist");
         let namespace = format!("{NAMESPACE_PREFIX}{team}");
@@ -380,6 +387,10 @@ impl TeamNamespace {
             ),
         );
         scientist_scope.node().set_shard_unit(&team);
+        // In a StackSet reaching many accounts, the role exists in the team's account only.
+        scientist_scope
+            .node()
+            .confine_to_account(&scientist_account);
 
         let data_scientist_role = Role::new(
             &scientist_scope,
@@ -819,8 +830,19 @@ fn check_props(node: &Node, props: &TeamNamespaceProps) {
         node.report("no_shared_fsx", format!("team `{team}` asks for the shared FSx for Lustre file system, but the cluster has none; set `addons.fsx` on the cluster or drop `shared_fsx`"));
     }
     if let Some(stack) = node.scope().and_then(|scope| Stack::of(&scope))
-        && stack.stage().env().account == props.data_scientist_stack.stage().env().account
+        && stack.stage().env().account == scientist_account(props)
     {
         node.report("data_scientists_in_cluster_account", "the data scientists' stack is in the cluster's account; give the stack of their own account");
     }
+    if props.data_scientist_stack.stack_set().is_some() && props.data_scientist_account.is_none() {
+        node.report("data_scientist_account_required", format!("the data scientists' stack `{}` deploys as a StackSet to many accounts; set `data_scientist_account` to the account of team `{team}`'s data scientists", props.data_scientist_stack.node().path()));
+    }
+}
+
+/// The account of the team's data scientists: the one given, or their stack's.
+fn scientist_account(props: &TeamNamespaceProps) -> String {
+    props
+        .data_scientist_account
+        .clone()
+        .unwrap_or_else(|| props.data_scientist_stack.stage().env().account)
 }

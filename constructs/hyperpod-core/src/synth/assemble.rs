@@ -179,6 +179,15 @@ impl Synthesizer {
                     number: *number,
                     units: units.clone(),
                 }),
+                stack_set: info
+                    .stack
+                    .stack_set()
+                    .map(|deployment| -> StackSetManifest {
+                        deployment.manifest(
+                            &info.env.region,
+                            info.confined_accounts.iter().cloned().collect(),
+                        )
+                    }),
             });
             files.push(AssemblyFile {
                 path: template_path,

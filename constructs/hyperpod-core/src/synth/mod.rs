@@ -34,6 +34,7 @@ use crate::parameter::ParameterProps;
 use crate::resource::{ResourceData, TagFormat};
 use crate::shard::{self, Placement};
 use crate::stack::{Environment, Stack};
+use crate::stack_set::StackSetManifest;
 use crate::tree::{Node, NodeKind, NodeRef, Scope};
 use crate::validation::{Problem, SynthError};
 use crate::value::{Expr, Pseudo};
@@ -168,6 +169,14 @@ struct StackInfo {
     shared_outputs: IndexMap<String, SharedOutput>,
     /// Parameters filled at deploy time from another stack's output.
     deploy_time_parameters: IndexMap<String, DeployTimeParameter>,
+    /// For a stack deployed as a StackSet: the accounts its resources are confined to.
+    confined_accounts: std::collections::BTreeSet<String>,
+}
+
+impl StackInfo {
+    fn is_stack_set(&self) -> bool {
+        self.stack.with_data(|data| data.props.stack_set.is_some())
+    }
 }
 
 struct SharedOutput {

@@ -52,6 +52,10 @@ impl Synthesizer {
                     body.parameters.insert(logical_id, render_parameter(&props));
                 }
                 Some(2) => {
+                    if self.stacks[position].is_stack_set() {
+                        self.problem(&node, "output_in_stack_set", "a StackSet's outputs stay in the accounts it deploys to, where no other stack and no command reads them; remove the output");
+                        continue;
+                    }
                     let rendered = self.render_output(&node, position);
                     body.outputs.insert(logical_id, rendered);
                 }
@@ -90,6 +94,9 @@ impl Synthesizer {
                 }
             }
         }
+        if self.stacks[position].is_stack_set() {
+            self.add_account_conditions(position, &mut body);
+        }
         if body.resources.is_empty() && self.stacks[position].shard.is_some() {
             // A shard every unit has left: deploying it deletes what they had. CloudFormation
             // needs a resource; a wait condition handle has no properties and costs nothing.
@@ -106,6 +113,37 @@ impl Synthesizer {
             );
         }
         body
+    }
+
+    /// In a StackSet's template: the condition of each account its resources are confined
+    /// to, and, when every resource is confined, a placeholder that every account gets, so
+    /// that an account of the units without resources of its own still has a valid stack.
+    fn add_account_conditions(&mut self, position: usize, body: &mut TemplateBody) {
+        let stack = self.stacks[position].stack.clone();
+        for account in self.stacks[position].confined_accounts.clone() {
+            let name = account_condition(&account);
+            if body.conditions.contains_key(&name) || body.resources.contains_key(&name) {
+                self.problem(stack.node(), "duplicate_logical_id", format!("`{name}` is the condition of the StackSet's resources confined to account {account}, and an element of the stack has the same logical id; rename that element"));
+                continue;
+            }
+            body.conditions.insert(
+                name,
+                json!({ "Fn::Equals": [{ "Ref": "AWS::AccountId" }, account] }),
+            );
+        }
+        let every_resource_confined = body
+            .resources
+            .values()
+            .all(|resource| resource.get("Condition").is_some());
+        if every_resource_confined {
+            if body.resources.contains_key(STACK_SET_PLACEHOLDER) {
+                self.problem(stack.node(), "duplicate_logical_id", format!("`{STACK_SET_PLACEHOLDER}` is the placeholder of the StackSet's accounts without resources, and an element of the stack has the same logical id; rename that element"));
+            }
+            body.resources.insert(
+                STACK_SET_PLACEHOLDER.into(),
+                json!({ "Type": "AWS::CloudFormation::WaitConditionHandle" }),
+            );
+        }
     }
 
     pub(super) fn render_resource(&mut self, node: &Node, position: usize) -> Json {
@@ -171,6 +209,19 @@ impl Synthesizer {
             && let Some(name) = self.condition_name(condition, position, node)
         {
             out.insert("Condition".into(), Json::String(name));
+        }
+        if self.stacks[position].is_stack_set()
+            && let Some(account) = node.confined_account()
+        {
+            if data.condition.is_some() {
+                self.problem(node, "condition_in_confined_scope", format!("this resource has a condition of its own and is confined to account {account}, which is a condition too; CloudFormation takes one per resource: drop its condition, or declare it outside the confined scope"));
+            } else {
+                out.insert(
+                    "Condition".into(),
+                    Json::String(account_condition(&account)),
+                );
+                self.stacks[position].confined_accounts.insert(account);
+            }
         }
         let depends_on = self.depends_on(node, &data.depends_on, position, &referenced);
         if !depends_on.is_empty() {
@@ -493,6 +544,20 @@ impl Synthesizer {
             }
         }
         let logical_id = self.logical_id(&target);
+        if producer != position
+            && (self.stacks[producer].is_stack_set() || self.stacks[position].is_stack_set())
+        {
+            self.problem(at, "stack_set_reference", format!("this reads `{}` across stacks, and one of them deploys as a StackSet, whose values live in many accounts and whose inputs are the same in all of them; pass the value as a literal", target.display_path()));
+            return Json::Null;
+        }
+        if producer == position
+            && self.stacks[position].is_stack_set()
+            && let Some(account) = target.confined_account()
+            && at.confined_account().as_ref() != Some(&account)
+        {
+            self.problem(at, "reference_across_accounts", format!("this reads `{}`, which exists only in account {account} of the StackSet, from outside that account's scope; confine both to the same account", target.display_path()));
+            return Json::Null;
+        }
         if producer == position {
             if is_output {
                 return self.render_tracking(&output_value(&target), position, at, referenced);
@@ -661,6 +726,15 @@ impl ResourceSnapshot {
 }
 
 /// The value of an output node.
+/// The logical id of the placeholder resource of a StackSet whose every resource is
+/// confined to an account.
+pub(super) const STACK_SET_PLACEHOLDER: &str = "StackSetPlaceholder";
+
+/// The logical id of the condition that a StackSet's stack instance is in `account`.
+pub(super) fn account_condition(account: &str) -> String {
+    format!("InAccount{account}")
+}
+
 pub(super) fn output_value(node: &Node) -> Expr {
     node.with_element(|e| match &e.body {
         ElementBody::Output(data) => Some(data.value.clone()),

@@ -87,6 +87,7 @@ pub async fn bootstrap(
             construct_paths: Default::default(),
             assets: Vec::new(),
             shard: None,
+            stack_set: None,
         };
         let client = accounts.client(&account, &region);
         let outcome =

@@ -38,18 +38,22 @@ pub async fn destroy(
     println!("destroy, in this order:");
     for stack in &order {
         let client = accounts.client(&stack.account, &stack.region);
-        let state = match current(&client, &stack.stack_name).await {
-            Ok(None) => "not deployed".to_owned(),
-            Ok(Some(deployed)) if deployed.enable_termination_protection() == Some(true) => {
-                if options.lift_termination_protection {
-                    "termination protection on: it will be lifted".to_owned()
-                } else {
-                    "termination protection on: it stays (--lift-termination-protection lifts it)"
+        let state = if stack.stack_set.is_some() {
+            super::stack_set::destroy_state(&client, stack).await
+        } else {
+            match current(&client, &stack.stack_name).await {
+                Ok(None) => "not deployed".to_owned(),
+                Ok(Some(deployed)) if deployed.enable_termination_protection() == Some(true) => {
+                    if options.lift_termination_protection {
+                        "termination protection on: it will be lifted".to_owned()
+                    } else {
+                        "termination protection on: it stays (--lift-termination-protection lifts it)"
                         .to_owned()
+                    }
                 }
+                Ok(Some(_)) => "deployed".to_owned(),
+                Err(reason) => format!("cannot be read: {reason}"),
             }
-            Ok(Some(_)) => "deployed".to_owned(),
-            Err(reason) => format!("cannot be read: {reason}"),
         };
         println!(
             "  {} (stack {}, account {} {}): {state}",
@@ -76,7 +80,12 @@ pub async fn destroy(
         let outcome = if let Some(dependent) = kept.get(&stack.id) {
             Outcome::NotAttempted(format!("{dependent} still depends on it"))
         } else {
-            match destroy_stack(&client, stack, assembly_dir, options).await {
+            let destroyed = if stack.stack_set.is_some() {
+                super::stack_set::destroy_stack_set(&client, stack, options).await
+            } else {
+                destroy_stack(&client, stack, assembly_dir, options).await
+            };
+            match destroyed {
                 Ok(outcome) => outcome,
                 Err(reason) => Outcome::Failed(reason),
             }

@@ -17,6 +17,7 @@ pub mod progress;
 mod schedule;
 mod selection;
 mod stack;
+mod stack_set;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

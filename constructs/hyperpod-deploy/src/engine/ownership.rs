@@ -1,5 +1,7 @@
-//! Ownership: a run changes or deletes only the stacks its app deployed, told by the
-//! ownership tags synthesis puts on every stack.
+//! Ownership: a run changes or deletes only the stacks (and StackSets) its app deployed,
+//! told by the ownership tags synthesis puts on every stack.
+
+use std::collections::BTreeMap;
 
 use hyperpod_core::{APP_TAG, STAGE_TAG, StackManifest};
 
@@ -12,21 +14,32 @@ pub(super) fn check_owner(
     stack: &StackManifest,
     adopt: bool,
 ) -> Result<(), String> {
+    check_owner_tags(&tag_map(deployed.tags()), "stack", stack, adopt)
+}
+
+/// The tags of a stack or StackSet as a map.
+pub(super) fn tag_map(tags: &[aws_sdk_cloudformation::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned())))
+        .collect()
+}
+
+/// [`check_owner`] for what carries `tags`: a `kind` ("stack", "StackSet") of `stack`'s
+/// name.
+pub(super) fn check_owner_tags(
+    tags: &BTreeMap<String, String>,
+    kind: &str,
+    stack: &StackManifest,
+    adopt: bool,
+) -> Result<(), String> {
     let Some(app) = stack.tags.get(APP_TAG) else {
         return Ok(());
     };
-    let tag = |key: &str| {
-        deployed
-            .tags()
-            .iter()
-            .find(|tag| tag.key() == Some(key))
-            .and_then(|tag| tag.value())
-    };
     let place = format!(
-        "stack {} in account {} {}",
+        "{kind} {} in account {} {}",
         stack.stack_name, stack.account, stack.region
     );
-    match (tag(APP_TAG), tag(STAGE_TAG)) {
+    match (tags.get(APP_TAG), tags.get(STAGE_TAG)) {
         (Some(owner), _) if owner != app => Err(format!(
             "{place} belongs to app `{owner}`, not `{app}`; nothing was changed. Give this app's stack another name (`StackProps::stack_name`), or deploy it from `{owner}`"
         )),

@@ -206,17 +206,24 @@ pub(super) async fn plan(
     let mut plan = Plan::default();
     for stack in stacks {
         let wanted = &templates.parsed[&stack.id];
-        let (action, changes, retained) = plan_stack(accounts, manifest, stack, wanted, options)
-            .await
-            .unwrap_or_else(|reason| {
-                (
-                    PlannedAction::Failed(reason),
-                    StackDiff::default(),
-                    Vec::new(),
-                )
-            });
+        let planned = if stack.stack_set.is_some() {
+            let client = accounts.client(&stack.account, &stack.region);
+            super::stack_set::plan_stack_set(&client, stack, wanted, options).await
+        } else {
+            plan_stack(accounts, manifest, stack, wanted, options).await
+        };
+        let (action, changes, retained) = planned.unwrap_or_else(|reason| {
+            (
+                PlannedAction::Failed(reason),
+                StackDiff::default(),
+                Vec::new(),
+            )
+        });
         let mut planned = StackPlan::of(stack, action, changes, retained);
-        if planned.action == PlannedAction::Update {
+        if stack.stack_set.is_some() {
+            // A StackSet has no change sets: the template diff is the whole plan.
+            planned.notes.push(super::stack_set::plan_note(stack));
+        } else if planned.action == PlannedAction::Update {
             ask_cloudformation(
                 accounts,
                 manifest,
@@ -430,7 +437,7 @@ async fn plan_stack(
 
 /// The resources a change removes (or renames) from `deployed` that CloudFormation keeps
 /// in the account: their deletion policy is `Retain`.
-fn retained(changes: &StackDiff, deployed: &serde_json::Value) -> Vec<String> {
+pub(super) fn retained(changes: &StackDiff, deployed: &serde_json::Value) -> Vec<String> {
     changes
         .removed
         .iter()

@@ -94,6 +94,17 @@ pub(super) async fn deploy_stack(
     } else {
         None
     };
+    if stack.stack_set.is_some() {
+        let template = super::stack_set::Template {
+            body,
+            url: template_url.as_deref(),
+        };
+        let outcome =
+            super::stack_set::deploy_stack_set(&client, stack, &template, options, approved)
+                .await
+                .unwrap_or_else(Outcome::Failed);
+        return (outcome, BTreeMap::new(), uploads);
+    }
     let parameters = match resolve_parameters(accounts, manifest, stack, Some(results)).await {
         Ok(parameters) => parameters,
         Err(reason) => return (Outcome::Failed(reason), BTreeMap::new(), uploads),
