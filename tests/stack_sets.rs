@@ -349,8 +349,9 @@ fn a_team_in_a_stack_set_needs_its_account() {
     assert!(missing.2.contains("data_scientist_account"), "{missing:?}");
 }
 
-/// The IAM roles of `account` in the emulator, through boto3 in the tools' environment.
-fn roles_in(endpoint: &str, account: &str) -> Vec<String> {
+/// Runs `code` with `iam`, a boto3 IAM client acting in `account` of the emulator (through
+/// the tools' Python); returns what it prints.
+fn with_iam(endpoint: &str, account: &str, code: &str) -> String {
     let python = tests::python_tools().expect("moto runs, so its Python does");
     let script = format!(
         r#"
@@ -358,8 +359,7 @@ import boto3
 sts = boto3.client("sts", endpoint_url="{endpoint}", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 c = sts.assume_role(RoleArn="arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="tests")["Credentials"]
 iam = boto3.client("iam", endpoint_url="{endpoint}", region_name="us-east-1", aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
-for role in iam.list_roles()["Roles"]:
-    print(role["RoleName"])
+{code}
 "#
     );
     let output = Command::new(python).arg("-c").arg(script).output().unwrap();
@@ -368,10 +368,23 @@ for role in iam.list_roles()["Roles"]:
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout)
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The data-scientist roles of `account` in the emulator, sorted.
+fn scientist_roles(endpoint: &str, account: &str) -> Vec<String> {
+    let listed = with_iam(
+        endpoint,
+        account,
+        "for role in iam.list_roles()[\"Roles\"]:\n    print(role[\"RoleName\"])",
+    );
+    let mut roles: Vec<String> = listed
         .lines()
+        .filter(|role| role.ends_with("-data-scientist"))
         .map(str::to_owned)
-        .collect()
+        .collect();
+    roles.sort();
+    roles
 }
 
 fn organization(accounts: &[&str]) -> Vec<(&'static str, String)> {
@@ -424,14 +437,7 @@ async fn the_roles_stack_set_reaches_each_units_account_and_converges() {
     );
     // Team n belongs to unit n % 3: teams 1 and 4 to B2, 2 to B3, 3 to B1; each role only
     // in its own account.
-    let scientists = |account: &str| -> Vec<String> {
-        let mut roles: Vec<String> = roles_in(&endpoint, account)
-            .into_iter()
-            .filter(|role| role.ends_with("-data-scientist"))
-            .collect();
-        roles.sort();
-        roles
-    };
+    let scientists = |account: &str| scientist_roles(&endpoint, account);
     assert_eq!(scientists(b1), ["team-0003-data-scientist"]);
     assert_eq!(
         scientists(b2),
@@ -530,4 +536,68 @@ async fn an_account_outside_the_unit_fails_the_stack_set_by_name() {
         "{}",
         summary.render()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_the_stack_set_fails_in_is_named_and_a_rerun_after_the_fix_converges() {
+    let Some(moto) = Moto::start_with(&organization(&BUSINESS_UNIT_ACCOUNTS)) else {
+        return;
+    };
+    let base = moto.base().await;
+    let b1 = BUSINESS_UNIT_ACCOUNTS[0];
+    // Someone made team 3's role by hand in B1: the StackSet's stack there cannot.
+    let by_hand =
+        "iam.create_role(RoleName=\"team-0003-data-scientist\", AssumeRolePolicyDocument=\"{}\")";
+    with_iam(&moto.endpoint, b1, by_hand);
+    let out = tempfile::tempdir().unwrap();
+    let folder = hyperpod_org::app_with_options(1..=3, &stack_set_options())
+        .synth()
+        .unwrap()
+        .write_to(out.path())
+        .unwrap();
+    let bootstrapped = engine::bootstrap(&base, &folder, &options()).await.unwrap();
+    assert!(bootstrapped.succeeded(), "{}", bootstrapped.render());
+    let failed = engine::deploy(&base, &folder, &options()).await.unwrap();
+    match failed.outcome("units/DataScientists-shard1") {
+        Some(Outcome::Failed(reason)) => {
+            assert!(
+                reason.contains(&format!("{b1} us-east-1: FAILED")),
+                "{reason}"
+            );
+            assert!(reason.contains("team-0003-data-scientist"), "{reason}");
+            assert!(reason.contains("retries"), "{reason}");
+        }
+        other => panic!("{other:?}\n{}", failed.render()),
+    }
+    // The other units' accounts got their roles; the cluster waits.
+    assert_eq!(
+        scientist_roles(&moto.endpoint, BUSINESS_UNIT_ACCOUNTS[1]),
+        ["team-0001-data-scientist"]
+    );
+    assert!(matches!(
+        failed.outcome("cluster/Cluster-shard1"),
+        Some(Outcome::NotAttempted(_))
+    ));
+
+    // The hand-made role is removed; the next deploy retries B1 and everything converges.
+    with_iam(
+        &moto.endpoint,
+        b1,
+        "iam.delete_role(RoleName=\"team-0003-data-scientist\")",
+    );
+    let plan = engine::diff(&base, &folder, &options()).await.unwrap();
+    assert_eq!(
+        plan.stack("units/DataScientists-shard1").unwrap().action,
+        engine::PlannedAction::Update,
+        "{}",
+        plan.render()
+    );
+    let fixed = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(fixed.succeeded(), "{}", fixed.render());
+    assert_eq!(
+        scientist_roles(&moto.endpoint, b1),
+        ["team-0003-data-scientist"]
+    );
+    let again = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(deployed_ids(&again).is_empty(), "{}", again.render());
 }

@@ -423,6 +423,71 @@ def create_stack_instances(self, accounts, regions, deployment_targets, paramete
 
 cfn.StackSet.create_stack_instances = create_stack_instances
 
+require(hasattr(cfn.StackInstances, "create_instances"), "StackInstances.create_instances is gone")
+
+
+def failed_instance(instances, account, region, parameters, permission_model, reason):
+    """An instance whose stack could not be made in its account: listed OUTDATED with the
+    reason, as CloudFormation lists it, until an update makes its stack."""
+    instance = object.__new__(cfn.StackInstance)
+    instance.account_id = account
+    instance.region_name = region
+    instance.stackset_id = instances.stackset_id
+    instance.stack_name = instances.stack_name
+    instance.name = instances.stackset_name
+    instance.template = instances.template
+    instance.parameters = parameters or []
+    instance.permission_model = permission_model
+    instance.stack = None
+    instance.failed_reason = reason
+    return instance
+
+
+def create_instances(self, accounts, regions, parameters, deployment_targets, permission_model):
+    """A stack that fails in one account fails that account, not the call: CloudFormation
+    reports it in the operation's results (moto raises, and the other accounts are lost)."""
+    organization = self.org_backend
+    units = deployment_targets.get("OrganizationalUnitIds", [])
+    children = [unit.id for unit in organization.ou if unit.parent_id in units]
+    targets = [(region, account) for region in regions for account in accounts]
+    targets += [(region, account.id) for region in regions for unit in units + children for account in organization.accounts if account.parent_id == unit]
+    self.failures = []
+    made = []
+    for region, account in targets:
+        if self.get_instance(account, region) is not None:
+            continue
+        try:
+            instance = cfn.StackInstance(account_id=account, region_name=region, stackset_id=self.stackset_id, stack_name=self.stack_name, name=self.stackset_name, template=self.template, parameters=parameters, permission_model=permission_model)
+        except Exception as error:
+            instance = failed_instance(self, account, region, parameters, permission_model, str(error))
+            self.failures.append({"Account": account, "Region": region, "Status": "FAILED", "StatusReason": str(error)})
+        made.append(instance)
+    self.stack_instances += made
+    return [instance.to_dict() for instance in made]
+
+
+cfn.StackInstances.create_instances = create_instances
+
+
+def settle_operation(stack_set, failures):
+    """The operation just recorded fails when an account failed, with the results."""
+    operation = stack_set.operations[-1]
+    if failures:
+        operation["Status"] = "FAILED"
+        operation["Results"] = failures
+
+
+original_create_instances_with_units = cfn.StackSet.create_stack_instances
+
+
+def create_stack_instances_settled(self, *args, **kwargs):
+    operation_id = original_create_instances_with_units(self, *args, **kwargs)
+    settle_operation(self, getattr(self.instances, "failures", []))
+    return operation_id
+
+
+cfn.StackSet.create_stack_instances = create_stack_instances_settled
+
 original_instance_to_dict = cfn.StackInstance.to_dict
 
 
@@ -431,7 +496,22 @@ def instance_to_dict(self):
     unit = getattr(self, "organizational_unit_id", None)
     if unit:
         described["OrganizationalUnitId"] = unit
+    if getattr(self, "failed_reason", None):
+        described["Status"] = "OUTDATED"
+        described["StatusReason"] = self.failed_reason
+        described["StackInstanceStatus"] = {"DetailedStatus": "FAILED"}
     return described
+
+
+original_instance_delete = cfn.StackInstance.delete
+
+
+def instance_delete(self):
+    if self.stack is not None:
+        original_instance_delete(self)
+
+
+cfn.StackInstance.delete = instance_delete
 
 
 cfn.StackInstance.to_dict = instance_to_dict
@@ -443,13 +523,24 @@ def stack_set_update(self, template, *args, **kwargs):
     """UpdateStackSet applies the new template to every instance (moto changes only the
     StackSet's copy), and instances created later get it too."""
     operation = original_stack_set_update(self, template, *args, **kwargs)
-    if template:
-        self.instances.template = template
-        for instance in self.stack_instances:
-            instance.template = template
-            params = {p["ParameterKey"]: p["ParameterValue"] for p in instance.parameters} if isinstance(instance.parameters, list) else dict(instance.parameters)
-            instance.stack.update(template, parameters=params)
-    return operation
+    template = template or self.template
+    self.instances.template = template
+    failures = []
+    for instance in self.stack_instances:
+        instance.template = template
+        params = {p["ParameterKey"]: p["ParameterValue"] for p in instance.parameters} if isinstance(instance.parameters, list) else dict(instance.parameters)
+        try:
+            if instance.stack is None:
+                # An account that failed before is tried again.
+                cfn.StackInstance.__init__(instance, account_id=instance.account_id, region_name=instance.region_name, stackset_id=instance.stackset_id, stack_name=instance.stack_name, name=instance.name, template=template, parameters=instance.parameters, permission_model=instance.permission_model)
+            else:
+                instance.stack.update(template, parameters=params)
+            instance.failed_reason = None
+        except Exception as error:
+            instance.failed_reason = str(error)
+            failures.append({"Account": instance.account_id, "Region": instance.region_name, "Status": "FAILED", "StatusReason": str(error)})
+    settle_operation(self, failures)
+    return self.operations[-1]
 
 
 cfn.StackSet.update = stack_set_update
@@ -486,6 +577,22 @@ def delete_stack_instances_response(self):
 
 
 cfn_responses.CloudFormationResponse.delete_stack_instances = delete_stack_instances_response
+
+require(hasattr(cfn_responses.CloudFormationResponse, "list_stack_set_operation_results"), "CloudFormationResponse.list_stack_set_operation_results is gone")
+original_operation_results = cfn_responses.CloudFormationResponse.list_stack_set_operation_results
+
+
+def list_stack_set_operation_results(self):
+    """An operation's results name the accounts it failed in (moto lists only the accounts
+    an operation was given, never the units' ones)."""
+    stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
+    operation = stack_set.get_operation(self._get_param("OperationId"))
+    if "Results" in operation:
+        return ActionResult({"Summaries": operation["Results"]})
+    return original_operation_results(self)
+
+
+cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_stack_set_operation_results
 
 
 def seed_organization(description):

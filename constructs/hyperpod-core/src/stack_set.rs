@@ -42,7 +42,8 @@ pub struct StackSetDeployment {
 impl StackSetDeployment {
     /// A StackSet for the accounts of `organizational_units`, with the default
     /// preferences: administered from the management account, in the stage's region,
-    /// automatic deployment on, and an operation that stops at the first failed account.
+    /// automatic deployment on, and an operation that goes through a quarter of the accounts
+    /// at a time and fails at the first failed account (those in flight finish).
     pub fn new<S: AsRef<str>>(organizational_units: &[S]) -> StackSetDeployment {
         StackSetDeployment {
             organizational_units: organizational_units
@@ -160,7 +161,9 @@ pub struct OperationPreferences {
     /// How many accounts may fail, per region, before the operation stops (default none:
     /// it stops at the first failure).
     pub failure_tolerance: Concurrency,
-    /// Whether the concurrency drops as failures accrue (strict, the default) or stays.
+    /// Whether the concurrency stays whatever fails (soft, the default: 25 % at once even
+    /// with no failure tolerated) or starts at one more than may fail and drops with each
+    /// failure (strict).
     pub concurrency_mode: ConcurrencyMode,
     /// Regions one after another (the default) or all at once.
     pub region_concurrency: RegionConcurrency,
@@ -171,7 +174,8 @@ impl Default for OperationPreferences {
         OperationPreferences {
             max_concurrent: Concurrency::Percentage(25),
             failure_tolerance: Concurrency::Accounts(0),
-            concurrency_mode: ConcurrencyMode::StrictFailureTolerance,
+            // Strict mode would start at one account more than may fail: one at a time.
+            concurrency_mode: ConcurrencyMode::SoftFailureTolerance,
             region_concurrency: RegionConcurrency::Sequential,
         }
     }
@@ -297,6 +301,7 @@ mod tests {
     #[test]
     fn strict_tolerance_bounds_the_concurrency() {
         let mut deployment = StackSetDeployment::new(&["r-ab12"]);
+        deployment.operation_preferences.concurrency_mode = ConcurrencyMode::StrictFailureTolerance;
         deployment.operation_preferences.max_concurrent = Concurrency::Accounts(3);
         deployment.operation_preferences.failure_tolerance = Concurrency::Accounts(1);
         let problems = deployment.check();

@@ -189,9 +189,13 @@ pub struct DeployArgs {
     /// re-created).
     #[arg(long, value_enum, default_value_t = ApprovalLevel::Broadening)]
     pub require_approval: ApprovalLevel,
-    /// How many stacks deploy at once.
-    #[arg(long, default_value_t = 4)]
+    /// How many stacks deploy at once in the whole run.
+    #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// How many stacks deploy at once in one account and region (CloudFormation's request
+    /// rates are per account and region).
+    #[arg(long, default_value_t = 4)]
+    pub account_concurrency: usize,
     /// Write every stack's outputs to this JSON file.
     #[arg(long)]
     pub outputs_file: Option<PathBuf>,
@@ -316,6 +320,7 @@ impl DeployArgs {
     pub fn options(&self, verbose: bool) -> engine::DeployOptions {
         engine::DeployOptions {
             concurrency: self.concurrency,
+            account_concurrency: self.account_concurrency,
             yes: self.yes,
             require_approval: self.require_approval.into(),
             interactive: !self.yes && at_terminal(),

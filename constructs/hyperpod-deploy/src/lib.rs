@@ -601,6 +601,8 @@ mod tests {
             "--no-rollback",
             "--concurrency",
             "2",
+            "--account-concurrency",
+            "1",
             "--role-arn",
             "222222222222=arn:aws:iam::222222222222:role/deployer",
             "--profile-for",
@@ -621,6 +623,7 @@ mod tests {
         assert_eq!(options.profile.as_deref(), Some("platform"));
         assert_eq!(options.select, ["cluster"]);
         assert_eq!(options.concurrency, 2);
+        assert_eq!(options.account_concurrency, 1);
         assert_eq!(
             options.role_arns["222222222222"],
             "arn:aws:iam::222222222222:role/deployer"

@@ -43,8 +43,11 @@ pub struct DeployOptions {
     pub role_arns: BTreeMap<String, String>,
     /// A named profile per account (from the AWS config files), instead of a role.
     pub profiles: BTreeMap<String, String>,
-    /// How many stacks deploy at once.
+    /// How many stacks deploy at once in the whole run.
     pub concurrency: usize,
+    /// How many stacks deploy at once in one account and region, where CloudFormation's
+    /// request rates apply.
+    pub account_concurrency: usize,
     /// Approves the plan (replacements, widened permissions, deletions) without asking.
     pub yes: bool,
     /// What in a plan needs approval before anything changes.
@@ -90,7 +93,8 @@ impl Default for DeployOptions {
             role_name: "OrganizationAccountAccessRole".into(),
             role_arns: BTreeMap::new(),
             profiles: BTreeMap::new(),
-            concurrency: 4,
+            concurrency: 8,
+            account_concurrency: 4,
             yes: false,
             require_approval: RequireApproval::default(),
             interactive: false,

@@ -65,7 +65,11 @@ pub async fn deploy(
     let approve_all = options.yes || options.require_approval == RequireApproval::Never;
 
     let results: Arc<Mutex<BTreeMap<String, StackResult>>> = Arc::default();
-    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let limits = Arc::new(Limits::new(
+        options.concurrency,
+        options.account_concurrency,
+        stacks.iter().map(|s| (s.account.clone(), s.region.clone())),
+    ));
     let selected_ids: BTreeSet<String> = stacks.iter().map(|s| s.id.clone()).collect();
     let mut started: BTreeSet<String> = BTreeSet::new();
     let mut running = tokio::task::JoinSet::new();
@@ -135,21 +139,18 @@ pub async fn deploy(
                         .collect(),
                     changes_expected: planned.changes_anything(),
                 };
-                let (stack, body, accounts, results, semaphore, options, manifest) = (
+                let (stack, body, accounts, results, limits, options, manifest) = (
                     (*stack).clone(),
                     templates.bodies[&stack.id].clone(),
                     accounts.clone(),
                     results.clone(),
-                    semaphore.clone(),
+                    limits.clone(),
                     options.clone(),
                     manifest.clone(),
                 );
                 let assembly = assembly_dir.to_path_buf();
                 running.spawn(async move {
-                    let _permit = semaphore
-                        .acquire_owned()
-                        .await
-                        .expect("the semaphore is never closed");
+                    let _permits = limits.acquire(&stack.account, &stack.region).await;
                     let (outcome, outputs, uploads) = deploy_stack(
                         &accounts, &manifest, &assembly, &stack, &body, &options, &results,
                         &approved,
@@ -225,6 +226,55 @@ pub async fn deploy(
     Ok(summary)
 }
 
+/// The bounds on stacks deploying at once: in the whole run, and per account and region,
+/// where CloudFormation's request rates apply.
+struct Limits {
+    run: Arc<Semaphore>,
+    per_account: BTreeMap<(String, String), Arc<Semaphore>>,
+}
+
+/// What a deploying stack holds until it ends.
+struct Permits {
+    _account: tokio::sync::OwnedSemaphorePermit,
+    _run: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Limits {
+    fn new(
+        run: usize,
+        per_account: usize,
+        environments: impl IntoIterator<Item = (String, String)>,
+    ) -> Limits {
+        Limits {
+            run: Arc::new(Semaphore::new(run.max(1))),
+            per_account: environments
+                .into_iter()
+                .map(|env| (env, Arc::new(Semaphore::new(per_account.max(1)))))
+                .collect(),
+        }
+    }
+
+    /// Waits for room in the account, then in the run: a stack waiting for its busy
+    /// account never holds a place another account could use.
+    async fn acquire(&self, account: &str, region: &str) -> Permits {
+        let account = self.per_account[&(account.to_owned(), region.to_owned())]
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphores are never closed");
+        let run = self
+            .run
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphores are never closed");
+        Permits {
+            _account: account,
+            _run: run,
+        }
+    }
+}
+
 /// How a stack ended, in the word its line in the live view ends with.
 fn outcome_word(outcome: &Outcome) -> String {
     match outcome {
@@ -235,5 +285,49 @@ fn outcome_word(outcome: &Outcome) -> String {
         Outcome::Refused(_) => "refused (see the summary)".into(),
         Outcome::NotAttempted(_) => "not attempted".into(),
         Outcome::Interrupted(_) => "interrupted".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Stacks of two accounts deploying "at once": at most two per account, three in all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stacks_deploy_within_the_account_and_run_bounds() {
+        let environments = [
+            ("1".to_owned(), "r".to_owned()),
+            ("2".to_owned(), "r".to_owned()),
+        ];
+        let limits = Arc::new(Limits::new(3, 2, environments.clone()));
+        let in_flight: Arc<[AtomicUsize; 2]> = Arc::default();
+        let total = Arc::new(AtomicUsize::new(0));
+        let most: Arc<[AtomicUsize; 3]> = Arc::default();
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..12 {
+            let (limits, in_flight, total, most) = (
+                limits.clone(),
+                in_flight.clone(),
+                total.clone(),
+                most.clone(),
+            );
+            let account = n % 2;
+            tasks.spawn(async move {
+                let _permits = limits.acquire(&(account + 1).to_string(), "r").await;
+                let now = in_flight[account].fetch_add(1, Ordering::SeqCst) + 1;
+                most[account].fetch_max(now, Ordering::SeqCst);
+                let all = total.fetch_add(1, Ordering::SeqCst) + 1;
+                most[2].fetch_max(all, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                in_flight[account].fetch_sub(1, Ordering::SeqCst);
+                total.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        assert_eq!(most[0].load(Ordering::SeqCst), 2, "account 1");
+        assert_eq!(most[1].load(Ordering::SeqCst), 2, "account 2");
+        assert_eq!(most[2].load(Ordering::SeqCst), 3, "the run");
     }
 }
