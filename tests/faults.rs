@@ -14,7 +14,7 @@ use tests::{Fault, FaultPlan, FaultProxy, MotoServer, chance, workspace_root};
 
 /// The engine's own retry and timeout settings, as the command line uses them, against
 /// `endpoint`.
-async fn base_at(endpoint: &str, options: &DeployOptions) -> SdkConfig {
+pub(crate) async fn base_at(endpoint: &str, options: &DeployOptions) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))

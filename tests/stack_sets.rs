@@ -125,6 +125,31 @@ fn each_team_role_is_confined_to_its_units_account() {
 }
 
 #[test]
+fn list_long_says_where_a_stack_set_goes() {
+    let out = tempfile::tempdir().unwrap();
+    let mut listed = Vec::new();
+    hyperpod_deploy::execute(
+        &hyperpod_org::app_with_options(1..=3, &stack_set_options()),
+        hyperpod_deploy::cli::Command::List(hyperpod_deploy::cli::ListArgs {
+            long: true,
+            output: out.path().to_owned(),
+            ..hyperpod_deploy::cli::ListArgs::default()
+        }),
+        false,
+        &mut listed,
+    )
+    .unwrap();
+    let listed = String::from_utf8(listed).unwrap();
+    assert!(
+        listed.contains(&format!(
+            "  StackSet (management account) to the accounts of {UNIT} in us-east-1; resources in {}",
+            BUSINESS_UNIT_ACCOUNTS.join(", ")
+        )),
+        "{listed}"
+    );
+}
+
+#[test]
 fn stack_set_templates_pass_cfn_lint_and_checkov() {
     let out = tempfile::tempdir().unwrap();
     let folder = hyperpod_org::app_with_options(1..=4, &stack_set_options())
@@ -600,4 +625,102 @@ async fn an_account_the_stack_set_fails_in_is_named_and_a_rerun_after_the_fix_co
     );
     let again = engine::deploy(&base, &folder, &options()).await.unwrap();
     assert!(deployed_ids(&again).is_empty(), "{}", again.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_set_calls_applied_but_answered_with_errors_converge_without_duplicates() {
+    let Some(python) = tests::python_tools() else {
+        return;
+    };
+    let moto = tests::MotoServer::start_with(
+        &python,
+        &tests::workspace_root().join("target"),
+        &organization(&BUSINESS_UNIT_ACCOUNTS),
+    )
+    .unwrap();
+    // Every first call that starts something of a StackSet is applied, then answered with
+    // a 500; a fifth of all calls are throttled.
+    let attempts = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        String,
+        u64,
+    >::new()));
+    let plan: tests::FaultPlan = std::sync::Arc::new(move |action, _, n| match action {
+        "CreateStackSet" | "CreateStackInstances" | "UpdateStackSet" => {
+            let mut attempts = attempts.lock().unwrap();
+            let count = attempts.entry(action.to_owned()).or_default();
+            *count += 1;
+            if *count % 2 == 1 {
+                tests::Fault::AppliedThenFail
+            } else {
+                tests::Fault::None
+            }
+        }
+        _ if tests::chance(41, n) < 0.2 => tests::Fault::Throttle,
+        _ => tests::Fault::None,
+    });
+    let proxy = tests::FaultProxy::start(&moto.endpoint(), plan);
+    let engine_options = DeployOptions {
+        yes: true,
+        poll_interval: std::time::Duration::from_millis(50),
+        ..DeployOptions::default()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let synth = |teams: Vec<usize>| {
+        hyperpod_org::app_with_options(teams, &stack_set_options())
+            .synth()
+            .unwrap()
+            .write_to(out.path())
+            .unwrap()
+    };
+    let folder = synth(vec![1, 2, 3]);
+    let faulty_base = crate::faults::base_at(&proxy.endpoint(), &engine_options).await;
+    let direct = crate::faults::base_at(&moto.endpoint(), &engine_options).await;
+    let bootstrapped = engine::bootstrap(&direct, &folder, &engine_options)
+        .await
+        .unwrap();
+    assert!(bootstrapped.succeeded(), "{}", bootstrapped.render());
+    let faulty = engine::deploy(&faulty_base, &folder, &engine_options)
+        .await
+        .unwrap();
+    assert!(faulty.succeeded(), "{}", faulty.render());
+    // A team added through the same faults: the StackSet is updated.
+    let folder = synth(vec![1, 2, 3, 4]);
+    let grown = engine::deploy(&faulty_base, &folder, &engine_options)
+        .await
+        .unwrap();
+    assert!(grown.succeeded(), "{}", grown.render());
+    // A plain rerun finishes what is left, and after it nothing changes.
+    let rerun = engine::deploy(&direct, &folder, &engine_options)
+        .await
+        .unwrap();
+    assert!(rerun.succeeded(), "{}", rerun.render());
+    let settled = engine::deploy(&direct, &folder, &engine_options)
+        .await
+        .unwrap();
+    assert!(deployed_ids(&settled).is_empty(), "{}", settled.render());
+    // One StackSet of the name, each role once, in its account only.
+    let endpoint = moto.endpoint();
+    assert_eq!(
+        scientist_roles(&endpoint, BUSINESS_UNIT_ACCOUNTS[1]),
+        ["team-0001-data-scientist", "team-0004-data-scientist"]
+    );
+    assert_eq!(
+        scientist_roles(&endpoint, BUSINESS_UNIT_ACCOUNTS[0]),
+        ["team-0003-data-scientist"]
+    );
+    let listed = with_iam(&endpoint, MANAGEMENT, "");
+    assert!(listed.is_empty());
+    let client = crate::deploy::client_in(&direct, MANAGEMENT).await;
+    let sets = client.list_stack_sets().send().await.unwrap();
+    let live: Vec<_> = sets
+        .summaries()
+        .iter()
+        .filter(|s| s.status().map(|s| s.as_str()) == Some("ACTIVE"))
+        .map(|s| s.stack_set_name().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        live,
+        ["hyperpod-org-units-DataScientists-shard1"],
+        "{live:?}"
+    );
 }

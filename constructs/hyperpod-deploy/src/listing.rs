@@ -33,6 +33,7 @@ pub fn list(manifest: &Manifest, args: &ListArgs, out: &mut impl Write) -> std::
                     "templateBytes": stack.template_bytes,
                     "templateRequiresUpload": stack.template_requires_upload,
                     "assets": stack.assets.iter().map(|a| &a.id).collect::<Vec<_>>(),
+                    "stackSet": stack.stack_set,
                 })
             })
             .collect();
@@ -86,6 +87,24 @@ pub fn list(manifest: &Manifest, args: &ListArgs, out: &mut impl Write) -> std::
                     shard.number,
                     shard.of,
                     shard.units.join(", ")
+                )?;
+            }
+            if let Some(set) = &stack.stack_set {
+                writeln!(
+                    out,
+                    "  StackSet ({}) to the accounts of {} in {}; resources in {}",
+                    if set.call_as == "DELEGATED_ADMIN" {
+                        "delegated administrator"
+                    } else {
+                        "management account"
+                    },
+                    set.organizational_units.join(", "),
+                    set.regions.join(", "),
+                    if set.accounts.is_empty() {
+                        "every account".to_owned()
+                    } else {
+                        set.accounts.join(", ")
+                    }
                 )?;
             }
         }

@@ -287,8 +287,10 @@ pub(super) fn plan_note(stack: &StackManifest) -> String {
 
 /// One StackSet operation the engine starts.
 enum Operation<'a> {
-    /// The StackSet's template, tags and automatic deployment, applied to every instance.
-    Update,
+    /// The StackSet's template, tags and automatic deployment, applied to every instance;
+    /// with the instances that were not current before it (an update of the same content
+    /// that retries them is another operation than the one that left them so).
+    Update(&'a str),
     /// Instances in these units and regions.
     CreateInstances(&'a [String], &'a [String]),
     /// The instances in these units and regions, deleted.
@@ -298,7 +300,7 @@ enum Operation<'a> {
 impl Operation<'_> {
     fn action(&self) -> &'static str {
         match self {
-            Operation::Update => "update",
+            Operation::Update(_) => "update",
             Operation::CreateInstances(..) => "create-instances",
             Operation::DeleteInstances(..) => "delete-instances",
         }
@@ -306,7 +308,7 @@ impl Operation<'_> {
 
     fn describe(&self) -> String {
         match self {
-            Operation::Update => "updating every instance".to_owned(),
+            Operation::Update(_) => "updating every instance".to_owned(),
             Operation::CreateInstances(units, regions) => {
                 format!("creating instances in {} ({})", join(units), join(regions))
             }
@@ -328,7 +330,7 @@ fn operation_id(stack: &StackManifest, operation: &Operation<'_>, attempt: u32) 
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     let targets = match operation {
-        Operation::Update => String::new(),
+        Operation::Update(retried) => (*retried).to_owned(),
         Operation::CreateInstances(units, regions) | Operation::DeleteInstances(units, regions) => {
             format!("{}|{}", units.join(","), regions.join(","))
         }
@@ -398,7 +400,7 @@ async fn start(
 ) -> Result<String, CallFailure> {
     let set = options_of(stack);
     let answered = match operation {
-        Operation::Update => client
+        Operation::Update(_) => client
             .update_stack_set()
             .stack_set_name(&stack.stack_name)
             .set_template_body(template.body())
@@ -775,7 +777,7 @@ pub(super) async fn deploy_stack_set(
                 .permission_model(PermissionModels::ServiceManaged)
                 .auto_deployment(auto_deployment(set))
                 .call_as(call_as(set))
-                .client_request_token(operation_id(stack, &Operation::Update, 1))
+                .client_request_token(operation_id(stack, &Operation::Update(""), 1))
                 .send()
                 .await;
             match created {
@@ -794,7 +796,7 @@ pub(super) async fn deploy_stack_set(
             if let Some(found) = &deployed
                 && found.template != wanted
             {
-                run(client, stack, Operation::Update, template, options).await?;
+                run(client, stack, Operation::Update(""), template, options).await?;
             }
         }
         Some(found) => {
@@ -809,7 +811,15 @@ pub(super) async fn deploy_stack_set(
                 .iter()
                 .any(|what| !what.starts_with("instances in"));
             if template_or_settings {
-                run(client, stack, Operation::Update, template, options).await?;
+                let retried = found.not_current.join("; ");
+                run(
+                    client,
+                    stack,
+                    Operation::Update(&retried),
+                    template,
+                    options,
+                )
+                .await?;
                 changed = true;
             }
         }
@@ -1028,5 +1038,79 @@ pub(super) async fn destroy_state(client: &CloudFormation, stack: &StackManifest
             join(&found.accounts.iter().collect::<Vec<_>>())
         ),
         Err(reason) => format!("cannot be read: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack() -> StackManifest {
+        serde_json::from_value(serde_json::json!({
+            "id": "units/Roles", "stackName": "org-units-Roles", "stage": "units",
+            "account": "666666666666", "region": "us-east-1", "template": "t.json",
+            "templateSha256": "ab", "templateBytes": 2, "templateRequiresUpload": false,
+            "dependencies": [], "parameters": [], "terminationProtection": false,
+            "tags": {}, "constructPaths": {}, "assets": [],
+            "stackSet": {
+                "organizationalUnits": ["ou-ab12-units001"], "regions": ["us-east-1"],
+                "callAs": "SELF", "autoDeployment": true,
+                "retainStacksOnAccountRemoval": false,
+                "operationPreferences": {
+                    "maxConcurrentPercentage": 25, "failureToleranceCount": 0,
+                    "concurrencyMode": "SOFT_FAILURE_TOLERANCE", "regionConcurrency": "SEQUENTIAL"
+                },
+                "accounts": ["222222222222"]
+            }
+        }))
+        .unwrap()
+    }
+
+    /// An operation id is CloudFormation's idempotency token: the same operation gets the
+    /// same id, a retry of failed accounts or a new attempt another, always in its format.
+    #[test]
+    fn operation_ids_follow_what_the_operation_does() {
+        let stack = stack();
+        let units = ["ou-ab12-units001".to_owned()];
+        let regions = ["us-east-1".to_owned()];
+        let update = operation_id(&stack, &Operation::Update(""), 1);
+        assert_eq!(update, operation_id(&stack, &Operation::Update(""), 1));
+        let ids = [
+            update.clone(),
+            operation_id(
+                &stack,
+                &Operation::Update("222222222222 us-east-1: OUTDATED"),
+                1,
+            ),
+            operation_id(&stack, &Operation::Update(""), 2),
+            operation_id(&stack, &Operation::CreateInstances(&units, &regions), 1),
+            operation_id(&stack, &Operation::DeleteInstances(&units, &regions), 1),
+        ];
+        let distinct: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+        for id in &ids {
+            assert!(id.len() <= 128, "{id}");
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+            assert!(
+                id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "{id}"
+            );
+        }
+        let mut changed = stack.clone();
+        changed.template_sha256 = "cd".into();
+        assert_ne!(update, operation_id(&changed, &Operation::Update(""), 1));
+    }
+
+    #[test]
+    fn service_codes_are_told_apart() {
+        let failure = CallFailure {
+            operation: "UpdateStackSet",
+            kind: FailureKind::Service,
+            text: "OperationIdAlreadyExistsException: The specified operation ID already exists."
+                .into(),
+        };
+        assert!(is(&failure, "OperationIdAlreadyExistsException"));
+        assert!(!is(&failure, "OperationIdAlreadyExists"));
+        assert!(!is(&failure, "OperationInProgressException"));
     }
 }
