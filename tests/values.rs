@@ -315,6 +315,27 @@ fn a_mapping_of_another_stack_is_reported() {
 }
 
 #[test]
+fn a_literal_document_prints_as_serde_json_prints_it() {
+    let document = json!({
+        "zeta": [1, -2, 3.5, 1e300, null, true],
+        "alpha": { "quote\"back\\slash": "line\nbreak\u{1}tab\t", "empty": {} },
+        "unicode": "ns-é-\u{2028}",
+        "list": [],
+    });
+    let expr = Expr::from(document.clone());
+    assert_eq!(
+        expr.to_literal_json_string().as_deref(),
+        Some(document.to_string().as_str())
+    );
+    assert_eq!(expr.to_literal_json(), Some(document));
+    let with_reference = Expr::list([
+        Expr::from("a"),
+        Expr::Pseudo(hyperpod_core::Pseudo::AccountId),
+    ]);
+    assert_eq!(with_reference.to_literal_json_string(), None);
+}
+
+#[test]
 fn a_json_document_keeps_its_types_and_carries_references_through_sub() {
     assert_eq!(
         rendered(|_| fns::to_json(json!({ "on": true, "count": 2, "name": "${literal}" })).into()),

@@ -152,6 +152,13 @@ impl Expr {
         }
     }
 
+    /// The literal JSON as compact text (as `serde_json` prints it), when the value holds no
+    /// reference or function; written straight from the value, without building JSON.
+    pub fn to_literal_json_string(&self) -> Option<String> {
+        self.is_literal()
+            .then(|| serde_json::to_string(&LiteralJson(self)).expect("a literal value serializes"))
+    }
+
     /// The literal JSON, when the value holds no reference or function.
     pub fn to_literal_json(&self) -> Option<serde_json::Value> {
         Some(match self {
@@ -173,6 +180,37 @@ impl Expr {
             ),
             _ => return None,
         })
+    }
+}
+
+/// A literal [`Expr`] as serde sees it: what [`Expr::to_literal_json`] would build,
+/// serialized in place. Only for values [`Expr::is_literal`] accepts.
+struct LiteralJson<'a>(&'a Expr);
+
+impl serde::Serialize for LiteralJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap as _, SerializeSeq as _};
+        match self.0 {
+            Expr::Null => serializer.serialize_unit(),
+            Expr::Bool(b) => serializer.serialize_bool(*b),
+            Expr::Number(n) => n.serialize(serializer),
+            Expr::String(s) => serializer.serialize_str(s),
+            Expr::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&LiteralJson(item))?;
+                }
+                seq.end()
+            }
+            Expr::Map(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, &LiteralJson(value))?;
+                }
+                map.end()
+            }
+            _ => Err(S::Error::custom("not a literal value")),
+        }
     }
 }
 
@@ -448,8 +486,8 @@ pub mod fns {
     /// DNS names).
     pub fn to_json(document: impl Into<Expr>) -> Value<String> {
         let document = document.into();
-        if let Some(literal) = document.to_literal_json() {
-            return Value::from_expr(Expr::String(literal.to_string()));
+        if let Some(literal) = document.to_literal_json_string() {
+            return Value::from_expr(Expr::String(literal));
         }
         let mut template = String::new();
         let mut variables = IndexMap::new();
@@ -485,10 +523,7 @@ pub mod fns {
                 template.push('}');
             }
             literal if literal.is_literal() => {
-                let text = literal
-                    .to_literal_json()
-                    .expect("a literal scalar")
-                    .to_string();
+                let text = literal.to_literal_json_string().expect("a literal scalar");
                 template.push_str(&text.replace("${", "${!"));
             }
             reference => {
