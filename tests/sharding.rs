@@ -538,3 +538,41 @@ fn a_sharded_stack_s_id_selects_its_shards() {
         ["cluster/Cluster-shard2"]
     );
 }
+
+/// `diff --against` (two assemblies, no AWS) refuses units that would move between
+/// shards, as the live plan does: a lost record shows as a refusal, not as deletions.
+#[test]
+fn diff_against_an_earlier_assembly_refuses_units_moving_between_shards() {
+    let before = tempfile::tempdir().unwrap();
+    let after = tempfile::tempdir().unwrap();
+    let first = synth_after(&app_with([1, 2, 3, 4, 5], &small()), None);
+    let earlier = first.write_to(before.path()).unwrap();
+    let options = hyperpod_deploy::engine::DeployOptions::default();
+
+    // Team 1 leaves and the record is lost: team 3 would move to shard 1.
+    let moved = synth_after(&app_with([2, 3, 4, 5], &small()), None)
+        .write_to(after.path())
+        .unwrap();
+    let plan = hyperpod_deploy::engine::diff_against(&earlier, &moved, &options).unwrap();
+    for id in ["cluster/Cluster-shard1", "cluster/Cluster-shard2"] {
+        assert!(
+            matches!(&plan.stack(id).unwrap().action, hyperpod_deploy::engine::PlannedAction::Refused(reason) if reason.contains("placement.json")),
+            "{id}: {}",
+            plan.render()
+        );
+    }
+
+    // With the record, team 1's shard changes and nothing is refused.
+    let kept = synth_after(&app_with([2, 3, 4, 5], &small()), Some(&first.placement))
+        .write_to(after.path())
+        .unwrap();
+    let plan = hyperpod_deploy::engine::diff_against(&earlier, &kept, &options).unwrap();
+    assert!(
+        !plan
+            .stacks
+            .iter()
+            .any(|s| matches!(s.action, hyperpod_deploy::engine::PlannedAction::Refused(_))),
+        "{}",
+        plan.render()
+    );
+}

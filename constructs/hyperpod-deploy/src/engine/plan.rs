@@ -509,7 +509,8 @@ pub async fn diff(
 
 /// The plan against an earlier assembly of the app (`previous`, its folder) instead of what
 /// is deployed: the templates only, without an AWS call, for code review. A stack the
-/// earlier assembly does not have is planned as created.
+/// earlier assembly does not have is planned as created; units moving between shards are
+/// refused as the live plan refuses them.
 pub fn diff_against(
     previous: &Path,
     assembly_dir: &Path,
@@ -525,7 +526,7 @@ pub fn diff_against(
     )?;
     let templates = read_templates(assembly_dir, &stacks)?;
     let mut plan = Plan::default();
-    for stack in stacks {
+    for stack in &stacks {
         let wanted = &templates.parsed[&stack.id];
         let old = match before.stacks.iter().find(|s| s.id == stack.id) {
             Some(earlier) => Some(read_template(&previous.join(&earlier.template))?.1),
@@ -544,5 +545,6 @@ pub fn diff_against(
         plan.stacks
             .push(StackPlan::of(stack, action, changes, retained));
     }
+    refuse_unit_moves(&mut plan, &stacks);
     Ok(plan)
 }
