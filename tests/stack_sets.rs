@@ -249,6 +249,8 @@ fn a_stack_set_refuses_outputs_references_and_conditions_it_cannot_keep() {
     // A resource of team B reading team A's: it would not exist in B's account.
     let reader = wait_handle(&team_b, "Reader");
     reader.set_property("Value", handle_a.ref_value());
+    // A resource of team B waiting for team A's: not created in B's account.
+    wait_handle(&team_b, "Waiter").add_depends_on(&handle_a);
     // An output: nothing reads a StackSet's outputs.
     CfnOutput::new(&stack, "Out", OutputProps::new(Value::from("x")));
     // Another stack reading the StackSet's resource.
@@ -275,6 +277,14 @@ fn a_stack_set_refuses_outputs_references_and_conditions_it_cannot_keep() {
     );
     assert!(
         has(&found, "output_in_stack_set", "org/Roles/Out"),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            "depends_on_across_accounts",
+            "org/Roles/TeamB/Waiter"
+        ),
         "{found:#?}"
     );
     assert!(
@@ -308,6 +318,19 @@ fn deploy_account_tells_where_a_scope_deploys() {
     assert_eq!(
         plain.node().deploy_account().as_deref(),
         Some("111111111111")
+    );
+}
+
+#[test]
+fn an_org_without_business_units_is_refused_not_a_panic() {
+    let options = OrgOptions {
+        business_units: Vec::new(),
+        ..stack_set_options()
+    };
+    let found = problems(&hyperpod_org::app_with_options(1..=2, &options));
+    assert!(
+        has(&found, "no_business_units", "<app>"),
+        "{found:#?}"
     );
 }
 

@@ -301,7 +301,8 @@ fn bench(root: &Path, clean_build: bool) -> Result<()> {
         bench_clean_build(root)?;
     }
     bench_deploy(root)?;
-    bench_deploy_teams(root)
+    bench_deploy_teams(root)?;
+    bench_deploy_stack_sets(root)
 }
 
 /// The loop of a platform engineer: one line of the app changed, then `cargo run -- synth`
@@ -481,7 +482,12 @@ struct DeployTwice {
 /// Bootstraps, deploys and deploys again `app` to a fresh local moto server through its own
 /// command line (the release binary, `AWS_ENDPOINT_URL` set, `env` added), counting the API
 /// calls moto served. `None` when moto is not installed.
-fn deploy_twice(root: &Path, app: &str, env: &[(&str, String)]) -> Result<Option<DeployTwice>> {
+fn deploy_twice(
+    root: &Path,
+    app: &str,
+    env: &[(&str, String)],
+    moto_env: &[(&str, String)],
+) -> Result<Option<DeployTwice>> {
     let python = root.join(".venv/bin/python3");
     if !python.is_file() {
         println!(
@@ -489,8 +495,8 @@ fn deploy_twice(root: &Path, app: &str, env: &[(&str, String)]) -> Result<Option
         );
         return Ok(None);
     }
-    let server =
-        tests::MotoServer::start(&python, &std::env::temp_dir()).map_err(anyhow::Error::msg)?;
+    let server = tests::MotoServer::start_with(&python, &std::env::temp_dir(), moto_env)
+        .map_err(anyhow::Error::msg)?;
     let out = std::env::temp_dir().join(format!(
         "hyperpod-bench-deploy-{app}-{}",
         std::process::id()
@@ -537,7 +543,7 @@ fn deploy_twice(root: &Path, app: &str, env: &[(&str, String)]) -> Result<Option
 
 /// Deploys `hyperpod-platform` across its three accounts, then with nothing changed.
 fn bench_deploy(root: &Path) -> Result<()> {
-    let Some(run) = deploy_twice(root, "hyperpod-platform", &[])? else {
+    let Some(run) = deploy_twice(root, "hyperpod-platform", &[], &[])? else {
         return Ok(());
     };
     println!(
@@ -560,7 +566,7 @@ fn bench_deploy(root: &Path) -> Result<()> {
 fn bench_deploy_teams(root: &Path) -> Result<()> {
     let teams = TEAM_COUNTS[TEAM_COUNTS.len() - 1];
     let env = [("HYPERPOD_TEAMS", teams.to_string())];
-    let Some(run) = deploy_twice(root, "hyperpod-org", &env)? else {
+    let Some(run) = deploy_twice(root, "hyperpod-org", &env, &[])? else {
         return Ok(());
     };
     println!(
@@ -579,6 +585,50 @@ fn bench_deploy_teams(root: &Path) -> Result<()> {
         run.second_calls as f64 / run.stacks.max(1) as f64
     );
     Ok(())
+}
+
+/// Deploys `hyperpod-org` with 1,000 teams whose roles are a StackSet reaching the three
+/// business units' accounts through their organizational unit (an organization seeded in
+/// the emulator), then with nothing changed.
+fn bench_deploy_stack_sets(root: &Path) -> Result<()> {
+    const MANAGEMENT: &str = "666666666666";
+    const UNIT: &str = "ou-ab12-units001";
+    let teams = TEAM_COUNTS[TEAM_COUNTS.len() - 1];
+    let env = [
+        ("HYPERPOD_TEAMS", teams.to_string()),
+        ("HYPERPOD_ROLES_STACK_SET", format!("{MANAGEMENT}:{UNIT}")),
+    ];
+    let organization = serde_json::json!({
+        "management": MANAGEMENT,
+        "unit": UNIT,
+        "accounts": hyperpod_org_unit_accounts(),
+    });
+    let moto_env = [("HYPERPOD_MOTO_ORGANIZATION", organization.to_string())];
+    let Some(run) = deploy_twice(root, "hyperpod-org", &env, &moto_env)? else {
+        return Ok(());
+    };
+    println!(
+        "deploy of hyperpod-org with {teams} teams, the roles as StackSets ({} stacks and StackSets) to moto:",
+        run.stacks
+    );
+    println!(
+        "  first deploy: {:.1} s, {} API calls",
+        run.first.as_secs_f64(),
+        run.first_calls
+    );
+    println!(
+        "  no-op redeploy: {:.2} s, {} API calls ({:.1} per stack)",
+        run.second.as_secs_f64(),
+        run.second_calls,
+        run.second_calls as f64 / run.stacks.max(1) as f64
+    );
+    Ok(())
+}
+
+/// The business units' accounts of `hyperpod-org` (its `BUSINESS_UNIT_ACCOUNTS`; xtask
+/// does not link the app).
+fn hyperpod_org_unit_accounts() -> [&'static str; 3] {
+    ["222222222222", "444444444444", "555555555555"]
 }
 
 fn ms(duration: std::time::Duration) -> f64 {

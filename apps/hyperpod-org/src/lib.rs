@@ -22,7 +22,8 @@ use hyperpod::{
     QuotaInstanceType, TeamDataAccess, TeamMembers, TeamNamespace, TeamNamespaceProps,
 };
 use hyperpod_core::{
-    App, Environment, Sharding, Stack, StackProps, StackSetCaller, StackSetDeployment, Stage, Tags,
+    App, Environment, Scope, Sharding, Stack, StackProps, StackSetCaller, StackSetDeployment,
+    Stage, Tags,
 };
 
 /// The account of the cluster (A).
@@ -176,8 +177,8 @@ pub fn app_with_options(teams: impl IntoIterator<Item = usize>, options: &OrgOpt
             true,
         ),
     );
-    // Per team: the stack holding its data-scientist role, and the role's account when that
-    // stack is a StackSet.
+    // Per business unit: the stack holding its teams' data-scientist roles, and the unit's
+    // account when that stack is a StackSet (which reaches every unit).
     let scientists: Vec<(Stack, Option<String>)> = match &options.roles_stack_set {
         None => options
             .business_units
@@ -258,8 +259,15 @@ pub fn app_with_options(teams: impl IntoIterator<Item = usize>, options: &OrgOpt
             assets,
         ),
     );
+    if scientists.is_empty() && !teams.is_empty() {
+        app.node().report(
+            "no_business_units",
+            "the teams need at least one business unit's account for their data scientists; give `OrgOptions::business_units`",
+        );
+    }
     let namespaces: Vec<TeamNamespace> = teams
         .iter()
+        .filter(|_| !scientists.is_empty())
         .map(|&number| {
             let name = team_name(number);
             let (scientist_stack, scientist_account) =

@@ -115,9 +115,7 @@ impl Synthesizer {
             self.placement.stacks.insert(path, placed);
         }
     }
-}
 
-impl Synthesizer {
     /// Confinement to an account means a condition in a StackSet; elsewhere the account
     /// must be the stack's own. A StackSet stages no file assets: no bucket serves every
     /// account it reaches.

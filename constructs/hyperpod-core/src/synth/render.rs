@@ -293,6 +293,14 @@ impl Synthesizer {
                 let Some(&producer) = self.stack_of.get(&resource.index) else {
                     continue;
                 };
+                if producer == position
+                    && self.stacks[position].is_stack_set()
+                    && let Some(account) = resource.confined_account()
+                    && node.confined_account().as_ref() != Some(&account)
+                {
+                    self.problem(node, "depends_on_across_accounts", format!("this depends on `{}`, which exists only in account {account} of the StackSet, from outside that account's scope (CloudFormation refuses a dependency on a resource it does not create); confine both to the same account or drop the dependency", resource.display_path()));
+                    continue;
+                }
                 if producer == position {
                     let logical_id = self.logical_id(&resource);
                     if !referenced.contains(&logical_id) && !out.contains(&logical_id) {
@@ -725,7 +733,6 @@ impl ResourceSnapshot {
     }
 }
 
-/// The value of an output node.
 /// The logical id of the placeholder resource of a StackSet whose every resource is
 /// confined to an account.
 pub(super) const STACK_SET_PLACEHOLDER: &str = "StackSetPlaceholder";
@@ -735,6 +742,7 @@ pub(super) fn account_condition(account: &str) -> String {
     format!("InAccount{account}")
 }
 
+/// The value of an output node.
 pub(super) fn output_value(node: &Node) -> Expr {
     node.with_element(|e| match &e.body {
         ElementBody::Output(data) => Some(data.value.clone()),
