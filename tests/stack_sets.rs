@@ -328,10 +328,7 @@ fn an_org_without_business_units_is_refused_not_a_panic() {
         ..stack_set_options()
     };
     let found = problems(&hyperpod_org::app_with_options(1..=2, &options));
-    assert!(
-        has(&found, "no_business_units", "<app>"),
-        "{found:#?}"
-    );
+    assert!(has(&found, "no_business_units", "<app>"), "{found:#?}");
 }
 
 #[test]
