@@ -6,8 +6,8 @@
 use std::process::Command;
 
 use hyperpod_core::{
-    App, CfnOutput, CfnResource, Concurrency, Construct, Environment, OutputProps, Scope, Stack,
-    StackProps, StackSetCaller, StackSetDeployment, Stage, TagFormat, Value,
+    App, CfnOutput, CfnResource, Concurrency, Construct, Environment, Expr, OutputProps, Scope,
+    Stack, StackProps, StackSetCaller, StackSetDeployment, Stage, TagFormat, Value,
 };
 use hyperpod_deploy::engine::{self, DeployOptions, Outcome};
 use hyperpod_org::{BUSINESS_UNIT_ACCOUNTS, OrgOptions, RolesStackSet};
@@ -26,7 +26,7 @@ fn stack_set_options() -> OrgOptions {
         roles_stack_set: Some(RolesStackSet {
             administrator: Environment::new(MANAGEMENT, hyperpod_org::REGION),
             delegated: false,
-            organizational_unit: UNIT.into(),
+            organizational_units: vec![UNIT.into()],
         }),
         ..OrgOptions::default()
     }
@@ -102,12 +102,33 @@ fn each_team_role_is_confined_to_its_units_account() {
         template["Resources"]["StackSetPlaceholder"],
         serde_json::json!({ "Type": "AWS::CloudFormation::WaitConditionHandle" })
     );
-    // The cluster's trust names each team's role in its own account, as without StackSets.
+    // The cluster's trust names each team's role in its own account, by ARN: automatic
+    // deployment may make the role again, and a trust bound to the old role's id would
+    // no longer admit it.
     let cluster = assembly.template("cluster/Cluster-shard1").unwrap();
-    let trust =
-        cluster["Resources"]["Team0001ClusterAccessRole"]["Properties"]["AssumeRolePolicyDocument"]
-            .to_string();
-    assert!(trust.contains(BUSINESS_UNIT_ACCOUNTS[1]), "{trust}");
+    let trust = &cluster["Resources"]["Team0001ClusterAccessRole"]["Properties"]["AssumeRolePolicyDocument"]
+        ["Statement"][0];
+    let account = BUSINESS_UNIT_ACCOUNTS[1];
+    assert_eq!(
+        trust["Principal"]["AWS"]["Fn::Sub"][1]["account"], account,
+        "{trust}"
+    );
+    assert!(
+        trust["Principal"]["AWS"]["Fn::Sub"][0]
+            .as_str()
+            .is_some_and(|arn| arn.ends_with(":root")),
+        "{trust}"
+    );
+    let arn = &trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]["Fn::Sub"];
+    assert_eq!(arn[0], "arn:${AWS::Partition}:iam::${account}:role/${name}");
+    assert_eq!(
+        arn[1],
+        serde_json::json!({ "account": account, "name": "team-0001-data-scientist" })
+    );
+    assert_eq!(
+        trust["Condition"]["Null"]["sts:SourceIdentity"], "false",
+        "{trust}"
+    );
     let depends: Vec<&str> = assembly
         .manifest
         .stacks
@@ -142,7 +163,7 @@ fn list_long_says_where_a_stack_set_goes() {
     let listed = String::from_utf8(listed).unwrap();
     assert!(
         listed.contains(&format!(
-            "  StackSet (management account) to the accounts of {UNIT} in us-east-1; resources in {}",
+            "  StackSet (management account) to the accounts of {UNIT} in us-east-1; resources confined to {}, a placeholder elsewhere",
             BUSINESS_UNIT_ACCOUNTS.join(", ")
         )),
         "{listed}"
@@ -298,6 +319,49 @@ fn a_stack_set_refuses_outputs_references_and_conditions_it_cannot_keep() {
 }
 
 #[test]
+fn what_a_stack_set_cannot_deploy_is_refused_at_synthesis() {
+    let mut deployment = StackSetDeployment::new(&[UNIT]);
+    deployment.regions = vec!["us-east-1".into(), "eu-west-1".into()];
+    let (app, stack) = stack_set_app(deployment);
+    // A confined stack: only scopes inside a stack can be confined.
+    stack.node().confine_to_account("222222222222");
+    // A parameter nobody can fill.
+    hyperpod_core::CfnParameter::new(
+        &stack,
+        "Unfilled",
+        hyperpod_core::ParameterProps::new(hyperpod_core::ParameterType::String),
+    );
+    // A named role in two regions: IAM names are global to the account.
+    let team = Construct::new(&stack, "Team");
+    team.node().confine_to_account("222222222222");
+    let role = CfnResource::new(
+        &team,
+        "Role",
+        "AWS::IAM::Role",
+        TagFormat::KeyValueList,
+        IndexMap::new(),
+    );
+    role.set_property("RoleName", Expr::from("team-role"));
+    role.set_property(
+        "AssumeRolePolicyDocument",
+        Expr::from(serde_json::json!({ "Version": "2012-10-17", "Statement": [] })),
+    );
+    // The management account: StackSets never deploy there.
+    let own = Construct::new(&stack, "Own");
+    own.node().confine_to_account(MANAGEMENT);
+    wait_handle(&own, "Handle");
+    let found = problems(&app);
+    for (code, path) in [
+        ("confined_scope_not_below_a_stack", "org/Roles"),
+        ("parameter_in_stack_set", "org/Roles/Unfilled"),
+        ("named_iam_in_many_regions", "org/Roles/Team/Role"),
+        ("confined_to_management_account", "org/Roles/Own"),
+    ] {
+        assert!(has(&found, code, path), "{code} at {path}: {found:#?}");
+    }
+}
+
+#[test]
 fn deploy_account_tells_where_a_scope_deploys() {
     let (_app, stack) = stack_set_app(StackSetDeployment::new(&[UNIT]));
     let team = Construct::new(&stack, "Team");
@@ -432,11 +496,26 @@ fn scientist_roles(endpoint: &str, account: &str) -> Vec<String> {
     roles
 }
 
+/// An organization of the management account with these units and accounts.
+fn organization_of(units: &[(&str, &[&str])]) -> Vec<(&'static str, String)> {
+    let units: Vec<serde_json::Value> = units
+        .iter()
+        .map(|(id, accounts)| serde_json::json!({ "id": id, "accounts": accounts }))
+        .collect();
+    vec![(
+        "HYPERPOD_MOTO_ORGANIZATION",
+        serde_json::json!({ "management": MANAGEMENT, "units": units }).to_string(),
+    )]
+}
+
 fn organization(accounts: &[&str]) -> Vec<(&'static str, String)> {
     vec![(
         "HYPERPOD_MOTO_ORGANIZATION",
-        serde_json::json!({ "management": MANAGEMENT, "unit": UNIT, "accounts": accounts })
-            .to_string(),
+        serde_json::json!({
+            "management": MANAGEMENT,
+            "units": [{ "id": UNIT, "accounts": accounts }],
+        })
+        .to_string(),
     )]
 }
 
@@ -509,8 +588,12 @@ async fn the_roles_stack_set_reaches_each_units_account_and_converges() {
         "{}",
         plan.render()
     );
-    assert!(
-        planned.notes.iter().any(|note| note.contains(UNIT)),
+    assert_eq!(
+        planned.changes.added,
+        [(
+            "TeamTeam0005DataScientistRole".to_owned(),
+            "AWS::IAM::Role".to_owned()
+        )],
         "{}",
         plan.render()
     );
@@ -526,6 +609,25 @@ async fn the_roles_stack_set_reaches_each_units_account_and_converges() {
         ["team-0002-data-scientist", "team-0005-data-scientist"]
     );
     assert_eq!(scientists(b1), ["team-0003-data-scientist"]);
+
+    // Team 5 leaves and comes back: the StackSet goes to the template of four teams and
+    // back to the one of five, an update of the same content as an earlier one.
+    let (_, folder) = synth(vec![1, 2, 3, 4], Some(&record));
+    let left = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(left.succeeded(), "{}", left.render());
+    assert_eq!(scientists(b3), ["team-0002-data-scientist"]);
+    let (_, folder) = synth(vec![1, 2, 3, 4, 5], Some(&record));
+    let back = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(back.succeeded(), "{}", back.render());
+    assert!(
+        deployed_ids(&back).contains(&"units/DataScientists-shard1"),
+        "{}",
+        back.render()
+    );
+    assert_eq!(
+        scientists(b3),
+        ["team-0002-data-scientist", "team-0005-data-scientist"]
+    );
 
     // Destroyed: its instances first, then the StackSet; the roles are gone.
     let destroyed = engine::destroy(
@@ -545,6 +647,14 @@ async fn the_roles_stack_set_reaches_each_units_account_and_converges() {
     assert_eq!(
         rerun.stack("units/DataScientists-shard1").unwrap().action,
         engine::PlannedAction::Create
+    );
+
+    // Deployed again as it was: a new StackSet of the old name, the roles back.
+    let again = engine::deploy(&base, &folder, &options()).await.unwrap();
+    assert!(again.succeeded(), "{}", again.render());
+    assert_eq!(
+        scientists(b2),
+        ["team-0001-data-scientist", "team-0004-data-scientist"]
     );
 }
 
@@ -728,8 +838,7 @@ async fn stack_set_calls_applied_but_answered_with_errors_converge_without_dupli
         scientist_roles(&endpoint, BUSINESS_UNIT_ACCOUNTS[0]),
         ["team-0003-data-scientist"]
     );
-    let listed = with_iam(&endpoint, MANAGEMENT, "");
-    assert!(listed.is_empty());
+    assert!(scientist_roles(&endpoint, MANAGEMENT).is_empty());
     let client = crate::deploy::client_in(&direct, MANAGEMENT).await;
     let sets = client.list_stack_sets().send().await.unwrap();
     let live: Vec<_> = sets
@@ -742,5 +851,109 @@ async fn stack_set_calls_applied_but_answered_with_errors_converge_without_dupli
         live,
         ["hyperpod-org-units-DataScientists-shard1"],
         "{live:?}"
+    );
+}
+
+/// A unit dropped from the options is a removal in the plan: refused without approval,
+/// then its instances deleted with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_dropped_from_the_stack_set_needs_approval_and_loses_its_instances() {
+    const OTHER: &str = "ou-ab12-others01";
+    const OTHER_ACCOUNT: &str = "777777777777";
+    let Some(moto) = Moto::start_with(&organization_of(&[
+        (UNIT, &BUSINESS_UNIT_ACCOUNTS),
+        (OTHER, &[OTHER_ACCOUNT]),
+    ])) else {
+        return;
+    };
+    let base = moto.base().await;
+    let out = tempfile::tempdir().unwrap();
+    let synth = |units: &[&str]| {
+        let mut options = stack_set_options();
+        if let Some(set) = options.roles_stack_set.as_mut() {
+            set.organizational_units = units.iter().map(|u| (*u).to_owned()).collect();
+        }
+        hyperpod_org::app_with_options(1..=3, &options)
+            .synth()
+            .unwrap()
+            .write_to(out.path())
+            .unwrap()
+    };
+    let folder = synth(&[UNIT, OTHER]);
+    let selected = |options: DeployOptions| DeployOptions {
+        select: vec!["units/*".into()],
+        exclusively: true,
+        ..options
+    };
+    let bootstrapped = engine::bootstrap(&base, &folder, &options()).await.unwrap();
+    assert!(bootstrapped.succeeded(), "{}", bootstrapped.render());
+    let first = engine::deploy(&base, &folder, &selected(options()))
+        .await
+        .unwrap();
+    assert!(first.succeeded(), "{}", first.render());
+    let client = crate::deploy::client_in(&base, MANAGEMENT).await;
+    let instances = || async {
+        let listed = client
+            .list_stack_instances()
+            .stack_set_name("hyperpod-org-units-DataScientists-shard1")
+            .send()
+            .await
+            .unwrap();
+        let mut accounts: Vec<String> = listed
+            .summaries()
+            .iter()
+            .filter_map(|s| s.account().map(str::to_owned))
+            .collect();
+        accounts.sort();
+        accounts
+    };
+    assert_eq!(
+        instances().await,
+        [
+            "222222222222",
+            "444444444444",
+            "555555555555",
+            OTHER_ACCOUNT
+        ]
+    );
+
+    let folder = synth(&[UNIT]);
+    let plan = engine::diff(&base, &folder, &selected(options()))
+        .await
+        .unwrap();
+    let concerns = plan.needs_approval(engine::RequireApproval::Broadening);
+    assert_eq!(
+        concerns,
+        [format!(
+            "deletes units/DataScientists-shard1/instances in {OTHER} (StackSet instances)"
+        )],
+        "{}",
+        plan.render()
+    );
+    let unapproved = DeployOptions {
+        yes: false,
+        ..selected(options())
+    };
+    let refused = engine::deploy(&base, &folder, &unapproved).await.unwrap();
+    assert!(
+        matches!(
+            refused.outcome("units/DataScientists-shard1"),
+            Some(Outcome::Refused(_))
+        ),
+        "{}",
+        refused.render()
+    );
+    assert_eq!(
+        instances().await.len(),
+        4,
+        "nothing deleted without approval"
+    );
+    let approved = engine::deploy(&base, &folder, &selected(options()))
+        .await
+        .unwrap();
+    assert!(approved.succeeded(), "{}", approved.render());
+    assert_eq!(
+        instances().await,
+        ["222222222222", "444444444444", "555555555555"]
     );
 }

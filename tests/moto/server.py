@@ -364,6 +364,39 @@ class NameAlreadyExistsException(CloudFormationError):
     code = "NameAlreadyExistsException"
 
 
+class OperationIdAlreadyExistsException(CloudFormationError):
+    code = "OperationIdAlreadyExistsException"
+
+
+def refuse_used_operation_id(response):
+    """An operation id is an idempotency token: CloudFormation refuses one a StackSet has
+    used (moto starts another operation, or ignores the id)."""
+    operation_id = response._get_param("OperationId")
+    if not operation_id:
+        return None
+    stack_set = response.cloudformation_backend.describe_stack_set(response._get_param("StackSetName"))
+    if any(operation["OperationId"] == operation_id for operation in stack_set.operations):
+        raise OperationIdAlreadyExistsException("The specified operation ID already exists.")
+    return operation_id
+
+
+original_create_instances_response = cfn_responses.CloudFormationResponse.create_stack_instances
+
+
+def create_stack_instances_response(self):
+    """CreateStackInstances keeps the operation id it is given."""
+    operation_id = refuse_used_operation_id(self)
+    result = original_create_instances_response(self)
+    if operation_id:
+        stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
+        stack_set.operations[-1]["OperationId"] = operation_id
+        return ActionResult({"OperationId": operation_id})
+    return result
+
+
+cfn_responses.CloudFormationResponse.create_stack_instances = create_stack_instances_response
+
+
 original_create_stack_set = cfn.CloudFormationBackend.create_stack_set
 
 
@@ -530,11 +563,13 @@ def stack_set_update(self, template, *args, **kwargs):
         instance.template = template
         params = {p["ParameterKey"]: p["ParameterValue"] for p in instance.parameters} if isinstance(instance.parameters, list) else dict(instance.parameters)
         try:
-            if instance.stack is None:
-                # An account that failed before is tried again.
-                cfn.StackInstance.__init__(instance, account_id=instance.account_id, region_name=instance.region_name, stackset_id=instance.stackset_id, stack_name=instance.stack_name, name=instance.name, template=template, parameters=instance.parameters, permission_model=instance.permission_model)
-            else:
-                instance.stack.update(template, parameters=params)
+            # moto's update of a stack does not bring back a resource that an earlier
+            # update removed: the instance's stack is made anew from the template (an
+            # account that failed before is tried again the same way).
+            if instance.stack is not None:
+                instance.stack.delete()
+                instance.stack = None
+            cfn.StackInstance.__init__(instance, account_id=instance.account_id, region_name=instance.region_name, stackset_id=instance.stackset_id, stack_name=instance.stack_name, name=instance.name, template=template, parameters=params, permission_model=instance.permission_model)
             instance.failed_reason = None
         except Exception as error:
             instance.failed_reason = str(error)
@@ -549,6 +584,7 @@ original_update_stack_set_response = cfn_responses.CloudFormationResponse.update
 
 
 def update_stack_set_response(self):
+    refuse_used_operation_id(self)
     result = original_update_stack_set_response(self)
     remember_auto_deployment(self, self._get_param("StackSetName"))
     return result
@@ -562,6 +598,7 @@ original_delete_instances_response = cfn_responses.CloudFormationResponse.delete
 def delete_stack_instances_response(self):
     """DeleteStackInstances by organizational unit deletes the instances that unit's
     accounts have (moto reads only Accounts, and reports success having deleted nothing)."""
+    refuse_used_operation_id(self)
     targets = self._get_params().get("DeploymentTargets") or {}
     units = targets.get("OrganizationalUnitIds") or []
     if not units:
@@ -596,23 +633,25 @@ cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_sta
 
 
 def seed_organization(description):
-    """HYPERPOD_MOTO_ORGANIZATION (JSON: management, unit, accounts) makes an organization
-    whose management account holds one organizational unit of that id with those accounts,
-    as the StackSet tests need fixed ids (moto draws them at random)."""
+    """HYPERPOD_MOTO_ORGANIZATION (JSON: management, and units, each an id with its
+    accounts) makes an organization whose management account holds those organizational
+    units with those accounts, as the StackSet tests need fixed ids (moto draws them at
+    random)."""
     import json
 
     wanted = json.loads(description)
     backend = org_models.organizations_backends[wanted["management"]]["aws"]
     backend.create_organization(region="us-east-1", FeatureSet="ALL")
     root_id = backend.org.root_id
-    backend.create_organizational_unit(ParentId=root_id, Name="business-units")
-    unit = backend.ou[-1]
-    unit.id = wanted["unit"]
-    for number, account_id in enumerate(wanted["accounts"]):
-        backend.create_account(AccountName=f"unit-{number + 1}", Email=f"unit-{number + 1}@example.com")
-        account = backend.accounts[-1]
-        account.id = account_id
-        account.parent_id = unit.id
+    for unit_number, wanted_unit in enumerate(wanted["units"]):
+        backend.create_organizational_unit(ParentId=root_id, Name=f"units-{unit_number + 1}")
+        unit = backend.ou[-1]
+        unit.id = wanted_unit["id"]
+        for account_id in wanted_unit["accounts"]:
+            backend.create_account(AccountName=f"account-{account_id}", Email=f"{account_id}@example.com")
+            account = backend.accounts[-1]
+            account.id = account_id
+            account.parent_id = unit.id
 
 
 if os.environ.get("HYPERPOD_MOTO_ORGANIZATION"):

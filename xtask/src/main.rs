@@ -600,8 +600,7 @@ fn bench_deploy_stack_sets(root: &Path) -> Result<()> {
     ];
     let organization = serde_json::json!({
         "management": MANAGEMENT,
-        "unit": UNIT,
-        "accounts": hyperpod_org_unit_accounts(),
+        "units": [{ "id": UNIT, "accounts": hyperpod_org_unit_accounts() }],
     });
     let moto_env = [("HYPERPOD_MOTO_ORGANIZATION", organization.to_string())];
     let Some(run) = deploy_twice(root, "hyperpod-org", &env, &moto_env)? else {

@@ -102,13 +102,13 @@ pub struct RolesStackSet {
     pub administrator: Environment,
     /// Whether `administrator` is a delegated administrator.
     pub delegated: bool,
-    /// The organizational unit holding the business units' accounts.
-    pub organizational_unit: String,
+    /// The organizational units holding the business units' accounts.
+    pub organizational_units: Vec<String>,
 }
 
 /// The options `HYPERPOD_ROLES_STACK_SET` asks for: unset, one stack per business unit;
-/// `<account>:<ou-id>`, a StackSet administered from that account (the management account)
-/// reaching that organizational unit.
+/// `<account>:<ou-id>[,<ou-id>…]`, a StackSet administered from that account (the
+/// management account) reaching those organizational units.
 pub fn options_from_env() -> Result<OrgOptions, String> {
     let mut options = OrgOptions::default();
     if let Ok(text) = std::env::var("HYPERPOD_ROLES_STACK_SET") {
@@ -118,7 +118,10 @@ pub fn options_from_env() -> Result<OrgOptions, String> {
         options.roles_stack_set = Some(RolesStackSet {
             administrator: Environment::new(administrator, REGION),
             delegated: false,
-            organizational_unit: organizational_unit.to_owned(),
+            organizational_units: organizational_unit
+                .split(',')
+                .map(|unit| unit.trim().to_owned())
+                .collect(),
         });
     }
     Ok(options)
@@ -213,7 +216,7 @@ pub fn app_with_options(teams: impl IntoIterator<Item = usize>, options: &OrgOpt
                         } else {
                             StackSetCaller::ManagementAccount
                         },
-                        ..StackSetDeployment::new(&[&stack_set.organizational_unit])
+                        ..StackSetDeployment::new(&stack_set.organizational_units)
                     }),
                     ..sharded(
                         "the data-scientist roles of the business units' teams, each in its unit's account",

@@ -64,6 +64,21 @@ impl StackSetDeployment {
         if self.organizational_units.is_empty() {
             problems.push("a StackSet needs at least one organizational unit to deploy to; give the `ou-…` ids of the units".to_owned());
         }
+        // CloudFormation takes at most 50 units in one operation.
+        if self.organizational_units.len() > 50 {
+            problems.push(format!("{} organizational units are more than the 50 one StackSet operation takes; target their parent unit instead", self.organizational_units.len()));
+        }
+        for (what, items) in [
+            ("organizational unit", &self.organizational_units),
+            ("region", &self.regions),
+        ] {
+            let mut seen = std::collections::BTreeSet::new();
+            for item in items {
+                if !seen.insert(item) {
+                    problems.push(format!("{what} `{item}` is given twice; give each once"));
+                }
+            }
+        }
         for unit in &self.organizational_units {
             if !ORGANIZATIONAL_UNIT.is_match(unit) {
                 problems.push(format!("`{unit}` is not an organizational unit id (`ou-` then 4 to 32 and 8 to 32 lowercase letters or digits, or a root `r-…`); copy it from the Organizations console"));
@@ -84,7 +99,12 @@ impl StackSetDeployment {
     }
 
     /// The manifest's form of these options, `region` standing for an empty region list.
-    pub(crate) fn manifest(&self, region: &str, accounts: Vec<String>) -> StackSetManifest {
+    pub(crate) fn manifest(
+        &self,
+        region: &str,
+        accounts: Vec<String>,
+        unconfined_resources: bool,
+    ) -> StackSetManifest {
         let preferences = &self.operation_preferences;
         StackSetManifest {
             organizational_units: self.organizational_units.clone(),
@@ -129,6 +149,7 @@ impl StackSetDeployment {
                 .to_owned(),
             },
             accounts,
+            unconfined_resources,
         }
     }
 }
@@ -254,9 +275,12 @@ pub struct StackSetManifest {
     pub retain_stacks_on_account_removal: bool,
     /// The operation preferences, as CloudFormation takes them.
     pub operation_preferences: OperationPreferencesManifest,
-    /// The accounts its resources are confined to, sorted (the template creates nothing
-    /// but a placeholder in any other account of the units).
+    /// The accounts its resources are confined to, sorted.
     pub accounts: Vec<String>,
+    /// Whether some of its resources are confined to no account, and so go to every
+    /// account of the units (otherwise the other accounts get only a placeholder).
+    #[serde(default)]
+    pub unconfined_resources: bool,
 }
 
 /// CloudFormation's `StackSetOperationPreferences`.
@@ -309,6 +333,20 @@ mod tests {
         assert!(problems[0].contains("at most one more"), "{problems:?}");
         deployment.operation_preferences.concurrency_mode = ConcurrencyMode::SoftFailureTolerance;
         assert!(deployment.check().is_empty());
+    }
+
+    #[test]
+    fn units_and_regions_are_given_once_and_fifty_units_at_most() {
+        let mut deployment = StackSetDeployment::new(&["ou-ab12-units001", "ou-ab12-units001"]);
+        deployment.regions = vec!["us-east-1".into(), "us-east-1".into()];
+        let problems = deployment.check();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("`ou-ab12-units001` is given twice"));
+        assert!(problems[1].contains("`us-east-1` is given twice"));
+        let units: Vec<String> = (0..51).map(|n| format!("ou-ab12-unit{n:04}")).collect();
+        let problems = StackSetDeployment::new(&units).check();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("51 organizational units"));
     }
 
     #[test]

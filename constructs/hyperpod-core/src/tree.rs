@@ -370,6 +370,19 @@ impl Node {
     /// else. In a stack deployed to one account, `account` must be that account (then it
     /// changes nothing), so constructs may confine what they place in any stack.
     pub fn confine_to_account(&self, account: &str) {
+        let scope_of_stacks = self.with(|data| {
+            matches!(
+                data.kind,
+                NodeKind::App { .. } | NodeKind::Stage(_) | NodeKind::Stack(_)
+            )
+        });
+        if scope_of_stacks {
+            self.report(
+                "confined_scope_not_below_a_stack",
+                format!("only a scope inside a stack can be confined to an account (here {account}); confine a construct of the stack, such as the one holding that account's resources"),
+            );
+            return;
+        }
         if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
             self.report(
                 "invalid_account",

@@ -92,7 +92,7 @@ pub fn list(manifest: &Manifest, args: &ListArgs, out: &mut impl Write) -> std::
             if let Some(set) = &stack.stack_set {
                 writeln!(
                     out,
-                    "  StackSet ({}) to the accounts of {} in {}; resources in {}",
+                    "  StackSet ({}) to the accounts of {} in {}; {}",
                     if set.call_as == "DELEGATED_ADMIN" {
                         "delegated administrator"
                     } else {
@@ -100,10 +100,16 @@ pub fn list(manifest: &Manifest, args: &ListArgs, out: &mut impl Write) -> std::
                     },
                     set.organizational_units.join(", "),
                     set.regions.join(", "),
-                    if set.accounts.is_empty() {
-                        "every account".to_owned()
-                    } else {
-                        set.accounts.join(", ")
+                    match (set.accounts.is_empty(), set.unconfined_resources) {
+                        (true, _) => "every resource to every account".to_owned(),
+                        (false, false) => format!(
+                            "resources confined to {}, a placeholder elsewhere",
+                            set.accounts.join(", ")
+                        ),
+                        (false, true) => format!(
+                            "resources confined to {}, the others to every account",
+                            set.accounts.join(", ")
+                        ),
                     }
                 )?;
             }

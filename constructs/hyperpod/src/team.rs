@@ -3,7 +3,9 @@
 
 use hyperpod_cfn::{eks, sagemaker};
 use hyperpod_core::{Construct, Expr, Node, Scope, Stack, Value, fns};
-use hyperpod_iam::{PolicyDocument, Principal, Role, RoleProps, Statement, role_arn};
+use hyperpod_iam::{
+    Condition, ConditionOperator, PolicyDocument, Principal, Role, RoleProps, Statement, role_arn,
+};
 
 use crate::eks::{HyperPodEksCluster, RegisteredTeam};
 use crate::kubernetes::{
@@ -420,11 +422,14 @@ impl TeamNamespace {
                     "hyperpod-cli".into(),
                     cluster_access_policy(&props.cluster, &access_role_name),
                 )],
-                ..RoleProps::new(PolicyDocument::new([Statement::allow()
-                    .sid("TeamDataScientists")
-                    .principal(Principal::role(&scientist_account, &scientist_role_name))
-                    .actions(["sts:AssumeRole", "sts:SetSourceIdentity"])
-                    .condition(crate::members::requires_source_identity())]))
+                ..RoleProps::new(PolicyDocument::new([scientists_trust(
+                    &props,
+                    &scientist_account,
+                    &scientist_role_name,
+                )
+                .sid("TeamDataScientists")
+                .actions(["sts:AssumeRole", "sts:SetSourceIdentity"])
+                .condition(crate::members::requires_source_identity())]))
             },
         );
         // IAM checks that a trust policy's principal exists: the data scientists' stack first.
@@ -836,6 +841,26 @@ fn check_props(node: &Node, props: &TeamNamespaceProps) {
     }
     if props.data_scientist_stack.stack_set().is_some() && props.data_scientist_account.is_none() {
         node.report("data_scientist_account_required", format!("the data scientists' stack `{}` deploys as a StackSet to many accounts; set `data_scientist_account` to the account of team `{team}`'s data scientists", props.data_scientist_stack.node().path()));
+    }
+}
+
+/// Who the cluster-access role trusts: the team's data-scientist role. Named as the
+/// principal, IAM binds the trust to that role's unique id, so a role deleted and made
+/// again is no longer trusted until the trust is written again. A StackSet with automatic
+/// deployment does exactly that, outside any deploy, when an account leaves its unit and
+/// comes back; there the trust names the account and requires the role's ARN instead
+/// (`aws:PrincipalArn`), which the role made again still has.
+fn scientists_trust(props: &TeamNamespaceProps, account: &str, role_name: &str) -> Statement {
+    if props.data_scientist_stack.stack_set().is_some() {
+        Statement::allow()
+            .principal(Principal::account(account))
+            .condition(Condition::new(
+                ConditionOperator::ArnEquals,
+                "aws:PrincipalArn",
+                [role_arn(account, role_name)],
+            ))
+    } else {
+        Statement::allow().principal(Principal::role(account, role_name))
     }
 }
 

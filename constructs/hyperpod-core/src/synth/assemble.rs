@@ -186,6 +186,7 @@ impl Synthesizer {
                         deployment.manifest(
                             &info.env.region,
                             info.confined_accounts.iter().cloned().collect(),
+                            info.unconfined_resources,
                         )
                     }),
             });

@@ -33,11 +33,11 @@ impl Synthesizer {
             let env = stage.env();
             let path = node.path();
             let sharding = stack.with_data(|data| data.props.sharding.clone());
-            let stack_set = stack.with_data(|data| data.props.stack_set.is_some());
+            let stack_set = stack.with_data(|data| data.props.stack_set.clone());
             let mut own = Vec::new();
             let mut units: IndexMap<String, Vec<Node>> = IndexMap::new();
             for below in node.descendants().into_iter().skip(1) {
-                self.check_confinement(&below, stack_set, &env);
+                self.check_confinement(&below, stack_set.as_ref(), &env);
                 let unit = sharding.as_ref().and_then(|_| below.shard_unit());
                 if let (Some(key), true) = (&unit, below.is_asset()) {
                     self.problem(&below, "asset_in_shard_unit", format!("file assets are staged with their stack, and this one is in unit `{key}` of a sharded stack; declare the asset in the stack itself, outside the unit"));
@@ -62,6 +62,7 @@ impl Synthesizer {
                 shared_outputs: IndexMap::new(),
                 deploy_time_parameters: IndexMap::new(),
                 confined_accounts: Default::default(),
+                unconfined_resources: false,
             };
             // A sharded stack whose every element is in a unit is not deployed itself, nor
             // is one with no units yet and nothing of its own.
@@ -119,14 +120,25 @@ impl Synthesizer {
     /// Confinement to an account means a condition in a StackSet; elsewhere the account
     /// must be the stack's own. A StackSet stages no file assets: no bucket serves every
     /// account it reaches.
-    fn check_confinement(&mut self, node: &Node, stack_set: bool, env: &Environment) {
-        if stack_set && node.is_asset() {
+    fn check_confinement(
+        &mut self,
+        node: &Node,
+        stack_set: Option<&crate::stack_set::StackSetDeployment>,
+        env: &Environment,
+    ) {
+        if stack_set.is_some() && node.is_asset() {
             self.problem(node, "asset_in_stack_set", "a StackSet deploys to accounts that cannot read the administrator's staging bucket, so it stages no file assets; move the asset to a stack of its own");
         }
         let Some(account) = node.with(|data| data.confined_account.clone()) else {
             return;
         };
-        if !stack_set && account != env.account {
+        if let Some(deployment) = stack_set
+            && deployment.caller == crate::stack_set::StackSetCaller::ManagementAccount
+            && account == env.account
+        {
+            self.problem(node, "confined_to_management_account", format!("this scope is confined to account {account}, the management account that administers the StackSet, and service-managed StackSets never deploy to the management account; deploy its resources with a stack of that account instead"));
+        }
+        if stack_set.is_none() && account != env.account {
             self.problem(node, "account_outside_stack", format!("this scope is confined to account {account}, but its stack deploys to account {}; declare it in a stack of account {account}, or in a stack deployed as a StackSet (`StackProps::stack_set`) that reaches it", env.account));
         }
     }

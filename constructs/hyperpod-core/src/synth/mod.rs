@@ -171,6 +171,8 @@ struct StackInfo {
     deploy_time_parameters: IndexMap<String, DeployTimeParameter>,
     /// For a stack deployed as a StackSet: the accounts its resources are confined to.
     confined_accounts: std::collections::BTreeSet<String>,
+    /// For a stack deployed as a StackSet: whether some resource is confined to no account.
+    unconfined_resources: bool,
 }
 
 impl StackInfo {

@@ -49,6 +49,9 @@ impl Synthesizer {
                         })
                         .flatten()
                         .expect("kind 1 is a parameter");
+                    if self.stacks[position].is_stack_set() && props.default.is_none() {
+                        self.problem(&node, "parameter_in_stack_set", "a StackSet is deployed with no parameter values, so a parameter without a default fails in every account; give it a default or pass the value as a literal");
+                    }
                     body.parameters.insert(logical_id, render_parameter(&props));
                 }
                 Some(2) => {
@@ -115,6 +118,34 @@ impl Synthesizer {
         body
     }
 
+    /// IAM names are global to an account: a StackSet deployed to more than one region
+    /// would create a named IAM resource once per region, and every region after the first
+    /// fails.
+    fn check_global_names(
+        &mut self,
+        node: &Node,
+        position: usize,
+        type_name: &str,
+        properties: &Map<String, Json>,
+    ) {
+        const NAMES: [&str; 5] = [
+            "RoleName",
+            "ManagedPolicyName",
+            "InstanceProfileName",
+            "GroupName",
+            "UserName",
+        ];
+        let regions = self.stacks[position]
+            .stack
+            .with_data(|data| data.props.stack_set.as_ref().map(|set| set.regions.len()));
+        if regions.is_some_and(|regions| regions > 1)
+            && type_name.starts_with("AWS::IAM::")
+            && let Some(name) = NAMES.iter().find(|name| properties.contains_key(**name))
+        {
+            self.problem(node, "named_iam_in_many_regions", format!("this {type_name} has a {name}, and IAM names are global to an account, but the StackSet deploys to {} regions: every region after the first would fail to create it; deploy IAM resources with a StackSet of one region", regions.unwrap_or_default()));
+        }
+    }
+
     /// In a StackSet's template: the condition of each account its resources are confined
     /// to, and, when every resource is confined, a placeholder that every account gets, so
     /// that an account of the units without resources of its own still has a valid stack.
@@ -135,6 +166,20 @@ impl Synthesizer {
             .resources
             .values()
             .all(|resource| resource.get("Condition").is_some());
+        // A resource with a condition of its own may still reach every account; only
+        // confinement says it does not.
+        self.stacks[position].unconfined_resources = body.resources.len()
+            > self.stacks[position]
+                .confined_accounts
+                .iter()
+                .map(|account| {
+                    let name = account_condition(account);
+                    body.resources
+                        .values()
+                        .filter(|resource| resource["Condition"] == name.as_str())
+                        .count()
+                })
+                .sum::<usize>();
         if every_resource_confined {
             if body.resources.contains_key(STACK_SET_PLACEHOLDER) {
                 self.problem(stack.node(), "duplicate_logical_id", format!("`{STACK_SET_PLACEHOLDER}` is the placeholder of the StackSet's accounts without resources, and an element of the stack has the same logical id; rename that element"));
@@ -210,6 +255,7 @@ impl Synthesizer {
         {
             out.insert("Condition".into(), Json::String(name));
         }
+        self.check_global_names(node, position, &data.type_name, &properties);
         if self.stacks[position].is_stack_set()
             && let Some(account) = node.confined_account()
         {

@@ -210,16 +210,20 @@ pub(super) async fn plan(
             let client = accounts.client(&stack.account, &stack.region);
             super::stack_set::plan_stack_set(&client, stack, wanted, options).await
         } else {
-            plan_stack(accounts, manifest, stack, wanted, options).await
+            plan_stack(accounts, manifest, stack, wanted, options)
+                .await
+                .map(|(action, changes, retained)| (action, changes, retained, Vec::new()))
         };
-        let (action, changes, retained) = planned.unwrap_or_else(|reason| {
+        let (action, changes, retained, notes) = planned.unwrap_or_else(|reason| {
             (
                 PlannedAction::Failed(reason),
                 StackDiff::default(),
                 Vec::new(),
+                Vec::new(),
             )
         });
         let mut planned = StackPlan::of(stack, action, changes, retained);
+        planned.notes.extend(notes);
         if stack.stack_set.is_some() {
             // A StackSet has no change sets: the template diff is the whole plan.
             planned.notes.push(super::stack_set::plan_note(stack));

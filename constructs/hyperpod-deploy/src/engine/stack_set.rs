@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudformation::Client as CloudFormation;
 use aws_sdk_cloudformation::types::{
-    AutoDeployment, CallAs, Capability, ConcurrencyMode, DeploymentTargets, PermissionModels,
-    RegionConcurrencyType, StackInstanceStatus, StackSetOperationPreferences,
+    AccountFilterType, AutoDeployment, CallAs, Capability, ConcurrencyMode, DeploymentTargets,
+    PermissionModels, RegionConcurrencyType, StackInstanceStatus, StackSetOperationPreferences,
     StackSetOperationStatus, StackSetStatus, Tag,
 };
 use hyperpod_core::{StackManifest, StackSetManifest};
@@ -41,8 +41,12 @@ pub(super) struct DeployedStackSet {
     accounts: BTreeSet<String>,
     /// How many instances it has.
     instances: usize,
-    /// Its instances that are not current: "account region: status (reason)".
+    /// Its instances that are out of date, which an update retries: "account region:
+    /// status (reason)".
     not_current: Vec<String>,
+    /// Its instances no update can fix (inoperable, or in a suspended account), each with
+    /// what to do.
+    stuck: Vec<String>,
 }
 
 /// The manifest's StackSet options of a stack deployed as a StackSet.
@@ -102,14 +106,19 @@ pub(super) async fn read(
     let mut found = DeployedStackSet {
         template,
         tags: tag_map(deployed.tags()),
-        auto_deployment: deployed
-            .auto_deployment()
-            .and_then(|auto| Some((auto.enabled()?, auto.retain_stacks_on_account_removal()?))),
+        // CloudFormation may leave the retention out when it is off.
+        auto_deployment: deployed.auto_deployment().and_then(|auto| {
+            Some((
+                auto.enabled()?,
+                auto.retain_stacks_on_account_removal().unwrap_or(false),
+            ))
+        }),
         organizational_units: deployed.organizational_unit_ids().iter().cloned().collect(),
         regions: BTreeSet::new(),
         accounts: BTreeSet::new(),
         instances: 0,
         not_current: Vec::new(),
+        stuck: Vec::new(),
     };
     let mut next_token = None;
     loop {
@@ -131,17 +140,31 @@ pub(super) async fn read(
             found.accounts.insert(account.to_owned());
             found.instances += 1;
             let status = instance.status().cloned();
-            if status
+            let detailed = instance
+                .stack_instance_status()
+                .and_then(|status| status.detailed_status())
+                .map(|status| status.as_str().to_owned())
+                .unwrap_or_default();
+            let reason = instance
+                .status_reason()
+                .map(|reason| format!(" ({reason})"))
+                .unwrap_or_default();
+            if status == Some(StackInstanceStatus::Inoperable) {
+                found.stuck.push(format!(
+                    "{account} {region}: INOPERABLE{reason}; an earlier deletion that kept its stack failed there: delete the instance with `aws cloudformation delete-stack-instances --stack-set-name {} --accounts {account} --regions {region} --retain-stacks`, delete the stack left in that account, and deploy again",
+                    stack.stack_name
+                ));
+            } else if detailed == "SKIPPED_SUSPENDED_ACCOUNT" {
+                found.stuck.push(format!(
+                    "{account} {region}: the account is suspended and StackSets skip it{reason}; reinstate it or move it out of the unit"
+                ));
+            } else if status
                 .as_ref()
                 .is_some_and(|s| *s != StackInstanceStatus::Current)
             {
                 found.not_current.push(format!(
-                    "{account} {region}: {}{}",
+                    "{account} {region}: {}{reason}",
                     status.as_ref().map_or("?", StackInstanceStatus::as_str),
-                    instance
-                        .status_reason()
-                        .map(|reason| format!(" ({reason})"))
-                        .unwrap_or_default()
                 ));
             }
         }
@@ -153,56 +176,159 @@ pub(super) async fn read(
     Ok(Some(found))
 }
 
-/// What differs between the deployed StackSet and the manifest's, one phrase each; empty
-/// when nothing does.
-fn differences(
-    deployed: &DeployedStackSet,
-    wanted: &serde_json::Value,
+/// One operation of a StackSet, as listed.
+struct OperationSummary {
+    id: String,
+    status: Option<StackSetOperationStatus>,
+    /// When it was created, in seconds since the epoch (0 when not told).
+    created: i64,
+}
+
+/// Every operation of the StackSet of `stack`, all pages.
+async fn operations(
+    client: &CloudFormation,
     stack: &StackManifest,
-) -> Vec<String> {
-    let set = options_of(stack);
+) -> Result<Vec<OperationSummary>, String> {
     let mut out = Vec::new();
-    if deployed.template != *wanted {
-        out.push("the template".to_owned());
+    let mut next_token = None;
+    loop {
+        let page = client
+            .list_stack_set_operations()
+            .stack_set_name(&stack.stack_name)
+            .call_as(call_as(options_of(stack)))
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| failure("ListStackSetOperations", &e).to_string())?;
+        out.extend(page.summaries().iter().map(|summary| OperationSummary {
+            id: summary.operation_id().unwrap_or_default().to_owned(),
+            status: summary.status().cloned(),
+            created: summary.creation_timestamp().map_or(0, |time| time.secs()),
+        }));
+        next_token = page.next_token().map(str::to_owned);
+        if next_token.is_none() {
+            return Ok(out);
+        }
     }
-    let wanted_tags: BTreeMap<String, String> = stack
-        .tags
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if deployed.tags != wanted_tags {
-        out.push("the tags".to_owned());
+}
+
+/// What a deploy changes in a deployed StackSet besides its template's resources.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SettingChanges {
+    /// The template differs.
+    template: bool,
+    /// The tags differ.
+    tags: bool,
+    /// Automatic deployment differs.
+    auto_deployment: bool,
+    /// Units the manifest names that have no instance yet.
+    units_added: Vec<String>,
+    /// Regions the manifest names that have no instance yet.
+    regions_added: Vec<String>,
+    /// Units with instances that the manifest no longer names.
+    units_left: Vec<String>,
+    /// Regions with instances that the manifest no longer names.
+    regions_left: Vec<String>,
+    /// Instances out of date, which an update retries.
+    not_current: Vec<String>,
+}
+
+impl SettingChanges {
+    fn of(deployed: &DeployedStackSet, wanted: &serde_json::Value, stack: &StackManifest) -> Self {
+        let set = options_of(stack);
+        let wanted_tags: BTreeMap<String, String> = stack
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let missing = |wanted: &[String], present: &BTreeSet<String>| -> Vec<String> {
+            wanted
+                .iter()
+                .filter(|item| !present.contains(*item))
+                .cloned()
+                .collect()
+        };
+        let left = |present: &BTreeSet<String>, wanted: &[String]| -> Vec<String> {
+            present
+                .iter()
+                .filter(|item| !wanted.contains(item))
+                .cloned()
+                .collect()
+        };
+        SettingChanges {
+            template: deployed.template != *wanted,
+            tags: deployed.tags != wanted_tags,
+            auto_deployment: deployed.auto_deployment.is_some_and(|auto| {
+                auto != (set.auto_deployment, set.retain_stacks_on_account_removal)
+            }),
+            units_added: missing(&set.organizational_units, &deployed.organizational_units),
+            // A StackSet without instances has no regions yet: they come with its units.
+            regions_added: if deployed.instances == 0 {
+                Vec::new()
+            } else {
+                missing(&set.regions, &deployed.regions)
+            },
+            units_left: left(&deployed.organizational_units, &set.organizational_units),
+            regions_left: left(&deployed.regions, &set.regions),
+            not_current: deployed.not_current.clone(),
+        }
     }
-    if deployed
-        .auto_deployment
-        .is_some_and(|auto| auto != (set.auto_deployment, set.retain_stacks_on_account_removal))
-    {
-        out.push("automatic deployment".to_owned());
+
+    /// Whether an update of the StackSet itself (template, tags, automatic deployment, or
+    /// to retry out-of-date instances) is needed.
+    fn needs_update(&self) -> bool {
+        self.template || self.tags || self.auto_deployment || !self.not_current.is_empty()
     }
-    let missing_units: Vec<&String> = set
-        .organizational_units
-        .iter()
-        .filter(|unit| !deployed.organizational_units.contains(*unit))
-        .collect();
-    if !missing_units.is_empty() {
-        out.push(format!("instances in {}", join(&missing_units)));
+
+    fn any(&self) -> bool {
+        *self != SettingChanges::default()
     }
-    let missing_regions: Vec<&String> = set
-        .regions
-        .iter()
-        .filter(|region| !deployed.regions.contains(*region))
-        .collect();
-    if !deployed.accounts.is_empty() && !missing_regions.is_empty() {
-        out.push(format!("instances in region(s) {}", join(&missing_regions)));
+
+    /// The removals a plan shows (and the approval must cover).
+    fn removals(&self) -> Vec<String> {
+        self.units_left
+            .iter()
+            .map(|unit| format!("instances in {unit}"))
+            .chain(
+                self.regions_left
+                    .iter()
+                    .map(|region| format!("instances in region {region}")),
+            )
+            .collect()
     }
-    if !deployed.not_current.is_empty() {
-        out.push(format!(
-            "{} instance(s) not current ({})",
-            deployed.not_current.len(),
-            deployed.not_current.join("; ")
-        ));
+
+    /// The widenings a plan shows (and the approval must cover): new accounts receive the
+    /// template, and every resource of it that is not confined to an account.
+    fn widenings(&self) -> Vec<String> {
+        self.units_added
+            .iter()
+            .map(|unit| format!("deploys to the accounts of {unit}"))
+            .chain(
+                self.regions_added
+                    .iter()
+                    .map(|region| format!("deploys to region {region} of every account")),
+            )
+            .collect()
     }
-    out
+
+    /// The rest, one phrase each, for the plan's notes.
+    fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.tags {
+            out.push("the StackSet's tags change".to_owned());
+        }
+        if self.auto_deployment {
+            out.push("automatic deployment changes".to_owned());
+        }
+        if !self.not_current.is_empty() {
+            out.push(format!(
+                "retries {} instance(s) not current: {}",
+                self.not_current.len(),
+                self.not_current.join("; ")
+            ));
+        }
+        out
+    }
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
@@ -213,32 +339,21 @@ fn join<T: std::fmt::Display>(items: &[T]) -> String {
         .join(", ")
 }
 
-/// The organizational units the StackSet has instances in that the manifest no longer
-/// names.
-fn units_left(deployed: &DeployedStackSet, set: &StackSetManifest) -> Vec<String> {
-    deployed
-        .organizational_units
-        .iter()
-        .filter(|unit| !set.organizational_units.contains(*unit))
-        .cloned()
-        .collect()
-}
-
 /// The plan of a stack deployed as a StackSet, read from the administrator account:
-/// created, updated (template, tags, automatic deployment, instances missing, left or not
-/// current) or unchanged. Instances in units the manifest no longer names are shown as
-/// removed, so that deleting them needs approval.
+/// created, updated or unchanged. Instances in units or regions the manifest no longer
+/// names are shown as removed, and new units and regions as widening, so that both need
+/// approval; the rest is in the notes.
 pub(super) async fn plan_stack_set(
     client: &CloudFormation,
     stack: &StackManifest,
     wanted: &serde_json::Value,
     options: &DeployOptions,
-) -> Result<(PlannedAction, StackDiff, Vec<String>), String> {
-    let set = options_of(stack);
+) -> Result<(PlannedAction, StackDiff, Vec<String>, Vec<String>), String> {
     let Some(deployed) = read(client, stack).await? else {
         return Ok((
             PlannedAction::Create,
             crate::diff::diff(None, wanted),
+            Vec::new(),
             Vec::new(),
         ));
     };
@@ -247,26 +362,56 @@ pub(super) async fn plan_stack_set(
             PlannedAction::Refused(reason),
             StackDiff::default(),
             Vec::new(),
+            Vec::new(),
+        ));
+    }
+    if !deployed.stuck.is_empty() {
+        return Ok((
+            PlannedAction::Failed(format!(
+                "instances of the StackSet no update can fix: {}",
+                deployed.stuck.join("; ")
+            )),
+            StackDiff::default(),
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    let settings = SettingChanges::of(&deployed, wanted, stack);
+    if !settings.any() {
+        return Ok((
+            PlannedAction::Unchanged,
+            StackDiff::default(),
+            Vec::new(),
+            Vec::new(),
         ));
     }
     let mut changes = crate::diff::diff(Some(&deployed.template), wanted);
-    for unit in units_left(&deployed, set) {
-        changes
-            .removed
-            .push((format!("instances in {unit}"), INSTANCES.to_owned()));
+    for removal in settings.removals() {
+        changes.removed.push((removal, INSTANCES.to_owned()));
     }
-    if differences(&deployed, wanted, stack).is_empty() && changes.removed.is_empty() {
-        return Ok((PlannedAction::Unchanged, StackDiff::default(), Vec::new()));
-    }
+    changes.widened.extend(settings.widenings());
     let retained = super::plan::retained(&changes, &deployed.template);
-    Ok((PlannedAction::Update, changes, retained))
+    Ok((PlannedAction::Update, changes, retained, settings.notes()))
 }
 
 /// What the plan says of every StackSet: where it reaches, and who gets what.
 pub(super) fn plan_note(stack: &StackManifest) -> String {
     let set = options_of(stack);
+    let confined = if set.accounts.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; resources confined to account(s) {} exist there only",
+            join(&set.accounts)
+        )
+    };
+    let everywhere = if set.unconfined_resources {
+        "; its other resources go to every account of the units"
+    } else {
+        "; other accounts of the units get a placeholder"
+    };
     format!(
-        "deployed as a StackSet to the accounts of {} in {}, {} at a time; resources confined to {} exist there only, other accounts get a placeholder",
+        "deployed as a StackSet to the accounts of {} in {}, {} at a time{confined}{everywhere}",
         join(&set.organizational_units),
         join(&set.regions),
         match (
@@ -277,20 +422,14 @@ pub(super) fn plan_note(stack: &StackManifest) -> String {
             (_, Some(percentage)) => format!("{percentage} % of the accounts"),
             _ => "one account".to_owned(),
         },
-        if set.accounts.is_empty() {
-            "no account".to_owned()
-        } else {
-            format!("account(s) {}", join(&set.accounts))
-        }
     )
 }
 
 /// One StackSet operation the engine starts.
 enum Operation<'a> {
-    /// The StackSet's template, tags and automatic deployment, applied to every instance;
-    /// with the instances that were not current before it (an update of the same content
-    /// that retries them is another operation than the one that left them so).
-    Update(&'a str),
+    /// The StackSet's template, tags and automatic deployment, applied to every instance
+    /// (out-of-date ones included).
+    Update,
     /// Instances in these units and regions.
     CreateInstances(&'a [String], &'a [String]),
     /// The instances in these units and regions, deleted.
@@ -300,7 +439,7 @@ enum Operation<'a> {
 impl Operation<'_> {
     fn action(&self) -> &'static str {
         match self {
-            Operation::Update(_) => "update",
+            Operation::Update => "update",
             Operation::CreateInstances(..) => "create-instances",
             Operation::DeleteInstances(..) => "delete-instances",
         }
@@ -308,7 +447,7 @@ impl Operation<'_> {
 
     fn describe(&self) -> String {
         match self {
-            Operation::Update(_) => "updating every instance".to_owned(),
+            Operation::Update => "updating every instance".to_owned(),
             Operation::CreateInstances(units, regions) => {
                 format!("creating instances in {} ({})", join(units), join(regions))
             }
@@ -324,13 +463,20 @@ impl Operation<'_> {
 }
 
 /// The operation id (CloudFormation's idempotency token) of an operation: derived from what
-/// it does, so that a call applied whose answer was lost, made again by the SDK or the next
-/// run, meets the operation it started instead of starting a second.
-fn operation_id(stack: &StackManifest, operation: &Operation<'_>, attempt: u32) -> String {
+/// it does and from the StackSet's latest operation (`after`). Repeated by the SDK or by a
+/// run that lost the answer, it meets the operation it started; an operation of the same
+/// content later (a change undone and made again) follows another latest operation, so it
+/// is a new one.
+fn operation_id(
+    stack: &StackManifest,
+    operation: &Operation<'_>,
+    after: &str,
+    attempt: u32,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     let targets = match operation {
-        Operation::Update(retried) => (*retried).to_owned(),
+        Operation::Update => String::new(),
         Operation::CreateInstances(units, regions) | Operation::DeleteInstances(units, regions) => {
             format!("{}|{}", units.join(","), regions.join(","))
         }
@@ -342,6 +488,7 @@ fn operation_id(stack: &StackManifest, operation: &Operation<'_>, attempt: u32) 
         &serde_json::to_string(&stack.tags).expect("tags serialize"),
         &serde_json::to_string(options_of(stack)).expect("StackSet options serialize"),
         &targets,
+        after,
     ] {
         hash.update(part.len().to_le_bytes());
         hash.update(part.as_bytes());
@@ -358,13 +505,18 @@ fn operation_id(stack: &StackManifest, operation: &Operation<'_>, attempt: u32) 
     }
 }
 
+/// A count or percentage as the API takes it.
+fn api_number(value: Option<u32>) -> Option<i32> {
+    value.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
 fn preferences(set: &StackSetManifest) -> StackSetOperationPreferences {
     let wanted = &set.operation_preferences;
     StackSetOperationPreferences::builder()
-        .set_max_concurrent_count(wanted.max_concurrent_count.map(|n| n as i32))
-        .set_max_concurrent_percentage(wanted.max_concurrent_percentage.map(|n| n as i32))
-        .set_failure_tolerance_count(wanted.failure_tolerance_count.map(|n| n as i32))
-        .set_failure_tolerance_percentage(wanted.failure_tolerance_percentage.map(|n| n as i32))
+        .set_max_concurrent_count(api_number(wanted.max_concurrent_count))
+        .set_max_concurrent_percentage(api_number(wanted.max_concurrent_percentage))
+        .set_failure_tolerance_count(api_number(wanted.failure_tolerance_count))
+        .set_failure_tolerance_percentage(api_number(wanted.failure_tolerance_percentage))
         .concurrency_mode(ConcurrencyMode::from(wanted.concurrency_mode.as_str()))
         .region_concurrency_type(RegionConcurrencyType::from(
             wanted.region_concurrency.as_str(),
@@ -390,6 +542,14 @@ fn tags(stack: &StackManifest) -> Vec<Tag> {
         .collect()
 }
 
+/// The units of an instance operation, every account in them (no account filter).
+fn unit_targets(units: &[String]) -> DeploymentTargets {
+    DeploymentTargets::builder()
+        .set_organizational_unit_ids(Some(units.to_vec()))
+        .account_filter_type(AccountFilterType::None)
+        .build()
+}
+
 /// Starts `operation` under `id`; returns the id CloudFormation gives it.
 async fn start(
     client: &CloudFormation,
@@ -400,7 +560,8 @@ async fn start(
 ) -> Result<String, CallFailure> {
     let set = options_of(stack);
     let answered = match operation {
-        Operation::Update(_) => client
+        // Automatic deployment is given, so no targets: every instance is updated.
+        Operation::Update => client
             .update_stack_set()
             .stack_set_name(&stack.stack_name)
             .set_template_body(template.body())
@@ -420,11 +581,7 @@ async fn start(
         Operation::CreateInstances(units, regions) => client
             .create_stack_instances()
             .stack_set_name(&stack.stack_name)
-            .deployment_targets(
-                DeploymentTargets::builder()
-                    .set_organizational_unit_ids(Some(units.to_vec()))
-                    .build(),
-            )
+            .deployment_targets(unit_targets(units))
             .set_regions(Some(regions.to_vec()))
             .operation_preferences(preferences(set))
             .operation_id(id)
@@ -436,11 +593,7 @@ async fn start(
         Operation::DeleteInstances(units, regions) => client
             .delete_stack_instances()
             .stack_set_name(&stack.stack_name)
-            .deployment_targets(
-                DeploymentTargets::builder()
-                    .set_organizational_unit_ids(Some(units.to_vec()))
-                    .build(),
-            )
+            .deployment_targets(unit_targets(units))
             .set_regions(Some(regions.to_vec()))
             .retain_stacks(false)
             .operation_preferences(preferences(set))
@@ -472,22 +625,23 @@ impl Template<'_> {
     }
 }
 
-/// Runs `operation` to its end. An operation another run or person started is waited for
-/// first (a StackSet runs one at a time); an operation id already used is the same
-/// operation, started by an attempt whose answer was lost: it is followed, or, when it
-/// ended in failure, started again under a new id (which retries the accounts it failed
-/// in).
+/// Runs `operation` to its end, `after` being the StackSet's latest operation. An
+/// operation another run or person started is waited for first (a StackSet runs one at a
+/// time); an operation id already used is this very operation, started by an attempt whose
+/// answer was lost: it is followed, or, when it ended in failure, started again under a new
+/// id (which retries the accounts it failed in).
 async fn run(
     client: &CloudFormation,
     stack: &StackManifest,
     operation: Operation<'_>,
+    after: &str,
     template: &Template<'_>,
     options: &DeployOptions,
 ) -> Result<(), String> {
     let mut attempt = 1;
     let mut waits = 0;
     loop {
-        let id = operation_id(stack, &operation, attempt);
+        let id = operation_id(stack, &operation, after, attempt);
         match start(client, stack, &operation, template, &id).await {
             Ok(started) => {
                 say(
@@ -540,29 +694,38 @@ async fn operation_status(
         .ok_or_else(|| format!("DescribeStackSetOperation: operation {id} has no status"))
 }
 
-/// Waits, within the stack timeout, until the StackSet runs no operation: StackSets run
-/// one at a time, so a change waits for what another run or person started.
+/// What [`wait_for_other_operations`] found.
+struct Waited {
+    /// The id of the StackSet's latest operation, empty when it has none.
+    latest: String,
+    /// Whether another operation was running, so that the StackSet may have changed.
+    waited: bool,
+}
+
+/// Waits, within the stack timeout, until the StackSet runs no operation (StackSets run
+/// one at a time, so a change waits for what another run or person started); returns the
+/// id of its latest operation, empty when it has none, which the id of the next one is
+/// derived from.
 async fn wait_for_other_operations(
     client: &CloudFormation,
     stack: &StackManifest,
     options: &DeployOptions,
-) -> Result<(), String> {
+) -> Result<Waited, String> {
     let deadline = tokio::time::Instant::now() + options.stack_timeout;
     let mut heartbeat = progress::Heartbeat::start();
     let mut said = false;
     loop {
-        let running: Vec<String> = client
-            .list_stack_set_operations()
-            .stack_set_name(&stack.stack_name)
-            .call_as(call_as(options_of(stack)))
-            .send()
-            .await
-            .map_err(|e| failure("ListStackSetOperations", &e).to_string())?
-            .summaries()
+        let listed = operations(client, stack).await?;
+        let latest = listed
             .iter()
-            .filter(|summary| {
+            .max_by_key(|operation| operation.created)
+            .map(|operation| operation.id.clone())
+            .unwrap_or_default();
+        let running: Vec<String> = listed
+            .into_iter()
+            .filter(|operation| {
                 matches!(
-                    summary.status(),
+                    operation.status,
                     Some(
                         StackSetOperationStatus::Running
                             | StackSetOperationStatus::Queued
@@ -570,10 +733,13 @@ async fn wait_for_other_operations(
                     )
                 )
             })
-            .filter_map(|summary| summary.operation_id().map(str::to_owned))
+            .map(|operation| operation.id)
             .collect();
         if running.is_empty() {
-            return Ok(());
+            return Ok(Waited {
+                latest,
+                waited: said,
+            });
         }
         if tokio::time::Instant::now() > deadline {
             return Err(format!(
@@ -667,7 +833,8 @@ async fn follow(
                         | FailureKind::TimedOut
                         | FailureKind::Service
                 ) && !failure.text.starts_with("ValidationError")
-                    && !is(&failure, "OperationNotFoundException");
+                    && !is(&failure, "OperationNotFoundException")
+                    && !is(&failure, "StackSetNotFoundException");
                 if !passing {
                     return Err(failure.to_string());
                 }
@@ -694,18 +861,27 @@ async fn follow(
 /// The accounts operation `id` failed in, with CloudFormation's reasons: at most ten, then
 /// how many more.
 async fn failed_accounts(client: &CloudFormation, stack: &StackManifest, id: &str) -> String {
-    let Ok(results) = client
-        .list_stack_set_operation_results()
-        .stack_set_name(&stack.stack_name)
-        .operation_id(id)
-        .call_as(call_as(options_of(stack)))
-        .send()
-        .await
-    else {
-        return String::new();
-    };
-    let failed: Vec<String> = results
-        .summaries()
+    let mut summaries = Vec::new();
+    let mut next_token = None;
+    loop {
+        let Ok(page) = client
+            .list_stack_set_operation_results()
+            .stack_set_name(&stack.stack_name)
+            .operation_id(id)
+            .call_as(call_as(options_of(stack)))
+            .set_next_token(next_token)
+            .send()
+            .await
+        else {
+            break;
+        };
+        summaries.extend(page.summaries().iter().cloned());
+        next_token = page.next_token().map(str::to_owned);
+        if next_token.is_none() {
+            break;
+        }
+    }
+    let failed: Vec<String> = summaries
         .iter()
         .filter(|result| {
             result
@@ -742,11 +918,12 @@ async fn failed_accounts(client: &CloudFormation, stack: &StackManifest, id: &st
     }
 }
 
-/// Deploys a stack deployed as a StackSet: creates the StackSet (or updates it), creates
-/// its instances in the units they are missing from, deletes those in units the manifest
-/// no longer names (when the plan showed it and it was approved), and checks at the end
-/// that every instance is current and every account the template confines resources to
-/// has one.
+/// Deploys a stack deployed as a StackSet: creates the StackSet or updates it (template,
+/// tags, automatic deployment, out-of-date instances), creates instances in the units and
+/// regions that lack them, deletes those in units and regions the manifest no longer names,
+/// each within what the approved plan showed, and checks at the end that the StackSet holds
+/// the template, that every instance is current, and that every account the template
+/// confines resources to has one.
 pub(super) async fn deploy_stack_set(
     client: &CloudFormation,
     stack: &StackManifest,
@@ -757,16 +934,11 @@ pub(super) async fn deploy_stack_set(
     let set = options_of(stack);
     let wanted: serde_json::Value = serde_json::from_str(template.body)
         .map_err(|e| format!("the template is not JSON: {e}"))?;
-    let mut deployed = read(client, stack).await?;
-    if let Some(found) = &deployed {
-        check_owner_tags(&found.tags, "StackSet", stack, options.adopt)?;
-        wait_for_other_operations(client, stack, options).await?;
-        deployed = read(client, stack).await?;
-    }
-    let mut changed = false;
-    match &deployed {
+    let mut created = false;
+    let mut found = match read(client, stack).await? {
+        Some(found) => found,
         None => {
-            let created = client
+            let answered = client
                 .create_stack_set()
                 .stack_set_name(&stack.stack_name)
                 .set_template_body(template.body())
@@ -777,13 +949,15 @@ pub(super) async fn deploy_stack_set(
                 .permission_model(PermissionModels::ServiceManaged)
                 .auto_deployment(auto_deployment(set))
                 .call_as(call_as(set))
-                .client_request_token(operation_id(stack, &Operation::Update(""), 1))
                 .send()
                 .await;
-            match created {
-                Ok(_) => say(stack, "StackSet created"),
-                // Made by an attempt whose answer was lost: it is this run's, and is
-                // brought to the template below.
+            match answered {
+                Ok(_) => {
+                    say(stack, "StackSet created");
+                    created = true;
+                }
+                // Made meanwhile (by an attempt whose answer was lost, or by someone
+                // else): checked below like any deployed StackSet.
                 Err(error) => {
                     let failure = failure("CreateStackSet", &error);
                     if !is(&failure, "NameAlreadyExistsException") {
@@ -791,108 +965,119 @@ pub(super) async fn deploy_stack_set(
                     }
                 }
             }
-            changed = true;
-            deployed = read(client, stack).await?;
-            if let Some(found) = &deployed
-                && found.template != wanted
-            {
-                run(client, stack, Operation::Update(""), template, options).await?;
-            }
+            read(client, stack).await?.ok_or(
+                "the StackSet was created but cannot be read back; deploy again to follow it",
+            )?
         }
-        Some(found) => {
-            let unapproved = unapproved(found, &wanted, approved);
-            if !unapproved.is_empty() {
-                return Ok(Outcome::Refused(format!(
-                    "the StackSet {}, which the approved plan did not show (it changed since the plan); nothing was changed; run again to review the new plan",
-                    unapproved.join(" and ")
-                )));
-            }
-            let template_or_settings = differences(found, &wanted, stack)
-                .iter()
-                .any(|what| !what.starts_with("instances in"));
-            if template_or_settings {
-                let retried = found.not_current.join("; ");
-                run(
-                    client,
-                    stack,
-                    Operation::Update(&retried),
-                    template,
-                    options,
-                )
-                .await?;
-                changed = true;
-            }
+    };
+    check_owner_tags(&found.tags, "StackSet", stack, options.adopt)?;
+    if !found.stuck.is_empty() {
+        return Err(format!(
+            "instances of the StackSet no update can fix: {}",
+            found.stuck.join("; ")
+        ));
+    }
+    let waited = wait_for_other_operations(client, stack, options).await?;
+    if waited.waited {
+        found = read(client, stack)
+            .await?
+            .ok_or("the StackSet was deleted while this run waited for it")?;
+    }
+    let mut after = waited.latest;
+    let settings = SettingChanges::of(&found, &wanted, stack);
+    // A StackSet this run just made shows the plan's creation; any other is held to what
+    // the plan showed of it.
+    if !created {
+        let unapproved = unapproved(&found, &wanted, &settings, approved);
+        if !unapproved.is_empty() {
+            return Ok(Outcome::Refused(format!(
+                "the StackSet {}, which the approved plan did not show (it changed since the plan); nothing was changed; run again to review the new plan",
+                unapproved.join(" and ")
+            )));
         }
     }
-    let Some(found) = deployed else {
-        return Err(
-            "the StackSet was created but cannot be read back; deploy again to follow it".into(),
-        );
-    };
-    let missing_units: Vec<String> = set
-        .organizational_units
-        .iter()
-        .filter(|unit| !found.organizational_units.contains(*unit))
-        .cloned()
-        .collect();
-    if !missing_units.is_empty() {
+    let mut changed = created;
+
+    if settings.needs_update() {
+        run(client, stack, Operation::Update, &after, template, options).await?;
+        changed = true;
+        after = wait_for_other_operations(client, stack, options)
+            .await?
+            .latest;
+    }
+    if !settings.units_added.is_empty() {
+        let regions = &set.regions;
         run(
             client,
             stack,
-            Operation::CreateInstances(&missing_units, &set.regions),
+            Operation::CreateInstances(&settings.units_added, regions),
+            &after,
             template,
             options,
         )
         .await?;
         changed = true;
+        after = wait_for_other_operations(client, stack, options)
+            .await?
+            .latest;
     }
-    let missing_regions: Vec<String> = set
-        .regions
-        .iter()
-        .filter(|region| !found.regions.contains(*region))
-        .cloned()
-        .collect();
     let present_units: Vec<String> = set
         .organizational_units
         .iter()
         .filter(|unit| found.organizational_units.contains(*unit))
         .cloned()
         .collect();
-    if !found.accounts.is_empty() && !missing_regions.is_empty() && !present_units.is_empty() {
+    if !settings.regions_added.is_empty() && !present_units.is_empty() {
         run(
             client,
             stack,
-            Operation::CreateInstances(&present_units, &missing_regions),
+            Operation::CreateInstances(&present_units, &settings.regions_added),
+            &after,
             template,
             options,
         )
         .await?;
         changed = true;
+        after = wait_for_other_operations(client, stack, options)
+            .await?
+            .latest;
     }
-    let left = units_left(&found, set);
-    if !left.is_empty() {
-        let approved_removals = approved.all
-            || left
-                .iter()
-                .all(|unit| approved.removals.contains(&format!("instances in {unit}")));
-        if !approved_removals {
-            return Ok(Outcome::Refused(format!(
-                "deleting the StackSet's instances in {} was not in the approved plan; nothing more was changed; run again to review the new plan",
-                join(&left)
-            )));
-        }
+    if !settings.units_left.is_empty() {
         let regions: Vec<String> = found.regions.iter().cloned().collect();
         run(
             client,
             stack,
-            Operation::DeleteInstances(&left, &regions),
+            Operation::DeleteInstances(&settings.units_left, &regions),
+            &after,
+            template,
+            options,
+        )
+        .await?;
+        changed = true;
+        after = wait_for_other_operations(client, stack, options)
+            .await?
+            .latest;
+    }
+    if !settings.regions_left.is_empty() {
+        let units: Vec<String> = found.organizational_units.iter().cloned().collect();
+        run(
+            client,
+            stack,
+            Operation::DeleteInstances(&units, &settings.regions_left),
+            &after,
             template,
             options,
         )
         .await?;
         changed = true;
     }
-    verify(client, stack).await?;
+    if changed {
+        let Some(now) = read(client, stack).await? else {
+            return Err("the StackSet disappeared during the deploy; deploy again".into());
+        };
+        found = now;
+    }
+    verify(&found, stack, &wanted)?;
     if changed {
         say(stack, "StackSet deployed");
         Ok(Outcome::Deployed)
@@ -902,10 +1087,11 @@ pub(super) async fn deploy_stack_set(
     }
 }
 
-/// What `deployed` → `wanted` does that the approved plan did not show.
+/// What deploying `wanted` over `deployed` does that the approved plan did not show.
 fn unapproved(
     deployed: &DeployedStackSet,
     wanted: &serde_json::Value,
+    settings: &SettingChanges,
     approved: &Approved,
 ) -> Vec<String> {
     if approved.all {
@@ -921,33 +1107,55 @@ fn unapproved(
     if !replaced.is_empty() {
         out.push(format!("replaces {}", replaced.join(", ")));
     }
-    let widened = changes
+    let widened: Vec<String> = changes
         .widened
         .iter()
-        .filter(|grant| !approved.widened.contains(*grant))
-        .count();
-    if widened > 0 {
-        out.push(format!("widens {widened} permission(s)"));
+        .cloned()
+        .chain(settings.widenings())
+        .filter(|grant| !approved.widened.contains(grant))
+        .collect();
+    if !widened.is_empty() {
+        out.push(format!(
+            "widens {} permission(s) or reach(es)",
+            widened.len()
+        ));
     }
-    let removed: Vec<&str> = changes
+    let removed: Vec<String> = changes
         .removed
         .iter()
-        .map(|(id, _)| id.as_str())
-        .filter(|id| !approved.removals.contains(*id))
+        .map(|(id, _)| id.clone())
+        .chain(settings.removals())
+        .filter(|id| !approved.removals.contains(id))
         .collect();
     if !removed.is_empty() {
         out.push(format!("deletes {}", removed.join(", ")));
     }
+    if !approved.changes_expected && settings.any() {
+        out.push("changes, where the plan showed it unchanged".to_owned());
+    }
     out
 }
 
-/// After a deploy: every instance current, and an instance in every account the template
-/// confines resources to (an account outside the units would silently lack them).
-async fn verify(client: &CloudFormation, stack: &StackManifest) -> Result<(), String> {
+/// After a deploy: the StackSet holds the template, every instance is current, and every
+/// account the template confines resources to has an instance (an account outside the
+/// units would silently lack them).
+fn verify(
+    found: &DeployedStackSet,
+    stack: &StackManifest,
+    wanted: &serde_json::Value,
+) -> Result<(), String> {
     let set = options_of(stack);
-    let Some(found) = read(client, stack).await? else {
-        return Err("the StackSet disappeared during the deploy; deploy again".into());
-    };
+    if found.template != *wanted {
+        return Err(
+            "the StackSet's operations ended, but it does not hold the template of this assembly (another run or person changed it meanwhile); deploy again".into(),
+        );
+    }
+    if !found.stuck.is_empty() {
+        return Err(format!(
+            "instances of the StackSet no update can fix: {}",
+            found.stuck.join("; ")
+        ));
+    }
     if !found.not_current.is_empty() {
         return Err(format!(
             "the StackSet's operations ended, but {} instance(s) are not current: {}; fix the cause in those accounts and deploy again, which retries them",
@@ -985,7 +1193,9 @@ pub(super) async fn destroy_stack_set(
     if let Err(reason) = check_owner_tags(&found.tags, "StackSet", stack, options.adopt) {
         return Ok(Outcome::Refused(reason));
     }
-    wait_for_other_operations(client, stack, options).await?;
+    let after = wait_for_other_operations(client, stack, options)
+        .await?
+        .latest;
     if !found.accounts.is_empty() {
         let units: Vec<String> = found
             .organizational_units
@@ -1001,6 +1211,7 @@ pub(super) async fn destroy_stack_set(
             client,
             stack,
             Operation::DeleteInstances(&units, &regions),
+            &after,
             &Template {
                 body: &body,
                 url: None,
@@ -1060,31 +1271,33 @@ mod tests {
                     "maxConcurrentPercentage": 25, "failureToleranceCount": 0,
                     "concurrencyMode": "SOFT_FAILURE_TOLERANCE", "regionConcurrency": "SEQUENTIAL"
                 },
-                "accounts": ["222222222222"]
+                "accounts": ["222222222222"], "unconfinedResources": false
             }
         }))
         .unwrap()
     }
 
-    /// An operation id is CloudFormation's idempotency token: the same operation gets the
-    /// same id, a retry of failed accounts or a new attempt another, always in its format.
+    /// An operation id is CloudFormation's idempotency token: the same operation after the
+    /// same latest operation gets the same id; another operation, a later one of the same
+    /// content or a new attempt another id, always in the API's format.
     #[test]
-    fn operation_ids_follow_what_the_operation_does() {
+    fn operation_ids_follow_what_the_operation_does_and_what_came_before() {
         let stack = stack();
         let units = ["ou-ab12-units001".to_owned()];
         let regions = ["us-east-1".to_owned()];
-        let update = operation_id(&stack, &Operation::Update(""), 1);
-        assert_eq!(update, operation_id(&stack, &Operation::Update(""), 1));
+        let update = operation_id(&stack, &Operation::Update, "", 1);
+        assert_eq!(update, operation_id(&stack, &Operation::Update, "", 1));
         let ids = [
             update.clone(),
             operation_id(
                 &stack,
-                &Operation::Update("222222222222 us-east-1: OUTDATED"),
+                &Operation::Update,
+                "hyperpod-update-0123456789abcdef0123",
                 1,
             ),
-            operation_id(&stack, &Operation::Update(""), 2),
-            operation_id(&stack, &Operation::CreateInstances(&units, &regions), 1),
-            operation_id(&stack, &Operation::DeleteInstances(&units, &regions), 1),
+            operation_id(&stack, &Operation::Update, "", 2),
+            operation_id(&stack, &Operation::CreateInstances(&units, &regions), "", 1),
+            operation_id(&stack, &Operation::DeleteInstances(&units, &regions), "", 1),
         ];
         let distinct: BTreeSet<&String> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len(), "{ids:?}");
@@ -1098,7 +1311,83 @@ mod tests {
         }
         let mut changed = stack.clone();
         changed.template_sha256 = "cd".into();
-        assert_ne!(update, operation_id(&changed, &Operation::Update(""), 1));
+        assert_ne!(update, operation_id(&changed, &Operation::Update, "", 1));
+    }
+
+    fn deployed(units: &[&str], regions: &[&str]) -> DeployedStackSet {
+        DeployedStackSet {
+            template: serde_json::json!({ "Resources": {} }),
+            tags: BTreeMap::new(),
+            auto_deployment: Some((true, false)),
+            organizational_units: units.iter().map(|u| (*u).to_owned()).collect(),
+            regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+            accounts: ["222222222222".to_owned()].into(),
+            instances: units.len() * regions.len(),
+            not_current: Vec::new(),
+            stuck: Vec::new(),
+        }
+    }
+
+    /// Units and regions the options gain widen what the StackSet reaches; those they lose
+    /// are removals; both are what the plan shows and the approval must cover.
+    #[test]
+    fn units_and_regions_gained_widen_and_lost_remove() {
+        let stack = stack();
+        let wanted = serde_json::json!({ "Resources": {} });
+        let same = SettingChanges::of(
+            &deployed(&["ou-ab12-units001"], &["us-east-1"]),
+            &wanted,
+            &stack,
+        );
+        assert!(!same.any(), "{same:?}");
+
+        let moved = SettingChanges::of(
+            &deployed(&["ou-ab12-other001"], &["us-east-1", "eu-west-1"]),
+            &wanted,
+            &stack,
+        );
+        assert_eq!(moved.units_added, ["ou-ab12-units001"]);
+        assert_eq!(moved.units_left, ["ou-ab12-other001"]);
+        assert_eq!(moved.regions_left, ["eu-west-1"]);
+        assert!(!moved.needs_update());
+        assert_eq!(
+            moved.removals(),
+            [
+                "instances in ou-ab12-other001",
+                "instances in region eu-west-1"
+            ]
+        );
+        assert_eq!(
+            moved.widenings(),
+            ["deploys to the accounts of ou-ab12-units001"]
+        );
+
+        let mut retry = deployed(&["ou-ab12-units001"], &["us-east-1"]);
+        retry
+            .not_current
+            .push("222222222222 us-east-1: OUTDATED".into());
+        retry.auto_deployment = Some((false, false));
+        let retried = SettingChanges::of(&retry, &wanted, &stack);
+        assert!(retried.needs_update() && retried.auto_deployment);
+        assert_eq!(retried.notes().len(), 2, "{:?}", retried.notes());
+
+        // A region gained by a StackSet with instances; none without (they come with units).
+        let mut wider = stack.clone();
+        wider
+            .stack_set
+            .as_mut()
+            .unwrap()
+            .regions
+            .push("eu-west-1".into());
+        let gained = SettingChanges::of(
+            &deployed(&["ou-ab12-units001"], &["us-east-1"]),
+            &wanted,
+            &wider,
+        );
+        assert_eq!(gained.regions_added, ["eu-west-1"]);
+        let empty = SettingChanges::of(&deployed(&[], &[]), &wanted, &wider);
+        assert!(empty.regions_added.is_empty());
+        assert_eq!(empty.units_added, ["ou-ab12-units001"]);
     }
 
     #[test]
