@@ -25,8 +25,8 @@ pub enum Expr {
     String(String),
     /// A list of values.
     List(Vec<Expr>),
-    /// An object with keys in declaration order.
-    Map(IndexMap<String, Expr>),
+    /// An object with keys in declaration order (boxed, so that every value stays small).
+    Map(Box<IndexMap<String, Expr>>),
     /// `Ref` to a resource or parameter, or the value of an output (in another stack).
     Ref(NodeRef),
     /// `Fn::GetAtt` on a resource.
@@ -35,7 +35,7 @@ pub enum Expr {
     Pseudo(Pseudo),
     /// `Fn::Sub` with a template and its variables. Variables are typed values; the
     /// template may also name pseudo parameters (`${AWS::Region}`).
-    Sub(String, IndexMap<String, Expr>),
+    Sub(String, Box<IndexMap<String, Expr>>),
     /// `Fn::Join` with a delimiter and a list.
     Join(String, Box<Expr>),
     /// `Fn::Select` with an index and a list.
@@ -126,7 +126,9 @@ impl Pseudo {
 impl Expr {
     /// An object from key-value pairs, in the order given.
     pub fn map<K: Into<String>>(entries: impl IntoIterator<Item = (K, Expr)>) -> Expr {
-        Expr::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        Expr::Map(Box::new(
+            entries.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+        ))
     }
 
     /// A list from values, in the order given.
@@ -204,7 +206,7 @@ impl serde::Serialize for LiteralJson<'_> {
             }
             Expr::Map(entries) => {
                 let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
+                for (key, value) in entries.iter() {
                     map.serialize_entry(key, &LiteralJson(value))?;
                 }
                 map.end()
@@ -226,12 +228,12 @@ impl From<serde_json::Value> for Expr {
             serde_json::Value::Array(items) => {
                 Expr::List(items.into_iter().map(Expr::from).collect())
             }
-            serde_json::Value::Object(entries) => Expr::Map(
+            serde_json::Value::Object(entries) => Expr::Map(Box::new(
                 entries
                     .into_iter()
                     .map(|(k, v)| (k, Expr::from(v)))
                     .collect(),
-            ),
+            )),
         }
     }
 }
@@ -413,12 +415,12 @@ impl<T, U: Into<Value<T>>> From<Vec<U>> for Value<Vec<T>> {
 
 impl<T, U: Into<Value<T>>> From<IndexMap<String, U>> for Value<IndexMap<String, T>> {
     fn from(entries: IndexMap<String, U>) -> Self {
-        Value::from_expr(Expr::Map(
+        Value::from_expr(Expr::Map(Box::new(
             entries
                 .into_iter()
                 .map(|(key, value)| (key, value.into().into_expr()))
                 .collect(),
-        ))
+        )))
     }
 }
 
@@ -471,10 +473,12 @@ pub mod fns {
     ) -> Value<String> {
         Value::from_expr(Expr::Sub(
             template.to_owned(),
-            variables
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into_expr()))
-                .collect(),
+            Box::new(
+                variables
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into_expr()))
+                    .collect(),
+            ),
         ))
     }
 
@@ -492,7 +496,7 @@ pub mod fns {
         let mut template = String::new();
         let mut variables = IndexMap::new();
         write_json(&document, &mut template, &mut variables);
-        Value::from_expr(Expr::Sub(template, variables))
+        Value::from_expr(Expr::Sub(template, Box::new(variables)))
     }
 
     /// Writes `expr` as JSON into an `Fn::Sub` template: literals escaped for `Fn::Sub`,

@@ -424,12 +424,12 @@ impl Statement {
                 }
                 out.insert(
                     "Principal".into(),
-                    Expr::Map(
+                    Expr::Map(Box::new(
                         grouped
                             .into_iter()
                             .map(|(k, v)| (k, one_or_list(v)))
                             .collect(),
-                    ),
+                    )),
                 );
             }
         }
@@ -470,15 +470,15 @@ impl Statement {
             }
             out.insert(
                 "Condition".into(),
-                Expr::Map(
+                Expr::Map(Box::new(
                     by_operator
                         .into_iter()
-                        .map(|(k, v)| (k, Expr::Map(v)))
+                        .map(|(k, v)| (k, Expr::Map(Box::new(v))))
                         .collect(),
-                ),
+                )),
             );
         }
-        Expr::Map(out)
+        Expr::Map(Box::new(out))
     }
 
     fn check(&self, index: usize, issues: &mut Vec<Issue>) {

@@ -262,7 +262,7 @@ impl KubernetesObject {
         object.insert("kind".to_owned(), self.kind.as_str().into());
         object.insert("metadata".to_owned(), Expr::map(metadata));
         object.extend(self.body.clone());
-        Expr::Map(object)
+        Expr::Map(Box::new(object))
     }
 
     /// What identifies the object in a cluster: group and kind, namespace and name.

@@ -64,7 +64,7 @@ impl AnomalyDetectorProps {
 }
 impl From<AnomalyDetectorProps> for hyperpod_core::Value<AnomalyDetectorProps> {
     fn from(value: AnomalyDetectorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::APS::AnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-anomalydetector.html)).
@@ -402,7 +402,9 @@ pub mod anomaly_detector {
     }
     impl From<RandomCutForestConfiguration> for hyperpod_core::Value<RandomCutForestConfiguration> {
         fn from(value: RandomCutForestConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::AnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-anomalydetector-anomalydetectorconfiguration.html)).
@@ -430,7 +432,9 @@ pub mod anomaly_detector {
     }
     impl From<AnomalyDetectorConfiguration> for hyperpod_core::Value<AnomalyDetectorConfiguration> {
         fn from(value: AnomalyDetectorConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::AnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-anomalydetector-label.html)).
@@ -465,7 +469,9 @@ pub mod anomaly_detector {
     }
     impl From<Label> for hyperpod_core::Value<Label> {
         fn from(value: Label) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::AnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-anomalydetector-tag.html)).
@@ -500,7 +506,9 @@ pub mod anomaly_detector {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -537,7 +545,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::APS::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-resourcepolicy.html)).
@@ -662,7 +670,7 @@ impl RuleGroupsNamespaceProps {
 }
 impl From<RuleGroupsNamespaceProps> for hyperpod_core::Value<RuleGroupsNamespaceProps> {
     fn from(value: RuleGroupsNamespaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::APS::RuleGroupsNamespace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-rulegroupsnamespace.html)).
@@ -837,7 +845,9 @@ pub mod rule_groups_namespace {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -906,7 +916,7 @@ impl ScraperProps {
 }
 impl From<ScraperProps> for hyperpod_core::Value<ScraperProps> {
     fn from(value: ScraperProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-scraper.html)).
@@ -1324,7 +1334,9 @@ pub mod scraper {
     }
     impl From<RoleConfiguration> for hyperpod_core::Value<RoleConfiguration> {
         fn from(value: RoleConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-cloudwatchlogdestination.html)).
@@ -1344,7 +1356,9 @@ pub mod scraper {
     }
     impl From<CloudWatchLogDestination> for hyperpod_core::Value<CloudWatchLogDestination> {
         fn from(value: CloudWatchLogDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-scraperloggingdestination.html)).
@@ -1364,7 +1378,9 @@ pub mod scraper {
     }
     impl From<ScraperLoggingDestination> for hyperpod_core::Value<ScraperLoggingDestination> {
         fn from(value: ScraperLoggingDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-componentconfig.html)).
@@ -1381,7 +1397,9 @@ pub mod scraper {
     }
     impl From<ComponentConfig> for hyperpod_core::Value<ComponentConfig> {
         fn from(value: ComponentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-scrapercomponenttype.html)).
@@ -1443,7 +1461,9 @@ pub mod scraper {
     }
     impl From<ScraperComponent> for hyperpod_core::Value<ScraperComponent> {
         fn from(value: ScraperComponent) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-scraperloggingconfiguration.html)).
@@ -1484,7 +1504,9 @@ pub mod scraper {
     }
     impl From<ScraperLoggingConfiguration> for hyperpod_core::Value<ScraperLoggingConfiguration> {
         fn from(value: ScraperLoggingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-tag.html)).
@@ -1519,7 +1541,9 @@ pub mod scraper {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1578,7 +1602,7 @@ impl WorkspaceProps {
 }
 impl From<WorkspaceProps> for hyperpod_core::Value<WorkspaceProps> {
     fn from(value: WorkspaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-workspace.html)).
@@ -1950,7 +1974,9 @@ pub mod workspace {
     }
     impl From<LoggingConfiguration> for hyperpod_core::Value<LoggingConfiguration> {
         fn from(value: LoggingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-cloudwatchlogdestination.html)).
@@ -1978,7 +2004,9 @@ pub mod workspace {
     }
     impl From<CloudWatchLogDestination> for hyperpod_core::Value<CloudWatchLogDestination> {
         fn from(value: CloudWatchLogDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-loggingfilter.html)).
@@ -2004,7 +2032,9 @@ pub mod workspace {
     }
     impl From<LoggingFilter> for hyperpod_core::Value<LoggingFilter> {
         fn from(value: LoggingFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-loggingdestination.html)).
@@ -2039,7 +2069,9 @@ pub mod workspace {
     }
     impl From<LoggingDestination> for hyperpod_core::Value<LoggingDestination> {
         fn from(value: LoggingDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-queryloggingconfiguration.html)).
@@ -2067,7 +2099,9 @@ pub mod workspace {
     }
     impl From<QueryLoggingConfiguration> for hyperpod_core::Value<QueryLoggingConfiguration> {
         fn from(value: QueryLoggingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-tag.html)).
@@ -2102,7 +2136,9 @@ pub mod workspace {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-label.html)).
@@ -2137,7 +2173,9 @@ pub mod workspace {
     }
     impl From<Label> for hyperpod_core::Value<Label> {
         fn from(value: Label) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-limitsperlabelsetentry.html)).
@@ -2157,7 +2195,9 @@ pub mod workspace {
     }
     impl From<LimitsPerLabelSetEntry> for hyperpod_core::Value<LimitsPerLabelSetEntry> {
         fn from(value: LimitsPerLabelSetEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-limitsperlabelset.html)).
@@ -2192,7 +2232,9 @@ pub mod workspace {
     }
     impl From<LimitsPerLabelSet> for hyperpod_core::Value<LimitsPerLabelSet> {
         fn from(value: LimitsPerLabelSet) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-workspaceconfiguration.html)).
@@ -2236,7 +2278,9 @@ pub mod workspace {
     }
     impl From<WorkspaceConfiguration> for hyperpod_core::Value<WorkspaceConfiguration> {
         fn from(value: WorkspaceConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

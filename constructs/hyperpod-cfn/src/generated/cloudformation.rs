@@ -126,7 +126,7 @@ impl ChangeSetProps {
 }
 impl From<ChangeSetProps> for hyperpod_core::Value<ChangeSetProps> {
     fn from(value: ChangeSetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::ChangeSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-changeset.html)).
@@ -547,7 +547,9 @@ pub mod change_set {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -584,7 +586,7 @@ impl CustomResourceProps {
 }
 impl From<CustomResourceProps> for hyperpod_core::Value<CustomResourceProps> {
     fn from(value: CustomResourceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::CustomResource` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html)).
@@ -715,7 +717,7 @@ impl GeneratedTemplateProps {
 }
 impl From<GeneratedTemplateProps> for hyperpod_core::Value<GeneratedTemplateProps> {
     fn from(value: GeneratedTemplateProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::GeneratedTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-generatedtemplate.html)).
@@ -1017,7 +1019,9 @@ pub mod generated_template {
     }
     impl From<TemplateConfiguration> for hyperpod_core::Value<TemplateConfiguration> {
         fn from(value: TemplateConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1099,7 +1103,7 @@ impl GuardHookProps {
 }
 impl From<GuardHookProps> for hyperpod_core::Value<GuardHookProps> {
     fn from(value: GuardHookProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::GuardHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-guardhook.html)).
@@ -1442,7 +1446,9 @@ pub mod guard_hook {
     }
     impl From<Options> for hyperpod_core::Value<Options> {
         fn from(value: Options) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::CloudFormation::GuardHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-guardhook-s3location.html)).
@@ -1477,7 +1483,9 @@ pub mod guard_hook {
     }
     impl From<S3Location> for hyperpod_core::Value<S3Location> {
         fn from(value: S3Location) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-guardhook.html)).
@@ -1524,7 +1532,9 @@ pub mod guard_hook {
     }
     impl From<StackFiltersStackNames> for hyperpod_core::Value<StackFiltersStackNames> {
         fn from(value: StackFiltersStackNames) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::CloudFormation::GuardHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-guardhook.html)).
@@ -1546,7 +1556,9 @@ pub mod guard_hook {
     }
     impl From<StackFiltersStackRoles> for hyperpod_core::Value<StackFiltersStackRoles> {
         fn from(value: StackFiltersStackRoles) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::CloudFormation::GuardHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-guardhook.html)).
@@ -1593,7 +1605,9 @@ pub mod guard_hook {
     }
     impl From<StackFilters> for hyperpod_core::Value<StackFilters> {
         fn from(value: StackFilters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-guardhook-targetoperation.html)).
@@ -1660,7 +1674,7 @@ impl HookDefaultVersionProps {
 }
 impl From<HookDefaultVersionProps> for hyperpod_core::Value<HookDefaultVersionProps> {
     fn from(value: HookDefaultVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::HookDefaultVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-hookdefaultversion.html)).
@@ -1805,7 +1819,7 @@ impl HookTypeConfigProps {
 }
 impl From<HookTypeConfigProps> for hyperpod_core::Value<HookTypeConfigProps> {
     fn from(value: HookTypeConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::HookTypeConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-hooktypeconfig.html)).
@@ -1995,7 +2009,7 @@ impl HookVersionProps {
 }
 impl From<HookVersionProps> for hyperpod_core::Value<HookVersionProps> {
     fn from(value: HookVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::HookVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-hookversion.html)).
@@ -2217,7 +2231,9 @@ pub mod hook_version {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -2302,7 +2318,7 @@ impl LambdaHookProps {
 }
 impl From<LambdaHookProps> for hyperpod_core::Value<LambdaHookProps> {
     fn from(value: LambdaHookProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::LambdaHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-lambdahook.html)).
@@ -2666,7 +2682,9 @@ pub mod lambda_hook {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-lambdahook.html)).
@@ -2713,7 +2731,9 @@ pub mod lambda_hook {
     }
     impl From<StackFiltersStackNames> for hyperpod_core::Value<StackFiltersStackNames> {
         fn from(value: StackFiltersStackNames) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::CloudFormation::LambdaHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-lambdahook.html)).
@@ -2735,7 +2755,9 @@ pub mod lambda_hook {
     }
     impl From<StackFiltersStackRoles> for hyperpod_core::Value<StackFiltersStackRoles> {
         fn from(value: StackFiltersStackRoles) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::CloudFormation::LambdaHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-lambdahook.html)).
@@ -2782,7 +2804,9 @@ pub mod lambda_hook {
     }
     impl From<StackFilters> for hyperpod_core::Value<StackFilters> {
         fn from(value: StackFilters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-lambdahook-targetoperation.html)).
@@ -2871,7 +2895,7 @@ impl MacroProps {
 }
 impl From<MacroProps> for hyperpod_core::Value<MacroProps> {
     fn from(value: MacroProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::Macro` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-macro.html)).
@@ -3008,7 +3032,7 @@ impl ModuleDefaultVersionProps {
 }
 impl From<ModuleDefaultVersionProps> for hyperpod_core::Value<ModuleDefaultVersionProps> {
     fn from(value: ModuleDefaultVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::ModuleDefaultVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-moduledefaultversion.html)).
@@ -3134,7 +3158,7 @@ impl ModuleVersionProps {
 }
 impl From<ModuleVersionProps> for hyperpod_core::Value<ModuleVersionProps> {
     fn from(value: ModuleVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::ModuleVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-moduleversion.html)).
@@ -3363,7 +3387,7 @@ impl PublicTypeVersionProps {
 }
 impl From<PublicTypeVersionProps> for hyperpod_core::Value<PublicTypeVersionProps> {
     fn from(value: PublicTypeVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::PublicTypeVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-publictypeversion.html)).
@@ -3596,7 +3620,7 @@ impl PublisherProps {
 }
 impl From<PublisherProps> for hyperpod_core::Value<PublisherProps> {
     fn from(value: PublisherProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::Publisher` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-publisher.html)).
@@ -3762,7 +3786,7 @@ impl ResourceDefaultVersionProps {
 }
 impl From<ResourceDefaultVersionProps> for hyperpod_core::Value<ResourceDefaultVersionProps> {
     fn from(value: ResourceDefaultVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::ResourceDefaultVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-resourcedefaultversion.html)).
@@ -3918,7 +3942,7 @@ impl ResourceVersionProps {
 }
 impl From<ResourceVersionProps> for hyperpod_core::Value<ResourceVersionProps> {
     fn from(value: ResourceVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::ResourceVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-resourceversion.html)).
@@ -4153,7 +4177,9 @@ pub mod resource_version {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -4208,7 +4234,7 @@ impl StackProps {
 }
 impl From<StackProps> for hyperpod_core::Value<StackProps> {
     fn from(value: StackProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::Stack` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stack.html)).
@@ -4382,7 +4408,9 @@ pub mod stack {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -4508,7 +4536,7 @@ impl StackSetProps {
 }
 impl From<StackSetProps> for hyperpod_core::Value<StackSetProps> {
     fn from(value: StackSetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stackset.html)).
@@ -4979,7 +5007,9 @@ pub mod stack_set {
     }
     impl From<AutoDeployment> for hyperpod_core::Value<AutoDeployment> {
         fn from(value: AutoDeployment) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stackset.html)).
@@ -5049,7 +5079,9 @@ pub mod stack_set {
     }
     impl From<ManagedExecution> for hyperpod_core::Value<ManagedExecution> {
         fn from(value: ManagedExecution) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-concurrencymode.html)).
@@ -5162,7 +5194,9 @@ pub mod stack_set {
     }
     impl From<OperationPreferences> for hyperpod_core::Value<OperationPreferences> {
         fn from(value: OperationPreferences) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-parameter.html)).
@@ -5197,7 +5231,9 @@ pub mod stack_set {
     }
     impl From<Parameter> for hyperpod_core::Value<Parameter> {
         fn from(value: Parameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stackset.html)).
@@ -5298,7 +5334,9 @@ pub mod stack_set {
     }
     impl From<DeploymentTargets> for hyperpod_core::Value<DeploymentTargets> {
         fn from(value: DeploymentTargets) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-stackinstances.html)).
@@ -5344,7 +5382,9 @@ pub mod stack_set {
     }
     impl From<StackInstances> for hyperpod_core::Value<StackInstances> {
         fn from(value: StackInstances) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-tag.html)).
@@ -5379,7 +5419,9 @@ pub mod stack_set {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5454,7 +5496,7 @@ impl TypeActivationProps {
 }
 impl From<TypeActivationProps> for hyperpod_core::Value<TypeActivationProps> {
     fn from(value: TypeActivationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::TypeActivation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-typeactivation.html)).
@@ -5671,7 +5713,9 @@ pub mod type_activation {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-typeactivation.html)).
@@ -5751,7 +5795,7 @@ impl WaitConditionProps {
 }
 impl From<WaitConditionProps> for hyperpod_core::Value<WaitConditionProps> {
     fn from(value: WaitConditionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::WaitCondition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-waitcondition.html)).
@@ -5875,7 +5919,7 @@ impl WaitConditionHandleProps {
 }
 impl From<WaitConditionHandleProps> for hyperpod_core::Value<WaitConditionHandleProps> {
     fn from(value: WaitConditionHandleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::CloudFormation::WaitConditionHandle` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-waitconditionhandle.html)).

@@ -120,7 +120,7 @@ impl ApplicationStatusCheckProps {
 }
 impl From<ApplicationStatusCheckProps> for hyperpod_core::Value<ApplicationStatusCheckProps> {
     fn from(value: ApplicationStatusCheckProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::ApplicationStatusCheck` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-applicationstatuscheck.html)).
@@ -484,7 +484,9 @@ pub mod application_status_check {
     }
     impl From<HealthCheckPathDestination> for hyperpod_core::Value<HealthCheckPathDestination> {
         fn from(value: HealthCheckPathDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ApplicationStatusCheck` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-applicationstatuscheck-healthcheckpathsource.html)).
@@ -512,7 +514,9 @@ pub mod application_status_check {
     }
     impl From<HealthCheckPathSource> for hyperpod_core::Value<HealthCheckPathSource> {
         fn from(value: HealthCheckPathSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ApplicationStatusCheck` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-applicationstatuscheck-healthcheckpath.html)).
@@ -537,7 +541,9 @@ pub mod application_status_check {
     }
     impl From<HealthCheckPath> for hyperpod_core::Value<HealthCheckPath> {
         fn from(value: HealthCheckPath) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-applicationstatuscheck.html)).
@@ -644,7 +650,9 @@ pub mod application_status_check {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -697,7 +705,7 @@ impl CapacityManagerDataExportProps {
 }
 impl From<CapacityManagerDataExportProps> for hyperpod_core::Value<CapacityManagerDataExportProps> {
     fn from(value: CapacityManagerDataExportProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::CapacityManagerDataExport` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacitymanagerdataexport.html)).
@@ -921,7 +929,9 @@ pub mod capacity_manager_data_export {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1050,7 +1060,7 @@ impl CapacityReservationProps {
 }
 impl From<CapacityReservationProps> for hyperpod_core::Value<CapacityReservationProps> {
     fn from(value: CapacityReservationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::CapacityReservation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservation.html)).
@@ -2139,7 +2149,9 @@ pub mod capacity_reservation {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::CapacityReservation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-capacityreservation-tagspecification.html)).
@@ -2164,7 +2176,9 @@ pub mod capacity_reservation {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservation.html)).
@@ -2265,7 +2279,7 @@ impl CapacityReservationFleetProps {
 }
 impl From<CapacityReservationFleetProps> for hyperpod_core::Value<CapacityReservationFleetProps> {
     fn from(value: CapacityReservationFleetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::CapacityReservationFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservationfleet.html)).
@@ -2838,7 +2852,9 @@ pub mod capacity_reservation_fleet {
     }
     impl From<InstanceTypeSpecification> for hyperpod_core::Value<InstanceTypeSpecification> {
         fn from(value: InstanceTypeSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservationfleet.html)).
@@ -3228,7 +3244,9 @@ pub mod capacity_reservation_fleet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::CapacityReservationFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-capacityreservationfleet-tagspecification.html)).
@@ -3253,7 +3271,9 @@ pub mod capacity_reservation_fleet {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservationfleet.html)).
@@ -3309,7 +3329,7 @@ impl CarrierGatewayProps {
 }
 impl From<CarrierGatewayProps> for hyperpod_core::Value<CarrierGatewayProps> {
     fn from(value: CarrierGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::CarrierGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-carriergateway.html)).
@@ -3472,7 +3492,9 @@ pub mod carrier_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -3539,7 +3561,7 @@ impl From<ClientVpnAuthorizationRuleProps>
     for hyperpod_core::Value<ClientVpnAuthorizationRuleProps>
 {
     fn from(value: ClientVpnAuthorizationRuleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::ClientVpnAuthorizationRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-clientvpnauthorizationrule.html)).
@@ -3865,7 +3887,7 @@ impl ClientVpnEndpointProps {
 }
 impl From<ClientVpnEndpointProps> for hyperpod_core::Value<ClientVpnEndpointProps> {
     fn from(value: ClientVpnEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-clientvpnendpoint.html)).
@@ -4477,7 +4499,9 @@ pub mod client_vpn_endpoint {
         for hyperpod_core::Value<DirectoryServiceAuthenticationRequest>
     {
         fn from(value: DirectoryServiceAuthenticationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-federatedauthenticationrequest.html)).
@@ -4515,7 +4539,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<FederatedAuthenticationRequest> for hyperpod_core::Value<FederatedAuthenticationRequest> {
         fn from(value: FederatedAuthenticationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-certificateauthenticationrequest.html)).
@@ -4548,7 +4574,9 @@ pub mod client_vpn_endpoint {
         for hyperpod_core::Value<CertificateAuthenticationRequest>
     {
         fn from(value: CertificateAuthenticationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-clientauthenticationrequest.html)).
@@ -4602,7 +4630,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<ClientAuthenticationRequest> for hyperpod_core::Value<ClientAuthenticationRequest> {
         fn from(value: ClientAuthenticationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-authorizationpolicy.html)).
@@ -4646,7 +4676,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<AuthorizationPolicy> for hyperpod_core::Value<AuthorizationPolicy> {
         fn from(value: AuthorizationPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-clientconnectoptions.html)).
@@ -4682,7 +4714,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<ClientConnectOptions> for hyperpod_core::Value<ClientConnectOptions> {
         fn from(value: ClientConnectOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-clientloginbanneroptions.html)).
@@ -4717,7 +4751,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<ClientLoginBannerOptions> for hyperpod_core::Value<ClientLoginBannerOptions> {
         fn from(value: ClientLoginBannerOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-clientrouteenforcementoptions.html)).
@@ -4737,7 +4773,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<ClientRouteEnforcementOptions> for hyperpod_core::Value<ClientRouteEnforcementOptions> {
         fn from(value: ClientRouteEnforcementOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-connectionlogoptions.html)).
@@ -4789,7 +4827,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<ConnectionLogOptions> for hyperpod_core::Value<ConnectionLogOptions> {
         fn from(value: ConnectionLogOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-deviceposturetrustprovider.html)).
@@ -4835,7 +4875,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<DevicePostureTrustProvider> for hyperpod_core::Value<DevicePostureTrustProvider> {
         fn from(value: DevicePostureTrustProvider) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-devicepostureoptions.html)).
@@ -4870,7 +4912,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<DevicePostureOptions> for hyperpod_core::Value<DevicePostureOptions> {
         fn from(value: DevicePostureOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-tag.html)).
@@ -4905,7 +4949,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-tagspecification.html)).
@@ -4940,7 +4986,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-transitgatewayconfiguration.html)).
@@ -4988,7 +5036,9 @@ pub mod client_vpn_endpoint {
     }
     impl From<TransitGatewayConfiguration> for hyperpod_core::Value<TransitGatewayConfiguration> {
         fn from(value: TransitGatewayConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5046,7 +5096,7 @@ impl ClientVpnRouteProps {
 }
 impl From<ClientVpnRouteProps> for hyperpod_core::Value<ClientVpnRouteProps> {
     fn from(value: ClientVpnRouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::ClientVpnRoute` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-clientvpnroute.html)).
@@ -5212,7 +5262,7 @@ impl From<ClientVpnTargetNetworkAssociationProps>
     for hyperpod_core::Value<ClientVpnTargetNetworkAssociationProps>
 {
     fn from(value: ClientVpnTargetNetworkAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::ClientVpnTargetNetworkAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-clientvpntargetnetworkassociation.html)).
@@ -5385,7 +5435,7 @@ impl CustomerGatewayProps {
 }
 impl From<CustomerGatewayProps> for hyperpod_core::Value<CustomerGatewayProps> {
     fn from(value: CustomerGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::CustomerGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-customergateway.html)).
@@ -5581,7 +5631,9 @@ pub mod customer_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5641,7 +5693,7 @@ impl DHCPOptionsProps {
 }
 impl From<DHCPOptionsProps> for hyperpod_core::Value<DHCPOptionsProps> {
     fn from(value: DHCPOptionsProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::DHCPOptions` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-dhcpoptions.html)).
@@ -5847,7 +5899,9 @@ pub mod dhcp_options {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5973,7 +6027,7 @@ impl EC2FleetProps {
 }
 impl From<EC2FleetProps> for hyperpod_core::Value<EC2FleetProps> {
     fn from(value: EC2FleetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -7623,7 +7677,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<FleetLaunchTemplateSpecificationRequest>
     {
         fn from(value: FleetLaunchTemplateSpecificationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-standbyavailabilityzone.html)).
@@ -7652,7 +7708,9 @@ pub mod ec2_fleet {
     }
     impl From<StandbyAvailabilityZone> for hyperpod_core::Value<StandbyAvailabilityZone> {
         fn from(value: StandbyAvailabilityZone) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-multiavailabilityzoneconfiguration.html)).
@@ -7684,7 +7742,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<MultiAvailabilityZoneConfiguration>
     {
         fn from(value: MultiAvailabilityZoneConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -7788,7 +7848,9 @@ pub mod ec2_fleet {
     }
     impl From<EbsBlockDevice> for hyperpod_core::Value<EbsBlockDevice> {
         fn from(value: EbsBlockDevice) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-blockdevicemapping.html)).
@@ -7825,7 +7887,9 @@ pub mod ec2_fleet {
     }
     impl From<BlockDeviceMapping> for hyperpod_core::Value<BlockDeviceMapping> {
         fn from(value: BlockDeviceMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-iaminstanceprofilespecification.html)).
@@ -7849,7 +7913,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<IamInstanceProfileSpecification>
     {
         fn from(value: IamInstanceProfileSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-acceleratorcountrequest.html)).
@@ -7871,7 +7937,9 @@ pub mod ec2_fleet {
     }
     impl From<AcceleratorCountRequest> for hyperpod_core::Value<AcceleratorCountRequest> {
         fn from(value: AcceleratorCountRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8011,7 +8079,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<AcceleratorTotalMemoryMiBRequest>
     {
         fn from(value: AcceleratorTotalMemoryMiBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8098,7 +8168,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<BaselineEbsBandwidthMbpsRequest>
     {
         fn from(value: BaselineEbsBandwidthMbpsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-performancefactorreferencerequest.html)).
@@ -8120,7 +8192,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<PerformanceFactorReferenceRequest>
     {
         fn from(value: PerformanceFactorReferenceRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-cpuperformancefactorrequest.html)).
@@ -8140,7 +8214,9 @@ pub mod ec2_fleet {
     }
     impl From<CpuPerformanceFactorRequest> for hyperpod_core::Value<CpuPerformanceFactorRequest> {
         fn from(value: CpuPerformanceFactorRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-baselineperformancefactorsrequest.html)).
@@ -8159,7 +8235,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<BaselinePerformanceFactorsRequest>
     {
         fn from(value: BaselinePerformanceFactorsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8330,7 +8408,9 @@ pub mod ec2_fleet {
     }
     impl From<MemoryGiBPerVCpuRequest> for hyperpod_core::Value<MemoryGiBPerVCpuRequest> {
         fn from(value: MemoryGiBPerVCpuRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-memorymibrequest.html)).
@@ -8352,7 +8432,9 @@ pub mod ec2_fleet {
     }
     impl From<MemoryMiBRequest> for hyperpod_core::Value<MemoryMiBRequest> {
         fn from(value: MemoryMiBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-networkbandwidthgbpsrequest.html)).
@@ -8374,7 +8456,9 @@ pub mod ec2_fleet {
     }
     impl From<NetworkBandwidthGbpsRequest> for hyperpod_core::Value<NetworkBandwidthGbpsRequest> {
         fn from(value: NetworkBandwidthGbpsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-networkinterfacecountrequest.html)).
@@ -8396,7 +8480,9 @@ pub mod ec2_fleet {
     }
     impl From<NetworkInterfaceCountRequest> for hyperpod_core::Value<NetworkInterfaceCountRequest> {
         fn from(value: NetworkInterfaceCountRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-totallocalstoragegbrequest.html)).
@@ -8418,7 +8504,9 @@ pub mod ec2_fleet {
     }
     impl From<TotalLocalStorageGBRequest> for hyperpod_core::Value<TotalLocalStorageGBRequest> {
         fn from(value: TotalLocalStorageGBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-vcpucountrangerequest.html)).
@@ -8440,7 +8528,9 @@ pub mod ec2_fleet {
     }
     impl From<VCpuCountRangeRequest> for hyperpod_core::Value<VCpuCountRangeRequest> {
         fn from(value: VCpuCountRangeRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-instancerequirementsrequest.html)).
@@ -8644,7 +8734,9 @@ pub mod ec2_fleet {
     }
     impl From<InstanceRequirementsRequest> for hyperpod_core::Value<InstanceRequirementsRequest> {
         fn from(value: InstanceRequirementsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8735,7 +8827,9 @@ pub mod ec2_fleet {
     }
     impl From<InstanceMetadataOptionsRequest> for hyperpod_core::Value<InstanceMetadataOptionsRequest> {
         fn from(value: InstanceMetadataOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-ipv6addressrequest.html)).
@@ -8755,7 +8849,9 @@ pub mod ec2_fleet {
     }
     impl From<Ipv6AddressRequest> for hyperpod_core::Value<Ipv6AddressRequest> {
         fn from(value: Ipv6AddressRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-privateipaddressspecificationrequest.html)).
@@ -8782,7 +8878,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<PrivateIpAddressSpecificationRequest>
     {
         fn from(value: PrivateIpAddressSpecificationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-networkinterfacespecificationrequest.html)).
@@ -8887,7 +8985,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<NetworkInterfaceSpecificationRequest>
     {
         fn from(value: NetworkInterfaceSpecificationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8974,7 +9074,9 @@ pub mod ec2_fleet {
     }
     impl From<Placement> for hyperpod_core::Value<Placement> {
         fn from(value: Placement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-fleetlaunchtemplateoverridesrequest.html)).
@@ -9082,7 +9184,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<FleetLaunchTemplateOverridesRequest>
     {
         fn from(value: FleetLaunchTemplateOverridesRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-fleetlaunchtemplateconfigrequest.html)).
@@ -9114,7 +9218,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<FleetLaunchTemplateConfigRequest>
     {
         fn from(value: FleetLaunchTemplateConfigRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9190,7 +9296,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<CapacityReservationOptionsRequest>
     {
         fn from(value: CapacityReservationOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-ondemandoptionsrequest.html)).
@@ -9249,7 +9357,9 @@ pub mod ec2_fleet {
     }
     impl From<OnDemandOptionsRequest> for hyperpod_core::Value<OnDemandOptionsRequest> {
         fn from(value: OnDemandOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9305,7 +9415,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<CapacityReservationTargetRequest>
     {
         fn from(value: CapacityReservationTargetRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9383,7 +9495,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<ReservedCapacityFallbackOptionsRequest>
     {
         fn from(value: ReservedCapacityFallbackOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-reservedcapacityoptionsrequest.html)).
@@ -9430,7 +9544,9 @@ pub mod ec2_fleet {
     }
     impl From<ReservedCapacityOptionsRequest> for hyperpod_core::Value<ReservedCapacityOptionsRequest> {
         fn from(value: ReservedCapacityOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9575,7 +9691,9 @@ pub mod ec2_fleet {
     }
     impl From<CapacityRebalance> for hyperpod_core::Value<CapacityRebalance> {
         fn from(value: CapacityRebalance) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-maintenancestrategies.html)).
@@ -9595,7 +9713,9 @@ pub mod ec2_fleet {
     }
     impl From<MaintenanceStrategies> for hyperpod_core::Value<MaintenanceStrategies> {
         fn from(value: MaintenanceStrategies) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-spotoptionsrequest.html)).
@@ -9668,7 +9788,9 @@ pub mod ec2_fleet {
     }
     impl From<SpotOptionsRequest> for hyperpod_core::Value<SpotOptionsRequest> {
         fn from(value: SpotOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9877,7 +9999,9 @@ pub mod ec2_fleet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-tagspecification.html)).
@@ -9902,7 +10026,9 @@ pub mod ec2_fleet {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -10042,7 +10168,9 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<TargetCapacitySpecificationRequest>
     {
         fn from(value: TargetCapacitySpecificationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -10128,7 +10256,7 @@ impl EIPProps {
 }
 impl From<EIPProps> for hyperpod_core::Value<EIPProps> {
     fn from(value: EIPProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::EIP` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-eip.html)).
@@ -10330,7 +10458,9 @@ pub mod eip {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -10376,7 +10506,7 @@ impl EIPAssociationProps {
 }
 impl From<EIPAssociationProps> for hyperpod_core::Value<EIPAssociationProps> {
     fn from(value: EIPAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::EIPAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-eipassociation.html)).
@@ -10524,7 +10654,7 @@ impl EgressOnlyInternetGatewayProps {
 }
 impl From<EgressOnlyInternetGatewayProps> for hyperpod_core::Value<EgressOnlyInternetGatewayProps> {
     fn from(value: EgressOnlyInternetGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::EgressOnlyInternetGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-egressonlyinternetgateway.html)).
@@ -10677,7 +10807,9 @@ pub mod egress_only_internet_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -10716,7 +10848,7 @@ impl From<EnclaveCertificateIamRoleAssociationProps>
     for hyperpod_core::Value<EnclaveCertificateIamRoleAssociationProps>
 {
     fn from(value: EnclaveCertificateIamRoleAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::EnclaveCertificateIamRoleAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-enclavecertificateiamroleassociation.html)).
@@ -10954,7 +11086,7 @@ impl FlowLogProps {
 }
 impl From<FlowLogProps> for hyperpod_core::Value<FlowLogProps> {
     fn from(value: FlowLogProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::FlowLog` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-flowlog.html)).
@@ -11296,7 +11428,9 @@ pub mod flow_log {
     }
     impl From<DestinationOptions> for hyperpod_core::Value<DestinationOptions> {
         fn from(value: DestinationOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-flowlog.html)).
@@ -11426,7 +11560,9 @@ pub mod flow_log {
     }
     impl From<TagFieldSpecification> for hyperpod_core::Value<TagFieldSpecification> {
         fn from(value: TagFieldSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::FlowLog` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-flowlog-tag.html)).
@@ -11461,7 +11597,9 @@ pub mod flow_log {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-flowlog.html)).
@@ -11533,7 +11671,7 @@ impl FpgaImageProps {
 }
 impl From<FpgaImageProps> for hyperpod_core::Value<FpgaImageProps> {
     fn from(value: FpgaImageProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::FpgaImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-fpgaimage.html)).
@@ -11792,7 +11930,9 @@ pub mod fpga_image {
     }
     impl From<StorageLocation> for hyperpod_core::Value<StorageLocation> {
         fn from(value: StorageLocation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::FpgaImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-fpgaimage-tag.html)).
@@ -11827,7 +11967,9 @@ pub mod fpga_image {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -11866,7 +12008,7 @@ impl From<GatewayRouteTableAssociationProps>
     for hyperpod_core::Value<GatewayRouteTableAssociationProps>
 {
     fn from(value: GatewayRouteTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::GatewayRouteTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-gatewayroutetableassociation.html)).
@@ -12037,7 +12179,7 @@ impl HostProps {
 }
 impl From<HostProps> for hyperpod_core::Value<HostProps> {
     fn from(value: HostProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::Host` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-host.html)).
@@ -12314,7 +12456,9 @@ pub mod host {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -12370,7 +12514,7 @@ impl IPAMProps {
 }
 impl From<IPAMProps> for hyperpod_core::Value<IPAMProps> {
     fn from(value: IPAMProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAM` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipam.html)).
@@ -12671,7 +12815,9 @@ pub mod ipam {
         for hyperpod_core::Value<IpamOrganizationalUnitExclusion>
     {
         fn from(value: IpamOrganizationalUnitExclusion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipam.html)).
@@ -12722,7 +12868,9 @@ pub mod ipam {
     }
     impl From<IpamOperatingRegion> for hyperpod_core::Value<IpamOperatingRegion> {
         fn from(value: IpamOperatingRegion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::IPAM` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipam-tag.html)).
@@ -12757,7 +12905,9 @@ pub mod ipam {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipam.html)).
@@ -12830,7 +12980,7 @@ impl IPAMAllocationProps {
 }
 impl From<IPAMAllocationProps> for hyperpod_core::Value<IPAMAllocationProps> {
     fn from(value: IPAMAllocationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAMAllocation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamallocation.html)).
@@ -13065,7 +13215,7 @@ impl IPAMPoolProps {
 }
 impl From<IPAMPoolProps> for hyperpod_core::Value<IPAMPoolProps> {
     fn from(value: IPAMPoolProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAMPool` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipampool.html)).
@@ -13468,7 +13618,9 @@ pub mod ipam_pool {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::IPAMPool` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipampool-provisionedcidr.html)).
@@ -13492,7 +13644,9 @@ pub mod ipam_pool {
     }
     impl From<ProvisionedCidr> for hyperpod_core::Value<ProvisionedCidr> {
         fn from(value: ProvisionedCidr) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::IPAMPool` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipampool-sourceresource.html)).
@@ -13537,7 +13691,9 @@ pub mod ipam_pool {
     }
     impl From<SourceResource> for hyperpod_core::Value<SourceResource> {
         fn from(value: SourceResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -13578,7 +13734,7 @@ impl IPAMPoolCidrProps {
 }
 impl From<IPAMPoolCidrProps> for hyperpod_core::Value<IPAMPoolCidrProps> {
     fn from(value: IPAMPoolCidrProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAMPoolCidr` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipampoolcidr.html)).
@@ -13737,7 +13893,7 @@ impl IPAMPrefixListResolverProps {
 }
 impl From<IPAMPrefixListResolverProps> for hyperpod_core::Value<IPAMPrefixListResolverProps> {
     fn from(value: IPAMPrefixListResolverProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAMPrefixListResolver` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamprefixlistresolver.html)).
@@ -14151,7 +14307,9 @@ pub mod ipam_prefix_list_resolver {
     }
     impl From<IpamPrefixListResolverRule> for hyperpod_core::Value<IpamPrefixListResolverRule> {
         fn from(value: IpamPrefixListResolverRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::IPAMPrefixListResolver` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipamprefixlistresolver-tag.html)).
@@ -14186,7 +14344,9 @@ pub mod ipam_prefix_list_resolver {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -14255,7 +14415,7 @@ impl From<IPAMPrefixListResolverTargetProps>
     for hyperpod_core::Value<IPAMPrefixListResolverTargetProps>
 {
     fn from(value: IPAMPrefixListResolverTargetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAMPrefixListResolverTarget` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamprefixlistresolvertarget.html)).
@@ -14458,7 +14618,9 @@ pub mod ipam_prefix_list_resolver_target {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -14503,7 +14665,7 @@ impl IPAMResourceDiscoveryProps {
 }
 impl From<IPAMResourceDiscoveryProps> for hyperpod_core::Value<IPAMResourceDiscoveryProps> {
     fn from(value: IPAMResourceDiscoveryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAMResourceDiscovery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamresourcediscovery.html)).
@@ -14672,7 +14834,9 @@ pub mod ipam_resource_discovery {
     }
     impl From<IpamOperatingRegion> for hyperpod_core::Value<IpamOperatingRegion> {
         fn from(value: IpamOperatingRegion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::IPAMResourceDiscovery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipamresourcediscovery-ipamresourcediscoveryorganizationalunitexclusion.html)).
@@ -14705,7 +14869,9 @@ pub mod ipam_resource_discovery {
         for hyperpod_core::Value<IpamResourceDiscoveryOrganizationalUnitExclusion>
     {
         fn from(value: IpamResourceDiscoveryOrganizationalUnitExclusion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::IPAMResourceDiscovery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipamresourcediscovery-tag.html)).
@@ -14740,7 +14906,9 @@ pub mod ipam_resource_discovery {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -14786,7 +14954,7 @@ impl From<IPAMResourceDiscoveryAssociationProps>
     for hyperpod_core::Value<IPAMResourceDiscoveryAssociationProps>
 {
     fn from(value: IPAMResourceDiscoveryAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAMResourceDiscoveryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamresourcediscoveryassociation.html)).
@@ -15031,7 +15199,9 @@ pub mod ipam_resource_discovery_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -15081,7 +15251,7 @@ impl IPAMScopeProps {
 }
 impl From<IPAMScopeProps> for hyperpod_core::Value<IPAMScopeProps> {
     fn from(value: IPAMScopeProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPAMScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamscope.html)).
@@ -15375,7 +15545,9 @@ pub mod ipam_scope {
         for hyperpod_core::Value<IpamScopeExternalAuthorityConfiguration>
     {
         fn from(value: IpamScopeExternalAuthorityConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::IPAMScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipamscope-tag.html)).
@@ -15410,7 +15582,9 @@ pub mod ipam_scope {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -15429,7 +15603,7 @@ impl IPv4PoolProps {
 }
 impl From<IPv4PoolProps> for hyperpod_core::Value<IPv4PoolProps> {
     fn from(value: IPv4PoolProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IPv4Pool` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipv4pool.html)).
@@ -15630,7 +15804,9 @@ pub mod i_pv4_pool {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -15898,7 +16074,7 @@ impl InstanceProps {
 }
 impl From<InstanceProps> for hyperpod_core::Value<InstanceProps> {
     fn from(value: InstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17048,7 +17224,9 @@ pub mod instance {
     }
     impl From<Ebs> for hyperpod_core::Value<Ebs> {
         fn from(value: Ebs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-blockdevicemapping.html)).
@@ -17094,7 +17272,9 @@ pub mod instance {
     }
     impl From<BlockDeviceMapping> for hyperpod_core::Value<BlockDeviceMapping> {
         fn from(value: BlockDeviceMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17122,7 +17302,9 @@ pub mod instance {
     }
     impl From<CpuOptions> for hyperpod_core::Value<CpuOptions> {
         fn from(value: CpuOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17142,7 +17324,9 @@ pub mod instance {
     }
     impl From<CreditSpecification> for hyperpod_core::Value<CreditSpecification> {
         fn from(value: CreditSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-elasticgpuspecification.html)).
@@ -17168,7 +17352,9 @@ pub mod instance {
     }
     impl From<ElasticGpuSpecification> for hyperpod_core::Value<ElasticGpuSpecification> {
         fn from(value: ElasticGpuSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-elasticinferenceaccelerator.html)).
@@ -17200,7 +17386,9 @@ pub mod instance {
     }
     impl From<ElasticInferenceAccelerator> for hyperpod_core::Value<ElasticInferenceAccelerator> {
         fn from(value: ElasticInferenceAccelerator) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17217,7 +17405,9 @@ pub mod instance {
     }
     impl From<EnclaveOptions> for hyperpod_core::Value<EnclaveOptions> {
         fn from(value: EnclaveOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17237,7 +17427,9 @@ pub mod instance {
     }
     impl From<HibernationOptions> for hyperpod_core::Value<HibernationOptions> {
         fn from(value: HibernationOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17290,7 +17482,9 @@ pub mod instance {
     }
     impl From<InstanceIpv6Address> for hyperpod_core::Value<InstanceIpv6Address> {
         fn from(value: InstanceIpv6Address) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-licensespecification.html)).
@@ -17321,7 +17515,9 @@ pub mod instance {
     }
     impl From<LicenseSpecification> for hyperpod_core::Value<LicenseSpecification> {
         fn from(value: LicenseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17474,7 +17670,9 @@ pub mod instance {
     }
     impl From<MetadataOptions> for hyperpod_core::Value<MetadataOptions> {
         fn from(value: MetadataOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-enasrdudpspecification.html)).
@@ -17495,7 +17693,9 @@ pub mod instance {
     }
     impl From<EnaSrdUdpSpecification> for hyperpod_core::Value<EnaSrdUdpSpecification> {
         fn from(value: EnaSrdUdpSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-enasrdspecification.html)).
@@ -17524,7 +17724,9 @@ pub mod instance {
     }
     impl From<EnaSrdSpecification> for hyperpod_core::Value<EnaSrdSpecification> {
         fn from(value: EnaSrdSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-privateipaddressspecification.html)).
@@ -17562,7 +17764,9 @@ pub mod instance {
     }
     impl From<PrivateIpAddressSpecification> for hyperpod_core::Value<PrivateIpAddressSpecification> {
         fn from(value: PrivateIpAddressSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-networkinterface.html)).
@@ -17689,7 +17893,9 @@ pub mod instance {
     }
     impl From<NetworkInterface> for hyperpod_core::Value<NetworkInterface> {
         fn from(value: NetworkInterface) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17752,7 +17958,9 @@ pub mod instance {
     }
     impl From<PrivateDnsNameOptions> for hyperpod_core::Value<PrivateDnsNameOptions> {
         fn from(value: PrivateDnsNameOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-associationparameter.html)).
@@ -17787,7 +17995,9 @@ pub mod instance {
     }
     impl From<AssociationParameter> for hyperpod_core::Value<AssociationParameter> {
         fn from(value: AssociationParameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-ssmassociation.html)).
@@ -17823,7 +18033,9 @@ pub mod instance {
     }
     impl From<SsmAssociation> for hyperpod_core::Value<SsmAssociation> {
         fn from(value: SsmAssociation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-tag.html)).
@@ -17858,7 +18070,9 @@ pub mod instance {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-volume.html)).
@@ -17893,7 +18107,9 @@ pub mod instance {
     }
     impl From<Volume> for hyperpod_core::Value<Volume> {
         fn from(value: Volume) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -17948,7 +18164,7 @@ impl InstanceConnectEndpointProps {
 }
 impl From<InstanceConnectEndpointProps> for hyperpod_core::Value<InstanceConnectEndpointProps> {
     fn from(value: InstanceConnectEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::InstanceConnectEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instanceconnectendpoint.html)).
@@ -18304,7 +18520,9 @@ pub mod instance_connect_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -18340,7 +18558,7 @@ impl InstanceEventWindowProps {
 }
 impl From<InstanceEventWindowProps> for hyperpod_core::Value<InstanceEventWindowProps> {
     fn from(value: InstanceEventWindowProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::InstanceEventWindow` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instanceeventwindow.html)).
@@ -18590,7 +18808,9 @@ pub mod instance_event_window {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instanceeventwindow.html)).
@@ -18710,7 +18930,9 @@ pub mod instance_event_window {
     }
     impl From<TimeRange> for hyperpod_core::Value<TimeRange> {
         fn from(value: TimeRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -18729,7 +18951,7 @@ impl InternetGatewayProps {
 }
 impl From<InternetGatewayProps> for hyperpod_core::Value<InternetGatewayProps> {
     fn from(value: InternetGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::InternetGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-internetgateway.html)).
@@ -18873,7 +19095,9 @@ pub mod internet_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -18912,7 +19136,7 @@ impl From<IpPoolRouteTableAssociationProps>
     for hyperpod_core::Value<IpPoolRouteTableAssociationProps>
 {
     fn from(value: IpPoolRouteTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IpPoolRouteTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ippoolroutetableassociation.html)).
@@ -19038,7 +19262,7 @@ impl From<IpamExternalResourceVerificationTokenProps>
     for hyperpod_core::Value<IpamExternalResourceVerificationTokenProps>
 {
     fn from(value: IpamExternalResourceVerificationTokenProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IpamExternalResourceVerificationToken` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamexternalresourceverificationtoken.html)).
@@ -19303,7 +19527,9 @@ pub mod ipam_external_resource_verification_token {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -19361,7 +19587,7 @@ impl From<IpamInternetRegistryAssociationProps>
     for hyperpod_core::Value<IpamInternetRegistryAssociationProps>
 {
     fn from(value: IpamInternetRegistryAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::IpamInternetRegistryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipaminternetregistryassociation.html)).
@@ -19641,7 +19867,9 @@ pub mod ipam_internet_registry_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -19697,7 +19925,7 @@ impl KeyPairProps {
 }
 impl From<KeyPairProps> for hyperpod_core::Value<KeyPairProps> {
     fn from(value: KeyPairProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::KeyPair` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-keypair.html)).
@@ -19937,7 +20165,9 @@ pub mod key_pair {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -19996,7 +20226,7 @@ impl LaunchTemplateProps {
 }
 impl From<LaunchTemplateProps> for hyperpod_core::Value<LaunchTemplateProps> {
     fn from(value: LaunchTemplateProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -21961,7 +22191,9 @@ pub mod launch_template {
     }
     impl From<Ebs> for hyperpod_core::Value<Ebs> {
         fn from(value: Ebs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-blockdevicemapping.html)).
@@ -21998,7 +22230,9 @@ pub mod launch_template {
     }
     impl From<BlockDeviceMapping> for hyperpod_core::Value<BlockDeviceMapping> {
         fn from(value: BlockDeviceMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22058,7 +22292,9 @@ pub mod launch_template {
     }
     impl From<CapacityReservationTarget> for hyperpod_core::Value<CapacityReservationTarget> {
         fn from(value: CapacityReservationTarget) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-capacityreservationspecification.html)).
@@ -22095,7 +22331,9 @@ pub mod launch_template {
         for hyperpod_core::Value<CapacityReservationSpecification>
     {
         fn from(value: CapacityReservationSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22187,7 +22425,9 @@ pub mod launch_template {
     }
     impl From<CpuOptions> for hyperpod_core::Value<CpuOptions> {
         fn from(value: CpuOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-creditspecification.html)).
@@ -22207,7 +22447,9 @@ pub mod launch_template {
     }
     impl From<CreditSpecification> for hyperpod_core::Value<CreditSpecification> {
         fn from(value: CreditSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-enclaveoptions.html)).
@@ -22224,7 +22466,9 @@ pub mod launch_template {
     }
     impl From<EnclaveOptions> for hyperpod_core::Value<EnclaveOptions> {
         fn from(value: EnclaveOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-hibernationoptions.html)).
@@ -22244,7 +22488,9 @@ pub mod launch_template {
     }
     impl From<HibernationOptions> for hyperpod_core::Value<HibernationOptions> {
         fn from(value: HibernationOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-iaminstanceprofile.html)).
@@ -22266,7 +22512,9 @@ pub mod launch_template {
     }
     impl From<IamInstanceProfile> for hyperpod_core::Value<IamInstanceProfile> {
         fn from(value: IamInstanceProfile) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22432,7 +22680,9 @@ pub mod launch_template {
     }
     impl From<SpotOptions> for hyperpod_core::Value<SpotOptions> {
         fn from(value: SpotOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-instancemarketoptions.html)).
@@ -22460,7 +22710,9 @@ pub mod launch_template {
     }
     impl From<InstanceMarketOptions> for hyperpod_core::Value<InstanceMarketOptions> {
         fn from(value: InstanceMarketOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-acceleratorcount.html)).
@@ -22482,7 +22734,9 @@ pub mod launch_template {
     }
     impl From<AcceleratorCount> for hyperpod_core::Value<AcceleratorCount> {
         fn from(value: AcceleratorCount) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22620,7 +22874,9 @@ pub mod launch_template {
     }
     impl From<AcceleratorTotalMemoryMiB> for hyperpod_core::Value<AcceleratorTotalMemoryMiB> {
         fn from(value: AcceleratorTotalMemoryMiB) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22703,7 +22959,9 @@ pub mod launch_template {
     }
     impl From<BaselineEbsBandwidthMbps> for hyperpod_core::Value<BaselineEbsBandwidthMbps> {
         fn from(value: BaselineEbsBandwidthMbps) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-reference.html)).
@@ -22723,7 +22981,9 @@ pub mod launch_template {
     }
     impl From<Reference> for hyperpod_core::Value<Reference> {
         fn from(value: Reference) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-cpu.html)).
@@ -22743,7 +23003,9 @@ pub mod launch_template {
     }
     impl From<Cpu> for hyperpod_core::Value<Cpu> {
         fn from(value: Cpu) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-baselineperformancefactors.html)).
@@ -22760,7 +23022,9 @@ pub mod launch_template {
     }
     impl From<BaselinePerformanceFactors> for hyperpod_core::Value<BaselinePerformanceFactors> {
         fn from(value: BaselinePerformanceFactors) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22929,7 +23193,9 @@ pub mod launch_template {
     }
     impl From<MemoryGiBPerVCpu> for hyperpod_core::Value<MemoryGiBPerVCpu> {
         fn from(value: MemoryGiBPerVCpu) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-memorymib.html)).
@@ -22951,7 +23217,9 @@ pub mod launch_template {
     }
     impl From<MemoryMiB> for hyperpod_core::Value<MemoryMiB> {
         fn from(value: MemoryMiB) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-networkbandwidthgbps.html)).
@@ -22973,7 +23241,9 @@ pub mod launch_template {
     }
     impl From<NetworkBandwidthGbps> for hyperpod_core::Value<NetworkBandwidthGbps> {
         fn from(value: NetworkBandwidthGbps) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-networkinterfacecount.html)).
@@ -22995,7 +23265,9 @@ pub mod launch_template {
     }
     impl From<NetworkInterfaceCount> for hyperpod_core::Value<NetworkInterfaceCount> {
         fn from(value: NetworkInterfaceCount) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-totallocalstoragegb.html)).
@@ -23017,7 +23289,9 @@ pub mod launch_template {
     }
     impl From<TotalLocalStorageGB> for hyperpod_core::Value<TotalLocalStorageGB> {
         fn from(value: TotalLocalStorageGB) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-vcpucount.html)).
@@ -23039,7 +23313,9 @@ pub mod launch_template {
     }
     impl From<VCpuCount> for hyperpod_core::Value<VCpuCount> {
         fn from(value: VCpuCount) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-instancerequirements.html)).
@@ -23233,7 +23509,9 @@ pub mod launch_template {
     }
     impl From<InstanceRequirements> for hyperpod_core::Value<InstanceRequirements> {
         fn from(value: InstanceRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-licensespecification.html)).
@@ -23254,7 +23532,9 @@ pub mod launch_template {
     }
     impl From<LicenseSpecification> for hyperpod_core::Value<LicenseSpecification> {
         fn from(value: LicenseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -23299,7 +23579,9 @@ pub mod launch_template {
     }
     impl From<MaintenanceOptions> for hyperpod_core::Value<MaintenanceOptions> {
         fn from(value: MaintenanceOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -23452,7 +23734,9 @@ pub mod launch_template {
     }
     impl From<MetadataOptions> for hyperpod_core::Value<MetadataOptions> {
         fn from(value: MetadataOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-monitoring.html)).
@@ -23469,7 +23753,9 @@ pub mod launch_template {
     }
     impl From<Monitoring> for hyperpod_core::Value<Monitoring> {
         fn from(value: Monitoring) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-connectiontrackingspecification.html)).
@@ -23506,7 +23792,9 @@ pub mod launch_template {
         for hyperpod_core::Value<ConnectionTrackingSpecification>
     {
         fn from(value: ConnectionTrackingSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-enasrdudpspecification.html)).
@@ -23527,7 +23815,9 @@ pub mod launch_template {
     }
     impl From<EnaSrdUdpSpecification> for hyperpod_core::Value<EnaSrdUdpSpecification> {
         fn from(value: EnaSrdUdpSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-enasrdspecification.html)).
@@ -23556,7 +23846,9 @@ pub mod launch_template {
     }
     impl From<EnaSrdSpecification> for hyperpod_core::Value<EnaSrdSpecification> {
         fn from(value: EnaSrdSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-ipv4prefixspecification.html)).
@@ -23576,7 +23868,9 @@ pub mod launch_template {
     }
     impl From<Ipv4PrefixSpecification> for hyperpod_core::Value<Ipv4PrefixSpecification> {
         fn from(value: Ipv4PrefixSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-ipv6add.html)).
@@ -23596,7 +23890,9 @@ pub mod launch_template {
     }
     impl From<Ipv6Add> for hyperpod_core::Value<Ipv6Add> {
         fn from(value: Ipv6Add) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-ipv6prefixspecification.html)).
@@ -23616,7 +23912,9 @@ pub mod launch_template {
     }
     impl From<Ipv6PrefixSpecification> for hyperpod_core::Value<Ipv6PrefixSpecification> {
         fn from(value: Ipv6PrefixSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-privateipadd.html)).
@@ -23641,7 +23939,9 @@ pub mod launch_template {
     }
     impl From<PrivateIpAdd> for hyperpod_core::Value<PrivateIpAdd> {
         fn from(value: PrivateIpAdd) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-networkinterface.html)).
@@ -23801,7 +24101,9 @@ pub mod launch_template {
     }
     impl From<NetworkInterface> for hyperpod_core::Value<NetworkInterface> {
         fn from(value: NetworkInterface) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -23853,7 +24155,9 @@ pub mod launch_template {
     }
     impl From<NetworkPerformanceOptions> for hyperpod_core::Value<NetworkPerformanceOptions> {
         fn from(value: NetworkPerformanceOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -23946,7 +24250,9 @@ pub mod launch_template {
     }
     impl From<Placement> for hyperpod_core::Value<Placement> {
         fn from(value: Placement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -24009,7 +24315,9 @@ pub mod launch_template {
     }
     impl From<PrivateDnsNameOptions> for hyperpod_core::Value<PrivateDnsNameOptions> {
         fn from(value: PrivateDnsNameOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -24399,7 +24707,9 @@ pub mod launch_template {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-tagspecification.html)).
@@ -24424,7 +24734,9 @@ pub mod launch_template {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-launchtemplatedata.html)).
@@ -24636,7 +24948,9 @@ pub mod launch_template {
     }
     impl From<LaunchTemplateData> for hyperpod_core::Value<LaunchTemplateData> {
         fn from(value: LaunchTemplateData) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -25019,7 +25333,9 @@ pub mod launch_template {
     }
     impl From<LaunchTemplateTagSpecification> for hyperpod_core::Value<LaunchTemplateTagSpecification> {
         fn from(value: LaunchTemplateTagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -25065,7 +25381,7 @@ impl LocalGatewayRouteProps {
 }
 impl From<LocalGatewayRouteProps> for hyperpod_core::Value<LocalGatewayRouteProps> {
     fn from(value: LocalGatewayRouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::LocalGatewayRoute` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayroute.html)).
@@ -25218,7 +25534,7 @@ impl LocalGatewayRouteTableProps {
 }
 impl From<LocalGatewayRouteTableProps> for hyperpod_core::Value<LocalGatewayRouteTableProps> {
     fn from(value: LocalGatewayRouteTableProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::LocalGatewayRouteTable` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayroutetable.html)).
@@ -25440,7 +25756,9 @@ pub mod local_gateway_route_table {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -25486,7 +25804,7 @@ impl From<LocalGatewayRouteTableVPCAssociationProps>
     for hyperpod_core::Value<LocalGatewayRouteTableVPCAssociationProps>
 {
     fn from(value: LocalGatewayRouteTableVPCAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::LocalGatewayRouteTableVPCAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayroutetablevpcassociation.html)).
@@ -25659,7 +25977,9 @@ pub mod local_gateway_route_table_vpc_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -25713,7 +26033,7 @@ impl From<LocalGatewayRouteTableVirtualInterfaceGroupAssociationProps>
     for hyperpod_core::Value<LocalGatewayRouteTableVirtualInterfaceGroupAssociationProps>
 {
     fn from(value: LocalGatewayRouteTableVirtualInterfaceGroupAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::LocalGatewayRouteTableVirtualInterfaceGroupAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayroutetablevirtualinterfacegroupassociation.html)).
@@ -25925,7 +26245,9 @@ pub mod local_gateway_route_table_virtual_interface_group_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -26002,7 +26324,7 @@ impl From<LocalGatewayVirtualInterfaceProps>
     for hyperpod_core::Value<LocalGatewayVirtualInterfaceProps>
 {
     fn from(value: LocalGatewayVirtualInterfaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::LocalGatewayVirtualInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayvirtualinterface.html)).
@@ -26248,7 +26570,9 @@ pub mod local_gateway_virtual_interface {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -26301,7 +26625,7 @@ impl From<LocalGatewayVirtualInterfaceGroupProps>
     for hyperpod_core::Value<LocalGatewayVirtualInterfaceGroupProps>
 {
     fn from(value: LocalGatewayVirtualInterfaceGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::LocalGatewayVirtualInterfaceGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayvirtualinterfacegroup.html)).
@@ -26510,7 +26834,9 @@ pub mod local_gateway_virtual_interface_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -26600,7 +26926,7 @@ impl NatGatewayProps {
 }
 impl From<NatGatewayProps> for hyperpod_core::Value<NatGatewayProps> {
     fn from(value: NatGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NatGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-natgateway.html)).
@@ -26955,7 +27281,9 @@ pub mod nat_gateway {
     }
     impl From<AvailabilityZoneAddress> for hyperpod_core::Value<AvailabilityZoneAddress> {
         fn from(value: AvailabilityZoneAddress) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-natgateway.html)).
@@ -27015,7 +27343,9 @@ pub mod nat_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -27049,7 +27379,7 @@ impl NetworkAclProps {
 }
 impl From<NetworkAclProps> for hyperpod_core::Value<NetworkAclProps> {
     fn from(value: NetworkAclProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkAcl` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkacl.html)).
@@ -27198,7 +27528,9 @@ pub mod network_acl {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -27274,7 +27606,7 @@ impl NetworkAclEntryProps {
 }
 impl From<NetworkAclEntryProps> for hyperpod_core::Value<NetworkAclEntryProps> {
     fn from(value: NetworkAclEntryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkAclEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkaclentry.html)).
@@ -27467,7 +27799,9 @@ pub mod network_acl_entry {
     }
     impl From<Icmp> for hyperpod_core::Value<Icmp> {
         fn from(value: Icmp) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkAclEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkaclentry-portrange.html)).
@@ -27489,7 +27823,9 @@ pub mod network_acl_entry {
     }
     impl From<PortRange> for hyperpod_core::Value<PortRange> {
         fn from(value: PortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -27526,7 +27862,7 @@ impl From<NetworkInsightsAccessScopeProps>
     for hyperpod_core::Value<NetworkInsightsAccessScopeProps>
 {
     fn from(value: NetworkInsightsAccessScopeProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinsightsaccessscope.html)).
@@ -27941,7 +28277,9 @@ pub mod network_insights_access_scope {
     }
     impl From<PacketHeaderStatementRequest> for hyperpod_core::Value<PacketHeaderStatementRequest> {
         fn from(value: PacketHeaderStatementRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-resourcestatementrequest.html)).
@@ -27969,7 +28307,9 @@ pub mod network_insights_access_scope {
     }
     impl From<ResourceStatementRequest> for hyperpod_core::Value<ResourceStatementRequest> {
         fn from(value: ResourceStatementRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-pathstatementrequest.html)).
@@ -27999,7 +28339,9 @@ pub mod network_insights_access_scope {
     }
     impl From<PathStatementRequest> for hyperpod_core::Value<PathStatementRequest> {
         fn from(value: PathStatementRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-throughresourcesstatementrequest.html)).
@@ -28021,7 +28363,9 @@ pub mod network_insights_access_scope {
         for hyperpod_core::Value<ThroughResourcesStatementRequest>
     {
         fn from(value: ThroughResourcesStatementRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-accessscopepathrequest.html)).
@@ -28053,7 +28397,9 @@ pub mod network_insights_access_scope {
     }
     impl From<AccessScopePathRequest> for hyperpod_core::Value<AccessScopePathRequest> {
         fn from(value: AccessScopePathRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-tag.html)).
@@ -28085,7 +28431,9 @@ pub mod network_insights_access_scope {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -28126,7 +28474,7 @@ impl From<NetworkInsightsAccessScopeAnalysisProps>
     for hyperpod_core::Value<NetworkInsightsAccessScopeAnalysisProps>
 {
     fn from(value: NetworkInsightsAccessScopeAnalysisProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkInsightsAccessScopeAnalysis` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinsightsaccessscopeanalysis.html)).
@@ -28361,7 +28709,9 @@ pub mod network_insights_access_scope_analysis {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -28422,7 +28772,7 @@ impl NetworkInsightsAnalysisProps {
 }
 impl From<NetworkInsightsAnalysisProps> for hyperpod_core::Value<NetworkInsightsAnalysisProps> {
     fn from(value: NetworkInsightsAnalysisProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkInsightsAnalysis` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinsightsanalysis.html)).
@@ -29530,7 +29880,9 @@ pub mod network_insights_analysis {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -29614,7 +29966,7 @@ impl NetworkInsightsPathProps {
 }
 impl From<NetworkInsightsPathProps> for hyperpod_core::Value<NetworkInsightsPathProps> {
     fn from(value: NetworkInsightsPathProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkInsightsPath` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinsightspath.html)).
@@ -29890,7 +30242,9 @@ pub mod network_insights_path {
     }
     impl From<FilterPortRange> for hyperpod_core::Value<FilterPortRange> {
         fn from(value: FilterPortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsPath` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightspath-pathfilter.html)).
@@ -29932,7 +30286,9 @@ pub mod network_insights_path {
     }
     impl From<PathFilter> for hyperpod_core::Value<PathFilter> {
         fn from(value: PathFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightspath-protocol.html)).
@@ -29989,7 +30345,9 @@ pub mod network_insights_path {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -30145,7 +30503,7 @@ impl NetworkInterfaceProps {
 }
 impl From<NetworkInterfaceProps> for hyperpod_core::Value<NetworkInterfaceProps> {
     fn from(value: NetworkInterfaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterface.html)).
@@ -30609,7 +30967,9 @@ pub mod network_interface {
         for hyperpod_core::Value<ConnectionTrackingSpecification>
     {
         fn from(value: ConnectionTrackingSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterface-ipv4prefixspecification.html)).
@@ -30637,7 +30997,9 @@ pub mod network_interface {
     }
     impl From<Ipv4PrefixSpecification> for hyperpod_core::Value<Ipv4PrefixSpecification> {
         fn from(value: Ipv4PrefixSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterface-instanceipv6address.html)).
@@ -30663,7 +31025,9 @@ pub mod network_interface {
     }
     impl From<InstanceIpv6Address> for hyperpod_core::Value<InstanceIpv6Address> {
         fn from(value: InstanceIpv6Address) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterface-ipv6prefixspecification.html)).
@@ -30691,7 +31055,9 @@ pub mod network_interface {
     }
     impl From<Ipv6PrefixSpecification> for hyperpod_core::Value<Ipv6PrefixSpecification> {
         fn from(value: Ipv6PrefixSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterface-privateipaddressspecification.html)).
@@ -30729,7 +31095,9 @@ pub mod network_interface {
     }
     impl From<PrivateIpAddressSpecification> for hyperpod_core::Value<PrivateIpAddressSpecification> {
         fn from(value: PrivateIpAddressSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterface.html)).
@@ -30796,7 +31164,9 @@ pub mod network_interface {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -30867,7 +31237,7 @@ impl From<NetworkInterfaceAttachmentProps>
     for hyperpod_core::Value<NetworkInterfaceAttachmentProps>
 {
     fn from(value: NetworkInterfaceAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkInterfaceAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterfaceattachment.html)).
@@ -31036,7 +31406,9 @@ pub mod network_interface_attachment {
         for hyperpod_core::Value<EnaSrdSpecificationEnaSrdUdpSpecification>
     {
         fn from(value: EnaSrdSpecificationEnaSrdUdpSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterfaceAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterfaceattachment-enasrdspecification.html)).
@@ -31066,7 +31438,9 @@ pub mod network_interface_attachment {
     }
     impl From<EnaSrdSpecification> for hyperpod_core::Value<EnaSrdSpecification> {
         fn from(value: EnaSrdSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -31113,7 +31487,7 @@ impl From<NetworkInterfacePermissionProps>
     for hyperpod_core::Value<NetworkInterfacePermissionProps>
 {
     fn from(value: NetworkInterfacePermissionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkInterfacePermission` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterfacepermission.html)).
@@ -31257,7 +31631,7 @@ impl From<NetworkPerformanceMetricSubscriptionProps>
     for hyperpod_core::Value<NetworkPerformanceMetricSubscriptionProps>
 {
     fn from(value: NetworkPerformanceMetricSubscriptionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::NetworkPerformanceMetricSubscription` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkperformancemetricsubscription.html)).
@@ -31392,7 +31766,7 @@ impl PlacementGroupProps {
 }
 impl From<PlacementGroupProps> for hyperpod_core::Value<PlacementGroupProps> {
     fn from(value: PlacementGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::PlacementGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-placementgroup.html)).
@@ -31641,7 +32015,9 @@ pub mod placement_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -31693,7 +32069,7 @@ impl PrefixListProps {
 }
 impl From<PrefixListProps> for hyperpod_core::Value<PrefixListProps> {
     fn from(value: PrefixListProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::PrefixList` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-prefixlist.html)).
@@ -31960,7 +32336,9 @@ pub mod prefix_list {
     }
     impl From<Entry> for hyperpod_core::Value<Entry> {
         fn from(value: Entry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::PrefixList` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-prefixlist-tag.html)).
@@ -31992,7 +32370,9 @@ pub mod prefix_list {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -32133,7 +32513,7 @@ impl RouteProps {
 }
 impl From<RouteProps> for hyperpod_core::Value<RouteProps> {
     fn from(value: RouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::Route` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-route.html)).
@@ -32376,7 +32756,7 @@ impl RouteServerProps {
 }
 impl From<RouteServerProps> for hyperpod_core::Value<RouteServerProps> {
     fn from(value: RouteServerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::RouteServer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserver.html)).
@@ -32592,7 +32972,9 @@ pub mod route_server {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -32629,7 +33011,7 @@ impl RouteServerAssociationProps {
 }
 impl From<RouteServerAssociationProps> for hyperpod_core::Value<RouteServerAssociationProps> {
     fn from(value: RouteServerAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::RouteServerAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserverassociation.html)).
@@ -32746,7 +33128,7 @@ impl RouteServerEndpointProps {
 }
 impl From<RouteServerEndpointProps> for hyperpod_core::Value<RouteServerEndpointProps> {
     fn from(value: RouteServerEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::RouteServerEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserverendpoint.html)).
@@ -32954,7 +33336,9 @@ pub mod route_server_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -33003,7 +33387,7 @@ impl RouteServerPeerProps {
 }
 impl From<RouteServerPeerProps> for hyperpod_core::Value<RouteServerPeerProps> {
     fn from(value: RouteServerPeerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::RouteServerPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserverpeer.html)).
@@ -33283,7 +33667,9 @@ pub mod route_server_peer {
     }
     impl From<BgpOptions> for hyperpod_core::Value<BgpOptions> {
         fn from(value: BgpOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::RouteServerPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-routeserverpeer-tag.html)).
@@ -33318,7 +33704,9 @@ pub mod route_server_peer {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -33355,7 +33743,7 @@ impl RouteServerPropagationProps {
 }
 impl From<RouteServerPropagationProps> for hyperpod_core::Value<RouteServerPropagationProps> {
     fn from(value: RouteServerPropagationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::RouteServerPropagation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserverpropagation.html)).
@@ -33465,7 +33853,7 @@ impl RouteTableProps {
 }
 impl From<RouteTableProps> for hyperpod_core::Value<RouteTableProps> {
     fn from(value: RouteTableProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::RouteTable` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routetable.html)).
@@ -33614,7 +34002,9 @@ pub mod route_table {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -33655,7 +34045,7 @@ impl SecondaryNetworkProps {
 }
 impl From<SecondaryNetworkProps> for hyperpod_core::Value<SecondaryNetworkProps> {
     fn from(value: SecondaryNetworkProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SecondaryNetwork` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-secondarynetwork.html)).
@@ -33912,7 +34302,9 @@ pub mod secondary_network {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -33973,7 +34365,7 @@ impl SecurityGroupProps {
 }
 impl From<SecurityGroupProps> for hyperpod_core::Value<SecurityGroupProps> {
     fn from(value: SecurityGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SecurityGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroup.html)).
@@ -34351,7 +34743,9 @@ pub mod security_group {
     }
     impl From<Egress> for hyperpod_core::Value<Egress> {
         fn from(value: Egress) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SecurityGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-ingress.html)).
@@ -34440,7 +34834,9 @@ pub mod security_group {
     }
     impl From<Ingress> for hyperpod_core::Value<Ingress> {
         fn from(value: Ingress) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SecurityGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-tag.html)).
@@ -34475,7 +34871,9 @@ pub mod security_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -34557,7 +34955,7 @@ impl SecurityGroupEgressProps {
 }
 impl From<SecurityGroupEgressProps> for hyperpod_core::Value<SecurityGroupEgressProps> {
     fn from(value: SecurityGroupEgressProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SecurityGroupEgress` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroupegress.html)).
@@ -34810,7 +35208,7 @@ impl SecurityGroupIngressProps {
 }
 impl From<SecurityGroupIngressProps> for hyperpod_core::Value<SecurityGroupIngressProps> {
     fn from(value: SecurityGroupIngressProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SecurityGroupIngress` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroupingress.html)).
@@ -35021,7 +35419,7 @@ impl From<SecurityGroupVpcAssociationProps>
     for hyperpod_core::Value<SecurityGroupVpcAssociationProps>
 {
     fn from(value: SecurityGroupVpcAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SecurityGroupVpcAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroupvpcassociation.html)).
@@ -35173,7 +35571,7 @@ impl SnapshotBlockPublicAccessProps {
 }
 impl From<SnapshotBlockPublicAccessProps> for hyperpod_core::Value<SnapshotBlockPublicAccessProps> {
     fn from(value: SnapshotBlockPublicAccessProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SnapshotBlockPublicAccess` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-snapshotblockpublicaccess.html)).
@@ -35325,7 +35723,7 @@ impl SpotFleetProps {
 }
 impl From<SpotFleetProps> for hyperpod_core::Value<SpotFleetProps> {
     fn from(value: SpotFleetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -36935,7 +37333,9 @@ pub mod spot_fleet {
     }
     impl From<EbsBlockDevice> for hyperpod_core::Value<EbsBlockDevice> {
         fn from(value: EbsBlockDevice) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-blockdevicemapping.html)).
@@ -36981,7 +37381,9 @@ pub mod spot_fleet {
     }
     impl From<BlockDeviceMapping> for hyperpod_core::Value<BlockDeviceMapping> {
         fn from(value: BlockDeviceMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-iaminstanceprofilespecification.html)).
@@ -37000,7 +37402,9 @@ pub mod spot_fleet {
         for hyperpod_core::Value<IamInstanceProfileSpecification>
     {
         fn from(value: IamInstanceProfileSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-acceleratorcountrequest.html)).
@@ -37022,7 +37426,9 @@ pub mod spot_fleet {
     }
     impl From<AcceleratorCountRequest> for hyperpod_core::Value<AcceleratorCountRequest> {
         fn from(value: AcceleratorCountRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -37162,7 +37568,9 @@ pub mod spot_fleet {
         for hyperpod_core::Value<AcceleratorTotalMemoryMiBRequest>
     {
         fn from(value: AcceleratorTotalMemoryMiBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -37249,7 +37657,9 @@ pub mod spot_fleet {
         for hyperpod_core::Value<BaselineEbsBandwidthMbpsRequest>
     {
         fn from(value: BaselineEbsBandwidthMbpsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-performancefactorreferencerequest.html)).
@@ -37271,7 +37681,9 @@ pub mod spot_fleet {
         for hyperpod_core::Value<PerformanceFactorReferenceRequest>
     {
         fn from(value: PerformanceFactorReferenceRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-cpuperformancefactorrequest.html)).
@@ -37291,7 +37703,9 @@ pub mod spot_fleet {
     }
     impl From<CpuPerformanceFactorRequest> for hyperpod_core::Value<CpuPerformanceFactorRequest> {
         fn from(value: CpuPerformanceFactorRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-baselineperformancefactorsrequest.html)).
@@ -37310,7 +37724,9 @@ pub mod spot_fleet {
         for hyperpod_core::Value<BaselinePerformanceFactorsRequest>
     {
         fn from(value: BaselinePerformanceFactorsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -37481,7 +37897,9 @@ pub mod spot_fleet {
     }
     impl From<MemoryGiBPerVCpuRequest> for hyperpod_core::Value<MemoryGiBPerVCpuRequest> {
         fn from(value: MemoryGiBPerVCpuRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-memorymibrequest.html)).
@@ -37503,7 +37921,9 @@ pub mod spot_fleet {
     }
     impl From<MemoryMiBRequest> for hyperpod_core::Value<MemoryMiBRequest> {
         fn from(value: MemoryMiBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-networkbandwidthgbpsrequest.html)).
@@ -37525,7 +37945,9 @@ pub mod spot_fleet {
     }
     impl From<NetworkBandwidthGbpsRequest> for hyperpod_core::Value<NetworkBandwidthGbpsRequest> {
         fn from(value: NetworkBandwidthGbpsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-networkinterfacecountrequest.html)).
@@ -37547,7 +37969,9 @@ pub mod spot_fleet {
     }
     impl From<NetworkInterfaceCountRequest> for hyperpod_core::Value<NetworkInterfaceCountRequest> {
         fn from(value: NetworkInterfaceCountRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-totallocalstoragegbrequest.html)).
@@ -37569,7 +37993,9 @@ pub mod spot_fleet {
     }
     impl From<TotalLocalStorageGBRequest> for hyperpod_core::Value<TotalLocalStorageGBRequest> {
         fn from(value: TotalLocalStorageGBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-vcpucountrangerequest.html)).
@@ -37591,7 +38017,9 @@ pub mod spot_fleet {
     }
     impl From<VCpuCountRangeRequest> for hyperpod_core::Value<VCpuCountRangeRequest> {
         fn from(value: VCpuCountRangeRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-instancerequirementsrequest.html)).
@@ -37795,7 +38223,9 @@ pub mod spot_fleet {
     }
     impl From<InstanceRequirementsRequest> for hyperpod_core::Value<InstanceRequirementsRequest> {
         fn from(value: InstanceRequirementsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-spotfleetmonitoring.html)).
@@ -37812,7 +38242,9 @@ pub mod spot_fleet {
     }
     impl From<SpotFleetMonitoring> for hyperpod_core::Value<SpotFleetMonitoring> {
         fn from(value: SpotFleetMonitoring) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-instanceipv6address.html)).
@@ -37838,7 +38270,9 @@ pub mod spot_fleet {
     }
     impl From<InstanceIpv6Address> for hyperpod_core::Value<InstanceIpv6Address> {
         fn from(value: InstanceIpv6Address) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-privateipaddressspecification.html)).
@@ -37875,7 +38309,9 @@ pub mod spot_fleet {
     }
     impl From<PrivateIpAddressSpecification> for hyperpod_core::Value<PrivateIpAddressSpecification> {
         fn from(value: PrivateIpAddressSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-instancenetworkinterfacespecification.html)).
@@ -37962,7 +38398,9 @@ pub mod spot_fleet {
         for hyperpod_core::Value<InstanceNetworkInterfaceSpecification>
     {
         fn from(value: InstanceNetworkInterfaceSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -38028,7 +38466,9 @@ pub mod spot_fleet {
     }
     impl From<SpotPlacement> for hyperpod_core::Value<SpotPlacement> {
         fn from(value: SpotPlacement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-groupidentifier.html)).
@@ -38054,7 +38494,9 @@ pub mod spot_fleet {
     }
     impl From<GroupIdentifier> for hyperpod_core::Value<GroupIdentifier> {
         fn from(value: GroupIdentifier) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -38277,7 +38719,9 @@ pub mod spot_fleet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-spotfleettagspecification.html)).
@@ -38303,7 +38747,9 @@ pub mod spot_fleet {
     }
     impl From<SpotFleetTagSpecification> for hyperpod_core::Value<SpotFleetTagSpecification> {
         fn from(value: SpotFleetTagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-spotfleetlaunchspecification.html)).
@@ -38457,7 +38903,9 @@ pub mod spot_fleet {
     }
     impl From<SpotFleetLaunchSpecification> for hyperpod_core::Value<SpotFleetLaunchSpecification> {
         fn from(value: SpotFleetLaunchSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-fleetlaunchtemplatespecification.html)).
@@ -38504,7 +38952,9 @@ pub mod spot_fleet {
         for hyperpod_core::Value<FleetLaunchTemplateSpecification>
     {
         fn from(value: FleetLaunchTemplateSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-launchtemplateoverrides.html)).
@@ -38570,7 +39020,9 @@ pub mod spot_fleet {
     }
     impl From<LaunchTemplateOverrides> for hyperpod_core::Value<LaunchTemplateOverrides> {
         fn from(value: LaunchTemplateOverrides) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-launchtemplateconfig.html)).
@@ -38600,7 +39052,9 @@ pub mod spot_fleet {
     }
     impl From<LaunchTemplateConfig> for hyperpod_core::Value<LaunchTemplateConfig> {
         fn from(value: LaunchTemplateConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-classicloadbalancer.html)).
@@ -38624,7 +39078,9 @@ pub mod spot_fleet {
     }
     impl From<ClassicLoadBalancer> for hyperpod_core::Value<ClassicLoadBalancer> {
         fn from(value: ClassicLoadBalancer) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-classicloadbalancersconfig.html)).
@@ -38655,7 +39111,9 @@ pub mod spot_fleet {
     }
     impl From<ClassicLoadBalancersConfig> for hyperpod_core::Value<ClassicLoadBalancersConfig> {
         fn from(value: ClassicLoadBalancersConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-targetgroup.html)).
@@ -38679,7 +39137,9 @@ pub mod spot_fleet {
     }
     impl From<TargetGroup> for hyperpod_core::Value<TargetGroup> {
         fn from(value: TargetGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-targetgroupsconfig.html)).
@@ -38707,7 +39167,9 @@ pub mod spot_fleet {
     }
     impl From<TargetGroupsConfig> for hyperpod_core::Value<TargetGroupsConfig> {
         fn from(value: TargetGroupsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-loadbalancersconfig.html)).
@@ -38738,7 +39200,9 @@ pub mod spot_fleet {
     }
     impl From<LoadBalancersConfig> for hyperpod_core::Value<LoadBalancersConfig> {
         fn from(value: LoadBalancersConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -38797,7 +39261,9 @@ pub mod spot_fleet {
     }
     impl From<SpotCapacityRebalance> for hyperpod_core::Value<SpotCapacityRebalance> {
         fn from(value: SpotCapacityRebalance) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-spotmaintenancestrategies.html)).
@@ -38817,7 +39283,9 @@ pub mod spot_fleet {
     }
     impl From<SpotMaintenanceStrategies> for hyperpod_core::Value<SpotMaintenanceStrategies> {
         fn from(value: SpotMaintenanceStrategies) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -39071,7 +39539,9 @@ pub mod spot_fleet {
     }
     impl From<SpotFleetRequestConfigData> for hyperpod_core::Value<SpotFleetRequestConfigData> {
         fn from(value: SpotFleetRequestConfigData) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -39113,7 +39583,7 @@ impl From<SqlHaStandbyDetectedInstanceProps>
     for hyperpod_core::Value<SqlHaStandbyDetectedInstanceProps>
 {
     fn from(value: SqlHaStandbyDetectedInstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SqlHaStandbyDetectedInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-sqlhastandbydetectedinstance.html)).
@@ -39385,7 +39855,7 @@ impl SubnetProps {
 }
 impl From<SubnetProps> for hyperpod_core::Value<SubnetProps> {
     fn from(value: SubnetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::Subnet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnet.html)).
@@ -39718,7 +40188,9 @@ pub mod subnet {
     }
     impl From<PrivateDnsNameOptionsOnLaunch> for hyperpod_core::Value<PrivateDnsNameOptionsOnLaunch> {
         fn from(value: PrivateDnsNameOptionsOnLaunch) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::Subnet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-subnet-tag.html)).
@@ -39753,7 +40225,9 @@ pub mod subnet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -39805,7 +40279,7 @@ impl SubnetCidrBlockProps {
 }
 impl From<SubnetCidrBlockProps> for hyperpod_core::Value<SubnetCidrBlockProps> {
     fn from(value: SubnetCidrBlockProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SubnetCidrBlock` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetcidrblock.html)).
@@ -39992,7 +40466,7 @@ impl SubnetCidrReservationProps {
 }
 impl From<SubnetCidrReservationProps> for hyperpod_core::Value<SubnetCidrReservationProps> {
     fn from(value: SubnetCidrReservationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SubnetCidrReservation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetcidrreservation.html)).
@@ -40218,7 +40692,9 @@ pub mod subnet_cidr_reservation {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -40257,7 +40733,7 @@ impl From<SubnetNetworkAclAssociationProps>
     for hyperpod_core::Value<SubnetNetworkAclAssociationProps>
 {
     fn from(value: SubnetNetworkAclAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SubnetNetworkAclAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetnetworkaclassociation.html)).
@@ -40384,7 +40860,7 @@ impl From<SubnetRouteTableAssociationProps>
     for hyperpod_core::Value<SubnetRouteTableAssociationProps>
 {
     fn from(value: SubnetRouteTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::SubnetRouteTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetroutetableassociation.html)).
@@ -40506,7 +40982,7 @@ impl TrafficMirrorFilterProps {
 }
 impl From<TrafficMirrorFilterProps> for hyperpod_core::Value<TrafficMirrorFilterProps> {
     fn from(value: TrafficMirrorFilterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TrafficMirrorFilter` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-trafficmirrorfilter.html)).
@@ -40690,7 +41166,9 @@ pub mod traffic_mirror_filter {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -40788,7 +41266,7 @@ impl TrafficMirrorFilterRuleProps {
 }
 impl From<TrafficMirrorFilterRuleProps> for hyperpod_core::Value<TrafficMirrorFilterRuleProps> {
     fn from(value: TrafficMirrorFilterRuleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TrafficMirrorFilterRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-trafficmirrorfilterrule.html)).
@@ -41029,7 +41507,9 @@ pub mod traffic_mirror_filter_rule {
     }
     impl From<TrafficMirrorPortRange> for hyperpod_core::Value<TrafficMirrorPortRange> {
         fn from(value: TrafficMirrorPortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::TrafficMirrorFilterRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-trafficmirrorfilterrule-tag.html)).
@@ -41064,7 +41544,9 @@ pub mod traffic_mirror_filter_rule {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -41152,7 +41634,7 @@ impl TrafficMirrorSessionProps {
 }
 impl From<TrafficMirrorSessionProps> for hyperpod_core::Value<TrafficMirrorSessionProps> {
     fn from(value: TrafficMirrorSessionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TrafficMirrorSession` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-trafficmirrorsession.html)).
@@ -41355,7 +41837,9 @@ pub mod traffic_mirror_session {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -41403,7 +41887,7 @@ impl TrafficMirrorTargetProps {
 }
 impl From<TrafficMirrorTargetProps> for hyperpod_core::Value<TrafficMirrorTargetProps> {
     fn from(value: TrafficMirrorTargetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TrafficMirrorTarget` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-trafficmirrortarget.html)).
@@ -41577,7 +42061,9 @@ pub mod traffic_mirror_target {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -41683,7 +42169,7 @@ impl TransitGatewayProps {
 }
 impl From<TransitGatewayProps> for hyperpod_core::Value<TransitGatewayProps> {
     fn from(value: TransitGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgateway.html)).
@@ -41969,7 +42455,9 @@ pub mod transit_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -42022,7 +42510,7 @@ impl TransitGatewayAttachmentProps {
 }
 impl From<TransitGatewayAttachmentProps> for hyperpod_core::Value<TransitGatewayAttachmentProps> {
     fn from(value: TransitGatewayAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayattachment.html)).
@@ -42342,7 +42830,9 @@ pub mod transit_gateway_attachment {
     }
     impl From<Options> for hyperpod_core::Value<Options> {
         fn from(value: Options) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayattachment-tag.html)).
@@ -42377,7 +42867,9 @@ pub mod transit_gateway_attachment {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -42421,7 +42913,7 @@ impl TransitGatewayConnectProps {
 }
 impl From<TransitGatewayConnectProps> for hyperpod_core::Value<TransitGatewayConnectProps> {
     fn from(value: TransitGatewayConnectProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayConnect` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayconnect.html)).
@@ -42633,7 +43125,9 @@ pub mod transit_gateway_connect {
     }
     impl From<TransitGatewayConnectOptions> for hyperpod_core::Value<TransitGatewayConnectOptions> {
         fn from(value: TransitGatewayConnectOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayConnect` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayconnect-tag.html)).
@@ -42655,7 +43149,9 @@ pub mod transit_gateway_connect {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -42707,7 +43203,7 @@ impl TransitGatewayConnectPeerProps {
 }
 impl From<TransitGatewayConnectPeerProps> for hyperpod_core::Value<TransitGatewayConnectPeerProps> {
     fn from(value: TransitGatewayConnectPeerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayConnectPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayconnectpeer.html)).
@@ -43045,7 +43541,9 @@ pub mod transit_gateway_connect_peer {
         for hyperpod_core::Value<TransitGatewayAttachmentBgpConfiguration>
     {
         fn from(value: TransitGatewayAttachmentBgpConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayConnectPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayconnectpeer-transitgatewayconnectpeerconfiguration.html)).
@@ -43108,7 +43606,9 @@ pub mod transit_gateway_connect_peer {
         for hyperpod_core::Value<TransitGatewayConnectPeerConfiguration>
     {
         fn from(value: TransitGatewayConnectPeerConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayConnectPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayconnectpeer-tag.html)).
@@ -43130,7 +43630,9 @@ pub mod transit_gateway_connect_peer {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -43179,7 +43681,7 @@ impl From<TransitGatewayMeteringPolicyProps>
     for hyperpod_core::Value<TransitGatewayMeteringPolicyProps>
 {
     fn from(value: TransitGatewayMeteringPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayMeteringPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymeteringpolicy.html)).
@@ -43364,7 +43866,9 @@ pub mod transit_gateway_metering_policy {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -43497,7 +44001,7 @@ impl From<TransitGatewayMeteringPolicyEntryProps>
     for hyperpod_core::Value<TransitGatewayMeteringPolicyEntryProps>
 {
     fn from(value: TransitGatewayMeteringPolicyEntryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayMeteringPolicyEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymeteringpolicyentry.html)).
@@ -43709,7 +44213,7 @@ impl From<TransitGatewayMulticastDomainProps>
     for hyperpod_core::Value<TransitGatewayMulticastDomainProps>
 {
     fn from(value: TransitGatewayMulticastDomainProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayMulticastDomain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymulticastdomain.html)).
@@ -44007,7 +44511,9 @@ pub mod transit_gateway_multicast_domain {
     }
     impl From<Options> for hyperpod_core::Value<Options> {
         fn from(value: Options) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayMulticastDomain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewaymulticastdomain-tag.html)).
@@ -44029,7 +44535,9 @@ pub mod transit_gateway_multicast_domain {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -44079,7 +44587,7 @@ impl From<TransitGatewayMulticastDomainAssociationProps>
     for hyperpod_core::Value<TransitGatewayMulticastDomainAssociationProps>
 {
     fn from(value: TransitGatewayMulticastDomainAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayMulticastDomainAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymulticastdomainassociation.html)).
@@ -44260,7 +44768,7 @@ impl From<TransitGatewayMulticastGroupMemberProps>
     for hyperpod_core::Value<TransitGatewayMulticastGroupMemberProps>
 {
     fn from(value: TransitGatewayMulticastGroupMemberProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayMulticastGroupMember` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymulticastgroupmember.html)).
@@ -44489,7 +44997,7 @@ impl From<TransitGatewayMulticastGroupSourceProps>
     for hyperpod_core::Value<TransitGatewayMulticastGroupSourceProps>
 {
     fn from(value: TransitGatewayMulticastGroupSourceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayMulticastGroupSource` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymulticastgroupsource.html)).
@@ -44727,7 +45235,7 @@ impl From<TransitGatewayPeeringAttachmentProps>
     for hyperpod_core::Value<TransitGatewayPeeringAttachmentProps>
 {
     fn from(value: TransitGatewayPeeringAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayPeeringAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaypeeringattachment.html)).
@@ -44949,7 +45457,9 @@ pub mod transit_gateway_peering_attachment {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -44988,7 +45498,7 @@ impl TransitGatewayPolicyTableProps {
 }
 impl From<TransitGatewayPolicyTableProps> for hyperpod_core::Value<TransitGatewayPolicyTableProps> {
     fn from(value: TransitGatewayPolicyTableProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayPolicyTable` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaypolicytable.html)).
@@ -45162,7 +45672,9 @@ pub mod transit_gateway_policy_table {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -45207,7 +45719,7 @@ impl From<TransitGatewayPolicyTableAssociationProps>
     for hyperpod_core::Value<TransitGatewayPolicyTableAssociationProps>
 {
     fn from(value: TransitGatewayPolicyTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayPolicyTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaypolicytableassociation.html)).
@@ -45356,7 +45868,7 @@ impl From<TransitGatewayPolicyTableEntryProps>
     for hyperpod_core::Value<TransitGatewayPolicyTableEntryProps>
 {
     fn from(value: TransitGatewayPolicyTableEntryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayPolicyTableEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaypolicytableentry.html)).
@@ -45554,7 +46066,9 @@ pub mod transit_gateway_policy_table_entry {
     }
     impl From<TransitGatewayPolicyRule> for hyperpod_core::Value<TransitGatewayPolicyRule> {
         fn from(value: TransitGatewayPolicyRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -45612,7 +46126,7 @@ impl TransitGatewayRouteProps {
 }
 impl From<TransitGatewayRouteProps> for hyperpod_core::Value<TransitGatewayRouteProps> {
     fn from(value: TransitGatewayRouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayRoute` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayroute.html)).
@@ -45746,7 +46260,7 @@ impl TransitGatewayRouteTableProps {
 }
 impl From<TransitGatewayRouteTableProps> for hyperpod_core::Value<TransitGatewayRouteTableProps> {
     fn from(value: TransitGatewayRouteTableProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayRouteTable` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayroutetable.html)).
@@ -45896,7 +46410,9 @@ pub mod transit_gateway_route_table {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -45941,7 +46457,7 @@ impl From<TransitGatewayRouteTableAssociationProps>
     for hyperpod_core::Value<TransitGatewayRouteTableAssociationProps>
 {
     fn from(value: TransitGatewayRouteTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayRouteTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayroutetableassociation.html)).
@@ -46062,7 +46578,7 @@ impl From<TransitGatewayRouteTablePropagationProps>
     for hyperpod_core::Value<TransitGatewayRouteTablePropagationProps>
 {
     fn from(value: TransitGatewayRouteTablePropagationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayRouteTablePropagation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayroutetablepropagation.html)).
@@ -46207,7 +46723,7 @@ impl From<TransitGatewayVpcAttachmentProps>
     for hyperpod_core::Value<TransitGatewayVpcAttachmentProps>
 {
     fn from(value: TransitGatewayVpcAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::TransitGatewayVpcAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayvpcattachment.html)).
@@ -46549,7 +47065,9 @@ pub mod transit_gateway_vpc_attachment {
     }
     impl From<Options> for hyperpod_core::Value<Options> {
         fn from(value: Options) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayVpcAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayvpcattachment-tag.html)).
@@ -46584,7 +47102,9 @@ pub mod transit_gateway_vpc_attachment {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -46650,7 +47170,7 @@ impl VPCProps {
 }
 impl From<VPCProps> for hyperpod_core::Value<VPCProps> {
     fn from(value: VPCProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPC` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpc.html)).
@@ -47300,7 +47820,9 @@ pub mod vpc {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpc.html)).
@@ -47485,7 +48007,9 @@ pub mod vpc {
     }
     impl From<VpcEncryptionControlExclusion> for hyperpod_core::Value<VpcEncryptionControlExclusion> {
         fn from(value: VpcEncryptionControlExclusion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VPC` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpc-vpcencryptioncontrolexclusions.html)).
@@ -47551,7 +48075,9 @@ pub mod vpc {
     }
     impl From<VpcEncryptionControlExclusions> for hyperpod_core::Value<VpcEncryptionControlExclusions> {
         fn from(value: VpcEncryptionControlExclusions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpc.html)).
@@ -47741,7 +48267,9 @@ pub mod vpc {
     }
     impl From<VpcEncryptionControl> for hyperpod_core::Value<VpcEncryptionControl> {
         fn from(value: VpcEncryptionControl) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -47796,7 +48324,7 @@ impl From<VPCBlockPublicAccessExclusionProps>
     for hyperpod_core::Value<VPCBlockPublicAccessExclusionProps>
 {
     fn from(value: VPCBlockPublicAccessExclusionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCBlockPublicAccessExclusion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcblockpublicaccessexclusion.html)).
@@ -47990,7 +48518,9 @@ pub mod vpc_block_public_access_exclusion {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -48028,7 +48558,7 @@ impl From<VPCBlockPublicAccessOptionsProps>
     for hyperpod_core::Value<VPCBlockPublicAccessOptionsProps>
 {
     fn from(value: VPCBlockPublicAccessOptionsProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCBlockPublicAccessOptions` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcblockpublicaccessoptions.html)).
@@ -48247,7 +48777,7 @@ impl VPCCidrBlockProps {
 }
 impl From<VPCCidrBlockProps> for hyperpod_core::Value<VPCCidrBlockProps> {
     fn from(value: VPCCidrBlockProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCCidrBlock` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpccidrblock.html)).
@@ -48463,7 +48993,7 @@ impl VPCDHCPOptionsAssociationProps {
 }
 impl From<VPCDHCPOptionsAssociationProps> for hyperpod_core::Value<VPCDHCPOptionsAssociationProps> {
     fn from(value: VPCDHCPOptionsAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCDHCPOptionsAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcdhcpoptionsassociation.html)).
@@ -48631,7 +49161,7 @@ impl VPCEncryptionControlProps {
 }
 impl From<VPCEncryptionControlProps> for hyperpod_core::Value<VPCEncryptionControlProps> {
     fn from(value: VPCEncryptionControlProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCEncryptionControl` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcencryptioncontrol.html)).
@@ -49263,7 +49793,9 @@ pub mod vpc_encryption_control {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcencryptioncontrol.html)).
@@ -49461,7 +49993,7 @@ impl VPCEndpointProps {
 }
 impl From<VPCEndpointProps> for hyperpod_core::Value<VPCEndpointProps> {
     fn from(value: VPCEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpoint.html)).
@@ -49939,7 +50471,9 @@ pub mod vpc_endpoint {
     }
     impl From<DnsOptionsSpecification> for hyperpod_core::Value<DnsOptionsSpecification> {
         fn from(value: DnsOptionsSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpoint.html)).
@@ -50005,7 +50539,9 @@ pub mod vpc_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpoint.html)).
@@ -50098,7 +50634,7 @@ impl From<VPCEndpointConnectionNotificationProps>
     for hyperpod_core::Value<VPCEndpointConnectionNotificationProps>
 {
     fn from(value: VPCEndpointConnectionNotificationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCEndpointConnectionNotification` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpointconnectionnotification.html)).
@@ -50288,7 +50824,7 @@ impl VPCEndpointServiceProps {
 }
 impl From<VPCEndpointServiceProps> for hyperpod_core::Value<VPCEndpointServiceProps> {
     fn from(value: VPCEndpointServiceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCEndpointService` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpointservice.html)).
@@ -50557,7 +51093,9 @@ pub mod vpc_endpoint_service {
     }
     impl From<PrivateDnsNameConfiguration> for hyperpod_core::Value<PrivateDnsNameConfiguration> {
         fn from(value: PrivateDnsNameConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpcendpointservice-ipaddresstype.html)).
@@ -50617,7 +51155,9 @@ pub mod vpc_endpoint_service {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -50658,7 +51198,7 @@ impl From<VPCEndpointServicePermissionsProps>
     for hyperpod_core::Value<VPCEndpointServicePermissionsProps>
 {
     fn from(value: VPCEndpointServicePermissionsProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCEndpointServicePermissions` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpointservicepermissions.html)).
@@ -50783,7 +51323,7 @@ impl VPCGatewayAttachmentProps {
 }
 impl From<VPCGatewayAttachmentProps> for hyperpod_core::Value<VPCGatewayAttachmentProps> {
     fn from(value: VPCGatewayAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCGatewayAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcgatewayattachment.html)).
@@ -50947,7 +51487,7 @@ impl VPCPeeringConnectionProps {
 }
 impl From<VPCPeeringConnectionProps> for hyperpod_core::Value<VPCPeeringConnectionProps> {
     fn from(value: VPCPeeringConnectionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPCPeeringConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcpeeringconnection.html)).
@@ -51131,7 +51671,9 @@ pub mod vpc_peering_connection {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -51172,7 +51714,7 @@ impl VPNConcentratorProps {
 }
 impl From<VPNConcentratorProps> for hyperpod_core::Value<VPNConcentratorProps> {
     fn from(value: VPNConcentratorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPNConcentrator` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconcentrator.html)).
@@ -51340,7 +51882,9 @@ pub mod vpn_concentrator {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -51501,7 +52045,7 @@ impl VPNConnectionProps {
 }
 impl From<VPNConnectionProps> for hyperpod_core::Value<VPNConnectionProps> {
     fn from(value: VPNConnectionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPNConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52133,7 +52677,9 @@ pub mod vpn_connection {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52232,7 +52778,9 @@ pub mod vpn_connection {
     }
     impl From<IKEVersionsRequestListValue> for hyperpod_core::Value<IKEVersionsRequestListValue> {
         fn from(value: IKEVersionsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52343,7 +52891,9 @@ pub mod vpn_connection {
         for hyperpod_core::Value<CloudwatchLogOptionsSpecification>
     {
         fn from(value: CloudwatchLogOptionsSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VPNConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpnconnection-vpntunnellogoptionsspecification.html)).
@@ -52367,7 +52917,9 @@ pub mod vpn_connection {
         for hyperpod_core::Value<VpnTunnelLogOptionsSpecification>
     {
         fn from(value: VpnTunnelLogOptionsSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VPNConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpnconnection-phase1dhgroupnumbersrequestlistvalue.html)).
@@ -52386,7 +52938,9 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase1DHGroupNumbersRequestListValue>
     {
         fn from(value: Phase1DHGroupNumbersRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52439,7 +52993,9 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase1EncryptionAlgorithmsRequestListValue>
     {
         fn from(value: Phase1EncryptionAlgorithmsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52492,7 +53048,9 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase1IntegrityAlgorithmsRequestListValue>
     {
         fn from(value: Phase1IntegrityAlgorithmsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VPNConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpnconnection-phase2dhgroupnumbersrequestlistvalue.html)).
@@ -52511,7 +53069,9 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase2DHGroupNumbersRequestListValue>
     {
         fn from(value: Phase2DHGroupNumbersRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52564,7 +53124,9 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase2EncryptionAlgorithmsRequestListValue>
     {
         fn from(value: Phase2EncryptionAlgorithmsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52617,7 +53179,9 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase2IntegrityAlgorithmsRequestListValue>
     {
         fn from(value: Phase2IntegrityAlgorithmsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52801,7 +53365,9 @@ pub mod vpn_connection {
     }
     impl From<VpnTunnelOptionsSpecification> for hyperpod_core::Value<VpnTunnelOptionsSpecification> {
         fn from(value: VpnTunnelOptionsSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -52841,7 +53407,7 @@ impl VPNConnectionRouteProps {
 }
 impl From<VPNConnectionRouteProps> for hyperpod_core::Value<VPNConnectionRouteProps> {
     fn from(value: VPNConnectionRouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPNConnectionRoute` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnectionroute.html)).
@@ -52958,7 +53524,7 @@ impl VPNGatewayProps {
 }
 impl From<VPNGatewayProps> for hyperpod_core::Value<VPNGatewayProps> {
     fn from(value: VPNGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPNGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpngateway.html)).
@@ -53114,7 +53680,9 @@ pub mod vpn_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -53153,7 +53721,7 @@ impl From<VPNGatewayRoutePropagationProps>
     for hyperpod_core::Value<VPNGatewayRoutePropagationProps>
 {
     fn from(value: VPNGatewayRoutePropagationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VPNGatewayRoutePropagation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpngatewayroutepropagation.html)).
@@ -53384,7 +53952,7 @@ impl VerifiedAccessEndpointProps {
 }
 impl From<VerifiedAccessEndpointProps> for hyperpod_core::Value<VerifiedAccessEndpointProps> {
     fn from(value: VerifiedAccessEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VerifiedAccessEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -53964,7 +54532,9 @@ pub mod verified_access_endpoint {
     }
     impl From<PortRange> for hyperpod_core::Value<PortRange> {
         fn from(value: PortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54029,7 +54599,9 @@ pub mod verified_access_endpoint {
     }
     impl From<CidrOptions> for hyperpod_core::Value<CidrOptions> {
         fn from(value: CidrOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54131,7 +54703,9 @@ pub mod verified_access_endpoint {
     }
     impl From<LoadBalancerOptions> for hyperpod_core::Value<LoadBalancerOptions> {
         fn from(value: LoadBalancerOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54199,7 +54773,9 @@ pub mod verified_access_endpoint {
     }
     impl From<NetworkInterfaceOptions> for hyperpod_core::Value<NetworkInterfaceOptions> {
         fn from(value: NetworkInterfaceOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54283,7 +54859,9 @@ pub mod verified_access_endpoint {
     }
     impl From<RdsOptions> for hyperpod_core::Value<RdsOptions> {
         fn from(value: RdsOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessendpoint-ssespecification.html)).
@@ -54312,7 +54890,9 @@ pub mod verified_access_endpoint {
     }
     impl From<SseSpecification> for hyperpod_core::Value<SseSpecification> {
         fn from(value: SseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessendpoint-tag.html)).
@@ -54347,7 +54927,9 @@ pub mod verified_access_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -54414,7 +54996,7 @@ impl VerifiedAccessGroupProps {
 }
 impl From<VerifiedAccessGroupProps> for hyperpod_core::Value<VerifiedAccessGroupProps> {
     fn from(value: VerifiedAccessGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VerifiedAccessGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessgroup.html)).
@@ -54656,7 +55238,9 @@ pub mod verified_access_group {
     }
     impl From<SseSpecification> for hyperpod_core::Value<SseSpecification> {
         fn from(value: SseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessgroup-tag.html)).
@@ -54691,7 +55275,9 @@ pub mod verified_access_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -54754,7 +55340,7 @@ impl VerifiedAccessInstanceProps {
 }
 impl From<VerifiedAccessInstanceProps> for hyperpod_core::Value<VerifiedAccessInstanceProps> {
     fn from(value: VerifiedAccessInstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessinstance.html)).
@@ -55136,7 +55722,9 @@ pub mod verified_access_instance {
         for hyperpod_core::Value<VerifiedAccessLogsCloudWatchLogs>
     {
         fn from(value: VerifiedAccessLogsCloudWatchLogs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessinstance.html)).
@@ -55163,7 +55751,9 @@ pub mod verified_access_instance {
         for hyperpod_core::Value<VerifiedAccessLogsKinesisDataFirehose>
     {
         fn from(value: VerifiedAccessLogsKinesisDataFirehose) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessinstance.html)).
@@ -55197,7 +55787,9 @@ pub mod verified_access_instance {
     }
     impl From<VerifiedAccessLogsS3> for hyperpod_core::Value<VerifiedAccessLogsS3> {
         fn from(value: VerifiedAccessLogsS3) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessinstance-verifiedaccesslogs.html)).
@@ -55243,7 +55835,9 @@ pub mod verified_access_instance {
     }
     impl From<VerifiedAccessLogs> for hyperpod_core::Value<VerifiedAccessLogs> {
         fn from(value: VerifiedAccessLogs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessinstance-tag.html)).
@@ -55278,7 +55872,9 @@ pub mod verified_access_instance {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessinstance-verifiedaccesstrustprovider.html)).
@@ -55328,7 +55924,9 @@ pub mod verified_access_instance {
     }
     impl From<VerifiedAccessTrustProvider> for hyperpod_core::Value<VerifiedAccessTrustProvider> {
         fn from(value: VerifiedAccessTrustProvider) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -55436,7 +56034,7 @@ impl From<VerifiedAccessTrustProviderProps>
     for hyperpod_core::Value<VerifiedAccessTrustProviderProps>
 {
     fn from(value: VerifiedAccessTrustProviderProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VerifiedAccessTrustProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccesstrustprovider.html)).
@@ -55824,7 +56422,9 @@ pub mod verified_access_trust_provider {
     }
     impl From<DeviceOptions> for hyperpod_core::Value<DeviceOptions> {
         fn from(value: DeviceOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccesstrustprovider.html)).
@@ -55912,7 +56512,9 @@ pub mod verified_access_trust_provider {
     }
     impl From<NativeApplicationOidcOptions> for hyperpod_core::Value<NativeApplicationOidcOptions> {
         fn from(value: NativeApplicationOidcOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessTrustProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccesstrustprovider-oidcoptions.html)).
@@ -55965,7 +56567,9 @@ pub mod verified_access_trust_provider {
     }
     impl From<OidcOptions> for hyperpod_core::Value<OidcOptions> {
         fn from(value: OidcOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessTrustProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccesstrustprovider.html)).
@@ -55994,7 +56598,9 @@ pub mod verified_access_trust_provider {
     }
     impl From<SseSpecification> for hyperpod_core::Value<SseSpecification> {
         fn from(value: SseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessTrustProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccesstrustprovider-tag.html)).
@@ -56029,7 +56635,9 @@ pub mod verified_access_trust_provider {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccesstrustprovider.html)).
@@ -56181,7 +56789,7 @@ impl VolumeProps {
 }
 impl From<VolumeProps> for hyperpod_core::Value<VolumeProps> {
     fn from(value: VolumeProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-volume.html)).
@@ -56415,7 +57023,9 @@ pub mod volume {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -56463,7 +57073,7 @@ impl VolumeAttachmentProps {
 }
 impl From<VolumeAttachmentProps> for hyperpod_core::Value<VolumeAttachmentProps> {
     fn from(value: VolumeAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EC2::VolumeAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-volumeattachment.html)).

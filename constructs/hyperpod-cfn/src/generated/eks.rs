@@ -64,7 +64,7 @@ impl AccessEntryProps {
 }
 impl From<AccessEntryProps> for hyperpod_core::Value<AccessEntryProps> {
     fn from(value: AccessEntryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::AccessEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-accessentry.html)).
@@ -328,7 +328,9 @@ pub mod access_entry {
     }
     impl From<AccessScope> for hyperpod_core::Value<AccessScope> {
         fn from(value: AccessScope) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::AccessEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-accessentry-accesspolicy.html)).
@@ -363,7 +365,9 @@ pub mod access_entry {
     }
     impl From<AccessPolicy> for hyperpod_core::Value<AccessPolicy> {
         fn from(value: AccessPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::AccessEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-accessentry-tag.html)).
@@ -398,7 +402,9 @@ pub mod access_entry {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -491,7 +497,7 @@ impl AddonProps {
 }
 impl From<AddonProps> for hyperpod_core::Value<AddonProps> {
     fn from(value: AddonProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::Addon` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-addon.html)).
@@ -730,7 +736,9 @@ pub mod addon {
     }
     impl From<NamespaceConfig> for hyperpod_core::Value<NamespaceConfig> {
         fn from(value: NamespaceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Addon` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-addon-podidentityassociation.html)).
@@ -765,7 +773,9 @@ pub mod addon {
     }
     impl From<PodIdentityAssociation> for hyperpod_core::Value<PodIdentityAssociation> {
         fn from(value: PodIdentityAssociation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-addon.html)).
@@ -828,7 +838,9 @@ pub mod addon {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -894,7 +906,7 @@ impl CapabilityProps {
 }
 impl From<CapabilityProps> for hyperpod_core::Value<CapabilityProps> {
     fn from(value: CapabilityProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1326,7 +1338,9 @@ pub mod capability {
     }
     impl From<Ack> for hyperpod_core::Value<Ack> {
         fn from(value: Ack) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-capability-awsidc.html)).
@@ -1369,7 +1383,9 @@ pub mod capability {
     }
     impl From<AwsIdc> for hyperpod_core::Value<AwsIdc> {
         fn from(value: AwsIdc) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-capability-networkaccess.html)).
@@ -1389,7 +1405,9 @@ pub mod capability {
     }
     impl From<NetworkAccess> for hyperpod_core::Value<NetworkAccess> {
         fn from(value: NetworkAccess) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1449,7 +1467,9 @@ pub mod capability {
     }
     impl From<SsoIdentity> for hyperpod_core::Value<SsoIdentity> {
         fn from(value: SsoIdentity) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1512,7 +1532,9 @@ pub mod capability {
     }
     impl From<ArgoCdRoleMapping> for hyperpod_core::Value<ArgoCdRoleMapping> {
         fn from(value: ArgoCdRoleMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-capability-argocd.html)).
@@ -1575,7 +1597,9 @@ pub mod capability {
     }
     impl From<ArgoCd> for hyperpod_core::Value<ArgoCd> {
         fn from(value: ArgoCd) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-capability-capabilityconfiguration.html)).
@@ -1597,7 +1621,9 @@ pub mod capability {
     }
     impl From<CapabilityConfiguration> for hyperpod_core::Value<CapabilityConfiguration> {
         fn from(value: CapabilityConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1654,7 +1680,9 @@ pub mod capability {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1710,7 +1738,7 @@ impl CertificateAuthorityProps {
 }
 impl From<CertificateAuthorityProps> for hyperpod_core::Value<CertificateAuthorityProps> {
     fn from(value: CertificateAuthorityProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::CertificateAuthority` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-certificateauthority.html)).
@@ -2166,7 +2194,7 @@ impl ClusterProps {
 }
 impl From<ClusterProps> for hyperpod_core::Value<ClusterProps> {
     fn from(value: ClusterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3153,7 +3181,9 @@ pub mod cluster {
     }
     impl From<AccessConfig> for hyperpod_core::Value<AccessConfig> {
         fn from(value: AccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-activecertificateauthority.html)).
@@ -3178,7 +3208,9 @@ pub mod cluster {
     }
     impl From<ActiveCertificateAuthority> for hyperpod_core::Value<ActiveCertificateAuthority> {
         fn from(value: ActiveCertificateAuthority) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-certificateauthority.html)).
@@ -3200,7 +3232,9 @@ pub mod cluster {
     }
     impl From<CertificateAuthority> for hyperpod_core::Value<CertificateAuthority> {
         fn from(value: CertificateAuthority) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-computeconfig.html)).
@@ -3231,7 +3265,9 @@ pub mod cluster {
     }
     impl From<ComputeConfig> for hyperpod_core::Value<ComputeConfig> {
         fn from(value: ComputeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3285,7 +3321,9 @@ pub mod cluster {
     }
     impl From<ControlPlaneScalingConfig> for hyperpod_core::Value<ControlPlaneScalingConfig> {
         fn from(value: ControlPlaneScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-provider.html)).
@@ -3302,7 +3340,9 @@ pub mod cluster {
     }
     impl From<Provider> for hyperpod_core::Value<Provider> {
         fn from(value: Provider) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-encryptionconfig.html)).
@@ -3330,7 +3370,9 @@ pub mod cluster {
     }
     impl From<EncryptionConfig> for hyperpod_core::Value<EncryptionConfig> {
         fn from(value: EncryptionConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-servicenodeportrange.html)).
@@ -3358,7 +3400,9 @@ pub mod cluster {
     }
     impl From<ServiceNodePortRange> for hyperpod_core::Value<ServiceNodePortRange> {
         fn from(value: ServiceNodePortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-kubeapiserverconfig.html)).
@@ -3387,7 +3431,9 @@ pub mod cluster {
     }
     impl From<KubeApiServerConfig> for hyperpod_core::Value<KubeApiServerConfig> {
         fn from(value: KubeApiServerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-horizontalpodautoscalercontrollerconfig.html)).
@@ -3410,7 +3456,9 @@ pub mod cluster {
         for hyperpod_core::Value<HorizontalPodAutoscalerControllerConfig>
     {
         fn from(value: HorizontalPodAutoscalerControllerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-podgccontrollerconfig.html)).
@@ -3431,7 +3479,9 @@ pub mod cluster {
     }
     impl From<PodGcControllerConfig> for hyperpod_core::Value<PodGcControllerConfig> {
         fn from(value: PodGcControllerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-kubecontrollermanagerconfig.html)).
@@ -3462,7 +3512,9 @@ pub mod cluster {
     }
     impl From<KubeControllerManagerConfig> for hyperpod_core::Value<KubeControllerManagerConfig> {
         fn from(value: KubeControllerManagerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-resourceweight.html)).
@@ -3484,7 +3536,9 @@ pub mod cluster {
     }
     impl From<ResourceWeight> for hyperpod_core::Value<ResourceWeight> {
         fn from(value: ResourceWeight) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3534,7 +3588,9 @@ pub mod cluster {
     }
     impl From<ScoringStrategy> for hyperpod_core::Value<ScoringStrategy> {
         fn from(value: ScoringStrategy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-noderesourcesfitconfig.html)).
@@ -3554,7 +3610,9 @@ pub mod cluster {
     }
     impl From<NodeResourcesFitConfig> for hyperpod_core::Value<NodeResourcesFitConfig> {
         fn from(value: NodeResourcesFitConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-kubeschedulerconfig.html)).
@@ -3574,7 +3632,9 @@ pub mod cluster {
     }
     impl From<KubeSchedulerConfig> for hyperpod_core::Value<KubeSchedulerConfig> {
         fn from(value: KubeSchedulerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-elasticloadbalancing.html)).
@@ -3591,7 +3651,9 @@ pub mod cluster {
     }
     impl From<ElasticLoadBalancing> for hyperpod_core::Value<ElasticLoadBalancing> {
         fn from(value: ElasticLoadBalancing) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3659,7 +3721,9 @@ pub mod cluster {
     }
     impl From<KubernetesNetworkConfig> for hyperpod_core::Value<KubernetesNetworkConfig> {
         fn from(value: KubernetesNetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3710,7 +3774,9 @@ pub mod cluster {
     }
     impl From<LoggingTypeConfig> for hyperpod_core::Value<LoggingTypeConfig> {
         fn from(value: LoggingTypeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-clusterlogging.html)).
@@ -3730,7 +3796,9 @@ pub mod cluster {
     }
     impl From<ClusterLogging> for hyperpod_core::Value<ClusterLogging> {
         fn from(value: ClusterLogging) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-logging.html)).
@@ -3750,7 +3818,9 @@ pub mod cluster {
     }
     impl From<Logging> for hyperpod_core::Value<Logging> {
         fn from(value: Logging) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3805,7 +3875,9 @@ pub mod cluster {
     }
     impl From<ControlPlanePlacement> for hyperpod_core::Value<ControlPlanePlacement> {
         fn from(value: ControlPlanePlacement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3850,7 +3922,9 @@ pub mod cluster {
     }
     impl From<EtcdPlacement> for hyperpod_core::Value<EtcdPlacement> {
         fn from(value: EtcdPlacement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-outpostconfig.html)).
@@ -3910,7 +3984,9 @@ pub mod cluster {
     }
     impl From<OutpostConfig> for hyperpod_core::Value<OutpostConfig> {
         fn from(value: OutpostConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-remotenodenetwork.html)).
@@ -3936,7 +4012,9 @@ pub mod cluster {
     }
     impl From<RemoteNodeNetwork> for hyperpod_core::Value<RemoteNodeNetwork> {
         fn from(value: RemoteNodeNetwork) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-remotepodnetwork.html)).
@@ -3962,7 +4040,9 @@ pub mod cluster {
     }
     impl From<RemotePodNetwork> for hyperpod_core::Value<RemotePodNetwork> {
         fn from(value: RemotePodNetwork) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-remotenetworkconfig.html)).
@@ -3992,7 +4072,9 @@ pub mod cluster {
     }
     impl From<RemoteNetworkConfig> for hyperpod_core::Value<RemoteNetworkConfig> {
         fn from(value: RemoteNetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -4090,7 +4172,9 @@ pub mod cluster {
     }
     impl From<ResourcesVpcConfig> for hyperpod_core::Value<ResourcesVpcConfig> {
         fn from(value: ResourcesVpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-rollbackconfig.html)).
@@ -4110,7 +4194,9 @@ pub mod cluster {
     }
     impl From<RollbackConfig> for hyperpod_core::Value<RollbackConfig> {
         fn from(value: RollbackConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-blockstorage.html)).
@@ -4127,7 +4213,9 @@ pub mod cluster {
     }
     impl From<BlockStorage> for hyperpod_core::Value<BlockStorage> {
         fn from(value: BlockStorage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-storageconfig.html)).
@@ -4147,7 +4235,9 @@ pub mod cluster {
     }
     impl From<StorageConfig> for hyperpod_core::Value<StorageConfig> {
         fn from(value: StorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-tag.html)).
@@ -4182,7 +4272,9 @@ pub mod cluster {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -4227,7 +4319,9 @@ pub mod cluster {
     }
     impl From<UpgradePolicy> for hyperpod_core::Value<UpgradePolicy> {
         fn from(value: UpgradePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-zonalshiftconfig.html)).
@@ -4244,7 +4338,9 @@ pub mod cluster {
     }
     impl From<ZonalShiftConfig> for hyperpod_core::Value<ZonalShiftConfig> {
         fn from(value: ZonalShiftConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -4305,7 +4401,7 @@ impl FargateProfileProps {
 }
 impl From<FargateProfileProps> for hyperpod_core::Value<FargateProfileProps> {
     fn from(value: FargateProfileProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::FargateProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-fargateprofile.html)).
@@ -4551,7 +4647,9 @@ pub mod fargate_profile {
     }
     impl From<Label> for hyperpod_core::Value<Label> {
         fn from(value: Label) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::FargateProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-fargateprofile-selector.html)).
@@ -4583,7 +4681,9 @@ pub mod fargate_profile {
     }
     impl From<Selector> for hyperpod_core::Value<Selector> {
         fn from(value: Selector) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::FargateProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-fargateprofile-tag.html)).
@@ -4618,7 +4718,9 @@ pub mod fargate_profile {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -4671,7 +4773,7 @@ impl IdentityProviderConfigProps {
 }
 impl From<IdentityProviderConfigProps> for hyperpod_core::Value<IdentityProviderConfigProps> {
     fn from(value: IdentityProviderConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::IdentityProviderConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-identityproviderconfig.html)).
@@ -4930,7 +5032,9 @@ pub mod identity_provider_config {
     }
     impl From<RequiredClaim> for hyperpod_core::Value<RequiredClaim> {
         fn from(value: RequiredClaim) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::IdentityProviderConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-identityproviderconfig-oidcidentityproviderconfig.html)).
@@ -5000,7 +5104,9 @@ pub mod identity_provider_config {
     }
     impl From<OidcIdentityProviderConfig> for hyperpod_core::Value<OidcIdentityProviderConfig> {
         fn from(value: OidcIdentityProviderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::IdentityProviderConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-identityproviderconfig-tag.html)).
@@ -5035,7 +5141,9 @@ pub mod identity_provider_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-identityproviderconfig.html)).
@@ -5207,7 +5315,7 @@ impl NodegroupProps {
 }
 impl From<NodegroupProps> for hyperpod_core::Value<NodegroupProps> {
     fn from(value: NodegroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::Nodegroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -5885,7 +5993,9 @@ pub mod nodegroup {
     }
     impl From<LaunchTemplateSpecification> for hyperpod_core::Value<LaunchTemplateSpecification> {
         fn from(value: LaunchTemplateSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -5959,7 +6069,9 @@ pub mod nodegroup {
     }
     impl From<NodeRepairConfigOverrides> for hyperpod_core::Value<NodeRepairConfigOverrides> {
         fn from(value: NodeRepairConfigOverrides) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Nodegroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-nodegroup-noderepairconfig.html)).
@@ -6014,7 +6126,9 @@ pub mod nodegroup {
     }
     impl From<NodeRepairConfig> for hyperpod_core::Value<NodeRepairConfig> {
         fn from(value: NodeRepairConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Nodegroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-nodegroup-remoteaccess.html)).
@@ -6050,7 +6164,9 @@ pub mod nodegroup {
     }
     impl From<RemoteAccess> for hyperpod_core::Value<RemoteAccess> {
         fn from(value: RemoteAccess) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::EKS::Nodegroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-nodegroup-scalingconfig.html)).
@@ -6084,7 +6200,9 @@ pub mod nodegroup {
     }
     impl From<ScalingConfig> for hyperpod_core::Value<ScalingConfig> {
         fn from(value: ScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -6137,7 +6255,9 @@ pub mod nodegroup {
     }
     impl From<Taint> for hyperpod_core::Value<Taint> {
         fn from(value: Taint) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -6197,7 +6317,9 @@ pub mod nodegroup {
     }
     impl From<UpdateConfig> for hyperpod_core::Value<UpdateConfig> {
         fn from(value: UpdateConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -6269,7 +6391,9 @@ pub mod nodegroup {
     }
     impl From<WarmPoolConfig> for hyperpod_core::Value<WarmPoolConfig> {
         fn from(value: WarmPoolConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -6339,7 +6463,7 @@ impl PodIdentityAssociationProps {
 }
 impl From<PodIdentityAssociationProps> for hyperpod_core::Value<PodIdentityAssociationProps> {
     fn from(value: PodIdentityAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::EKS::PodIdentityAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-podidentityassociation.html)).
@@ -6565,7 +6689,9 @@ pub mod pod_identity_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

@@ -87,7 +87,7 @@ impl ListenerProps {
 }
 impl From<ListenerProps> for hyperpod_core::Value<ListenerProps> {
     fn from(value: ListenerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -797,7 +797,9 @@ pub mod listener {
     }
     impl From<Certificate> for hyperpod_core::Value<Certificate> {
         fn from(value: Certificate) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -907,7 +909,9 @@ pub mod listener {
     }
     impl From<AuthenticateCognitoConfig> for hyperpod_core::Value<AuthenticateCognitoConfig> {
         fn from(value: AuthenticateCognitoConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-fixedresponseconfig.html)).
@@ -949,7 +953,9 @@ pub mod listener {
     }
     impl From<FixedResponseConfig> for hyperpod_core::Value<FixedResponseConfig> {
         fn from(value: FixedResponseConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-targetgroupstickinessconfig.html)).
@@ -974,7 +980,9 @@ pub mod listener {
     }
     impl From<TargetGroupStickinessConfig> for hyperpod_core::Value<TargetGroupStickinessConfig> {
         fn from(value: TargetGroupStickinessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-targetgrouptuple.html)).
@@ -999,7 +1007,9 @@ pub mod listener {
     }
     impl From<TargetGroupTuple> for hyperpod_core::Value<TargetGroupTuple> {
         fn from(value: TargetGroupTuple) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-forwardconfig.html)).
@@ -1029,7 +1039,9 @@ pub mod listener {
     }
     impl From<ForwardConfig> for hyperpod_core::Value<ForwardConfig> {
         fn from(value: ForwardConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1103,7 +1115,9 @@ pub mod listener {
         for hyperpod_core::Value<JwtValidationActionAdditionalClaim>
     {
         fn from(value: JwtValidationActionAdditionalClaim) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-jwtvalidationconfig.html)).
@@ -1146,7 +1160,9 @@ pub mod listener {
     }
     impl From<JwtValidationConfig> for hyperpod_core::Value<JwtValidationConfig> {
         fn from(value: JwtValidationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1224,7 +1240,9 @@ pub mod listener {
     }
     impl From<RedirectConfig> for hyperpod_core::Value<RedirectConfig> {
         fn from(value: RedirectConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1347,7 +1365,9 @@ pub mod listener {
     }
     impl From<Action> for hyperpod_core::Value<Action> {
         fn from(value: Action) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-listenerattribute.html)).
@@ -1369,7 +1389,9 @@ pub mod listener {
     }
     impl From<ListenerAttribute> for hyperpod_core::Value<ListenerAttribute> {
         fn from(value: ListenerAttribute) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1436,7 +1458,9 @@ pub mod listener {
     }
     impl From<MutualAuthentication> for hyperpod_core::Value<MutualAuthentication> {
         fn from(value: MutualAuthentication) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1517,7 +1541,9 @@ pub mod listener {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1554,7 +1580,7 @@ impl ListenerCertificateProps {
 }
 impl From<ListenerCertificateProps> for hyperpod_core::Value<ListenerCertificateProps> {
     fn from(value: ListenerCertificateProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::ListenerCertificate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenercertificate.html)).
@@ -1679,7 +1705,9 @@ pub mod listener_certificate {
     }
     impl From<Certificate> for hyperpod_core::Value<Certificate> {
         fn from(value: Certificate) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1739,7 +1767,7 @@ impl ListenerRuleProps {
 }
 impl From<ListenerRuleProps> for hyperpod_core::Value<ListenerRuleProps> {
     fn from(value: ListenerRuleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -2667,7 +2695,9 @@ pub mod listener_rule {
     }
     impl From<AuthenticateCognitoConfig> for hyperpod_core::Value<AuthenticateCognitoConfig> {
         fn from(value: AuthenticateCognitoConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-fixedresponseconfig.html)).
@@ -2709,7 +2739,9 @@ pub mod listener_rule {
     }
     impl From<FixedResponseConfig> for hyperpod_core::Value<FixedResponseConfig> {
         fn from(value: FixedResponseConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-targetgroupstickinessconfig.html)).
@@ -2734,7 +2766,9 @@ pub mod listener_rule {
     }
     impl From<TargetGroupStickinessConfig> for hyperpod_core::Value<TargetGroupStickinessConfig> {
         fn from(value: TargetGroupStickinessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-targetgrouptuple.html)).
@@ -2759,7 +2793,9 @@ pub mod listener_rule {
     }
     impl From<TargetGroupTuple> for hyperpod_core::Value<TargetGroupTuple> {
         fn from(value: TargetGroupTuple) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-forwardconfig.html)).
@@ -2789,7 +2825,9 @@ pub mod listener_rule {
     }
     impl From<ForwardConfig> for hyperpod_core::Value<ForwardConfig> {
         fn from(value: ForwardConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -2863,7 +2901,9 @@ pub mod listener_rule {
         for hyperpod_core::Value<JwtValidationActionAdditionalClaim>
     {
         fn from(value: JwtValidationActionAdditionalClaim) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-jwtvalidationconfig.html)).
@@ -2906,7 +2946,9 @@ pub mod listener_rule {
     }
     impl From<JwtValidationConfig> for hyperpod_core::Value<JwtValidationConfig> {
         fn from(value: JwtValidationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -2984,7 +3026,9 @@ pub mod listener_rule {
     }
     impl From<RedirectConfig> for hyperpod_core::Value<RedirectConfig> {
         fn from(value: RedirectConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -3107,7 +3151,9 @@ pub mod listener_rule {
     }
     impl From<Action> for hyperpod_core::Value<Action> {
         fn from(value: Action) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-hostheaderconfig.html)).
@@ -3132,7 +3178,9 @@ pub mod listener_rule {
     }
     impl From<HostHeaderConfig> for hyperpod_core::Value<HostHeaderConfig> {
         fn from(value: HostHeaderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-httpheaderconfig.html)).
@@ -3163,7 +3211,9 @@ pub mod listener_rule {
     }
     impl From<HttpHeaderConfig> for hyperpod_core::Value<HttpHeaderConfig> {
         fn from(value: HttpHeaderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-httprequestmethodconfig.html)).
@@ -3180,7 +3230,9 @@ pub mod listener_rule {
     }
     impl From<HttpRequestMethodConfig> for hyperpod_core::Value<HttpRequestMethodConfig> {
         fn from(value: HttpRequestMethodConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-pathpatternconfig.html)).
@@ -3205,7 +3257,9 @@ pub mod listener_rule {
     }
     impl From<PathPatternConfig> for hyperpod_core::Value<PathPatternConfig> {
         fn from(value: PathPatternConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-querystringkeyvalue.html)).
@@ -3227,7 +3281,9 @@ pub mod listener_rule {
     }
     impl From<QueryStringKeyValue> for hyperpod_core::Value<QueryStringKeyValue> {
         fn from(value: QueryStringKeyValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-querystringconfig.html)).
@@ -3244,7 +3300,9 @@ pub mod listener_rule {
     }
     impl From<QueryStringConfig> for hyperpod_core::Value<QueryStringConfig> {
         fn from(value: QueryStringConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -3294,7 +3352,9 @@ pub mod listener_rule {
     }
     impl From<SourceIpConfig> for hyperpod_core::Value<SourceIpConfig> {
         fn from(value: SourceIpConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-rulecondition.html)).
@@ -3361,7 +3421,9 @@ pub mod listener_rule {
     }
     impl From<RuleCondition> for hyperpod_core::Value<RuleCondition> {
         fn from(value: RuleCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-tag.html)).
@@ -3396,7 +3458,9 @@ pub mod listener_rule {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -3492,7 +3556,7 @@ impl LoadBalancerProps {
 }
 impl From<LoadBalancerProps> for hyperpod_core::Value<LoadBalancerProps> {
     fn from(value: LoadBalancerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::LoadBalancer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-loadbalancer.html)).
@@ -3909,7 +3973,9 @@ pub mod load_balancer {
     }
     impl From<LoadBalancerAttribute> for hyperpod_core::Value<LoadBalancerAttribute> {
         fn from(value: LoadBalancerAttribute) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::LoadBalancer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-loadbalancer-minimumloadbalancercapacity.html)).
@@ -3937,7 +4003,9 @@ pub mod load_balancer {
     }
     impl From<MinimumLoadBalancerCapacity> for hyperpod_core::Value<MinimumLoadBalancerCapacity> {
         fn from(value: MinimumLoadBalancerCapacity) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-loadbalancer.html)).
@@ -4020,7 +4088,9 @@ pub mod load_balancer {
     }
     impl From<SubnetMapping> for hyperpod_core::Value<SubnetMapping> {
         fn from(value: SubnetMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::LoadBalancer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-loadbalancer-tag.html)).
@@ -4052,7 +4122,9 @@ pub mod load_balancer {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-loadbalancer.html)).
@@ -4209,7 +4281,7 @@ impl TargetGroupProps {
 }
 impl From<TargetGroupProps> for hyperpod_core::Value<TargetGroupProps> {
     fn from(value: TargetGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::TargetGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-targetgroup.html)).
@@ -4705,7 +4777,9 @@ pub mod target_group {
     }
     impl From<Matcher> for hyperpod_core::Value<Matcher> {
         fn from(value: Matcher) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-targetgroup.html)).
@@ -4786,7 +4860,9 @@ pub mod target_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::TargetGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-targetgroup-targetgroupattribute.html)).
@@ -4808,7 +4884,9 @@ pub mod target_group {
     }
     impl From<TargetGroupAttribute> for hyperpod_core::Value<TargetGroupAttribute> {
         fn from(value: TargetGroupAttribute) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-targetgroup.html)).
@@ -4885,7 +4963,9 @@ pub mod target_group {
     }
     impl From<TargetDescription> for hyperpod_core::Value<TargetDescription> {
         fn from(value: TargetDescription) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -4930,7 +5010,7 @@ impl TrustStoreProps {
 }
 impl From<TrustStoreProps> for hyperpod_core::Value<TrustStoreProps> {
     fn from(value: TrustStoreProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::TrustStore` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-truststore.html)).
@@ -5133,7 +5213,9 @@ pub mod trust_store {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5165,7 +5247,7 @@ impl TrustStoreRevocationProps {
 }
 impl From<TrustStoreRevocationProps> for hyperpod_core::Value<TrustStoreRevocationProps> {
     fn from(value: TrustStoreRevocationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::TrustStoreRevocation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-truststorerevocation.html)).
@@ -5403,7 +5485,9 @@ pub mod trust_store_revocation {
     }
     impl From<RevocationContent> for hyperpod_core::Value<RevocationContent> {
         fn from(value: RevocationContent) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

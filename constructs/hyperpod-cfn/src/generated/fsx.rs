@@ -32,7 +32,7 @@ impl BackupProps {
 }
 impl From<BackupProps> for hyperpod_core::Value<BackupProps> {
     fn from(value: BackupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::FSx::Backup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-backup.html)).
@@ -253,7 +253,9 @@ pub mod backup {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -322,7 +324,7 @@ impl DataRepositoryAssociationProps {
 }
 impl From<DataRepositoryAssociationProps> for hyperpod_core::Value<DataRepositoryAssociationProps> {
     fn from(value: DataRepositoryAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::FSx::DataRepositoryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-datarepositoryassociation.html)).
@@ -604,7 +606,9 @@ pub mod data_repository_association {
     }
     impl From<AutoExportPolicy> for hyperpod_core::Value<AutoExportPolicy> {
         fn from(value: AutoExportPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::DataRepositoryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-datarepositoryassociation-autoimportpolicy.html)).
@@ -632,7 +636,9 @@ pub mod data_repository_association {
     }
     impl From<AutoImportPolicy> for hyperpod_core::Value<AutoImportPolicy> {
         fn from(value: AutoImportPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::DataRepositoryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-datarepositoryassociation-s3.html)).
@@ -660,7 +666,9 @@ pub mod data_repository_association {
     }
     impl From<S3> for hyperpod_core::Value<S3> {
         fn from(value: S3) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::DataRepositoryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-datarepositoryassociation-tag.html)).
@@ -695,7 +703,9 @@ pub mod data_repository_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -788,7 +798,7 @@ impl FileCacheProps {
 }
 impl From<FileCacheProps> for hyperpod_core::Value<FileCacheProps> {
     fn from(value: FileCacheProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::FSx::FileCache` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-filecache.html)).
@@ -1294,7 +1304,9 @@ pub mod file_cache {
     }
     impl From<DataRepositoryAssociation> for hyperpod_core::Value<DataRepositoryAssociation> {
         fn from(value: DataRepositoryAssociation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-filecache.html)).
@@ -1408,7 +1420,9 @@ pub mod file_cache {
     }
     impl From<LogConfiguration> for hyperpod_core::Value<LogConfiguration> {
         fn from(value: LogConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileCache` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filecache-metadataconfiguration.html)).
@@ -1436,7 +1450,9 @@ pub mod file_cache {
     }
     impl From<MetadataConfiguration> for hyperpod_core::Value<MetadataConfiguration> {
         fn from(value: MetadataConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileCache` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filecache-lustreconfiguration.html)).
@@ -1504,7 +1520,9 @@ pub mod file_cache {
     }
     impl From<LustreConfiguration> for hyperpod_core::Value<LustreConfiguration> {
         fn from(value: LustreConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileCache` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filecache-tag.html)).
@@ -1539,7 +1557,9 @@ pub mod file_cache {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1662,7 +1682,7 @@ impl FileSystemProps {
 }
 impl From<FileSystemProps> for hyperpod_core::Value<FileSystemProps> {
     fn from(value: FileSystemProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-filesystem.html)).
@@ -2698,7 +2718,9 @@ pub mod file_system {
     }
     impl From<DataReadCacheConfiguration> for hyperpod_core::Value<DataReadCacheConfiguration> {
         fn from(value: DataReadCacheConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-logconfiguration.html)).
@@ -2733,7 +2755,9 @@ pub mod file_system {
     }
     impl From<LogConfiguration> for hyperpod_core::Value<LogConfiguration> {
         fn from(value: LogConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-metadataconfiguration.html)).
@@ -2755,7 +2779,9 @@ pub mod file_system {
     }
     impl From<MetadataConfiguration> for hyperpod_core::Value<MetadataConfiguration> {
         fn from(value: MetadataConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-lustreconfiguration.html)).
@@ -2884,7 +2910,9 @@ pub mod file_system {
     }
     impl From<LustreConfiguration> for hyperpod_core::Value<LustreConfiguration> {
         fn from(value: LustreConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-diskiopsconfiguration.html)).
@@ -2906,7 +2934,9 @@ pub mod file_system {
     }
     impl From<DiskIopsConfiguration> for hyperpod_core::Value<DiskIopsConfiguration> {
         fn from(value: DiskIopsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-ontapconfiguration.html)).
@@ -3027,7 +3057,9 @@ pub mod file_system {
     }
     impl From<OntapConfiguration> for hyperpod_core::Value<OntapConfiguration> {
         fn from(value: OntapConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-readcacheconfiguration.html)).
@@ -3055,7 +3087,9 @@ pub mod file_system {
     }
     impl From<ReadCacheConfiguration> for hyperpod_core::Value<ReadCacheConfiguration> {
         fn from(value: ReadCacheConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-clientconfigurations.html)).
@@ -3077,7 +3111,9 @@ pub mod file_system {
     }
     impl From<ClientConfigurations> for hyperpod_core::Value<ClientConfigurations> {
         fn from(value: ClientConfigurations) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-nfsexports.html)).
@@ -3098,7 +3134,9 @@ pub mod file_system {
     }
     impl From<NfsExports> for hyperpod_core::Value<NfsExports> {
         fn from(value: NfsExports) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-userandgroupquotas.html)).
@@ -3127,7 +3165,9 @@ pub mod file_system {
     }
     impl From<UserAndGroupQuotas> for hyperpod_core::Value<UserAndGroupQuotas> {
         fn from(value: UserAndGroupQuotas) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-rootvolumeconfiguration.html)).
@@ -3182,7 +3222,9 @@ pub mod file_system {
     }
     impl From<RootVolumeConfiguration> for hyperpod_core::Value<RootVolumeConfiguration> {
         fn from(value: RootVolumeConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-openzfsconfiguration.html)).
@@ -3319,7 +3361,9 @@ pub mod file_system {
     }
     impl From<OpenZFSConfiguration> for hyperpod_core::Value<OpenZFSConfiguration> {
         fn from(value: OpenZFSConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-tag.html)).
@@ -3354,7 +3398,9 @@ pub mod file_system {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-auditlogconfiguration.html)).
@@ -3403,7 +3449,9 @@ pub mod file_system {
     }
     impl From<AuditLogConfiguration> for hyperpod_core::Value<AuditLogConfiguration> {
         fn from(value: AuditLogConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-fsrmconfiguration.html)).
@@ -3444,7 +3492,9 @@ pub mod file_system {
     }
     impl From<FsrmConfiguration> for hyperpod_core::Value<FsrmConfiguration> {
         fn from(value: FsrmConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-selfmanagedactivedirectoryconfiguration.html)).
@@ -3504,7 +3554,9 @@ pub mod file_system {
         for hyperpod_core::Value<SelfManagedActiveDirectoryConfiguration>
     {
         fn from(value: SelfManagedActiveDirectoryConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-windowsconfiguration.html)).
@@ -3628,7 +3680,9 @@ pub mod file_system {
     }
     impl From<WindowsConfiguration> for hyperpod_core::Value<WindowsConfiguration> {
         fn from(value: WindowsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -3690,7 +3744,7 @@ impl S3AccessPointAttachmentProps {
 }
 impl From<S3AccessPointAttachmentProps> for hyperpod_core::Value<S3AccessPointAttachmentProps> {
     fn from(value: S3AccessPointAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-s3accesspointattachment.html)).
@@ -4102,7 +4156,9 @@ pub mod s3_access_point_attachment {
         for hyperpod_core::Value<S3AccessPointOntapConfiguration>
     {
         fn from(value: S3AccessPointOntapConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-filesystemgid.html)).
@@ -4126,7 +4182,9 @@ pub mod s3_access_point_attachment {
     }
     impl From<FileSystemGID> for hyperpod_core::Value<FileSystemGID> {
         fn from(value: FileSystemGID) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-openzfsposixfilesystemuser.html)).
@@ -4168,7 +4226,9 @@ pub mod s3_access_point_attachment {
     }
     impl From<OpenZFSPosixFileSystemUser> for hyperpod_core::Value<OpenZFSPosixFileSystemUser> {
         fn from(value: OpenZFSPosixFileSystemUser) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-s3accesspointattachment.html)).
@@ -4225,7 +4285,9 @@ pub mod s3_access_point_attachment {
     }
     impl From<OpenZFSFileSystemIdentity> for hyperpod_core::Value<OpenZFSFileSystemIdentity> {
         fn from(value: OpenZFSFileSystemIdentity) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-s3accesspointopenzfsconfiguration.html)).
@@ -4265,7 +4327,9 @@ pub mod s3_access_point_attachment {
         for hyperpod_core::Value<S3AccessPointOpenZFSConfiguration>
     {
         fn from(value: S3AccessPointOpenZFSConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-s3accesspointvpcconfiguration.html)).
@@ -4293,7 +4357,9 @@ pub mod s3_access_point_attachment {
     }
     impl From<S3AccessPointVpcConfiguration> for hyperpod_core::Value<S3AccessPointVpcConfiguration> {
         fn from(value: S3AccessPointVpcConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-s3accesspoint.html)).
@@ -4327,7 +4393,9 @@ pub mod s3_access_point_attachment {
     }
     impl From<S3AccessPoint> for hyperpod_core::Value<S3AccessPoint> {
         fn from(value: S3AccessPoint) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-s3accesspointattachment.html)).
@@ -4393,7 +4461,7 @@ impl SnapshotProps {
 }
 impl From<SnapshotProps> for hyperpod_core::Value<SnapshotProps> {
     fn from(value: SnapshotProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::FSx::Snapshot` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-snapshot.html)).
@@ -4571,7 +4639,9 @@ pub mod snapshot {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -4637,7 +4707,7 @@ impl StorageVirtualMachineProps {
 }
 impl From<StorageVirtualMachineProps> for hyperpod_core::Value<StorageVirtualMachineProps> {
     fn from(value: StorageVirtualMachineProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::FSx::StorageVirtualMachine` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-storagevirtualmachine.html)).
@@ -4992,7 +5062,9 @@ pub mod storage_virtual_machine {
         for hyperpod_core::Value<SelfManagedActiveDirectoryConfiguration>
     {
         fn from(value: SelfManagedActiveDirectoryConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::StorageVirtualMachine` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-storagevirtualmachine-activedirectoryconfiguration.html)).
@@ -5022,7 +5094,9 @@ pub mod storage_virtual_machine {
     }
     impl From<ActiveDirectoryConfiguration> for hyperpod_core::Value<ActiveDirectoryConfiguration> {
         fn from(value: ActiveDirectoryConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-storagevirtualmachine.html)).
@@ -5085,7 +5159,9 @@ pub mod storage_virtual_machine {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5149,7 +5225,7 @@ impl VolumeProps {
 }
 impl From<VolumeProps> for hyperpod_core::Value<VolumeProps> {
     fn from(value: VolumeProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -5838,7 +5914,9 @@ pub mod volume {
     }
     impl From<AggregateConfiguration> for hyperpod_core::Value<AggregateConfiguration> {
         fn from(value: AggregateConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -5966,7 +6044,9 @@ pub mod volume {
     }
     impl From<AutocommitPeriod> for hyperpod_core::Value<AutocommitPeriod> {
         fn from(value: AutocommitPeriod) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6075,7 +6155,9 @@ pub mod volume {
     }
     impl From<RetentionPeriod> for hyperpod_core::Value<RetentionPeriod> {
         fn from(value: RetentionPeriod) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-volume-snaplockretentionperiod.html)).
@@ -6115,7 +6197,9 @@ pub mod volume {
     }
     impl From<SnaplockRetentionPeriod> for hyperpod_core::Value<SnaplockRetentionPeriod> {
         fn from(value: SnaplockRetentionPeriod) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6209,7 +6293,9 @@ pub mod volume {
     }
     impl From<SnaplockConfiguration> for hyperpod_core::Value<SnaplockConfiguration> {
         fn from(value: SnaplockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6265,7 +6351,9 @@ pub mod volume {
     }
     impl From<TieringPolicy> for hyperpod_core::Value<TieringPolicy> {
         fn from(value: TieringPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6412,7 +6500,9 @@ pub mod volume {
     }
     impl From<OntapConfiguration> for hyperpod_core::Value<OntapConfiguration> {
         fn from(value: OntapConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6477,7 +6567,9 @@ pub mod volume {
     }
     impl From<ClientConfigurations> for hyperpod_core::Value<ClientConfigurations> {
         fn from(value: ClientConfigurations) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-volume-nfsexports.html)).
@@ -6508,7 +6600,9 @@ pub mod volume {
     }
     impl From<NfsExports> for hyperpod_core::Value<NfsExports> {
         fn from(value: NfsExports) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6571,7 +6665,9 @@ pub mod volume {
     }
     impl From<OriginSnapshot> for hyperpod_core::Value<OriginSnapshot> {
         fn from(value: OriginSnapshot) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6639,7 +6735,9 @@ pub mod volume {
     }
     impl From<UserAndGroupQuotas> for hyperpod_core::Value<UserAndGroupQuotas> {
         fn from(value: UserAndGroupQuotas) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-volume-openzfsconfiguration.html)).
@@ -6742,7 +6840,9 @@ pub mod volume {
     }
     impl From<OpenZFSConfiguration> for hyperpod_core::Value<OpenZFSConfiguration> {
         fn from(value: OpenZFSConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-volume-tag.html)).
@@ -6777,7 +6877,9 @@ pub mod volume {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).

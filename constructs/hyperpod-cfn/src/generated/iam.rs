@@ -36,7 +36,7 @@ impl AccessKeyProps {
 }
 impl From<AccessKeyProps> for hyperpod_core::Value<AccessKeyProps> {
     fn from(value: AccessKeyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::AccessKey` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-accesskey.html)).
@@ -179,7 +179,7 @@ impl GroupProps {
 }
 impl From<GroupProps> for hyperpod_core::Value<GroupProps> {
     fn from(value: GroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::Group` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-group.html)).
@@ -351,7 +351,9 @@ pub mod group {
     }
     impl From<Policy> for hyperpod_core::Value<Policy> {
         fn from(value: Policy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -395,7 +397,7 @@ impl GroupPolicyProps {
 }
 impl From<GroupPolicyProps> for hyperpod_core::Value<GroupPolicyProps> {
     fn from(value: GroupPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::GroupPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-grouppolicy.html)).
@@ -529,7 +531,7 @@ impl InstanceProfileProps {
 }
 impl From<InstanceProfileProps> for hyperpod_core::Value<InstanceProfileProps> {
     fn from(value: InstanceProfileProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::InstanceProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-instanceprofile.html)).
@@ -700,7 +702,7 @@ impl ManagedPolicyProps {
 }
 impl From<ManagedPolicyProps> for hyperpod_core::Value<ManagedPolicyProps> {
     fn from(value: ManagedPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::ManagedPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-managedpolicy.html)).
@@ -963,7 +965,7 @@ impl OIDCProviderProps {
 }
 impl From<OIDCProviderProps> for hyperpod_core::Value<OIDCProviderProps> {
     fn from(value: OIDCProviderProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::OIDCProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-oidcprovider.html)).
@@ -1151,7 +1153,9 @@ pub mod oidc_provider {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1200,7 +1204,7 @@ impl PolicyProps {
 }
 impl From<PolicyProps> for hyperpod_core::Value<PolicyProps> {
     fn from(value: PolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::Policy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-policy.html)).
@@ -1410,7 +1414,7 @@ impl RoleProps {
 }
 impl From<RoleProps> for hyperpod_core::Value<RoleProps> {
     fn from(value: RoleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::Role` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html)).
@@ -1670,7 +1674,9 @@ pub mod role {
     }
     impl From<Policy> for hyperpod_core::Value<Policy> {
         fn from(value: Policy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::IAM::Role` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-iam-role-tag.html)).
@@ -1705,7 +1711,9 @@ pub mod role {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1749,7 +1757,7 @@ impl RolePolicyProps {
 }
 impl From<RolePolicyProps> for hyperpod_core::Value<RolePolicyProps> {
     fn from(value: RolePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::RolePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-rolepolicy.html)).
@@ -1898,7 +1906,7 @@ impl SAMLProviderProps {
 }
 impl From<SAMLProviderProps> for hyperpod_core::Value<SAMLProviderProps> {
     fn from(value: SAMLProviderProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::SAMLProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-samlprovider.html)).
@@ -2171,7 +2179,9 @@ pub mod saml_provider {
     }
     impl From<SAMLPrivateKey> for hyperpod_core::Value<SAMLPrivateKey> {
         fn from(value: SAMLPrivateKey) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::IAM::SAMLProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-iam-samlprovider-tag.html)).
@@ -2206,7 +2216,9 @@ pub mod saml_provider {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -2255,7 +2267,7 @@ impl ServerCertificateProps {
 }
 impl From<ServerCertificateProps> for hyperpod_core::Value<ServerCertificateProps> {
     fn from(value: ServerCertificateProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::ServerCertificate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-servercertificate.html)).
@@ -2457,7 +2469,9 @@ pub mod server_certificate {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -2493,7 +2507,7 @@ impl ServiceLinkedRoleProps {
 }
 impl From<ServiceLinkedRoleProps> for hyperpod_core::Value<ServiceLinkedRoleProps> {
     fn from(value: ServiceLinkedRoleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::ServiceLinkedRole` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-servicelinkedrole.html)).
@@ -2656,7 +2670,7 @@ impl UserProps {
 }
 impl From<UserProps> for hyperpod_core::Value<UserProps> {
     fn from(value: UserProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::User` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-user.html)).
@@ -2912,7 +2926,9 @@ pub mod user {
     }
     impl From<LoginProfile> for hyperpod_core::Value<LoginProfile> {
         fn from(value: LoginProfile) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::IAM::User` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-iam-user-policy.html)).
@@ -2947,7 +2963,9 @@ pub mod user {
     }
     impl From<Policy> for hyperpod_core::Value<Policy> {
         fn from(value: Policy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::IAM::User` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-iam-user-tag.html)).
@@ -2982,7 +3000,9 @@ pub mod user {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -3026,7 +3046,7 @@ impl UserPolicyProps {
 }
 impl From<UserPolicyProps> for hyperpod_core::Value<UserPolicyProps> {
     fn from(value: UserPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::UserPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-userpolicy.html)).
@@ -3155,7 +3175,7 @@ impl UserToGroupAdditionProps {
 }
 impl From<UserToGroupAdditionProps> for hyperpod_core::Value<UserToGroupAdditionProps> {
     fn from(value: UserToGroupAdditionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::UserToGroupAddition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-usertogroupaddition.html)).
@@ -3293,7 +3313,7 @@ impl VirtualMFADeviceProps {
 }
 impl From<VirtualMFADeviceProps> for hyperpod_core::Value<VirtualMFADeviceProps> {
     fn from(value: VirtualMFADeviceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::IAM::VirtualMFADevice` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-virtualmfadevice.html)).
@@ -3477,7 +3497,9 @@ pub mod virtual_mfa_device {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

@@ -35,7 +35,7 @@ impl AliasProps {
 }
 impl From<AliasProps> for hyperpod_core::Value<AliasProps> {
     fn from(value: AliasProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::KMS::Alias` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-alias.html)).
@@ -196,7 +196,7 @@ impl KeyProps {
 }
 impl From<KeyProps> for hyperpod_core::Value<KeyProps> {
     fn from(value: KeyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::KMS::Key` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html)).
@@ -585,7 +585,9 @@ pub mod key {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -645,7 +647,7 @@ impl ReplicaKeyProps {
 }
 impl From<ReplicaKeyProps> for hyperpod_core::Value<ReplicaKeyProps> {
     fn from(value: ReplicaKeyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::KMS::ReplicaKey` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-replicakey.html)).
@@ -844,7 +846,9 @@ pub mod replica_key {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

@@ -63,7 +63,7 @@ impl AliasProps {
 }
 impl From<AliasProps> for hyperpod_core::Value<AliasProps> {
     fn from(value: AliasProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::Alias` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-alias.html)).
@@ -259,7 +259,9 @@ pub mod alias {
         for hyperpod_core::Value<ProvisionedConcurrencyConfiguration>
     {
         fn from(value: ProvisionedConcurrencyConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Alias` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-alias-versionweight.html)).
@@ -294,7 +296,9 @@ pub mod alias {
     }
     impl From<VersionWeight> for hyperpod_core::Value<VersionWeight> {
         fn from(value: VersionWeight) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Alias` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-alias-aliasroutingconfiguration.html)).
@@ -315,7 +319,9 @@ pub mod alias {
     }
     impl From<AliasRoutingConfiguration> for hyperpod_core::Value<AliasRoutingConfiguration> {
         fn from(value: AliasRoutingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -410,7 +416,7 @@ impl CapacityProviderProps {
 }
 impl From<CapacityProviderProps> for hyperpod_core::Value<CapacityProviderProps> {
     fn from(value: CapacityProviderProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-capacityprovider.html)).
@@ -926,7 +932,9 @@ pub mod capacity_provider {
     }
     impl From<TargetTrackingScalingPolicy> for hyperpod_core::Value<TargetTrackingScalingPolicy> {
         fn from(value: TargetTrackingScalingPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-capacityproviderscalingconfig.html)).
@@ -960,7 +968,9 @@ pub mod capacity_provider {
     }
     impl From<CapacityProviderScalingConfig> for hyperpod_core::Value<CapacityProviderScalingConfig> {
         fn from(value: CapacityProviderScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-architecture.html)).
@@ -1021,7 +1031,9 @@ pub mod capacity_provider {
     }
     impl From<InstanceRequirements> for hyperpod_core::Value<InstanceRequirements> {
         fn from(value: InstanceRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-capacityproviderpermissionsconfig.html)).
@@ -1054,7 +1066,9 @@ pub mod capacity_provider {
         for hyperpod_core::Value<CapacityProviderPermissionsConfig>
     {
         fn from(value: CapacityProviderPermissionsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-tag.html)).
@@ -1086,7 +1100,9 @@ pub mod capacity_provider {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-propagatetagsmode.html)).
@@ -1136,7 +1152,9 @@ pub mod capacity_provider {
     }
     impl From<PropagateTagsConfig> for hyperpod_core::Value<PropagateTagsConfig> {
         fn from(value: PropagateTagsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-capacityprovider.html)).
@@ -1195,7 +1213,9 @@ pub mod capacity_provider {
     }
     impl From<CapacityProviderLoggingConfig> for hyperpod_core::Value<CapacityProviderLoggingConfig> {
         fn from(value: CapacityProviderLoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-capacityprovidertelemetryconfig.html)).
@@ -1217,7 +1237,9 @@ pub mod capacity_provider {
         for hyperpod_core::Value<CapacityProviderTelemetryConfig>
     {
         fn from(value: CapacityProviderTelemetryConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-capacityprovidervpcconfig.html)).
@@ -1255,7 +1277,9 @@ pub mod capacity_provider {
     }
     impl From<CapacityProviderVpcConfig> for hyperpod_core::Value<CapacityProviderVpcConfig> {
         fn from(value: CapacityProviderVpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1310,7 +1334,7 @@ impl CodeSigningConfigProps {
 }
 impl From<CodeSigningConfigProps> for hyperpod_core::Value<CodeSigningConfigProps> {
     fn from(value: CodeSigningConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::CodeSigningConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-codesigningconfig.html)).
@@ -1525,7 +1549,9 @@ pub mod code_signing_config {
     }
     impl From<AllowedPublishers> for hyperpod_core::Value<AllowedPublishers> {
         fn from(value: AllowedPublishers) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-codesigningconfig.html)).
@@ -1586,7 +1612,9 @@ pub mod code_signing_config {
     }
     impl From<CodeSigningPolicies> for hyperpod_core::Value<CodeSigningPolicies> {
         fn from(value: CodeSigningPolicies) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::CodeSigningConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-codesigningconfig-tag.html)).
@@ -1618,7 +1646,9 @@ pub mod code_signing_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1678,7 +1708,7 @@ impl EventInvokeConfigProps {
 }
 impl From<EventInvokeConfigProps> for hyperpod_core::Value<EventInvokeConfigProps> {
     fn from(value: EventInvokeConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::EventInvokeConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventinvokeconfig.html)).
@@ -1857,7 +1887,9 @@ pub mod event_invoke_config {
     }
     impl From<OnFailure> for hyperpod_core::Value<OnFailure> {
         fn from(value: OnFailure) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventInvokeConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventinvokeconfig-onsuccess.html)).
@@ -1883,7 +1915,9 @@ pub mod event_invoke_config {
     }
     impl From<OnSuccess> for hyperpod_core::Value<OnSuccess> {
         fn from(value: OnSuccess) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventInvokeConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventinvokeconfig-destinationconfig.html)).
@@ -1911,7 +1945,9 @@ pub mod event_invoke_config {
     }
     impl From<DestinationConfig> for hyperpod_core::Value<DestinationConfig> {
         fn from(value: DestinationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -2139,7 +2175,7 @@ impl EventSourceMappingProps {
 }
 impl From<EventSourceMappingProps> for hyperpod_core::Value<EventSourceMappingProps> {
     fn from(value: EventSourceMappingProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -2934,7 +2970,9 @@ pub mod event_source_mapping {
     }
     impl From<SchemaRegistryAccessConfig> for hyperpod_core::Value<SchemaRegistryAccessConfig> {
         fn from(value: SchemaRegistryAccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3008,7 +3046,9 @@ pub mod event_source_mapping {
     }
     impl From<SchemaValidationConfig> for hyperpod_core::Value<SchemaValidationConfig> {
         fn from(value: SchemaValidationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-schemaregistryconfig.html)).
@@ -3053,7 +3093,9 @@ pub mod event_source_mapping {
     }
     impl From<SchemaRegistryConfig> for hyperpod_core::Value<SchemaRegistryConfig> {
         fn from(value: SchemaRegistryConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-amazonmanagedkafkaeventsourceconfig.html)).
@@ -3084,7 +3126,9 @@ pub mod event_source_mapping {
         for hyperpod_core::Value<AmazonManagedKafkaEventSourceConfig>
     {
         fn from(value: AmazonManagedKafkaEventSourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-onfailure.html)).
@@ -3104,7 +3148,9 @@ pub mod event_source_mapping {
     }
     impl From<OnFailure> for hyperpod_core::Value<OnFailure> {
         fn from(value: OnFailure) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-destinationconfig.html)).
@@ -3124,7 +3170,9 @@ pub mod event_source_mapping {
     }
     impl From<DestinationConfig> for hyperpod_core::Value<DestinationConfig> {
         fn from(value: DestinationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3186,7 +3234,9 @@ pub mod event_source_mapping {
     }
     impl From<DocumentDBEventSourceConfig> for hyperpod_core::Value<DocumentDBEventSourceConfig> {
         fn from(value: DocumentDBEventSourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-filter.html)).
@@ -3203,7 +3253,9 @@ pub mod event_source_mapping {
     }
     impl From<Filter> for hyperpod_core::Value<Filter> {
         fn from(value: Filter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-filtercriteria.html)).
@@ -3220,7 +3272,9 @@ pub mod event_source_mapping {
     }
     impl From<FilterCriteria> for hyperpod_core::Value<FilterCriteria> {
         fn from(value: FilterCriteria) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3290,7 +3344,9 @@ pub mod event_source_mapping {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3335,7 +3391,9 @@ pub mod event_source_mapping {
     }
     impl From<MetricsConfig> for hyperpod_core::Value<MetricsConfig> {
         fn from(value: MetricsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-provisionedpollerconfig.html)).
@@ -3369,7 +3427,9 @@ pub mod event_source_mapping {
     }
     impl From<ProvisionedPollerConfig> for hyperpod_core::Value<ProvisionedPollerConfig> {
         fn from(value: ProvisionedPollerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-scalingconfig.html)).
@@ -3390,7 +3450,9 @@ pub mod event_source_mapping {
     }
     impl From<ScalingConfig> for hyperpod_core::Value<ScalingConfig> {
         fn from(value: ScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-endpoints.html)).
@@ -3411,7 +3473,9 @@ pub mod event_source_mapping {
     }
     impl From<Endpoints> for hyperpod_core::Value<Endpoints> {
         fn from(value: Endpoints) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-selfmanagedeventsource.html)).
@@ -3431,7 +3495,9 @@ pub mod event_source_mapping {
     }
     impl From<SelfManagedEventSource> for hyperpod_core::Value<SelfManagedEventSource> {
         fn from(value: SelfManagedEventSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-consumptionmode.html)).
@@ -3493,7 +3559,9 @@ pub mod event_source_mapping {
         for hyperpod_core::Value<SelfManagedKafkaEventSourceConfig>
     {
         fn from(value: SelfManagedKafkaEventSourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3587,7 +3655,9 @@ pub mod event_source_mapping {
     }
     impl From<SourceAccessConfiguration> for hyperpod_core::Value<SourceAccessConfiguration> {
         fn from(value: SourceAccessConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-tag.html)).
@@ -3619,7 +3689,9 @@ pub mod event_source_mapping {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -3851,7 +3923,7 @@ impl FunctionProps {
 }
 impl From<FunctionProps> for hyperpod_core::Value<FunctionProps> {
     fn from(value: FunctionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -4769,7 +4841,9 @@ pub mod function {
         for hyperpod_core::Value<LambdaManagedInstancesCapacityProviderConfig>
     {
         fn from(value: LambdaManagedInstancesCapacityProviderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-capacityproviderconfig.html)).
@@ -4807,7 +4881,9 @@ pub mod function {
     }
     impl From<CapacityProviderConfig> for hyperpod_core::Value<CapacityProviderConfig> {
         fn from(value: CapacityProviderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -4888,7 +4964,9 @@ pub mod function {
     }
     impl From<Code> for hyperpod_core::Value<Code> {
         fn from(value: Code) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-deadletterconfig.html)).
@@ -4908,7 +4986,9 @@ pub mod function {
     }
     impl From<DeadLetterConfig> for hyperpod_core::Value<DeadLetterConfig> {
         fn from(value: DeadLetterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-durableconfig.html)).
@@ -4951,7 +5031,9 @@ pub mod function {
     }
     impl From<DurableConfig> for hyperpod_core::Value<DurableConfig> {
         fn from(value: DurableConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-environment.html)).
@@ -4971,7 +5053,9 @@ pub mod function {
     }
     impl From<Environment> for hyperpod_core::Value<Environment> {
         fn from(value: Environment) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-ephemeralstorage.html)).
@@ -4995,7 +5079,9 @@ pub mod function {
     }
     impl From<EphemeralStorage> for hyperpod_core::Value<EphemeralStorage> {
         fn from(value: EphemeralStorage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5043,7 +5129,9 @@ pub mod function {
     }
     impl From<S3FilesConfig> for hyperpod_core::Value<S3FilesConfig> {
         fn from(value: S3FilesConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-filesystemconfig.html)).
@@ -5085,7 +5173,9 @@ pub mod function {
     }
     impl From<FileSystemConfig> for hyperpod_core::Value<FileSystemConfig> {
         fn from(value: FileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-functionscalingconfig.html)).
@@ -5115,7 +5205,9 @@ pub mod function {
     }
     impl From<FunctionScalingConfig> for hyperpod_core::Value<FunctionScalingConfig> {
         fn from(value: FunctionScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-imageconfig.html)).
@@ -5146,7 +5238,9 @@ pub mod function {
     }
     impl From<ImageConfig> for hyperpod_core::Value<ImageConfig> {
         fn from(value: ImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5280,7 +5374,9 @@ pub mod function {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5572,7 +5668,9 @@ pub mod function {
     }
     impl From<RuntimeManagementConfig> for hyperpod_core::Value<RuntimeManagementConfig> {
         fn from(value: RuntimeManagementConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5623,7 +5721,9 @@ pub mod function {
     }
     impl From<SnapStart> for hyperpod_core::Value<SnapStart> {
         fn from(value: SnapStart) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-tag.html)).
@@ -5655,7 +5755,9 @@ pub mod function {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5712,7 +5814,9 @@ pub mod function {
     }
     impl From<TenancyConfig> for hyperpod_core::Value<TenancyConfig> {
         fn from(value: TenancyConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5754,7 +5858,9 @@ pub mod function {
     }
     impl From<TracingConfig> for hyperpod_core::Value<TracingConfig> {
         fn from(value: TracingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-vpcconfig.html)).
@@ -5789,7 +5895,9 @@ pub mod function {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5859,7 +5967,7 @@ impl LayerVersionProps {
 }
 impl From<LayerVersionProps> for hyperpod_core::Value<LayerVersionProps> {
     fn from(value: LayerVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::LayerVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-layerversion.html)).
@@ -6370,7 +6478,9 @@ pub mod layer_version {
     }
     impl From<Content> for hyperpod_core::Value<Content> {
         fn from(value: Content) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -6419,7 +6529,7 @@ impl LayerVersionPermissionProps {
 }
 impl From<LayerVersionPermissionProps> for hyperpod_core::Value<LayerVersionPermissionProps> {
     fn from(value: LayerVersionPermissionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::LayerVersionPermission` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-layerversionpermission.html)).
@@ -6644,7 +6754,7 @@ impl MicrovmImageProps {
 }
 impl From<MicrovmImageProps> for hyperpod_core::Value<MicrovmImageProps> {
     fn from(value: MicrovmImageProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-microvmimage.html)).
@@ -7200,7 +7310,9 @@ pub mod microvm_image {
     }
     impl From<CodeArtifact> for hyperpod_core::Value<CodeArtifact> {
         fn from(value: CodeArtifact) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-microvmimage.html)).
@@ -7250,7 +7362,9 @@ pub mod microvm_image {
     }
     impl From<CpuConfiguration> for hyperpod_core::Value<CpuConfiguration> {
         fn from(value: CpuConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-environmentvariable.html)).
@@ -7285,7 +7399,9 @@ pub mod microvm_image {
     }
     impl From<EnvironmentVariable> for hyperpod_core::Value<EnvironmentVariable> {
         fn from(value: EnvironmentVariable) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-hookstate.html)).
@@ -7369,7 +7485,9 @@ pub mod microvm_image {
     }
     impl From<MicrovmHooks> for hyperpod_core::Value<MicrovmHooks> {
         fn from(value: MicrovmHooks) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-microvmimagehooks.html)).
@@ -7408,7 +7526,9 @@ pub mod microvm_image {
     }
     impl From<MicrovmImageHooks> for hyperpod_core::Value<MicrovmImageHooks> {
         fn from(value: MicrovmImageHooks) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-hooks.html)).
@@ -7440,7 +7560,9 @@ pub mod microvm_image {
     }
     impl From<Hooks> for hyperpod_core::Value<Hooks> {
         fn from(value: Hooks) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-cloudwatchlogging.html)).
@@ -7468,7 +7590,9 @@ pub mod microvm_image {
     }
     impl From<CloudWatchLogging> for hyperpod_core::Value<CloudWatchLogging> {
         fn from(value: CloudWatchLogging) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-logging.html)).
@@ -7496,7 +7620,9 @@ pub mod microvm_image {
     }
     impl From<Logging> for hyperpod_core::Value<Logging> {
         fn from(value: Logging) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-resources.html)).
@@ -7525,7 +7651,9 @@ pub mod microvm_image {
     }
     impl From<Resources> for hyperpod_core::Value<Resources> {
         fn from(value: Resources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-tag.html)).
@@ -7557,7 +7685,9 @@ pub mod microvm_image {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -7604,7 +7734,7 @@ impl NetworkConnectorProps {
 }
 impl From<NetworkConnectorProps> for hyperpod_core::Value<NetworkConnectorProps> {
     fn from(value: NetworkConnectorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::NetworkConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-networkconnector.html)).
@@ -7976,7 +8106,9 @@ pub mod network_connector {
     }
     impl From<VpcEgressConfiguration> for hyperpod_core::Value<VpcEgressConfiguration> {
         fn from(value: VpcEgressConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::NetworkConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-networkconnector-config.html)).
@@ -8007,7 +8139,9 @@ pub mod network_connector {
     }
     impl From<Config> for hyperpod_core::Value<Config> {
         fn from(value: Config) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::NetworkConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-networkconnector-tag.html)).
@@ -8039,7 +8173,9 @@ pub mod network_connector {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -8125,7 +8261,7 @@ impl PermissionProps {
 }
 impl From<PermissionProps> for hyperpod_core::Value<PermissionProps> {
     fn from(value: PermissionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::Permission` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-permission.html)).
@@ -8366,7 +8502,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-resourcepolicy.html)).
@@ -8505,7 +8641,7 @@ impl UrlProps {
 }
 impl From<UrlProps> for hyperpod_core::Value<UrlProps> {
     fn from(value: UrlProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::Url` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-url.html)).
@@ -8819,7 +8955,9 @@ pub mod url {
     }
     impl From<Cors> for hyperpod_core::Value<Cors> {
         fn from(value: Cors) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-url.html)).
@@ -8912,7 +9050,7 @@ impl VersionProps {
 }
 impl From<VersionProps> for hyperpod_core::Value<VersionProps> {
     fn from(value: VersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::Version` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-version.html)).
@@ -9140,7 +9278,9 @@ pub mod version {
     }
     impl From<FunctionScalingConfig> for hyperpod_core::Value<FunctionScalingConfig> {
         fn from(value: FunctionScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Version` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-version-provisionedconcurrencyconfiguration.html)).
@@ -9173,7 +9313,9 @@ pub mod version {
         for hyperpod_core::Value<ProvisionedConcurrencyConfiguration>
     {
         fn from(value: ProvisionedConcurrencyConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::Version` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-version-runtimepolicy.html)).
@@ -9209,7 +9351,9 @@ pub mod version {
     }
     impl From<RuntimePolicy> for hyperpod_core::Value<RuntimePolicy> {
         fn from(value: RuntimePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -9243,7 +9387,7 @@ impl WebFunctionProps {
 }
 impl From<WebFunctionProps> for hyperpod_core::Value<WebFunctionProps> {
     fn from(value: WebFunctionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::WebFunction` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunction.html)).
@@ -9452,7 +9596,9 @@ pub mod web_function {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -9531,7 +9677,7 @@ impl WebFunctionEndpointProps {
 }
 impl From<WebFunctionEndpointProps> for hyperpod_core::Value<WebFunctionEndpointProps> {
     fn from(value: WebFunctionEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::WebFunctionEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionendpoint.html)).
@@ -9946,7 +10092,9 @@ pub mod web_function_endpoint {
     }
     impl From<RevisionWeight> for hyperpod_core::Value<RevisionWeight> {
         fn from(value: RevisionWeight) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-webfunctionendpoint-scalingconfig.html)).
@@ -9966,7 +10114,9 @@ pub mod web_function_endpoint {
     }
     impl From<ScalingConfig> for hyperpod_core::Value<ScalingConfig> {
         fn from(value: ScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-webfunctionendpoint-throttleconfig.html)).
@@ -9986,7 +10136,9 @@ pub mod web_function_endpoint {
     }
     impl From<ThrottleConfig> for hyperpod_core::Value<ThrottleConfig> {
         fn from(value: ThrottleConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -10042,7 +10194,7 @@ impl WebFunctionRevisionProps {
 }
 impl From<WebFunctionRevisionProps> for hyperpod_core::Value<WebFunctionRevisionProps> {
     fn from(value: WebFunctionRevisionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10450,7 +10602,9 @@ pub mod web_function_revision {
     }
     impl From<S3Object> for hyperpod_core::Value<S3Object> {
         fn from(value: S3Object) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10478,7 +10632,9 @@ pub mod web_function_revision {
     }
     impl From<BuildConfigCodeConfig> for hyperpod_core::Value<BuildConfigCodeConfig> {
         fn from(value: BuildConfigCodeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10504,7 +10660,9 @@ pub mod web_function_revision {
     }
     impl From<BuildConfigRuntimeConfig> for hyperpod_core::Value<BuildConfigRuntimeConfig> {
         fn from(value: BuildConfigRuntimeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10539,7 +10697,9 @@ pub mod web_function_revision {
     }
     impl From<BuildConfig> for hyperpod_core::Value<BuildConfig> {
         fn from(value: BuildConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10642,7 +10802,9 @@ pub mod web_function_revision {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10662,7 +10824,9 @@ pub mod web_function_revision {
     }
     impl From<ServiceConfigTelemetryConfig> for hyperpod_core::Value<ServiceConfigTelemetryConfig> {
         fn from(value: ServiceConfigTelemetryConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10731,7 +10895,9 @@ pub mod web_function_revision {
     }
     impl From<ServiceConfig> for hyperpod_core::Value<ServiceConfig> {
         fn from(value: ServiceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

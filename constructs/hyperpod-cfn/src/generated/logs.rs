@@ -51,7 +51,7 @@ impl AccountPolicyProps {
 }
 impl From<AccountPolicyProps> for hyperpod_core::Value<AccountPolicyProps> {
     fn from(value: AccountPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::AccountPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-accountpolicy.html)).
@@ -309,7 +309,7 @@ impl DeliveryProps {
 }
 impl From<DeliveryProps> for hyperpod_core::Value<DeliveryProps> {
     fn from(value: DeliveryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::Delivery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-delivery.html)).
@@ -534,7 +534,9 @@ pub mod delivery {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -600,7 +602,7 @@ impl DeliveryDestinationProps {
 }
 impl From<DeliveryDestinationProps> for hyperpod_core::Value<DeliveryDestinationProps> {
     fn from(value: DeliveryDestinationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::DeliveryDestination` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-deliverydestination.html)).
@@ -808,7 +810,9 @@ pub mod delivery_destination {
     }
     impl From<DestinationPolicy> for hyperpod_core::Value<DestinationPolicy> {
         fn from(value: DestinationPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::DeliveryDestination` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-deliverydestination-tag.html)).
@@ -843,7 +847,9 @@ pub mod delivery_destination {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -900,7 +906,7 @@ impl DeliverySourceProps {
 }
 impl From<DeliverySourceProps> for hyperpod_core::Value<DeliverySourceProps> {
     fn from(value: DeliverySourceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::DeliverySource` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-deliverysource.html)).
@@ -1129,7 +1135,9 @@ pub mod delivery_source {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1182,7 +1190,7 @@ impl DestinationProps {
 }
 impl From<DestinationProps> for hyperpod_core::Value<DestinationProps> {
     fn from(value: DestinationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::Destination` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-destination.html)).
@@ -1362,7 +1370,9 @@ pub mod destination {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1404,7 +1414,7 @@ impl IntegrationProps {
 }
 impl From<IntegrationProps> for hyperpod_core::Value<IntegrationProps> {
     fn from(value: IntegrationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::Integration` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-integration.html)).
@@ -1632,7 +1642,9 @@ pub mod integration {
     }
     impl From<OpenSearchResourceConfig> for hyperpod_core::Value<OpenSearchResourceConfig> {
         fn from(value: OpenSearchResourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Integration` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-integration.html)).
@@ -1654,7 +1666,9 @@ pub mod integration {
     }
     impl From<ResourceConfig> for hyperpod_core::Value<ResourceConfig> {
         fn from(value: ResourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1717,7 +1731,7 @@ impl LogAnomalyDetectorProps {
 }
 impl From<LogAnomalyDetectorProps> for hyperpod_core::Value<LogAnomalyDetectorProps> {
     fn from(value: LogAnomalyDetectorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::LogAnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loganomalydetector.html)).
@@ -2016,7 +2030,7 @@ impl LogGroupProps {
 }
 impl From<LogGroupProps> for hyperpod_core::Value<LogGroupProps> {
     fn from(value: LogGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::LogGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loggroup.html)).
@@ -2259,7 +2273,9 @@ pub mod log_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -2296,7 +2312,7 @@ impl LogStreamProps {
 }
 impl From<LogStreamProps> for hyperpod_core::Value<LogStreamProps> {
     fn from(value: LogStreamProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::LogStream` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-logstream.html)).
@@ -2452,7 +2468,7 @@ impl MetricFilterProps {
 }
 impl From<MetricFilterProps> for hyperpod_core::Value<MetricFilterProps> {
     fn from(value: MetricFilterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::MetricFilter` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-metricfilter.html)).
@@ -2736,7 +2752,9 @@ pub mod metric_filter {
     }
     impl From<Dimension> for hyperpod_core::Value<Dimension> {
         fn from(value: Dimension) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-metricfilter.html)).
@@ -2894,7 +2912,9 @@ pub mod metric_filter {
     }
     impl From<MetricTransformation> for hyperpod_core::Value<MetricTransformation> {
         fn from(value: MetricTransformation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -2952,7 +2972,7 @@ impl QueryDefinitionProps {
 }
 impl From<QueryDefinitionProps> for hyperpod_core::Value<QueryDefinitionProps> {
     fn from(value: QueryDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::QueryDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-querydefinition.html)).
@@ -3161,7 +3181,9 @@ pub mod query_definition {
     }
     impl From<QueryParameter> for hyperpod_core::Value<QueryParameter> {
         fn from(value: QueryParameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-querydefinition.html)).
@@ -3226,7 +3248,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-resourcepolicy.html)).
@@ -3427,7 +3449,7 @@ impl ScheduledQueryProps {
 }
 impl From<ScheduledQueryProps> for hyperpod_core::Value<ScheduledQueryProps> {
     fn from(value: ScheduledQueryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::ScheduledQuery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-scheduledquery.html)).
@@ -3775,7 +3797,9 @@ pub mod scheduled_query {
     }
     impl From<S3Configuration> for hyperpod_core::Value<S3Configuration> {
         fn from(value: S3Configuration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::ScheduledQuery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-scheduledquery-destinationconfiguration.html)).
@@ -3795,7 +3819,9 @@ pub mod scheduled_query {
     }
     impl From<DestinationConfiguration> for hyperpod_core::Value<DestinationConfiguration> {
         fn from(value: DestinationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-scheduledquery.html)).
@@ -3883,7 +3909,9 @@ pub mod scheduled_query {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -3913,7 +3941,7 @@ impl StorageTierPolicyProps {
 }
 impl From<StorageTierPolicyProps> for hyperpod_core::Value<StorageTierPolicyProps> {
     fn from(value: StorageTierPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::StorageTierPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-storagetierpolicy.html)).
@@ -4119,7 +4147,7 @@ impl SubscriptionFilterProps {
 }
 impl From<SubscriptionFilterProps> for hyperpod_core::Value<SubscriptionFilterProps> {
     fn from(value: SubscriptionFilterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::SubscriptionFilter` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-subscriptionfilter.html)).
@@ -4332,7 +4360,7 @@ impl TransformerProps {
 }
 impl From<TransformerProps> for hyperpod_core::Value<TransformerProps> {
     fn from(value: TransformerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5121,7 +5149,9 @@ pub mod transformer {
     }
     impl From<AddKeyEntry> for hyperpod_core::Value<AddKeyEntry> {
         fn from(value: AddKeyEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5149,7 +5179,9 @@ pub mod transformer {
     }
     impl From<ProcessorAddKeys> for hyperpod_core::Value<ProcessorAddKeys> {
         fn from(value: ProcessorAddKeys) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-copyvalueentry.html)).
@@ -5192,7 +5224,9 @@ pub mod transformer {
     }
     impl From<CopyValueEntry> for hyperpod_core::Value<CopyValueEntry> {
         fn from(value: CopyValueEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5220,7 +5254,9 @@ pub mod transformer {
     }
     impl From<ProcessorCopyValue> for hyperpod_core::Value<ProcessorCopyValue> {
         fn from(value: ProcessorCopyValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5254,7 +5290,9 @@ pub mod transformer {
     }
     impl From<ProcessorCsv> for hyperpod_core::Value<ProcessorCsv> {
         fn from(value: ProcessorCsv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5319,7 +5357,9 @@ pub mod transformer {
     }
     impl From<ProcessorDateTimeConverter> for hyperpod_core::Value<ProcessorDateTimeConverter> {
         fn from(value: ProcessorDateTimeConverter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5345,7 +5385,9 @@ pub mod transformer {
     }
     impl From<ProcessorDeleteKeys> for hyperpod_core::Value<ProcessorDeleteKeys> {
         fn from(value: ProcessorDeleteKeys) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5377,7 +5419,9 @@ pub mod transformer {
     }
     impl From<ProcessorGrok> for hyperpod_core::Value<ProcessorGrok> {
         fn from(value: ProcessorGrok) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5462,7 +5506,9 @@ pub mod transformer {
     }
     impl From<ProcessorListToMap> for hyperpod_core::Value<ProcessorListToMap> {
         fn from(value: ProcessorListToMap) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5490,7 +5536,9 @@ pub mod transformer {
     }
     impl From<ProcessorLowerCaseString> for hyperpod_core::Value<ProcessorLowerCaseString> {
         fn from(value: ProcessorLowerCaseString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-movekeyentry.html)).
@@ -5533,7 +5581,9 @@ pub mod transformer {
     }
     impl From<MoveKeyEntry> for hyperpod_core::Value<MoveKeyEntry> {
         fn from(value: MoveKeyEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5561,7 +5611,9 @@ pub mod transformer {
     }
     impl From<ProcessorMoveKeys> for hyperpod_core::Value<ProcessorMoveKeys> {
         fn from(value: ProcessorMoveKeys) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parsecloudfront.html)).
@@ -5578,7 +5630,9 @@ pub mod transformer {
     }
     impl From<ParseCloudfront> for hyperpod_core::Value<ParseCloudfront> {
         fn from(value: ParseCloudfront) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5603,7 +5657,9 @@ pub mod transformer {
     }
     impl From<ProcessorParseJSON> for hyperpod_core::Value<ProcessorParseJSON> {
         fn from(value: ProcessorParseJSON) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5660,7 +5716,9 @@ pub mod transformer {
     }
     impl From<ProcessorParseKeyValue> for hyperpod_core::Value<ProcessorParseKeyValue> {
         fn from(value: ProcessorParseKeyValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parsepostgres.html)).
@@ -5677,7 +5735,9 @@ pub mod transformer {
     }
     impl From<ParsePostgres> for hyperpod_core::Value<ParsePostgres> {
         fn from(value: ParsePostgres) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parseroute53.html)).
@@ -5694,7 +5754,9 @@ pub mod transformer {
     }
     impl From<ParseRoute53> for hyperpod_core::Value<ParseRoute53> {
         fn from(value: ParseRoute53) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-eventsource.html)).
@@ -5799,7 +5861,9 @@ pub mod transformer {
     }
     impl From<ParseToOCSF> for hyperpod_core::Value<ParseToOCSF> {
         fn from(value: ParseToOCSF) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parsevpc.html)).
@@ -5816,7 +5880,9 @@ pub mod transformer {
     }
     impl From<ParseVPC> for hyperpod_core::Value<ParseVPC> {
         fn from(value: ParseVPC) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parsewaf.html)).
@@ -5833,7 +5899,9 @@ pub mod transformer {
     }
     impl From<ParseWAF> for hyperpod_core::Value<ParseWAF> {
         fn from(value: ParseWAF) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-renamekeyentry.html)).
@@ -5876,7 +5944,9 @@ pub mod transformer {
     }
     impl From<RenameKeyEntry> for hyperpod_core::Value<RenameKeyEntry> {
         fn from(value: RenameKeyEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5904,7 +5974,9 @@ pub mod transformer {
     }
     impl From<ProcessorRenameKeys> for hyperpod_core::Value<ProcessorRenameKeys> {
         fn from(value: ProcessorRenameKeys) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-splitstringentry.html)).
@@ -5939,7 +6011,9 @@ pub mod transformer {
     }
     impl From<SplitStringEntry> for hyperpod_core::Value<SplitStringEntry> {
         fn from(value: SplitStringEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5967,7 +6041,9 @@ pub mod transformer {
     }
     impl From<ProcessorSplitString> for hyperpod_core::Value<ProcessorSplitString> {
         fn from(value: ProcessorSplitString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-substitutestringentry.html)).
@@ -6007,7 +6083,9 @@ pub mod transformer {
     }
     impl From<SubstituteStringEntry> for hyperpod_core::Value<SubstituteStringEntry> {
         fn from(value: SubstituteStringEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6035,7 +6113,9 @@ pub mod transformer {
     }
     impl From<ProcessorSubstituteString> for hyperpod_core::Value<ProcessorSubstituteString> {
         fn from(value: ProcessorSubstituteString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6061,7 +6141,9 @@ pub mod transformer {
     }
     impl From<ProcessorTrimString> for hyperpod_core::Value<ProcessorTrimString> {
         fn from(value: ProcessorTrimString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6127,7 +6209,9 @@ pub mod transformer {
     }
     impl From<TypeConverterEntry> for hyperpod_core::Value<TypeConverterEntry> {
         fn from(value: TypeConverterEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6155,7 +6239,9 @@ pub mod transformer {
     }
     impl From<ProcessorTypeConverter> for hyperpod_core::Value<ProcessorTypeConverter> {
         fn from(value: ProcessorTypeConverter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6183,7 +6269,9 @@ pub mod transformer {
     }
     impl From<ProcessorUpperCaseString> for hyperpod_core::Value<ProcessorUpperCaseString> {
         fn from(value: ProcessorUpperCaseString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-processor.html)).
@@ -6332,7 +6420,9 @@ pub mod transformer {
     }
     impl From<Processor> for hyperpod_core::Value<Processor> {
         fn from(value: Processor) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

@@ -70,7 +70,7 @@ impl AccessGrantProps {
 }
 impl From<AccessGrantProps> for hyperpod_core::Value<AccessGrantProps> {
     fn from(value: AccessGrantProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::AccessGrant` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrant.html)).
@@ -302,7 +302,9 @@ pub mod access_grant {
         for hyperpod_core::Value<AccessGrantsLocationConfiguration>
     {
         fn from(value: AccessGrantsLocationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrant.html)).
@@ -368,7 +370,9 @@ pub mod access_grant {
     }
     impl From<Grantee> for hyperpod_core::Value<Grantee> {
         fn from(value: Grantee) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrant.html)).
@@ -453,7 +457,9 @@ pub mod access_grant {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -481,7 +487,7 @@ impl AccessGrantsInstanceProps {
 }
 impl From<AccessGrantsInstanceProps> for hyperpod_core::Value<AccessGrantsInstanceProps> {
     fn from(value: AccessGrantsInstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::AccessGrantsInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrantsinstance.html)).
@@ -646,7 +652,9 @@ pub mod access_grants_instance {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -687,7 +695,7 @@ impl AccessGrantsLocationProps {
 }
 impl From<AccessGrantsLocationProps> for hyperpod_core::Value<AccessGrantsLocationProps> {
     fn from(value: AccessGrantsLocationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::AccessGrantsLocation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrantslocation.html)).
@@ -855,7 +863,9 @@ pub mod access_grants_location {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -920,7 +930,7 @@ impl AccessPointProps {
 }
 impl From<AccessPointProps> for hyperpod_core::Value<AccessPointProps> {
     fn from(value: AccessPointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::AccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accesspoint.html)).
@@ -1187,7 +1197,9 @@ pub mod access_point {
     }
     impl From<PublicAccessBlockConfiguration> for hyperpod_core::Value<PublicAccessBlockConfiguration> {
         fn from(value: PublicAccessBlockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::AccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-accesspoint-tag.html)).
@@ -1222,7 +1234,9 @@ pub mod access_point {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::AccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-accesspoint-vpcconfiguration.html)).
@@ -1239,7 +1253,9 @@ pub mod access_point {
     }
     impl From<VpcConfiguration> for hyperpod_core::Value<VpcConfiguration> {
         fn from(value: VpcConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1423,7 +1439,7 @@ impl BucketProps {
 }
 impl From<BucketProps> for hyperpod_core::Value<BucketProps> {
     fn from(value: BucketProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -3618,7 +3634,9 @@ pub mod bucket {
     }
     impl From<AccelerateConfiguration> for hyperpod_core::Value<AccelerateConfiguration> {
         fn from(value: AccelerateConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -3735,7 +3753,9 @@ pub mod bucket {
     }
     impl From<Destination> for hyperpod_core::Value<Destination> {
         fn from(value: Destination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-dataexport.html)).
@@ -3773,7 +3793,9 @@ pub mod bucket {
     }
     impl From<DataExport> for hyperpod_core::Value<DataExport> {
         fn from(value: DataExport) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-storageclassanalysis.html)).
@@ -3793,7 +3815,9 @@ pub mod bucket {
     }
     impl From<StorageClassAnalysis> for hyperpod_core::Value<StorageClassAnalysis> {
         fn from(value: StorageClassAnalysis) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-tagfilter.html)).
@@ -3828,7 +3852,9 @@ pub mod bucket {
     }
     impl From<TagFilter> for hyperpod_core::Value<TagFilter> {
         fn from(value: TagFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-analyticsconfiguration.html)).
@@ -3877,7 +3903,9 @@ pub mod bucket {
     }
     impl From<AnalyticsConfiguration> for hyperpod_core::Value<AnalyticsConfiguration> {
         fn from(value: AnalyticsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -3922,7 +3950,9 @@ pub mod bucket {
     }
     impl From<BlockedEncryptionTypes> for hyperpod_core::Value<BlockedEncryptionTypes> {
         fn from(value: BlockedEncryptionTypes) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -3991,7 +4021,9 @@ pub mod bucket {
     }
     impl From<ServerSideEncryptionByDefault> for hyperpod_core::Value<ServerSideEncryptionByDefault> {
         fn from(value: ServerSideEncryptionByDefault) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-serversideencryptionrule.html)).
@@ -4028,7 +4060,9 @@ pub mod bucket {
     }
     impl From<ServerSideEncryptionRule> for hyperpod_core::Value<ServerSideEncryptionRule> {
         fn from(value: ServerSideEncryptionRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-bucketencryption.html)).
@@ -4062,7 +4096,9 @@ pub mod bucket {
     }
     impl From<BucketEncryption> for hyperpod_core::Value<BucketEncryption> {
         fn from(value: BucketEncryption) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4178,7 +4214,9 @@ pub mod bucket {
     }
     impl From<CorsRule> for hyperpod_core::Value<CorsRule> {
         fn from(value: CorsRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-corsconfiguration.html)).
@@ -4206,7 +4244,9 @@ pub mod bucket {
     }
     impl From<CorsConfiguration> for hyperpod_core::Value<CorsConfiguration> {
         fn from(value: CorsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4293,7 +4333,9 @@ pub mod bucket {
     }
     impl From<Tiering> for hyperpod_core::Value<Tiering> {
         fn from(value: Tiering) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-intelligenttieringconfiguration.html)).
@@ -4346,7 +4388,9 @@ pub mod bucket {
         for hyperpod_core::Value<IntelligentTieringConfiguration>
     {
         fn from(value: IntelligentTieringConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4567,7 +4611,9 @@ pub mod bucket {
     }
     impl From<InventoryConfiguration> for hyperpod_core::Value<InventoryConfiguration> {
         fn from(value: InventoryConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-abortincompletemultipartupload.html)).
@@ -4598,7 +4644,9 @@ pub mod bucket {
     }
     impl From<AbortIncompleteMultipartUpload> for hyperpod_core::Value<AbortIncompleteMultipartUpload> {
         fn from(value: AbortIncompleteMultipartUpload) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-noncurrentversionexpiration.html)).
@@ -4636,7 +4684,9 @@ pub mod bucket {
     }
     impl From<NoncurrentVersionExpiration> for hyperpod_core::Value<NoncurrentVersionExpiration> {
         fn from(value: NoncurrentVersionExpiration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4728,7 +4778,9 @@ pub mod bucket {
     }
     impl From<NoncurrentVersionTransition> for hyperpod_core::Value<NoncurrentVersionTransition> {
         fn from(value: NoncurrentVersionTransition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4837,7 +4889,9 @@ pub mod bucket {
     }
     impl From<Transition> for hyperpod_core::Value<Transition> {
         fn from(value: Transition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-rule.html)).
@@ -4976,7 +5030,9 @@ pub mod bucket {
     }
     impl From<Rule> for hyperpod_core::Value<Rule> {
         fn from(value: Rule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5047,7 +5103,9 @@ pub mod bucket {
     }
     impl From<LifecycleConfiguration> for hyperpod_core::Value<LifecycleConfiguration> {
         fn from(value: LifecycleConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-loggingconfiguration.html)).
@@ -5083,7 +5141,9 @@ pub mod bucket {
     }
     impl From<LoggingConfiguration> for hyperpod_core::Value<LoggingConfiguration> {
         fn from(value: LoggingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5179,7 +5239,9 @@ pub mod bucket {
         for hyperpod_core::Value<MetadataTableEncryptionConfiguration>
     {
         fn from(value: MetadataTableEncryptionConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-annotationtableconfiguration.html)).
@@ -5242,7 +5304,9 @@ pub mod bucket {
     }
     impl From<AnnotationTableConfiguration> for hyperpod_core::Value<AnnotationTableConfiguration> {
         fn from(value: AnnotationTableConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5313,7 +5377,9 @@ pub mod bucket {
     }
     impl From<MetadataDestination> for hyperpod_core::Value<MetadataDestination> {
         fn from(value: MetadataDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5399,7 +5465,9 @@ pub mod bucket {
     }
     impl From<InventoryTableConfiguration> for hyperpod_core::Value<InventoryTableConfiguration> {
         fn from(value: InventoryTableConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5458,7 +5526,9 @@ pub mod bucket {
     }
     impl From<RecordExpiration> for hyperpod_core::Value<RecordExpiration> {
         fn from(value: RecordExpiration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-journaltableconfiguration.html)).
@@ -5511,7 +5581,9 @@ pub mod bucket {
     }
     impl From<JournalTableConfiguration> for hyperpod_core::Value<JournalTableConfiguration> {
         fn from(value: JournalTableConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-metadataconfiguration.html)).
@@ -5571,7 +5643,9 @@ pub mod bucket {
     }
     impl From<MetadataConfiguration> for hyperpod_core::Value<MetadataConfiguration> {
         fn from(value: MetadataConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-s3tablesdestination.html)).
@@ -5620,7 +5694,9 @@ pub mod bucket {
     }
     impl From<S3TablesDestination> for hyperpod_core::Value<S3TablesDestination> {
         fn from(value: S3TablesDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-metadatatableconfiguration.html)).
@@ -5651,7 +5727,9 @@ pub mod bucket {
     }
     impl From<MetadataTableConfiguration> for hyperpod_core::Value<MetadataTableConfiguration> {
         fn from(value: MetadataTableConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-metricsconfiguration.html)).
@@ -5697,7 +5775,9 @@ pub mod bucket {
     }
     impl From<MetricsConfiguration> for hyperpod_core::Value<MetricsConfiguration> {
         fn from(value: MetricsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-eventbridgeconfiguration.html)).
@@ -5728,7 +5808,9 @@ pub mod bucket {
     }
     impl From<EventBridgeConfiguration> for hyperpod_core::Value<EventBridgeConfiguration> {
         fn from(value: EventBridgeConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-filterrule.html)).
@@ -5763,7 +5845,9 @@ pub mod bucket {
     }
     impl From<FilterRule> for hyperpod_core::Value<FilterRule> {
         fn from(value: FilterRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-s3keyfilter.html)).
@@ -5789,7 +5873,9 @@ pub mod bucket {
     }
     impl From<S3KeyFilter> for hyperpod_core::Value<S3KeyFilter> {
         fn from(value: S3KeyFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-notificationfilter.html)).
@@ -5817,7 +5903,9 @@ pub mod bucket {
     }
     impl From<NotificationFilter> for hyperpod_core::Value<NotificationFilter> {
         fn from(value: NotificationFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-lambdaconfiguration.html)).
@@ -5856,7 +5944,9 @@ pub mod bucket {
     }
     impl From<LambdaConfiguration> for hyperpod_core::Value<LambdaConfiguration> {
         fn from(value: LambdaConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-queueconfiguration.html)).
@@ -5895,7 +5985,9 @@ pub mod bucket {
     }
     impl From<QueueConfiguration> for hyperpod_core::Value<QueueConfiguration> {
         fn from(value: QueueConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-topicconfiguration.html)).
@@ -5934,7 +6026,9 @@ pub mod bucket {
     }
     impl From<TopicConfiguration> for hyperpod_core::Value<TopicConfiguration> {
         fn from(value: TopicConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-notificationconfiguration.html)).
@@ -5979,7 +6073,9 @@ pub mod bucket {
     }
     impl From<NotificationConfiguration> for hyperpod_core::Value<NotificationConfiguration> {
         fn from(value: NotificationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6025,7 +6121,9 @@ pub mod bucket {
     }
     impl From<DefaultEventHold> for hyperpod_core::Value<DefaultEventHold> {
         fn from(value: DefaultEventHold) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6081,7 +6179,9 @@ pub mod bucket {
     }
     impl From<DefaultRetention> for hyperpod_core::Value<DefaultRetention> {
         fn from(value: DefaultRetention) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-objectlockrule.html)).
@@ -6101,7 +6201,9 @@ pub mod bucket {
     }
     impl From<ObjectLockRule> for hyperpod_core::Value<ObjectLockRule> {
         fn from(value: ObjectLockRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-objectlockconfiguration.html)).
@@ -6128,7 +6230,9 @@ pub mod bucket {
     }
     impl From<ObjectLockConfiguration> for hyperpod_core::Value<ObjectLockConfiguration> {
         fn from(value: ObjectLockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6181,7 +6285,9 @@ pub mod bucket {
     }
     impl From<OwnershipControlsRule> for hyperpod_core::Value<OwnershipControlsRule> {
         fn from(value: OwnershipControlsRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-ownershipcontrols.html)).
@@ -6209,7 +6315,9 @@ pub mod bucket {
     }
     impl From<OwnershipControls> for hyperpod_core::Value<OwnershipControls> {
         fn from(value: OwnershipControls) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-publicaccessblockconfiguration.html)).
@@ -6251,7 +6359,9 @@ pub mod bucket {
     }
     impl From<PublicAccessBlockConfiguration> for hyperpod_core::Value<PublicAccessBlockConfiguration> {
         fn from(value: PublicAccessBlockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6293,7 +6403,9 @@ pub mod bucket {
     }
     impl From<DeleteMarkerReplication> for hyperpod_core::Value<DeleteMarkerReplication> {
         fn from(value: DeleteMarkerReplication) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6343,7 +6455,9 @@ pub mod bucket {
     }
     impl From<AccessControlTranslation> for hyperpod_core::Value<AccessControlTranslation> {
         fn from(value: AccessControlTranslation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-encryptionconfiguration.html)).
@@ -6371,7 +6485,9 @@ pub mod bucket {
     }
     impl From<EncryptionConfiguration> for hyperpod_core::Value<EncryptionConfiguration> {
         fn from(value: EncryptionConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-replicationtimevalue.html)).
@@ -6397,7 +6513,9 @@ pub mod bucket {
     }
     impl From<ReplicationTimeValue> for hyperpod_core::Value<ReplicationTimeValue> {
         fn from(value: ReplicationTimeValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6457,7 +6575,9 @@ pub mod bucket {
     }
     impl From<Metrics> for hyperpod_core::Value<Metrics> {
         fn from(value: Metrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6517,7 +6637,9 @@ pub mod bucket {
     }
     impl From<ReplicationTime> for hyperpod_core::Value<ReplicationTime> {
         fn from(value: ReplicationTime) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6629,7 +6751,9 @@ pub mod bucket {
     }
     impl From<ReplicationDestination> for hyperpod_core::Value<ReplicationDestination> {
         fn from(value: ReplicationDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-replicationruleandoperator.html)).
@@ -6654,7 +6778,9 @@ pub mod bucket {
     }
     impl From<ReplicationRuleAndOperator> for hyperpod_core::Value<ReplicationRuleAndOperator> {
         fn from(value: ReplicationRuleAndOperator) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-replicationrulefilter.html)).
@@ -6682,7 +6808,9 @@ pub mod bucket {
     }
     impl From<ReplicationRuleFilter> for hyperpod_core::Value<ReplicationRuleFilter> {
         fn from(value: ReplicationRuleFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6735,7 +6863,9 @@ pub mod bucket {
     }
     impl From<ReplicaModifications> for hyperpod_core::Value<ReplicaModifications> {
         fn from(value: ReplicaModifications) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6788,7 +6918,9 @@ pub mod bucket {
     }
     impl From<SseKmsEncryptedObjects> for hyperpod_core::Value<SseKmsEncryptedObjects> {
         fn from(value: SseKmsEncryptedObjects) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-sourceselectioncriteria.html)).
@@ -6818,7 +6950,9 @@ pub mod bucket {
     }
     impl From<SourceSelectionCriteria> for hyperpod_core::Value<SourceSelectionCriteria> {
         fn from(value: SourceSelectionCriteria) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6913,7 +7047,9 @@ pub mod bucket {
     }
     impl From<ReplicationRule> for hyperpod_core::Value<ReplicationRule> {
         fn from(value: ReplicationRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-replicationconfiguration.html)).
@@ -6948,7 +7084,9 @@ pub mod bucket {
     }
     impl From<ReplicationConfiguration> for hyperpod_core::Value<ReplicationConfiguration> {
         fn from(value: ReplicationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-tag.html)).
@@ -6983,7 +7121,9 @@ pub mod bucket {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -7036,7 +7176,9 @@ pub mod bucket {
     }
     impl From<VersioningConfiguration> for hyperpod_core::Value<VersioningConfiguration> {
         fn from(value: VersioningConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -7096,7 +7238,9 @@ pub mod bucket {
     }
     impl From<RedirectAllRequestsTo> for hyperpod_core::Value<RedirectAllRequestsTo> {
         fn from(value: RedirectAllRequestsTo) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -7168,7 +7312,9 @@ pub mod bucket {
     }
     impl From<RedirectRule> for hyperpod_core::Value<RedirectRule> {
         fn from(value: RedirectRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-routingrule.html)).
@@ -7206,7 +7352,9 @@ pub mod bucket {
     }
     impl From<RoutingRule> for hyperpod_core::Value<RoutingRule> {
         fn from(value: RoutingRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-websiteconfiguration.html)).
@@ -7247,7 +7395,9 @@ pub mod bucket {
     }
     impl From<WebsiteConfiguration> for hyperpod_core::Value<WebsiteConfiguration> {
         fn from(value: WebsiteConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -7284,7 +7434,7 @@ impl BucketPolicyProps {
 }
 impl From<BucketPolicyProps> for hyperpod_core::Value<BucketPolicyProps> {
     fn from(value: BucketPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::BucketPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucketpolicy.html)).
@@ -7405,7 +7555,7 @@ impl MultiRegionAccessPointProps {
 }
 impl From<MultiRegionAccessPointProps> for hyperpod_core::Value<MultiRegionAccessPointProps> {
     fn from(value: MultiRegionAccessPointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::MultiRegionAccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-multiregionaccesspoint.html)).
@@ -7624,7 +7774,9 @@ pub mod multi_region_access_point {
     }
     impl From<PublicAccessBlockConfiguration> for hyperpod_core::Value<PublicAccessBlockConfiguration> {
         fn from(value: PublicAccessBlockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::MultiRegionAccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-multiregionaccesspoint-region.html)).
@@ -7659,7 +7811,9 @@ pub mod multi_region_access_point {
     }
     impl From<Region> for hyperpod_core::Value<Region> {
         fn from(value: Region) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -7698,7 +7852,7 @@ impl From<MultiRegionAccessPointPolicyProps>
     for hyperpod_core::Value<MultiRegionAccessPointPolicyProps>
 {
     fn from(value: MultiRegionAccessPointPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::MultiRegionAccessPointPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-multiregionaccesspointpolicy.html)).
@@ -7845,7 +7999,7 @@ impl StorageLensProps {
 }
 impl From<StorageLensProps> for hyperpod_core::Value<StorageLensProps> {
     fn from(value: StorageLensProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-storagelens.html)).
@@ -8390,7 +8544,9 @@ pub mod storage_lens {
     }
     impl From<ActivityMetrics> for hyperpod_core::Value<ActivityMetrics> {
         fn from(value: ActivityMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-advancedcostoptimizationmetrics.html)).
@@ -8412,7 +8568,9 @@ pub mod storage_lens {
         for hyperpod_core::Value<AdvancedCostOptimizationMetrics>
     {
         fn from(value: AdvancedCostOptimizationMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-advanceddataprotectionmetrics.html)).
@@ -8432,7 +8590,9 @@ pub mod storage_lens {
     }
     impl From<AdvancedDataProtectionMetrics> for hyperpod_core::Value<AdvancedDataProtectionMetrics> {
         fn from(value: AdvancedDataProtectionMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-advancedperformancemetrics.html)).
@@ -8452,7 +8612,9 @@ pub mod storage_lens {
     }
     impl From<AdvancedPerformanceMetrics> for hyperpod_core::Value<AdvancedPerformanceMetrics> {
         fn from(value: AdvancedPerformanceMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-detailedstatuscodesmetrics.html)).
@@ -8472,7 +8634,9 @@ pub mod storage_lens {
     }
     impl From<DetailedStatusCodesMetrics> for hyperpod_core::Value<DetailedStatusCodesMetrics> {
         fn from(value: DetailedStatusCodesMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-selectioncriteria.html)).
@@ -8507,7 +8671,9 @@ pub mod storage_lens {
     }
     impl From<SelectionCriteria> for hyperpod_core::Value<SelectionCriteria> {
         fn from(value: SelectionCriteria) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-prefixlevelstoragemetrics.html)).
@@ -8535,7 +8701,9 @@ pub mod storage_lens {
     }
     impl From<PrefixLevelStorageMetrics> for hyperpod_core::Value<PrefixLevelStorageMetrics> {
         fn from(value: PrefixLevelStorageMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-prefixlevel.html)).
@@ -8563,7 +8731,9 @@ pub mod storage_lens {
     }
     impl From<PrefixLevel> for hyperpod_core::Value<PrefixLevel> {
         fn from(value: PrefixLevel) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-bucketlevel.html)).
@@ -8623,7 +8793,9 @@ pub mod storage_lens {
     }
     impl From<BucketLevel> for hyperpod_core::Value<BucketLevel> {
         fn from(value: BucketLevel) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelensgroupselectioncriteria.html)).
@@ -8647,7 +8819,9 @@ pub mod storage_lens {
         for hyperpod_core::Value<StorageLensGroupSelectionCriteria>
     {
         fn from(value: StorageLensGroupSelectionCriteria) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelensgrouplevel.html)).
@@ -8669,7 +8843,9 @@ pub mod storage_lens {
     }
     impl From<StorageLensGroupLevel> for hyperpod_core::Value<StorageLensGroupLevel> {
         fn from(value: StorageLensGroupLevel) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-accountlevel.html)).
@@ -8750,7 +8926,9 @@ pub mod storage_lens {
     }
     impl From<AccountLevel> for hyperpod_core::Value<AccountLevel> {
         fn from(value: AccountLevel) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-awsorg.html)).
@@ -8774,7 +8952,9 @@ pub mod storage_lens {
     }
     impl From<AwsOrg> for hyperpod_core::Value<AwsOrg> {
         fn from(value: AwsOrg) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-cloudwatchmetrics.html)).
@@ -8800,7 +8980,9 @@ pub mod storage_lens {
     }
     impl From<CloudWatchMetrics> for hyperpod_core::Value<CloudWatchMetrics> {
         fn from(value: CloudWatchMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-storagelens.html)).
@@ -8911,7 +9093,9 @@ pub mod storage_lens {
     }
     impl From<S3BucketDestination> for hyperpod_core::Value<S3BucketDestination> {
         fn from(value: S3BucketDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelenstabledestination.html)).
@@ -8948,7 +9132,9 @@ pub mod storage_lens {
     }
     impl From<StorageLensTableDestination> for hyperpod_core::Value<StorageLensTableDestination> {
         fn from(value: StorageLensTableDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-dataexport.html)).
@@ -8986,7 +9172,9 @@ pub mod storage_lens {
     }
     impl From<DataExport> for hyperpod_core::Value<DataExport> {
         fn from(value: DataExport) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-bucketsandregions.html)).
@@ -9008,7 +9196,9 @@ pub mod storage_lens {
     }
     impl From<BucketsAndRegions> for hyperpod_core::Value<BucketsAndRegions> {
         fn from(value: BucketsAndRegions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelensexpandedprefixesdataexport.html)).
@@ -9041,7 +9231,9 @@ pub mod storage_lens {
         for hyperpod_core::Value<StorageLensExpandedPrefixesDataExport>
     {
         fn from(value: StorageLensExpandedPrefixesDataExport) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelensconfiguration.html)).
@@ -9123,7 +9315,9 @@ pub mod storage_lens {
     }
     impl From<StorageLensConfiguration> for hyperpod_core::Value<StorageLensConfiguration> {
         fn from(value: StorageLensConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-tag.html)).
@@ -9158,7 +9352,9 @@ pub mod storage_lens {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -9199,7 +9395,7 @@ impl StorageLensGroupProps {
 }
 impl From<StorageLensGroupProps> for hyperpod_core::Value<StorageLensGroupProps> {
     fn from(value: StorageLensGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-storagelensgroup.html)).
@@ -9475,7 +9671,9 @@ pub mod storage_lens_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-matchobjectage.html)).
@@ -9503,7 +9701,9 @@ pub mod storage_lens_group {
     }
     impl From<MatchObjectAge> for hyperpod_core::Value<MatchObjectAge> {
         fn from(value: MatchObjectAge) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-matchobjectsize.html)).
@@ -9531,7 +9731,9 @@ pub mod storage_lens_group {
     }
     impl From<MatchObjectSize> for hyperpod_core::Value<MatchObjectSize> {
         fn from(value: MatchObjectSize) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-and.html)).
@@ -9577,7 +9779,9 @@ pub mod storage_lens_group {
     }
     impl From<And> for hyperpod_core::Value<And> {
         fn from(value: And) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-or.html)).
@@ -9623,7 +9827,9 @@ pub mod storage_lens_group {
     }
     impl From<Or> for hyperpod_core::Value<Or> {
         fn from(value: Or) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-filter.html)).
@@ -9675,7 +9881,9 @@ pub mod storage_lens_group {
     }
     impl From<Filter> for hyperpod_core::Value<Filter> {
         fn from(value: Filter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

@@ -52,7 +52,7 @@ impl AIWorkloadConfigProps {
 }
 impl From<AIWorkloadConfigProps> for hyperpod_core::Value<AIWorkloadConfigProps> {
     fn from(value: AIWorkloadConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-aiworkloadconfig.html)).
@@ -310,7 +310,9 @@ pub mod ai_workload_config {
     }
     impl From<WorkloadSpec> for hyperpod_core::Value<WorkloadSpec> {
         fn from(value: WorkloadSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aiworkloadconfigs.html)).
@@ -338,7 +340,9 @@ pub mod ai_workload_config {
     }
     impl From<AIWorkloadConfigs> for hyperpod_core::Value<AIWorkloadConfigs> {
         fn from(value: AIWorkloadConfigs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aiworkloads3datasource.html)).
@@ -364,7 +368,9 @@ pub mod ai_workload_config {
     }
     impl From<AIWorkloadS3DataSource> for hyperpod_core::Value<AIWorkloadS3DataSource> {
         fn from(value: AIWorkloadS3DataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aiworkloaddatasource.html)).
@@ -384,7 +390,9 @@ pub mod ai_workload_config {
     }
     impl From<AIWorkloadDataSource> for hyperpod_core::Value<AIWorkloadDataSource> {
         fn from(value: AIWorkloadDataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aiworkloadinputdataconfig.html)).
@@ -419,7 +427,9 @@ pub mod ai_workload_config {
     }
     impl From<AIWorkloadInputDataConfig> for hyperpod_core::Value<AIWorkloadInputDataConfig> {
         fn from(value: AIWorkloadInputDataConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aidatasetconfig.html)).
@@ -447,7 +457,9 @@ pub mod ai_workload_config {
     }
     impl From<AIDatasetConfig> for hyperpod_core::Value<AIDatasetConfig> {
         fn from(value: AIDatasetConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-tag.html)).
@@ -482,7 +494,9 @@ pub mod ai_workload_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -554,7 +568,7 @@ impl ActionProps {
 }
 impl From<ActionProps> for hyperpod_core::Value<ActionProps> {
     fn from(value: ActionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Action` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-action.html)).
@@ -860,7 +874,9 @@ pub mod action {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Action` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-action-actionsource.html)).
@@ -902,7 +918,9 @@ pub mod action {
     }
     impl From<ActionSource> for hyperpod_core::Value<ActionSource> {
         fn from(value: ActionSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-action.html)).
@@ -974,7 +992,9 @@ pub mod action {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1042,7 +1062,7 @@ impl AlgorithmProps {
 }
 impl From<AlgorithmProps> for hyperpod_core::Value<AlgorithmProps> {
     fn from(value: AlgorithmProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -2395,7 +2415,9 @@ pub mod algorithm {
     }
     impl From<ModelInput> for hyperpod_core::Value<ModelInput> {
         fn from(value: ModelInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-modelpackagecontainerdefinition.html)).
@@ -2483,7 +2505,9 @@ pub mod algorithm {
         for hyperpod_core::Value<ModelPackageContainerDefinition>
     {
         fn from(value: ModelPackageContainerDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -3976,7 +4000,9 @@ pub mod algorithm {
     }
     impl From<InferenceSpecification> for hyperpod_core::Value<InferenceSpecification> {
         fn from(value: InferenceSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-tag.html)).
@@ -4011,7 +4037,9 @@ pub mod algorithm {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-metricdefinition.html)).
@@ -4046,7 +4074,9 @@ pub mod algorithm {
     }
     impl From<MetricDefinition> for hyperpod_core::Value<MetricDefinition> {
         fn from(value: MetricDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-categoricalparameterrangespecification.html)).
@@ -4076,7 +4106,9 @@ pub mod algorithm {
         for hyperpod_core::Value<CategoricalParameterRangeSpecification>
     {
         fn from(value: CategoricalParameterRangeSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-continuousparameterrangespecification.html)).
@@ -4113,7 +4145,9 @@ pub mod algorithm {
         for hyperpod_core::Value<ContinuousParameterRangeSpecification>
     {
         fn from(value: ContinuousParameterRangeSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-integerparameterrangespecification.html)).
@@ -4150,7 +4184,9 @@ pub mod algorithm {
         for hyperpod_core::Value<IntegerParameterRangeSpecification>
     {
         fn from(value: IntegerParameterRangeSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-parameterrange.html)).
@@ -4190,7 +4226,9 @@ pub mod algorithm {
     }
     impl From<ParameterRange> for hyperpod_core::Value<ParameterRange> {
         fn from(value: ParameterRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -4290,7 +4328,9 @@ pub mod algorithm {
     }
     impl From<HyperParameterSpecification> for hyperpod_core::Value<HyperParameterSpecification> {
         fn from(value: HyperParameterSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -5380,7 +5420,9 @@ pub mod algorithm {
         for hyperpod_core::Value<HyperParameterTuningJobObjective>
     {
         fn from(value: HyperParameterTuningJobObjective) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -5509,7 +5551,9 @@ pub mod algorithm {
     }
     impl From<ChannelSpecification> for hyperpod_core::Value<ChannelSpecification> {
         fn from(value: ChannelSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-trainingspecification.html)).
@@ -5598,7 +5642,9 @@ pub mod algorithm {
     }
     impl From<TrainingSpecification> for hyperpod_core::Value<TrainingSpecification> {
         fn from(value: TrainingSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5663,7 +5709,7 @@ impl AppProps {
 }
 impl From<AppProps> for hyperpod_core::Value<AppProps> {
     fn from(value: AppProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::App` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-app.html)).
@@ -6650,7 +6696,9 @@ pub mod app {
     }
     impl From<ResourceSpec> for hyperpod_core::Value<ResourceSpec> {
         fn from(value: ResourceSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::App` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-app-tag.html)).
@@ -6685,7 +6733,9 @@ pub mod app {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -6751,7 +6801,7 @@ impl AppImageConfigProps {
 }
 impl From<AppImageConfigProps> for hyperpod_core::Value<AppImageConfigProps> {
     fn from(value: AppImageConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-appimageconfig.html)).
@@ -7113,7 +7163,9 @@ pub mod app_image_config {
         for hyperpod_core::Value<CustomImageContainerEnvironmentVariable>
     {
         fn from(value: CustomImageContainerEnvironmentVariable) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-containerconfig.html)).
@@ -7151,7 +7203,9 @@ pub mod app_image_config {
     }
     impl From<ContainerConfig> for hyperpod_core::Value<ContainerConfig> {
         fn from(value: ContainerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-codeeditorappimageconfig.html)).
@@ -7171,7 +7225,9 @@ pub mod app_image_config {
     }
     impl From<CodeEditorAppImageConfig> for hyperpod_core::Value<CodeEditorAppImageConfig> {
         fn from(value: CodeEditorAppImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-jupyterlabappimageconfig.html)).
@@ -7191,7 +7247,9 @@ pub mod app_image_config {
     }
     impl From<JupyterLabAppImageConfig> for hyperpod_core::Value<JupyterLabAppImageConfig> {
         fn from(value: JupyterLabAppImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-filesystemconfig.html)).
@@ -7225,7 +7283,9 @@ pub mod app_image_config {
     }
     impl From<FileSystemConfig> for hyperpod_core::Value<FileSystemConfig> {
         fn from(value: FileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-kernelspec.html)).
@@ -7260,7 +7320,9 @@ pub mod app_image_config {
     }
     impl From<KernelSpec> for hyperpod_core::Value<KernelSpec> {
         fn from(value: KernelSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-kernelgatewayimageconfig.html)).
@@ -7297,7 +7359,9 @@ pub mod app_image_config {
     }
     impl From<KernelGatewayImageConfig> for hyperpod_core::Value<KernelGatewayImageConfig> {
         fn from(value: KernelGatewayImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-tag.html)).
@@ -7332,7 +7396,9 @@ pub mod app_image_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -7395,7 +7461,7 @@ impl ArtifactProps {
 }
 impl From<ArtifactProps> for hyperpod_core::Value<ArtifactProps> {
     fn from(value: ArtifactProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Artifact` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-artifact.html)).
@@ -7697,7 +7763,9 @@ pub mod artifact {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-artifact.html)).
@@ -7763,7 +7831,9 @@ pub mod artifact {
     }
     impl From<ArtifactSourceType> for hyperpod_core::Value<ArtifactSourceType> {
         fn from(value: ArtifactSourceType) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Artifact` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-artifact-artifactsource.html)).
@@ -7798,7 +7868,9 @@ pub mod artifact {
     }
     impl From<ArtifactSource> for hyperpod_core::Value<ArtifactSource> {
         fn from(value: ArtifactSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Artifact` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-artifact-tag.html)).
@@ -7833,7 +7905,9 @@ pub mod artifact {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -7926,7 +8000,7 @@ impl ClusterProps {
 }
 impl From<ClusterProps> for hyperpod_core::Value<ClusterProps> {
     fn from(value: ClusterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -8947,7 +9021,9 @@ pub mod cluster {
     }
     impl From<ClusterAutoScalingConfig> for hyperpod_core::Value<ClusterAutoScalingConfig> {
         fn from(value: ClusterAutoScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-alarmdetails.html)).
@@ -8973,7 +9049,9 @@ pub mod cluster {
     }
     impl From<AlarmDetails> for hyperpod_core::Value<AlarmDetails> {
         fn from(value: AlarmDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-capacitysizeconfig.html)).
@@ -9008,7 +9086,9 @@ pub mod cluster {
     }
     impl From<CapacitySizeConfig> for hyperpod_core::Value<CapacitySizeConfig> {
         fn from(value: CapacitySizeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-rollingupdatepolicy.html)).
@@ -9049,7 +9129,9 @@ pub mod cluster {
     }
     impl From<RollingUpdatePolicy> for hyperpod_core::Value<RollingUpdatePolicy> {
         fn from(value: RollingUpdatePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-deploymentconfig.html)).
@@ -9086,7 +9168,9 @@ pub mod cluster {
     }
     impl From<DeploymentConfig> for hyperpod_core::Value<DeploymentConfig> {
         fn from(value: DeploymentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-patchschedule.html)).
@@ -9106,7 +9190,9 @@ pub mod cluster {
     }
     impl From<PatchSchedule> for hyperpod_core::Value<PatchSchedule> {
         fn from(value: PatchSchedule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9177,7 +9263,9 @@ pub mod cluster {
     }
     impl From<AutoPatchConfig> for hyperpod_core::Value<AutoPatchConfig> {
         fn from(value: AutoPatchConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clustercapacityrequirements.html)).
@@ -9202,7 +9290,9 @@ pub mod cluster {
     }
     impl From<ClusterCapacityRequirements> for hyperpod_core::Value<ClusterCapacityRequirements> {
         fn from(value: ClusterCapacityRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-instancerequirements.html)).
@@ -9230,7 +9320,9 @@ pub mod cluster {
     }
     impl From<InstanceRequirements> for hyperpod_core::Value<InstanceRequirements> {
         fn from(value: InstanceRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9297,7 +9389,9 @@ pub mod cluster {
     }
     impl From<ClusterKubernetesTaint> for hyperpod_core::Value<ClusterKubernetesTaint> {
         fn from(value: ClusterKubernetesTaint) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterkubernetesconfig.html)).
@@ -9319,7 +9413,9 @@ pub mod cluster {
     }
     impl From<ClusterKubernetesConfig> for hyperpod_core::Value<ClusterKubernetesConfig> {
         fn from(value: ClusterKubernetesConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterlifecycleconfig.html)).
@@ -9353,7 +9449,9 @@ pub mod cluster {
     }
     impl From<ClusterLifeCycleConfig> for hyperpod_core::Value<ClusterLifeCycleConfig> {
         fn from(value: ClusterLifeCycleConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9408,7 +9506,9 @@ pub mod cluster {
     }
     impl From<ClusterNetworkInterface> for hyperpod_core::Value<ClusterNetworkInterface> {
         fn from(value: ClusterNetworkInterface) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-deephealthchecktype.html)).
@@ -9471,7 +9571,9 @@ pub mod cluster {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-scheduledupdateconfig.html)).
@@ -9511,7 +9613,9 @@ pub mod cluster {
     }
     impl From<ScheduledUpdateConfig> for hyperpod_core::Value<ScheduledUpdateConfig> {
         fn from(value: ScheduledUpdateConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9576,7 +9680,9 @@ pub mod cluster {
     }
     impl From<ClusterSlurmConfig> for hyperpod_core::Value<ClusterSlurmConfig> {
         fn from(value: ClusterSlurmConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterinstancegroup.html)).
@@ -9753,7 +9859,9 @@ pub mod cluster {
     }
     impl From<ClusterInstanceGroup> for hyperpod_core::Value<ClusterInstanceGroup> {
         fn from(value: ClusterInstanceGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9838,7 +9946,9 @@ pub mod cluster {
     }
     impl From<FSxLustreConfig> for hyperpod_core::Value<FSxLustreConfig> {
         fn from(value: FSxLustreConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-environmentconfig.html)).
@@ -9858,7 +9968,9 @@ pub mod cluster {
     }
     impl From<EnvironmentConfig> for hyperpod_core::Value<EnvironmentConfig> {
         fn from(value: EnvironmentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterrestrictedinstancegroup.html)).
@@ -9959,7 +10071,9 @@ pub mod cluster {
     }
     impl From<ClusterRestrictedInstanceGroup> for hyperpod_core::Value<ClusterRestrictedInstanceGroup> {
         fn from(value: ClusterRestrictedInstanceGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -10031,7 +10145,9 @@ pub mod cluster {
     }
     impl From<SharedEnvironmentConfig> for hyperpod_core::Value<SharedEnvironmentConfig> {
         fn from(value: SharedEnvironmentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-restrictedinstancegroupsconfig.html)).
@@ -10062,7 +10178,9 @@ pub mod cluster {
     }
     impl From<RestrictedInstanceGroupsConfig> for hyperpod_core::Value<RestrictedInstanceGroupsConfig> {
         fn from(value: RestrictedInstanceGroupsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-tag.html)).
@@ -10097,7 +10215,9 @@ pub mod cluster {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -10160,7 +10280,9 @@ pub mod cluster {
     }
     impl From<TieredStorageConfig> for hyperpod_core::Value<TieredStorageConfig> {
         fn from(value: TieredStorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -10213,7 +10335,7 @@ impl ClusterSchedulerConfigProps {
 }
 impl From<ClusterSchedulerConfigProps> for hyperpod_core::Value<ClusterSchedulerConfigProps> {
     fn from(value: ClusterSchedulerConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ClusterSchedulerConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-clusterschedulerconfig.html)).
@@ -10580,7 +10702,9 @@ pub mod cluster_scheduler_config {
     }
     impl From<PriorityClass> for hyperpod_core::Value<PriorityClass> {
         fn from(value: PriorityClass) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ClusterSchedulerConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-clusterschedulerconfig-schedulerconfig.html)).
@@ -10616,7 +10740,9 @@ pub mod cluster_scheduler_config {
     }
     impl From<SchedulerConfig> for hyperpod_core::Value<SchedulerConfig> {
         fn from(value: SchedulerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ClusterSchedulerConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-clusterschedulerconfig-tag.html)).
@@ -10651,7 +10777,9 @@ pub mod cluster_scheduler_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -10695,7 +10823,7 @@ impl CodeRepositoryProps {
 }
 impl From<CodeRepositoryProps> for hyperpod_core::Value<CodeRepositoryProps> {
     fn from(value: CodeRepositoryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::CodeRepository` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-coderepository.html)).
@@ -10903,7 +11031,9 @@ pub mod code_repository {
     }
     impl From<GitConfig> for hyperpod_core::Value<GitConfig> {
         fn from(value: GitConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::CodeRepository` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-coderepository-tag.html)).
@@ -10938,7 +11068,9 @@ pub mod code_repository {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -11009,7 +11141,7 @@ impl ComputeQuotaProps {
 }
 impl From<ComputeQuotaProps> for hyperpod_core::Value<ComputeQuotaProps> {
     fn from(value: ComputeQuotaProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ComputeQuota` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-computequota.html)).
@@ -11834,7 +11966,9 @@ pub mod compute_quota {
     }
     impl From<AcceleratorPartitionConfig> for hyperpod_core::Value<AcceleratorPartitionConfig> {
         fn from(value: AcceleratorPartitionConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-computequota.html)).
@@ -12544,7 +12678,9 @@ pub mod compute_quota {
     }
     impl From<ComputeQuotaResourceConfig> for hyperpod_core::Value<ComputeQuotaResourceConfig> {
         fn from(value: ComputeQuotaResourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-computequota.html)).
@@ -12645,7 +12781,9 @@ pub mod compute_quota {
     }
     impl From<ResourceSharingConfig> for hyperpod_core::Value<ResourceSharingConfig> {
         fn from(value: ResourceSharingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ComputeQuota` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-computequota-computequotaconfig.html)).
@@ -12683,7 +12821,9 @@ pub mod compute_quota {
     }
     impl From<ComputeQuotaConfig> for hyperpod_core::Value<ComputeQuotaConfig> {
         fn from(value: ComputeQuotaConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ComputeQuota` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-computequota-computequotatarget.html)).
@@ -12718,7 +12858,9 @@ pub mod compute_quota {
     }
     impl From<ComputeQuotaTarget> for hyperpod_core::Value<ComputeQuotaTarget> {
         fn from(value: ComputeQuotaTarget) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ComputeQuota` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-computequota-tag.html)).
@@ -12753,7 +12895,9 @@ pub mod compute_quota {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -12813,7 +12957,7 @@ impl ContextProps {
 }
 impl From<ContextProps> for hyperpod_core::Value<ContextProps> {
     fn from(value: ContextProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Context` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-context.html)).
@@ -13066,7 +13210,9 @@ pub mod context {
     }
     impl From<Source> for hyperpod_core::Value<Source> {
         fn from(value: Source) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Context` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-context.html)).
@@ -13101,7 +13247,9 @@ pub mod context {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -13214,7 +13362,7 @@ impl DataQualityJobDefinitionProps {
 }
 impl From<DataQualityJobDefinitionProps> for hyperpod_core::Value<DataQualityJobDefinitionProps> {
     fn from(value: DataQualityJobDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-dataqualityjobdefinition.html)).
@@ -13983,7 +14131,9 @@ pub mod data_quality_job_definition {
     }
     impl From<DataQualityAppSpecification> for hyperpod_core::Value<DataQualityAppSpecification> {
         fn from(value: DataQualityAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-constraintsresource.html)).
@@ -14000,7 +14150,9 @@ pub mod data_quality_job_definition {
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-statisticsresource.html)).
@@ -14017,7 +14169,9 @@ pub mod data_quality_job_definition {
     }
     impl From<StatisticsResource> for hyperpod_core::Value<StatisticsResource> {
         fn from(value: StatisticsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-dataqualitybaselineconfig.html)).
@@ -14054,7 +14208,9 @@ pub mod data_quality_job_definition {
     }
     impl From<DataQualityBaselineConfig> for hyperpod_core::Value<DataQualityBaselineConfig> {
         fn from(value: DataQualityBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-csv.html)).
@@ -14071,7 +14227,9 @@ pub mod data_quality_job_definition {
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-json.html)).
@@ -14088,7 +14246,9 @@ pub mod data_quality_job_definition {
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-datasetformat.html)).
@@ -14113,7 +14273,9 @@ pub mod data_quality_job_definition {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-dataqualityjobdefinition.html)).
@@ -14232,7 +14394,9 @@ pub mod data_quality_job_definition {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-dataqualityjobdefinition.html)).
@@ -14343,7 +14507,9 @@ pub mod data_quality_job_definition {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-dataqualityjobinput.html)).
@@ -14372,7 +14538,9 @@ pub mod data_quality_job_definition {
     }
     impl From<DataQualityJobInput> for hyperpod_core::Value<DataQualityJobInput> {
         fn from(value: DataQualityJobInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-dataqualityjobdefinition.html)).
@@ -14439,7 +14607,9 @@ pub mod data_quality_job_definition {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-monitoringoutput.html)).
@@ -14465,7 +14635,9 @@ pub mod data_quality_job_definition {
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-monitoringoutputconfig.html)).
@@ -14505,7 +14677,9 @@ pub mod data_quality_job_definition {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-clusterconfig.html)).
@@ -14552,7 +14726,9 @@ pub mod data_quality_job_definition {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-monitoringresources.html)).
@@ -14580,7 +14756,9 @@ pub mod data_quality_job_definition {
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-vpcconfig.html)).
@@ -14618,7 +14796,9 @@ pub mod data_quality_job_definition {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-networkconfig.html)).
@@ -14654,7 +14834,9 @@ pub mod data_quality_job_definition {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-stoppingcondition.html)).
@@ -14685,7 +14867,9 @@ pub mod data_quality_job_definition {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-tag.html)).
@@ -14720,7 +14904,9 @@ pub mod data_quality_job_definition {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -14758,7 +14944,7 @@ impl DeviceProps {
 }
 impl From<DeviceProps> for hyperpod_core::Value<DeviceProps> {
     fn from(value: DeviceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Device` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-device.html)).
@@ -14946,7 +15132,9 @@ pub mod device {
     }
     impl From<Device> for hyperpod_core::Value<Device> {
         fn from(value: Device) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Device` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-device-tag.html)).
@@ -14981,7 +15169,9 @@ pub mod device {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -15034,7 +15224,7 @@ impl DeviceFleetProps {
 }
 impl From<DeviceFleetProps> for hyperpod_core::Value<DeviceFleetProps> {
     fn from(value: DeviceFleetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::DeviceFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-devicefleet.html)).
@@ -15239,7 +15429,9 @@ pub mod device_fleet {
     }
     impl From<EdgeOutputConfig> for hyperpod_core::Value<EdgeOutputConfig> {
         fn from(value: EdgeOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::DeviceFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-devicefleet-tag.html)).
@@ -15274,7 +15466,9 @@ pub mod device_fleet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -15389,7 +15583,7 @@ impl DomainProps {
 }
 impl From<DomainProps> for hyperpod_core::Value<DomainProps> {
     fn from(value: DomainProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -16988,7 +17182,9 @@ pub mod domain {
     }
     impl From<EFSFileSystemConfig> for hyperpod_core::Value<EFSFileSystemConfig> {
         fn from(value: EFSFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-fsxlustrefilesystemconfig.html)).
@@ -17025,7 +17221,9 @@ pub mod domain {
     }
     impl From<FSxLustreFileSystemConfig> for hyperpod_core::Value<FSxLustreFileSystemConfig> {
         fn from(value: FSxLustreFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-s3filesystemconfig.html)).
@@ -17050,7 +17248,9 @@ pub mod domain {
     }
     impl From<S3FileSystemConfig> for hyperpod_core::Value<S3FileSystemConfig> {
         fn from(value: S3FileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-customfilesystemconfig.html)).
@@ -17088,7 +17288,9 @@ pub mod domain {
     }
     impl From<CustomFileSystemConfig> for hyperpod_core::Value<CustomFileSystemConfig> {
         fn from(value: CustomFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-customposixuserconfig.html)).
@@ -17123,7 +17325,9 @@ pub mod domain {
     }
     impl From<CustomPosixUserConfig> for hyperpod_core::Value<CustomPosixUserConfig> {
         fn from(value: CustomPosixUserConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-lifecyclemanagement.html)).
@@ -17192,7 +17396,9 @@ pub mod domain {
     }
     impl From<IdleSettings> for hyperpod_core::Value<IdleSettings> {
         fn from(value: IdleSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-applifecyclemanagement.html)).
@@ -17212,7 +17418,9 @@ pub mod domain {
     }
     impl From<AppLifecycleManagement> for hyperpod_core::Value<AppLifecycleManagement> {
         fn from(value: AppLifecycleManagement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-coderepository.html)).
@@ -17238,7 +17446,9 @@ pub mod domain {
     }
     impl From<CodeRepository> for hyperpod_core::Value<CodeRepository> {
         fn from(value: CodeRepository) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-customimage.html)).
@@ -17284,7 +17494,9 @@ pub mod domain {
     }
     impl From<CustomImage> for hyperpod_core::Value<CustomImage> {
         fn from(value: CustomImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-appinstancetype.html)).
@@ -17865,7 +18077,9 @@ pub mod domain {
     }
     impl From<ResourceSpec> for hyperpod_core::Value<ResourceSpec> {
         fn from(value: ResourceSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-jupyterlabappsettings.html)).
@@ -17921,7 +18135,9 @@ pub mod domain {
     }
     impl From<JupyterLabAppSettings> for hyperpod_core::Value<JupyterLabAppSettings> {
         fn from(value: JupyterLabAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-jupyterserverappsettings.html)).
@@ -17951,7 +18167,9 @@ pub mod domain {
     }
     impl From<JupyterServerAppSettings> for hyperpod_core::Value<JupyterServerAppSettings> {
         fn from(value: JupyterServerAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-kernelgatewayappsettings.html)).
@@ -17987,7 +18205,9 @@ pub mod domain {
     }
     impl From<KernelGatewayAppSettings> for hyperpod_core::Value<KernelGatewayAppSettings> {
         fn from(value: KernelGatewayAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-defaultebsstoragesettings.html)).
@@ -18028,7 +18248,9 @@ pub mod domain {
     }
     impl From<DefaultEbsStorageSettings> for hyperpod_core::Value<DefaultEbsStorageSettings> {
         fn from(value: DefaultEbsStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-defaultspacestoragesettings.html)).
@@ -18050,7 +18272,9 @@ pub mod domain {
     }
     impl From<DefaultSpaceStorageSettings> for hyperpod_core::Value<DefaultSpaceStorageSettings> {
         fn from(value: DefaultSpaceStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-defaultspacesettings.html)).
@@ -18138,7 +18362,9 @@ pub mod domain {
     }
     impl From<DefaultSpaceSettings> for hyperpod_core::Value<DefaultSpaceSettings> {
         fn from(value: DefaultSpaceSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18216,7 +18442,9 @@ pub mod domain {
     }
     impl From<CodeEditorAppSettings> for hyperpod_core::Value<CodeEditorAppSettings> {
         fn from(value: CodeEditorAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-rsessionappsettings.html)).
@@ -18245,7 +18473,9 @@ pub mod domain {
     }
     impl From<RSessionAppSettings> for hyperpod_core::Value<RSessionAppSettings> {
         fn from(value: RSessionAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18328,7 +18558,9 @@ pub mod domain {
     }
     impl From<RStudioServerProAppSettings> for hyperpod_core::Value<RStudioServerProAppSettings> {
         fn from(value: RStudioServerProAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18391,7 +18623,9 @@ pub mod domain {
     }
     impl From<SharingSettings> for hyperpod_core::Value<SharingSettings> {
         fn from(value: SharingSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18591,7 +18825,9 @@ pub mod domain {
     }
     impl From<HiddenSageMakerImage> for hyperpod_core::Value<HiddenSageMakerImage> {
         fn from(value: HiddenSageMakerImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-studiowebportalsettings.html)).
@@ -18634,7 +18870,9 @@ pub mod domain {
     }
     impl From<StudioWebPortalSettings> for hyperpod_core::Value<StudioWebPortalSettings> {
         fn from(value: StudioWebPortalSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-usersettings.html)).
@@ -18783,7 +19021,9 @@ pub mod domain {
     }
     impl From<UserSettings> for hyperpod_core::Value<UserSettings> {
         fn from(value: UserSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18841,7 +19081,9 @@ pub mod domain {
     }
     impl From<DockerSettings> for hyperpod_core::Value<DockerSettings> {
         fn from(value: DockerSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18950,7 +19192,9 @@ pub mod domain {
     }
     impl From<RStudioServerProDomainSettings> for hyperpod_core::Value<RStudioServerProDomainSettings> {
         fn from(value: RStudioServerProDomainSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -19037,7 +19281,9 @@ pub mod domain {
     }
     impl From<UnifiedStudioSettings> for hyperpod_core::Value<UnifiedStudioSettings> {
         fn from(value: UnifiedStudioSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-domainsettings.html)).
@@ -19094,7 +19340,9 @@ pub mod domain {
     }
     impl From<DomainSettings> for hyperpod_core::Value<DomainSettings> {
         fn from(value: DomainSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -19179,7 +19427,9 @@ pub mod domain {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -19255,7 +19505,7 @@ impl EndpointProps {
 }
 impl From<EndpointProps> for hyperpod_core::Value<EndpointProps> {
     fn from(value: EndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpoint.html)).
@@ -19608,7 +19858,9 @@ pub mod endpoint {
     }
     impl From<Alarm> for hyperpod_core::Value<Alarm> {
         fn from(value: Alarm) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-autorollbackconfig.html)).
@@ -19636,7 +19888,9 @@ pub mod endpoint {
     }
     impl From<AutoRollbackConfig> for hyperpod_core::Value<AutoRollbackConfig> {
         fn from(value: AutoRollbackConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpoint.html)).
@@ -19696,7 +19950,9 @@ pub mod endpoint {
     }
     impl From<CapacitySize> for hyperpod_core::Value<CapacitySize> {
         fn from(value: CapacitySize) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpoint.html)).
@@ -19776,7 +20032,9 @@ pub mod endpoint {
     }
     impl From<TrafficRoutingConfig> for hyperpod_core::Value<TrafficRoutingConfig> {
         fn from(value: TrafficRoutingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-bluegreenupdatepolicy.html)).
@@ -19825,7 +20083,9 @@ pub mod endpoint {
     }
     impl From<BlueGreenUpdatePolicy> for hyperpod_core::Value<BlueGreenUpdatePolicy> {
         fn from(value: BlueGreenUpdatePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-rollingupdatepolicy.html)).
@@ -19882,7 +20142,9 @@ pub mod endpoint {
     }
     impl From<RollingUpdatePolicy> for hyperpod_core::Value<RollingUpdatePolicy> {
         fn from(value: RollingUpdatePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-deploymentconfig.html)).
@@ -19919,7 +20181,9 @@ pub mod endpoint {
     }
     impl From<DeploymentConfig> for hyperpod_core::Value<DeploymentConfig> {
         fn from(value: DeploymentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-variantproperty.html)).
@@ -19940,7 +20204,9 @@ pub mod endpoint {
     }
     impl From<VariantProperty> for hyperpod_core::Value<VariantProperty> {
         fn from(value: VariantProperty) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-tag.html)).
@@ -19975,7 +20241,9 @@ pub mod endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -20090,7 +20358,7 @@ impl EndpointConfigProps {
 }
 impl From<EndpointConfigProps> for hyperpod_core::Value<EndpointConfigProps> {
     fn from(value: EndpointConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -21809,7 +22077,9 @@ pub mod endpoint_config {
     }
     impl From<AsyncInferenceClientConfig> for hyperpod_core::Value<AsyncInferenceClientConfig> {
         fn from(value: AsyncInferenceClientConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -21877,7 +22147,9 @@ pub mod endpoint_config {
         for hyperpod_core::Value<AsyncInferenceNotificationConfig>
     {
         fn from(value: AsyncInferenceNotificationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-asyncinferenceoutputconfig.html)).
@@ -21919,7 +22191,9 @@ pub mod endpoint_config {
     }
     impl From<AsyncInferenceOutputConfig> for hyperpod_core::Value<AsyncInferenceOutputConfig> {
         fn from(value: AsyncInferenceOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-asyncinferenceconfig.html)).
@@ -21956,7 +22230,9 @@ pub mod endpoint_config {
     }
     impl From<AsyncInferenceConfig> for hyperpod_core::Value<AsyncInferenceConfig> {
         fn from(value: AsyncInferenceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-capturecontenttypeheader.html)).
@@ -21984,7 +22260,9 @@ pub mod endpoint_config {
     }
     impl From<CaptureContentTypeHeader> for hyperpod_core::Value<CaptureContentTypeHeader> {
         fn from(value: CaptureContentTypeHeader) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -22040,7 +22318,9 @@ pub mod endpoint_config {
     }
     impl From<CaptureOption> for hyperpod_core::Value<CaptureOption> {
         fn from(value: CaptureOption) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-datacaptureconfig.html)).
@@ -22109,7 +22389,9 @@ pub mod endpoint_config {
     }
     impl From<DataCaptureConfig> for hyperpod_core::Value<DataCaptureConfig> {
         fn from(value: DataCaptureConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifyinferenceconfig.html)).
@@ -22192,7 +22474,9 @@ pub mod endpoint_config {
     }
     impl From<ClarifyInferenceConfig> for hyperpod_core::Value<ClarifyInferenceConfig> {
         fn from(value: ClarifyInferenceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifyshapbaselineconfig.html)).
@@ -22226,7 +22510,9 @@ pub mod endpoint_config {
     }
     impl From<ClarifyShapBaselineConfig> for hyperpod_core::Value<ClarifyShapBaselineConfig> {
         fn from(value: ClarifyShapBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifytextconfig.html)).
@@ -22261,7 +22547,9 @@ pub mod endpoint_config {
     }
     impl From<ClarifyTextConfig> for hyperpod_core::Value<ClarifyTextConfig> {
         fn from(value: ClarifyTextConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifyshapconfig.html)).
@@ -22319,7 +22607,9 @@ pub mod endpoint_config {
     }
     impl From<ClarifyShapConfig> for hyperpod_core::Value<ClarifyShapConfig> {
         fn from(value: ClarifyShapConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifyexplainerconfig.html)).
@@ -22364,7 +22654,9 @@ pub mod endpoint_config {
     }
     impl From<ClarifyExplainerConfig> for hyperpod_core::Value<ClarifyExplainerConfig> {
         fn from(value: ClarifyExplainerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-explainerconfig.html)).
@@ -22385,7 +22677,9 @@ pub mod endpoint_config {
     }
     impl From<ExplainerConfig> for hyperpod_core::Value<ExplainerConfig> {
         fn from(value: ExplainerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-metricsconfig.html)).
@@ -22422,7 +22716,9 @@ pub mod endpoint_config {
     }
     impl From<MetricsConfig> for hyperpod_core::Value<MetricsConfig> {
         fn from(value: MetricsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-capacityreservationconfig.html)).
@@ -22451,7 +22747,9 @@ pub mod endpoint_config {
     }
     impl From<CapacityReservationConfig> for hyperpod_core::Value<CapacityReservationConfig> {
         fn from(value: CapacityReservationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-coredumpconfig.html)).
@@ -22489,7 +22787,9 @@ pub mod endpoint_config {
     }
     impl From<CoreDumpConfig> for hyperpod_core::Value<CoreDumpConfig> {
         fn from(value: CoreDumpConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -23428,7 +23728,9 @@ pub mod endpoint_config {
     }
     impl From<InstancePool> for hyperpod_core::Value<InstancePool> {
         fn from(value: InstancePool) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -24348,7 +24650,9 @@ pub mod endpoint_config {
     }
     impl From<ScaleInPolicy> for hyperpod_core::Value<ScaleInPolicy> {
         fn from(value: ScaleInPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -24410,7 +24714,9 @@ pub mod endpoint_config {
     }
     impl From<ManagedInstanceScaling> for hyperpod_core::Value<ManagedInstanceScaling> {
         fn from(value: ManagedInstanceScaling) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-prefixawareroutingconfig.html)).
@@ -24439,7 +24745,9 @@ pub mod endpoint_config {
     }
     impl From<PrefixAwareRoutingConfig> for hyperpod_core::Value<PrefixAwareRoutingConfig> {
         fn from(value: PrefixAwareRoutingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -24499,7 +24807,9 @@ pub mod endpoint_config {
     }
     impl From<RoutingConfig> for hyperpod_core::Value<RoutingConfig> {
         fn from(value: RoutingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-serverlessconfig.html)).
@@ -24542,7 +24852,9 @@ pub mod endpoint_config {
     }
     impl From<ServerlessConfig> for hyperpod_core::Value<ServerlessConfig> {
         fn from(value: ServerlessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-productionvariant.html)).
@@ -24692,7 +25004,9 @@ pub mod endpoint_config {
     }
     impl From<ProductionVariant> for hyperpod_core::Value<ProductionVariant> {
         fn from(value: ProductionVariant) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-tag.html)).
@@ -24727,7 +25041,9 @@ pub mod endpoint_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-vpcconfig.html)).
@@ -24765,7 +25081,9 @@ pub mod endpoint_config {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -24813,7 +25131,7 @@ impl ExperimentProps {
 }
 impl From<ExperimentProps> for hyperpod_core::Value<ExperimentProps> {
     fn from(value: ExperimentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Experiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-experiment.html)).
@@ -25019,7 +25337,9 @@ pub mod experiment {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -25092,7 +25412,7 @@ impl ExperimentTrialComponentProps {
 }
 impl From<ExperimentTrialComponentProps> for hyperpod_core::Value<ExperimentTrialComponentProps> {
     fn from(value: ExperimentTrialComponentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ExperimentTrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-experimenttrialcomponent.html)).
@@ -25379,7 +25699,9 @@ pub mod experiment_trial_component {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ExperimentTrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-experimenttrialcomponent-status.html)).
@@ -25404,7 +25726,9 @@ pub mod experiment_trial_component {
     }
     impl From<Status> for hyperpod_core::Value<Status> {
         fn from(value: Status) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ExperimentTrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-experimenttrialcomponent-tagsitems.html)).
@@ -25439,7 +25763,9 @@ pub mod experiment_trial_component {
     }
     impl From<TagsItems> for hyperpod_core::Value<TagsItems> {
         fn from(value: TagsItems) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -25539,7 +25865,7 @@ impl FeatureGroupProps {
 }
 impl From<FeatureGroupProps> for hyperpod_core::Value<FeatureGroupProps> {
     fn from(value: FeatureGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-featuregroup.html)).
@@ -26011,7 +26337,9 @@ pub mod feature_group {
     }
     impl From<FeatureDefinition> for hyperpod_core::Value<FeatureDefinition> {
         fn from(value: FeatureDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-datacatalogconfig.html)).
@@ -26051,7 +26379,9 @@ pub mod feature_group {
     }
     impl From<DataCatalogConfig> for hyperpod_core::Value<DataCatalogConfig> {
         fn from(value: DataCatalogConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-s3storageconfig.html)).
@@ -26086,7 +26416,9 @@ pub mod feature_group {
     }
     impl From<S3StorageConfig> for hyperpod_core::Value<S3StorageConfig> {
         fn from(value: S3StorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-tableformat.html)).
@@ -26164,7 +26496,9 @@ pub mod feature_group {
     }
     impl From<OfflineStoreConfig> for hyperpod_core::Value<OfflineStoreConfig> {
         fn from(value: OfflineStoreConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-onlinestoresecurityconfig.html)).
@@ -26184,7 +26518,9 @@ pub mod feature_group {
     }
     impl From<OnlineStoreSecurityConfig> for hyperpod_core::Value<OnlineStoreSecurityConfig> {
         fn from(value: OnlineStoreSecurityConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-storagetype.html)).
@@ -26265,7 +26601,9 @@ pub mod feature_group {
     }
     impl From<TtlDuration> for hyperpod_core::Value<TtlDuration> {
         fn from(value: TtlDuration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-featuregroup.html)).
@@ -26306,7 +26644,9 @@ pub mod feature_group {
     }
     impl From<OnlineStoreConfig> for hyperpod_core::Value<OnlineStoreConfig> {
         fn from(value: OnlineStoreConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-tag.html)).
@@ -26341,7 +26681,9 @@ pub mod feature_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-throughputmode.html)).
@@ -26412,7 +26754,9 @@ pub mod feature_group {
     }
     impl From<ThroughputConfig> for hyperpod_core::Value<ThroughputConfig> {
         fn from(value: ThroughputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -26475,7 +26819,7 @@ impl HubProps {
 }
 impl From<HubProps> for hyperpod_core::Value<HubProps> {
     fn from(value: HubProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Hub` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-hub.html)).
@@ -26716,7 +27060,9 @@ pub mod hub {
     }
     impl From<S3StorageConfig> for hyperpod_core::Value<S3StorageConfig> {
         fn from(value: S3StorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Hub` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-hub-tag.html)).
@@ -26751,7 +27097,9 @@ pub mod hub {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -26792,7 +27140,7 @@ impl HumanTaskUiProps {
 }
 impl From<HumanTaskUiProps> for hyperpod_core::Value<HumanTaskUiProps> {
     fn from(value: HumanTaskUiProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::HumanTaskUi` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-humantaskui.html)).
@@ -26986,7 +27334,9 @@ pub mod human_task_ui {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::HumanTaskUi` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-humantaskui-uitemplate.html)).
@@ -27012,7 +27362,9 @@ pub mod human_task_ui {
     }
     impl From<UiTemplate> for hyperpod_core::Value<UiTemplate> {
         fn from(value: UiTemplate) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -27067,7 +27419,7 @@ impl ImageProps {
 }
 impl From<ImageProps> for hyperpod_core::Value<ImageProps> {
     fn from(value: ImageProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Image` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-image.html)).
@@ -27247,7 +27599,9 @@ pub mod image {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -27338,7 +27692,7 @@ impl ImageVersionProps {
 }
 impl From<ImageVersionProps> for hyperpod_core::Value<ImageVersionProps> {
     fn from(value: ImageVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ImageVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-imageversion.html)).
@@ -27714,7 +28068,7 @@ impl InferenceComponentProps {
 }
 impl From<InferenceComponentProps> for hyperpod_core::Value<InferenceComponentProps> {
     fn from(value: InferenceComponentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferencecomponent.html)).
@@ -28488,7 +28842,9 @@ pub mod inference_component {
     }
     impl From<Alarm> for hyperpod_core::Value<Alarm> {
         fn from(value: Alarm) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-autorollbackconfiguration.html)).
@@ -28516,7 +28872,9 @@ pub mod inference_component {
     }
     impl From<AutoRollbackConfiguration> for hyperpod_core::Value<AutoRollbackConfiguration> {
         fn from(value: AutoRollbackConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentcapacitysizetype.html)).
@@ -28578,7 +28936,9 @@ pub mod inference_component {
     }
     impl From<InferenceComponentCapacitySize> for hyperpod_core::Value<InferenceComponentCapacitySize> {
         fn from(value: InferenceComponentCapacitySize) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentrollingupdatepolicy.html)).
@@ -28624,7 +28984,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentRollingUpdatePolicy>
     {
         fn from(value: InferenceComponentRollingUpdatePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentdeploymentconfig.html)).
@@ -28658,7 +29020,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentDeploymentConfig>
     {
         fn from(value: InferenceComponentDeploymentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentplacementstatus.html)).
@@ -28698,7 +29062,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentPlacementStatus>
     {
         fn from(value: InferenceComponentPlacementStatus) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentruntimeconfig.html)).
@@ -28741,7 +29107,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentRuntimeConfig>
     {
         fn from(value: InferenceComponentRuntimeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentcomputeresourcerequirements.html)).
@@ -28787,7 +29155,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentComputeResourceRequirements>
     {
         fn from(value: InferenceComponentComputeResourceRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-metricsendpoint.html)).
@@ -28828,7 +29198,9 @@ pub mod inference_component {
     }
     impl From<MetricsEndpoint> for hyperpod_core::Value<MetricsEndpoint> {
         fn from(value: MetricsEndpoint) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-containermetricsconfig.html)).
@@ -28856,7 +29228,9 @@ pub mod inference_component {
     }
     impl From<ContainerMetricsConfig> for hyperpod_core::Value<ContainerMetricsConfig> {
         fn from(value: ContainerMetricsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-deployedimage.html)).
@@ -28890,7 +29264,9 @@ pub mod inference_component {
     }
     impl From<DeployedImage> for hyperpod_core::Value<DeployedImage> {
         fn from(value: DeployedImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentcontainerspecification.html)).
@@ -28936,7 +29312,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentContainerSpecification>
     {
         fn from(value: InferenceComponentContainerSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentdatacacheconfig.html)).
@@ -28966,7 +29344,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentDataCacheConfig>
     {
         fn from(value: InferenceComponentDataCacheConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-availabilityzonebalanceenforcementmode.html)).
@@ -29031,7 +29411,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentAvailabilityZoneBalance>
     {
         fn from(value: InferenceComponentAvailabilityZoneBalance) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentplacementstrategy.html)).
@@ -29106,7 +29488,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentSchedulingConfig>
     {
         fn from(value: InferenceComponentSchedulingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentstartupparameters.html)).
@@ -29138,7 +29522,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentStartupParameters>
     {
         fn from(value: InferenceComponentStartupParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentspecification.html)).
@@ -29212,7 +29598,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentSpecification>
     {
         fn from(value: InferenceComponentSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentcontainerspecificationforinstancetype.html)).
@@ -29252,7 +29640,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentContainerSpecificationForInstanceType>
     {
         fn from(value: InferenceComponentContainerSpecificationForInstanceType) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentspecificationforinstancetype.html)).
@@ -29342,7 +29732,9 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentSpecificationForInstanceType>
     {
         fn from(value: InferenceComponentSpecificationForInstanceType) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-tag.html)).
@@ -29377,7 +29769,9 @@ pub mod inference_component {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -29480,7 +29874,7 @@ impl InferenceExperimentProps {
 }
 impl From<InferenceExperimentProps> for hyperpod_core::Value<InferenceExperimentProps> {
     fn from(value: InferenceExperimentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferenceexperiment.html)).
@@ -30048,7 +30442,9 @@ pub mod inference_experiment {
     }
     impl From<CaptureContentTypeHeader> for hyperpod_core::Value<CaptureContentTypeHeader> {
         fn from(value: CaptureContentTypeHeader) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-datastorageconfig.html)).
@@ -30087,7 +30483,9 @@ pub mod inference_experiment {
     }
     impl From<DataStorageConfig> for hyperpod_core::Value<DataStorageConfig> {
         fn from(value: DataStorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferenceexperiment.html)).
@@ -30176,7 +30574,9 @@ pub mod inference_experiment {
     }
     impl From<RealTimeInferenceConfig> for hyperpod_core::Value<RealTimeInferenceConfig> {
         fn from(value: RealTimeInferenceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-modelinfrastructureconfig.html)).
@@ -30220,7 +30620,9 @@ pub mod inference_experiment {
     }
     impl From<ModelInfrastructureConfig> for hyperpod_core::Value<ModelInfrastructureConfig> {
         fn from(value: ModelInfrastructureConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-modelvariantconfig.html)).
@@ -30263,7 +30665,9 @@ pub mod inference_experiment {
     }
     impl From<ModelVariantConfig> for hyperpod_core::Value<ModelVariantConfig> {
         fn from(value: ModelVariantConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-inferenceexperimentschedule.html)).
@@ -30291,7 +30695,9 @@ pub mod inference_experiment {
     }
     impl From<InferenceExperimentSchedule> for hyperpod_core::Value<InferenceExperimentSchedule> {
         fn from(value: InferenceExperimentSchedule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-shadowmodelvariantconfig.html)).
@@ -30332,7 +30738,9 @@ pub mod inference_experiment {
     }
     impl From<ShadowModelVariantConfig> for hyperpod_core::Value<ShadowModelVariantConfig> {
         fn from(value: ShadowModelVariantConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-shadowmodeconfig.html)).
@@ -30373,7 +30781,9 @@ pub mod inference_experiment {
     }
     impl From<ShadowModeConfig> for hyperpod_core::Value<ShadowModeConfig> {
         fn from(value: ShadowModeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-tag.html)).
@@ -30408,7 +30818,9 @@ pub mod inference_experiment {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferenceexperiment.html)).
@@ -30495,7 +30907,7 @@ impl MlflowAppProps {
 }
 impl From<MlflowAppProps> for hyperpod_core::Value<MlflowAppProps> {
     fn from(value: MlflowAppProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::MlflowApp` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-mlflowapp.html)).
@@ -30802,7 +31214,9 @@ pub mod mlflow_app {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -30886,7 +31300,7 @@ impl MlflowTrackingServerProps {
 }
 impl From<MlflowTrackingServerProps> for hyperpod_core::Value<MlflowTrackingServerProps> {
     fn from(value: MlflowTrackingServerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::MlflowTrackingServer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-mlflowtrackingserver.html)).
@@ -31109,7 +31523,9 @@ pub mod mlflow_tracking_server {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-mlflowtrackingserver.html)).
@@ -31202,7 +31618,7 @@ impl ModelProps {
 }
 impl From<ModelProps> for hyperpod_core::Value<ModelProps> {
     fn from(value: ModelProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -31669,7 +32085,9 @@ pub mod model {
     }
     impl From<RepositoryAuthConfig> for hyperpod_core::Value<RepositoryAuthConfig> {
         fn from(value: RepositoryAuthConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-imageconfig.html)).
@@ -31712,7 +32130,9 @@ pub mod model {
     }
     impl From<ImageConfig> for hyperpod_core::Value<ImageConfig> {
         fn from(value: ImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -31788,7 +32208,9 @@ pub mod model {
     }
     impl From<HubAccessConfig> for hyperpod_core::Value<HubAccessConfig> {
         fn from(value: HubAccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-modelaccessconfig.html)).
@@ -31814,7 +32236,9 @@ pub mod model {
     }
     impl From<ModelAccessConfig> for hyperpod_core::Value<ModelAccessConfig> {
         fn from(value: ModelAccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -31894,7 +32318,9 @@ pub mod model {
     }
     impl From<S3DataSource> for hyperpod_core::Value<S3DataSource> {
         fn from(value: S3DataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-modeldatasource.html)).
@@ -31922,7 +32348,9 @@ pub mod model {
     }
     impl From<ModelDataSource> for hyperpod_core::Value<ModelDataSource> {
         fn from(value: ModelDataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -31971,7 +32399,9 @@ pub mod model {
     }
     impl From<MultiModelConfig> for hyperpod_core::Value<MultiModelConfig> {
         fn from(value: MultiModelConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-containerdefinition.html)).
@@ -32042,7 +32472,9 @@ pub mod model {
     }
     impl From<ContainerDefinition> for hyperpod_core::Value<ContainerDefinition> {
         fn from(value: ContainerDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -32093,7 +32525,9 @@ pub mod model {
     }
     impl From<InferenceExecutionConfig> for hyperpod_core::Value<InferenceExecutionConfig> {
         fn from(value: InferenceExecutionConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-tag.html)).
@@ -32128,7 +32562,9 @@ pub mod model {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-vpcconfig.html)).
@@ -32166,7 +32602,9 @@ pub mod model {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -32278,7 +32716,7 @@ impl ModelBiasJobDefinitionProps {
 }
 impl From<ModelBiasJobDefinitionProps> for hyperpod_core::Value<ModelBiasJobDefinitionProps> {
     fn from(value: ModelBiasJobDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelbiasjobdefinition.html)).
@@ -33067,7 +33505,9 @@ pub mod model_bias_job_definition {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-monitoringresources.html)).
@@ -33095,7 +33535,9 @@ pub mod model_bias_job_definition {
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-modelbiasappspecification.html)).
@@ -33137,7 +33579,9 @@ pub mod model_bias_job_definition {
     }
     impl From<ModelBiasAppSpecification> for hyperpod_core::Value<ModelBiasAppSpecification> {
         fn from(value: ModelBiasAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-constraintsresource.html)).
@@ -33154,7 +33598,9 @@ pub mod model_bias_job_definition {
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-modelbiasbaselineconfig.html)).
@@ -33184,7 +33630,9 @@ pub mod model_bias_job_definition {
     }
     impl From<ModelBiasBaselineConfig> for hyperpod_core::Value<ModelBiasBaselineConfig> {
         fn from(value: ModelBiasBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-csv.html)).
@@ -33201,7 +33649,9 @@ pub mod model_bias_job_definition {
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-json.html)).
@@ -33218,7 +33668,9 @@ pub mod model_bias_job_definition {
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-datasetformat.html)).
@@ -33243,7 +33695,9 @@ pub mod model_bias_job_definition {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelbiasjobdefinition.html)).
@@ -33399,7 +33853,9 @@ pub mod model_bias_job_definition {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelbiasjobdefinition.html)).
@@ -33547,7 +34003,9 @@ pub mod model_bias_job_definition {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-monitoringgroundtruths3input.html)).
@@ -33575,7 +34033,9 @@ pub mod model_bias_job_definition {
     }
     impl From<MonitoringGroundTruthS3Input> for hyperpod_core::Value<MonitoringGroundTruthS3Input> {
         fn from(value: MonitoringGroundTruthS3Input) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-modelbiasjobinput.html)).
@@ -33623,7 +34083,9 @@ pub mod model_bias_job_definition {
     }
     impl From<ModelBiasJobInput> for hyperpod_core::Value<ModelBiasJobInput> {
         fn from(value: ModelBiasJobInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelbiasjobdefinition.html)).
@@ -33690,7 +34152,9 @@ pub mod model_bias_job_definition {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-monitoringoutput.html)).
@@ -33716,7 +34180,9 @@ pub mod model_bias_job_definition {
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-monitoringoutputconfig.html)).
@@ -33756,7 +34222,9 @@ pub mod model_bias_job_definition {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-vpcconfig.html)).
@@ -33794,7 +34262,9 @@ pub mod model_bias_job_definition {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-networkconfig.html)).
@@ -33830,7 +34300,9 @@ pub mod model_bias_job_definition {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-stoppingcondition.html)).
@@ -33861,7 +34333,9 @@ pub mod model_bias_job_definition {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-tag.html)).
@@ -33896,7 +34370,9 @@ pub mod model_bias_job_definition {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -33963,7 +34439,7 @@ impl ModelCardProps {
 }
 impl From<ModelCardProps> for hyperpod_core::Value<ModelCardProps> {
     fn from(value: ModelCardProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -34993,7 +35469,9 @@ pub mod model_card {
     }
     impl From<AdditionalInformation> for hyperpod_core::Value<AdditionalInformation> {
         fn from(value: AdditionalInformation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-businessdetails.html)).
@@ -35028,7 +35506,9 @@ pub mod model_card {
     }
     impl From<BusinessDetails> for hyperpod_core::Value<BusinessDetails> {
         fn from(value: BusinessDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-metricgroup.html)).
@@ -35063,7 +35543,9 @@ pub mod model_card {
     }
     impl From<MetricGroup> for hyperpod_core::Value<MetricGroup> {
         fn from(value: MetricGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-evaluationdetail.html)).
@@ -35127,7 +35609,9 @@ pub mod model_card {
     }
     impl From<EvaluationDetail> for hyperpod_core::Value<EvaluationDetail> {
         fn from(value: EvaluationDetail) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-riskrating.html)).
@@ -35206,7 +35690,9 @@ pub mod model_card {
     }
     impl From<IntendedUses> for hyperpod_core::Value<IntendedUses> {
         fn from(value: IntendedUses) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -35228,7 +35714,9 @@ pub mod model_card {
         for hyperpod_core::Value<ModelOverviewInferenceEnvironment>
     {
         fn from(value: ModelOverviewInferenceEnvironment) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-modeloverview.html)).
@@ -35306,7 +35794,9 @@ pub mod model_card {
     }
     impl From<ModelOverview> for hyperpod_core::Value<ModelOverview> {
         fn from(value: ModelOverview) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-modelpackagecreator.html)).
@@ -35326,7 +35816,9 @@ pub mod model_card {
     }
     impl From<ModelPackageCreator> for hyperpod_core::Value<ModelPackageCreator> {
         fn from(value: ModelPackageCreator) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-container.html)).
@@ -35368,7 +35860,9 @@ pub mod model_card {
     }
     impl From<Container> for hyperpod_core::Value<Container> {
         fn from(value: Container) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-inferencespecification.html)).
@@ -35396,7 +35890,9 @@ pub mod model_card {
     }
     impl From<InferenceSpecification> for hyperpod_core::Value<InferenceSpecification> {
         fn from(value: InferenceSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -35499,7 +35995,9 @@ pub mod model_card {
     }
     impl From<SourceAlgorithm> for hyperpod_core::Value<SourceAlgorithm> {
         fn from(value: SourceAlgorithm) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-modelpackagedetails.html)).
@@ -35596,7 +36094,9 @@ pub mod model_card {
     }
     impl From<ModelPackageDetails> for hyperpod_core::Value<ModelPackageDetails> {
         fn from(value: ModelPackageDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -35654,7 +36154,9 @@ pub mod model_card {
     }
     impl From<ObjectiveFunctionFunction> for hyperpod_core::Value<ObjectiveFunctionFunction> {
         fn from(value: ObjectiveFunctionFunction) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-objectivefunction.html)).
@@ -35679,7 +36181,9 @@ pub mod model_card {
     }
     impl From<ObjectiveFunction> for hyperpod_core::Value<ObjectiveFunction> {
         fn from(value: ObjectiveFunction) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-traininghyperparameter.html)).
@@ -35714,7 +36218,9 @@ pub mod model_card {
     }
     impl From<TrainingHyperParameter> for hyperpod_core::Value<TrainingHyperParameter> {
         fn from(value: TrainingHyperParameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -35736,7 +36242,9 @@ pub mod model_card {
         for hyperpod_core::Value<TrainingDetailsTrainingJobDetailsTrainingEnvironment>
     {
         fn from(value: TrainingDetailsTrainingJobDetailsTrainingEnvironment) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-trainingmetric.html)).
@@ -35775,7 +36283,9 @@ pub mod model_card {
     }
     impl From<TrainingMetric> for hyperpod_core::Value<TrainingMetric> {
         fn from(value: TrainingMetric) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -35841,7 +36351,9 @@ pub mod model_card {
         for hyperpod_core::Value<TrainingDetailsTrainingJobDetails>
     {
         fn from(value: TrainingDetailsTrainingJobDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-trainingdetails.html)).
@@ -35878,7 +36390,9 @@ pub mod model_card {
     }
     impl From<TrainingDetails> for hyperpod_core::Value<TrainingDetails> {
         fn from(value: TrainingDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-content.html)).
@@ -35938,7 +36452,9 @@ pub mod model_card {
     }
     impl From<Content> for hyperpod_core::Value<Content> {
         fn from(value: Content) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-usercontext.html)).
@@ -35972,7 +36488,9 @@ pub mod model_card {
     }
     impl From<UserContext> for hyperpod_core::Value<UserContext> {
         fn from(value: UserContext) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -36023,7 +36541,9 @@ pub mod model_card {
     }
     impl From<SecurityConfig> for hyperpod_core::Value<SecurityConfig> {
         fn from(value: SecurityConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-tag.html)).
@@ -36058,7 +36578,9 @@ pub mod model_card {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -36183,7 +36705,7 @@ impl From<ModelExplainabilityJobDefinitionProps>
     for hyperpod_core::Value<ModelExplainabilityJobDefinitionProps>
 {
     fn from(value: ModelExplainabilityJobDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelexplainabilityjobdefinition.html)).
@@ -36821,7 +37343,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-monitoringresources.html)).
@@ -36849,7 +37373,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-modelexplainabilityappspecification.html)).
@@ -36893,7 +37419,9 @@ pub mod model_explainability_job_definition {
         for hyperpod_core::Value<ModelExplainabilityAppSpecification>
     {
         fn from(value: ModelExplainabilityAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-constraintsresource.html)).
@@ -36910,7 +37438,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-modelexplainabilitybaselineconfig.html)).
@@ -36942,7 +37472,9 @@ pub mod model_explainability_job_definition {
         for hyperpod_core::Value<ModelExplainabilityBaselineConfig>
     {
         fn from(value: ModelExplainabilityBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-csv.html)).
@@ -36959,7 +37491,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-json.html)).
@@ -36976,7 +37510,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-datasetformat.html)).
@@ -37001,7 +37537,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelexplainabilityjobdefinition.html)).
@@ -37135,7 +37673,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelexplainabilityjobdefinition.html)).
@@ -37261,7 +37801,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-modelexplainabilityjobinput.html)).
@@ -37290,7 +37832,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<ModelExplainabilityJobInput> for hyperpod_core::Value<ModelExplainabilityJobInput> {
         fn from(value: ModelExplainabilityJobInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelexplainabilityjobdefinition.html)).
@@ -37357,7 +37901,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-monitoringoutput.html)).
@@ -37383,7 +37929,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-monitoringoutputconfig.html)).
@@ -37423,7 +37971,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-vpcconfig.html)).
@@ -37461,7 +38011,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-networkconfig.html)).
@@ -37497,7 +38049,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-stoppingcondition.html)).
@@ -37528,7 +38082,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-tag.html)).
@@ -37563,7 +38119,9 @@ pub mod model_explainability_job_definition {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -37752,7 +38310,7 @@ impl ModelPackageProps {
 }
 impl From<ModelPackageProps> for hyperpod_core::Value<ModelPackageProps> {
     fn from(value: ModelPackageProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -39073,7 +39631,9 @@ pub mod model_package {
     }
     impl From<ModelAccessConfig> for hyperpod_core::Value<ModelAccessConfig> {
         fn from(value: ModelAccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -39146,7 +39706,9 @@ pub mod model_package {
     }
     impl From<S3ModelDataSource> for hyperpod_core::Value<S3ModelDataSource> {
         fn from(value: S3ModelDataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modeldatasource.html)).
@@ -39166,7 +39728,9 @@ pub mod model_package {
     }
     impl From<ModelDataSource> for hyperpod_core::Value<ModelDataSource> {
         fn from(value: ModelDataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -39196,7 +39760,9 @@ pub mod model_package {
         for hyperpod_core::Value<ModelPackageContainerDefinitionModelInput>
     {
         fn from(value: ModelPackageContainerDefinitionModelInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelpackagecontainerdefinition.html)).
@@ -39292,7 +39858,9 @@ pub mod model_package {
         for hyperpod_core::Value<ModelPackageContainerDefinition>
     {
         fn from(value: ModelPackageContainerDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-additionalinferencespecificationdefinition.html)).
@@ -39368,7 +39936,9 @@ pub mod model_package {
         for hyperpod_core::Value<AdditionalInferenceSpecificationDefinition>
     {
         fn from(value: AdditionalInferenceSpecificationDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-filesource.html)).
@@ -39410,7 +39980,9 @@ pub mod model_package {
     }
     impl From<FileSource> for hyperpod_core::Value<FileSource> {
         fn from(value: FileSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-metricssource.html)).
@@ -39452,7 +40024,9 @@ pub mod model_package {
     }
     impl From<MetricsSource> for hyperpod_core::Value<MetricsSource> {
         fn from(value: MetricsSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckbias.html)).
@@ -39488,7 +40062,9 @@ pub mod model_package {
     }
     impl From<DriftCheckBias> for hyperpod_core::Value<DriftCheckBias> {
         fn from(value: DriftCheckBias) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckexplainability.html)).
@@ -39516,7 +40092,9 @@ pub mod model_package {
     }
     impl From<DriftCheckExplainability> for hyperpod_core::Value<DriftCheckExplainability> {
         fn from(value: DriftCheckExplainability) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckmodeldataquality.html)).
@@ -39544,7 +40122,9 @@ pub mod model_package {
     }
     impl From<DriftCheckModelDataQuality> for hyperpod_core::Value<DriftCheckModelDataQuality> {
         fn from(value: DriftCheckModelDataQuality) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckmodelquality.html)).
@@ -39572,7 +40152,9 @@ pub mod model_package {
     }
     impl From<DriftCheckModelQuality> for hyperpod_core::Value<DriftCheckModelQuality> {
         fn from(value: DriftCheckModelQuality) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckbaselines.html)).
@@ -39609,7 +40191,9 @@ pub mod model_package {
     }
     impl From<DriftCheckBaselines> for hyperpod_core::Value<DriftCheckBaselines> {
         fn from(value: DriftCheckBaselines) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-inferencespecification.html)).
@@ -39671,7 +40255,9 @@ pub mod model_package {
     }
     impl From<InferenceSpecification> for hyperpod_core::Value<InferenceSpecification> {
         fn from(value: InferenceSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-metadataproperties.html)).
@@ -39711,7 +40297,9 @@ pub mod model_package {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelapprovalstatus.html)).
@@ -39808,7 +40396,9 @@ pub mod model_package {
     }
     impl From<ModelCard> for hyperpod_core::Value<ModelCard> {
         fn from(value: ModelCard) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-bias.html)).
@@ -39841,7 +40431,9 @@ pub mod model_package {
     }
     impl From<Bias> for hyperpod_core::Value<Bias> {
         fn from(value: Bias) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-explainability.html)).
@@ -39858,7 +40450,9 @@ pub mod model_package {
     }
     impl From<Explainability> for hyperpod_core::Value<Explainability> {
         fn from(value: Explainability) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modeldataquality.html)).
@@ -39886,7 +40480,9 @@ pub mod model_package {
     }
     impl From<ModelDataQuality> for hyperpod_core::Value<ModelDataQuality> {
         fn from(value: ModelDataQuality) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelquality.html)).
@@ -39914,7 +40510,9 @@ pub mod model_package {
     }
     impl From<ModelQuality> for hyperpod_core::Value<ModelQuality> {
         fn from(value: ModelQuality) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelmetrics.html)).
@@ -39951,7 +40549,9 @@ pub mod model_package {
     }
     impl From<ModelMetrics> for hyperpod_core::Value<ModelMetrics> {
         fn from(value: ModelMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -40024,7 +40624,9 @@ pub mod model_package {
     }
     impl From<ModelPackageStatusItem> for hyperpod_core::Value<ModelPackageStatusItem> {
         fn from(value: ModelPackageStatusItem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelpackagestatusdetails.html)).
@@ -40045,7 +40647,9 @@ pub mod model_package {
     }
     impl From<ModelPackageStatusDetails> for hyperpod_core::Value<ModelPackageStatusDetails> {
         fn from(value: ModelPackageStatusDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-securityconfig.html)).
@@ -40071,7 +40675,9 @@ pub mod model_package {
     }
     impl From<SecurityConfig> for hyperpod_core::Value<SecurityConfig> {
         fn from(value: SecurityConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-skipmodelvalidation.html)).
@@ -40131,7 +40737,9 @@ pub mod model_package {
     }
     impl From<SourceAlgorithm> for hyperpod_core::Value<SourceAlgorithm> {
         fn from(value: SourceAlgorithm) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-sourcealgorithmspecification.html)).
@@ -40159,7 +40767,9 @@ pub mod model_package {
     }
     impl From<SourceAlgorithmSpecification> for hyperpod_core::Value<SourceAlgorithmSpecification> {
         fn from(value: SourceAlgorithmSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-tag.html)).
@@ -40194,7 +40804,9 @@ pub mod model_package {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -40309,7 +40921,9 @@ pub mod model_package {
     }
     impl From<S3DataSource> for hyperpod_core::Value<S3DataSource> {
         fn from(value: S3DataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-datasource.html)).
@@ -40337,7 +40951,9 @@ pub mod model_package {
     }
     impl From<DataSource> for hyperpod_core::Value<DataSource> {
         fn from(value: DataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -40419,7 +41035,9 @@ pub mod model_package {
     }
     impl From<TransformInput> for hyperpod_core::Value<TransformInput> {
         fn from(value: TransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -40490,7 +41108,9 @@ pub mod model_package {
     }
     impl From<TransformOutput> for hyperpod_core::Value<TransformOutput> {
         fn from(value: TransformOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-transformresources.html)).
@@ -40532,7 +41152,9 @@ pub mod model_package {
     }
     impl From<TransformResources> for hyperpod_core::Value<TransformResources> {
         fn from(value: TransformResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-transformjobdefinition.html)).
@@ -40604,7 +41226,9 @@ pub mod model_package {
     }
     impl From<TransformJobDefinition> for hyperpod_core::Value<TransformJobDefinition> {
         fn from(value: TransformJobDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-validationprofile.html)).
@@ -40642,7 +41266,9 @@ pub mod model_package {
     }
     impl From<ValidationProfile> for hyperpod_core::Value<ValidationProfile> {
         fn from(value: ValidationProfile) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-validationspecification.html)).
@@ -40680,7 +41306,9 @@ pub mod model_package {
     }
     impl From<ValidationSpecification> for hyperpod_core::Value<ValidationSpecification> {
         fn from(value: ValidationSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -40735,7 +41363,7 @@ impl ModelPackageGroupProps {
 }
 impl From<ModelPackageGroupProps> for hyperpod_core::Value<ModelPackageGroupProps> {
     fn from(value: ModelPackageGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ModelPackageGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackagegroup.html)).
@@ -40953,7 +41581,9 @@ pub mod model_package_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -41068,7 +41698,7 @@ impl ModelQualityJobDefinitionProps {
 }
 impl From<ModelQualityJobDefinitionProps> for hyperpod_core::Value<ModelQualityJobDefinitionProps> {
     fn from(value: ModelQualityJobDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelqualityjobdefinition.html)).
@@ -41892,7 +42522,9 @@ pub mod model_quality_job_definition {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-monitoringresources.html)).
@@ -41920,7 +42552,9 @@ pub mod model_quality_job_definition {
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-problemtype.html)).
@@ -42022,7 +42656,9 @@ pub mod model_quality_job_definition {
     }
     impl From<ModelQualityAppSpecification> for hyperpod_core::Value<ModelQualityAppSpecification> {
         fn from(value: ModelQualityAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-constraintsresource.html)).
@@ -42039,7 +42675,9 @@ pub mod model_quality_job_definition {
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-modelqualitybaselineconfig.html)).
@@ -42069,7 +42707,9 @@ pub mod model_quality_job_definition {
     }
     impl From<ModelQualityBaselineConfig> for hyperpod_core::Value<ModelQualityBaselineConfig> {
         fn from(value: ModelQualityBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-csv.html)).
@@ -42086,7 +42726,9 @@ pub mod model_quality_job_definition {
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-json.html)).
@@ -42103,7 +42745,9 @@ pub mod model_quality_job_definition {
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-datasetformat.html)).
@@ -42128,7 +42772,9 @@ pub mod model_quality_job_definition {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelqualityjobdefinition.html)).
@@ -42277,7 +42923,9 @@ pub mod model_quality_job_definition {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelqualityjobdefinition.html)).
@@ -42418,7 +43066,9 @@ pub mod model_quality_job_definition {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-monitoringgroundtruths3input.html)).
@@ -42446,7 +43096,9 @@ pub mod model_quality_job_definition {
     }
     impl From<MonitoringGroundTruthS3Input> for hyperpod_core::Value<MonitoringGroundTruthS3Input> {
         fn from(value: MonitoringGroundTruthS3Input) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-modelqualityjobinput.html)).
@@ -42494,7 +43146,9 @@ pub mod model_quality_job_definition {
     }
     impl From<ModelQualityJobInput> for hyperpod_core::Value<ModelQualityJobInput> {
         fn from(value: ModelQualityJobInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelqualityjobdefinition.html)).
@@ -42561,7 +43215,9 @@ pub mod model_quality_job_definition {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-monitoringoutput.html)).
@@ -42587,7 +43243,9 @@ pub mod model_quality_job_definition {
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-monitoringoutputconfig.html)).
@@ -42627,7 +43285,9 @@ pub mod model_quality_job_definition {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-vpcconfig.html)).
@@ -42665,7 +43325,9 @@ pub mod model_quality_job_definition {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-networkconfig.html)).
@@ -42701,7 +43363,9 @@ pub mod model_quality_job_definition {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-stoppingcondition.html)).
@@ -42732,7 +43396,9 @@ pub mod model_quality_job_definition {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-tag.html)).
@@ -42767,7 +43433,9 @@ pub mod model_quality_job_definition {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -42849,7 +43517,7 @@ impl MonitoringScheduleProps {
 }
 impl From<MonitoringScheduleProps> for hyperpod_core::Value<MonitoringScheduleProps> {
     fn from(value: MonitoringScheduleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -43824,7 +44492,9 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringExecutionSummary> for hyperpod_core::Value<MonitoringExecutionSummary> {
         fn from(value: MonitoringExecutionSummary) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-constraintsresource.html)).
@@ -43841,7 +44511,9 @@ pub mod monitoring_schedule {
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-statisticsresource.html)).
@@ -43858,7 +44530,9 @@ pub mod monitoring_schedule {
     }
     impl From<StatisticsResource> for hyperpod_core::Value<StatisticsResource> {
         fn from(value: StatisticsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-baselineconfig.html)).
@@ -43888,7 +44562,9 @@ pub mod monitoring_schedule {
     }
     impl From<BaselineConfig> for hyperpod_core::Value<BaselineConfig> {
         fn from(value: BaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringappspecification.html)).
@@ -43950,7 +44626,9 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringAppSpecification> for hyperpod_core::Value<MonitoringAppSpecification> {
         fn from(value: MonitoringAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-csv.html)).
@@ -43967,7 +44645,9 @@ pub mod monitoring_schedule {
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-json.html)).
@@ -43984,7 +44664,9 @@ pub mod monitoring_schedule {
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-datasetformat.html)).
@@ -44009,7 +44691,9 @@ pub mod monitoring_schedule {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -44128,7 +44812,9 @@ pub mod monitoring_schedule {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -44239,7 +44925,9 @@ pub mod monitoring_schedule {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringinput.html)).
@@ -44268,7 +44956,9 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringInput> for hyperpod_core::Value<MonitoringInput> {
         fn from(value: MonitoringInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -44335,7 +45025,9 @@ pub mod monitoring_schedule {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringoutput.html)).
@@ -44361,7 +45053,9 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringoutputconfig.html)).
@@ -44401,7 +45095,9 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-clusterconfig.html)).
@@ -44448,7 +45144,9 @@ pub mod monitoring_schedule {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringresources.html)).
@@ -44476,7 +45174,9 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-vpcconfig.html)).
@@ -44514,7 +45214,9 @@ pub mod monitoring_schedule {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-networkconfig.html)).
@@ -44550,7 +45252,9 @@ pub mod monitoring_schedule {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-stoppingcondition.html)).
@@ -44581,7 +45285,9 @@ pub mod monitoring_schedule {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringjobdefinition.html)).
@@ -44670,7 +45376,9 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringJobDefinition> for hyperpod_core::Value<MonitoringJobDefinition> {
         fn from(value: MonitoringJobDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringtype.html)).
@@ -44748,7 +45456,9 @@ pub mod monitoring_schedule {
     }
     impl From<ScheduleConfig> for hyperpod_core::Value<ScheduleConfig> {
         fn from(value: ScheduleConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringscheduleconfig.html)).
@@ -44790,7 +45500,9 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringScheduleConfig> for hyperpod_core::Value<MonitoringScheduleConfig> {
         fn from(value: MonitoringScheduleConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -44856,7 +45568,9 @@ pub mod monitoring_schedule {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -44997,7 +45711,7 @@ impl NotebookInstanceProps {
 }
 impl From<NotebookInstanceProps> for hyperpod_core::Value<NotebookInstanceProps> {
     fn from(value: NotebookInstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::NotebookInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-notebookinstance.html)).
@@ -45584,7 +46298,9 @@ pub mod notebook_instance {
         for hyperpod_core::Value<InstanceMetadataServiceConfiguration>
     {
         fn from(value: InstanceMetadataServiceConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-notebookinstance.html)).
@@ -46230,7 +46946,9 @@ pub mod notebook_instance {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -46280,7 +46998,7 @@ impl From<NotebookInstanceLifecycleConfigProps>
     for hyperpod_core::Value<NotebookInstanceLifecycleConfigProps>
 {
     fn from(value: NotebookInstanceLifecycleConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::NotebookInstanceLifecycleConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-notebookinstancelifecycleconfig.html)).
@@ -46404,7 +47122,9 @@ pub mod notebook_instance_lifecycle_config {
     }
     impl From<NotebookInstanceLifecycleHook> for hyperpod_core::Value<NotebookInstanceLifecycleHook> {
         fn from(value: NotebookInstanceLifecycleHook) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::NotebookInstanceLifecycleConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-notebookinstancelifecycleconfig-tag.html)).
@@ -46439,7 +47159,9 @@ pub mod notebook_instance_lifecycle_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -46549,7 +47271,7 @@ impl PartnerAppProps {
 }
 impl From<PartnerAppProps> for hyperpod_core::Value<PartnerAppProps> {
     fn from(value: PartnerAppProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::PartnerApp` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-partnerapp.html)).
@@ -46873,7 +47595,9 @@ pub mod partner_app {
     }
     impl From<PartnerAppConfig> for hyperpod_core::Value<PartnerAppConfig> {
         fn from(value: PartnerAppConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-partnerapp.html)).
@@ -46926,7 +47650,9 @@ pub mod partner_app {
     }
     impl From<PartnerAppMaintenanceConfig> for hyperpod_core::Value<PartnerAppMaintenanceConfig> {
         fn from(value: PartnerAppMaintenanceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::PartnerApp` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-partnerapp-tag.html)).
@@ -46961,7 +47687,9 @@ pub mod partner_app {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-partnerapp.html)).
@@ -47065,7 +47793,7 @@ impl PipelineProps {
 }
 impl From<PipelineProps> for hyperpod_core::Value<PipelineProps> {
     fn from(value: PipelineProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Pipeline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-pipeline.html)).
@@ -47263,7 +47991,9 @@ pub mod pipeline {
     }
     impl From<ParallelismConfiguration> for hyperpod_core::Value<ParallelismConfiguration> {
         fn from(value: ParallelismConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Pipeline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-pipeline-tag.html)).
@@ -47298,7 +48028,9 @@ pub mod pipeline {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -47400,7 +48132,7 @@ impl ProcessingJobProps {
 }
 impl From<ProcessingJobProps> for hyperpod_core::Value<ProcessingJobProps> {
     fn from(value: ProcessingJobProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -48523,7 +49255,9 @@ pub mod processing_job {
     }
     impl From<AppSpecification> for hyperpod_core::Value<AppSpecification> {
         fn from(value: AppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-experimentconfig.html)).
@@ -48564,7 +49298,9 @@ pub mod processing_job {
     }
     impl From<ExperimentConfig> for hyperpod_core::Value<ExperimentConfig> {
         fn from(value: ExperimentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-vpcconfig.html)).
@@ -48602,7 +49338,9 @@ pub mod processing_job {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-networkconfig.html)).
@@ -48638,7 +49376,9 @@ pub mod processing_job {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -48776,7 +49516,9 @@ pub mod processing_job {
     }
     impl From<AthenaDatasetDefinition> for hyperpod_core::Value<AthenaDatasetDefinition> {
         fn from(value: AthenaDatasetDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -48966,7 +49708,9 @@ pub mod processing_job {
     }
     impl From<RedshiftDatasetDefinition> for hyperpod_core::Value<RedshiftDatasetDefinition> {
         fn from(value: RedshiftDatasetDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-datasetdefinition.html)).
@@ -49017,7 +49761,9 @@ pub mod processing_job {
     }
     impl From<DatasetDefinition> for hyperpod_core::Value<DatasetDefinition> {
         fn from(value: DatasetDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -49183,7 +49929,9 @@ pub mod processing_job {
     }
     impl From<S3Input> for hyperpod_core::Value<S3Input> {
         fn from(value: S3Input) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-processinginputsobject.html)).
@@ -49232,7 +49980,9 @@ pub mod processing_job {
     }
     impl From<ProcessingInputsObject> for hyperpod_core::Value<ProcessingInputsObject> {
         fn from(value: ProcessingInputsObject) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-featurestoreoutput.html)).
@@ -49263,7 +50013,9 @@ pub mod processing_job {
     }
     impl From<FeatureStoreOutput> for hyperpod_core::Value<FeatureStoreOutput> {
         fn from(value: FeatureStoreOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -49330,7 +50082,9 @@ pub mod processing_job {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-processingoutputsobject.html)).
@@ -49382,7 +50136,9 @@ pub mod processing_job {
     }
     impl From<ProcessingOutputsObject> for hyperpod_core::Value<ProcessingOutputsObject> {
         fn from(value: ProcessingOutputsObject) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-processingoutputconfig.html)).
@@ -49419,7 +50175,9 @@ pub mod processing_job {
     }
     impl From<ProcessingOutputConfig> for hyperpod_core::Value<ProcessingOutputConfig> {
         fn from(value: ProcessingOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -49827,7 +50585,9 @@ pub mod processing_job {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-processingresources.html)).
@@ -49855,7 +50615,9 @@ pub mod processing_job {
     }
     impl From<ProcessingResources> for hyperpod_core::Value<ProcessingResources> {
         fn from(value: ProcessingResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-stoppingcondition.html)).
@@ -49886,7 +50648,9 @@ pub mod processing_job {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-tag.html)).
@@ -49921,7 +50685,9 @@ pub mod processing_job {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -49989,7 +50755,7 @@ impl ProjectProps {
 }
 impl From<ProjectProps> for hyperpod_core::Value<ProjectProps> {
     fn from(value: ProjectProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Project` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-project.html)).
@@ -50394,7 +51160,9 @@ pub mod project {
         for hyperpod_core::Value<ServiceCatalogProvisionedProductDetails>
     {
         fn from(value: ServiceCatalogProvisionedProductDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Project` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-project-provisioningparameter.html)).
@@ -50429,7 +51197,9 @@ pub mod project {
     }
     impl From<ProvisioningParameter> for hyperpod_core::Value<ProvisioningParameter> {
         fn from(value: ProvisioningParameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Project` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-project.html)).
@@ -50481,7 +51251,9 @@ pub mod project {
         for hyperpod_core::Value<ServiceCatalogProvisioningDetails>
     {
         fn from(value: ServiceCatalogProvisioningDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Project` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-project-tag.html)).
@@ -50516,7 +51288,9 @@ pub mod project {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -50586,7 +51360,7 @@ impl SpaceProps {
 }
 impl From<SpaceProps> for hyperpod_core::Value<SpaceProps> {
     fn from(value: SpaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-space.html)).
@@ -51196,7 +51970,9 @@ pub mod space {
     }
     impl From<OwnershipSettings> for hyperpod_core::Value<OwnershipSettings> {
         fn from(value: OwnershipSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-apptype.html)).
@@ -51487,7 +52263,9 @@ pub mod space {
     }
     impl From<ResourceSpec> for hyperpod_core::Value<ResourceSpec> {
         fn from(value: ResourceSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-spacecodeeditorappsettings.html)).
@@ -51508,7 +52286,9 @@ pub mod space {
     }
     impl From<SpaceCodeEditorAppSettings> for hyperpod_core::Value<SpaceCodeEditorAppSettings> {
         fn from(value: SpaceCodeEditorAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-efsfilesystem.html)).
@@ -51534,7 +52314,9 @@ pub mod space {
     }
     impl From<EFSFileSystem> for hyperpod_core::Value<EFSFileSystem> {
         fn from(value: EFSFileSystem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-fsxlustrefilesystem.html)).
@@ -51560,7 +52342,9 @@ pub mod space {
     }
     impl From<FSxLustreFileSystem> for hyperpod_core::Value<FSxLustreFileSystem> {
         fn from(value: FSxLustreFileSystem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-s3filesystem.html)).
@@ -51577,7 +52361,9 @@ pub mod space {
     }
     impl From<S3FileSystem> for hyperpod_core::Value<S3FileSystem> {
         fn from(value: S3FileSystem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-customfilesystem.html)).
@@ -51612,7 +52398,9 @@ pub mod space {
     }
     impl From<CustomFileSystem> for hyperpod_core::Value<CustomFileSystem> {
         fn from(value: CustomFileSystem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-coderepository.html)).
@@ -51638,7 +52426,9 @@ pub mod space {
     }
     impl From<CodeRepository> for hyperpod_core::Value<CodeRepository> {
         fn from(value: CodeRepository) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-spacejupyterlabappsettings.html)).
@@ -51667,7 +52457,9 @@ pub mod space {
     }
     impl From<SpaceJupyterLabAppSettings> for hyperpod_core::Value<SpaceJupyterLabAppSettings> {
         fn from(value: SpaceJupyterLabAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-jupyterserverappsettings.html)).
@@ -51697,7 +52489,9 @@ pub mod space {
     }
     impl From<JupyterServerAppSettings> for hyperpod_core::Value<JupyterServerAppSettings> {
         fn from(value: JupyterServerAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-customimage.html)).
@@ -51743,7 +52537,9 @@ pub mod space {
     }
     impl From<CustomImage> for hyperpod_core::Value<CustomImage> {
         fn from(value: CustomImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-kernelgatewayappsettings.html)).
@@ -51779,7 +52575,9 @@ pub mod space {
     }
     impl From<KernelGatewayAppSettings> for hyperpod_core::Value<KernelGatewayAppSettings> {
         fn from(value: KernelGatewayAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-remoteaccess.html)).
@@ -51860,7 +52658,9 @@ pub mod space {
     }
     impl From<EbsStorageSettings> for hyperpod_core::Value<EbsStorageSettings> {
         fn from(value: EbsStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-spacestoragesettings.html)).
@@ -51881,7 +52681,9 @@ pub mod space {
     }
     impl From<SpaceStorageSettings> for hyperpod_core::Value<SpaceStorageSettings> {
         fn from(value: SpaceStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-spacesettings.html)).
@@ -51962,7 +52764,9 @@ pub mod space {
     }
     impl From<SpaceSettings> for hyperpod_core::Value<SpaceSettings> {
         fn from(value: SpaceSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-space.html)).
@@ -52017,7 +52821,9 @@ pub mod space {
     }
     impl From<SpaceSharingSettings> for hyperpod_core::Value<SpaceSharingSettings> {
         fn from(value: SpaceSharingSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-tag.html)).
@@ -52052,7 +52858,9 @@ pub mod space {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -52110,7 +52918,7 @@ impl StudioLifecycleConfigProps {
 }
 impl From<StudioLifecycleConfigProps> for hyperpod_core::Value<StudioLifecycleConfigProps> {
     fn from(value: StudioLifecycleConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::StudioLifecycleConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-studiolifecycleconfig.html)).
@@ -52339,7 +53147,9 @@ pub mod studio_lifecycle_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -52426,7 +53236,7 @@ impl TrialComponentProps {
 }
 impl From<TrialComponentProps> for hyperpod_core::Value<TrialComponentProps> {
     fn from(value: TrialComponentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::TrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-trialcomponent.html)).
@@ -52731,7 +53541,9 @@ pub mod trial_component {
     }
     impl From<TrialComponentArtifact> for hyperpod_core::Value<TrialComponentArtifact> {
         fn from(value: TrialComponentArtifact) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::TrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-trialcomponent-metadataproperties.html)).
@@ -52771,7 +53583,9 @@ pub mod trial_component {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::TrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-trialcomponent-trialcomponentparametervalue.html)).
@@ -52799,7 +53613,9 @@ pub mod trial_component {
     }
     impl From<TrialComponentParameterValue> for hyperpod_core::Value<TrialComponentParameterValue> {
         fn from(value: TrialComponentParameterValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-trialcomponent.html)).
@@ -52860,7 +53676,9 @@ pub mod trial_component {
     }
     impl From<TrialComponentStatus> for hyperpod_core::Value<TrialComponentStatus> {
         fn from(value: TrialComponentStatus) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::TrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-trialcomponent.html)).
@@ -52895,7 +53713,9 @@ pub mod trial_component {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -52959,7 +53779,7 @@ impl UserProfileProps {
 }
 impl From<UserProfileProps> for hyperpod_core::Value<UserProfileProps> {
     fn from(value: UserProfileProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -54081,7 +54901,9 @@ pub mod user_profile {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -54155,7 +54977,9 @@ pub mod user_profile {
     }
     impl From<CustomImage> for hyperpod_core::Value<CustomImage> {
         fn from(value: CustomImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-appinstancetype.html)).
@@ -54754,7 +55578,9 @@ pub mod user_profile {
     }
     impl From<ResourceSpec> for hyperpod_core::Value<ResourceSpec> {
         fn from(value: ResourceSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-codeeditorappsettings.html)).
@@ -54797,7 +55623,9 @@ pub mod user_profile {
     }
     impl From<CodeEditorAppSettings> for hyperpod_core::Value<CodeEditorAppSettings> {
         fn from(value: CodeEditorAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-efsfilesystemconfig.html)).
@@ -54832,7 +55660,9 @@ pub mod user_profile {
     }
     impl From<EFSFileSystemConfig> for hyperpod_core::Value<EFSFileSystemConfig> {
         fn from(value: EFSFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-fsxlustrefilesystemconfig.html)).
@@ -54869,7 +55699,9 @@ pub mod user_profile {
     }
     impl From<FSxLustreFileSystemConfig> for hyperpod_core::Value<FSxLustreFileSystemConfig> {
         fn from(value: FSxLustreFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-s3filesystemconfig.html)).
@@ -54894,7 +55726,9 @@ pub mod user_profile {
     }
     impl From<S3FileSystemConfig> for hyperpod_core::Value<S3FileSystemConfig> {
         fn from(value: S3FileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-customfilesystemconfig.html)).
@@ -54932,7 +55766,9 @@ pub mod user_profile {
     }
     impl From<CustomFileSystemConfig> for hyperpod_core::Value<CustomFileSystemConfig> {
         fn from(value: CustomFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-customposixuserconfig.html)).
@@ -54967,7 +55803,9 @@ pub mod user_profile {
     }
     impl From<CustomPosixUserConfig> for hyperpod_core::Value<CustomPosixUserConfig> {
         fn from(value: CustomPosixUserConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-coderepository.html)).
@@ -54993,7 +55831,9 @@ pub mod user_profile {
     }
     impl From<CodeRepository> for hyperpod_core::Value<CodeRepository> {
         fn from(value: CodeRepository) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-emrsettings.html)).
@@ -55023,7 +55863,9 @@ pub mod user_profile {
     }
     impl From<EmrSettings> for hyperpod_core::Value<EmrSettings> {
         fn from(value: EmrSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-jupyterlabappsettings.html)).
@@ -55078,7 +55920,9 @@ pub mod user_profile {
     }
     impl From<JupyterLabAppSettings> for hyperpod_core::Value<JupyterLabAppSettings> {
         fn from(value: JupyterLabAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-jupyterserverappsettings.html)).
@@ -55108,7 +55952,9 @@ pub mod user_profile {
     }
     impl From<JupyterServerAppSettings> for hyperpod_core::Value<JupyterServerAppSettings> {
         fn from(value: JupyterServerAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-kernelgatewayappsettings.html)).
@@ -55144,7 +55990,9 @@ pub mod user_profile {
     }
     impl From<KernelGatewayAppSettings> for hyperpod_core::Value<KernelGatewayAppSettings> {
         fn from(value: KernelGatewayAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -55227,7 +56075,9 @@ pub mod user_profile {
     }
     impl From<RStudioServerProAppSettings> for hyperpod_core::Value<RStudioServerProAppSettings> {
         fn from(value: RStudioServerProAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -55290,7 +56140,9 @@ pub mod user_profile {
     }
     impl From<SharingSettings> for hyperpod_core::Value<SharingSettings> {
         fn from(value: SharingSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-defaultebsstoragesettings.html)).
@@ -55331,7 +56183,9 @@ pub mod user_profile {
     }
     impl From<DefaultEbsStorageSettings> for hyperpod_core::Value<DefaultEbsStorageSettings> {
         fn from(value: DefaultEbsStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-defaultspacestoragesettings.html)).
@@ -55353,7 +56207,9 @@ pub mod user_profile {
     }
     impl From<DefaultSpaceStorageSettings> for hyperpod_core::Value<DefaultSpaceStorageSettings> {
         fn from(value: DefaultSpaceStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -55553,7 +56409,9 @@ pub mod user_profile {
     }
     impl From<HiddenSageMakerImage> for hyperpod_core::Value<HiddenSageMakerImage> {
         fn from(value: HiddenSageMakerImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-studiowebportalsettings.html)).
@@ -55596,7 +56454,9 @@ pub mod user_profile {
     }
     impl From<StudioWebPortalSettings> for hyperpod_core::Value<StudioWebPortalSettings> {
         fn from(value: StudioWebPortalSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-usersettings.html)).
@@ -55717,7 +56577,9 @@ pub mod user_profile {
     }
     impl From<UserSettings> for hyperpod_core::Value<UserSettings> {
         fn from(value: UserSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -55787,7 +56649,7 @@ impl WorkforceProps {
 }
 impl From<WorkforceProps> for hyperpod_core::Value<WorkforceProps> {
     fn from(value: WorkforceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Workforce` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-workforce.html)).
@@ -56188,7 +57050,9 @@ pub mod workforce {
     }
     impl From<CognitoConfig> for hyperpod_core::Value<CognitoConfig> {
         fn from(value: CognitoConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-workforce.html)).
@@ -56299,7 +57163,9 @@ pub mod workforce {
     }
     impl From<OidcConfig> for hyperpod_core::Value<OidcConfig> {
         fn from(value: OidcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Workforce` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workforce-sourceipconfig.html)).
@@ -56325,7 +57191,9 @@ pub mod workforce {
     }
     impl From<SourceIpConfig> for hyperpod_core::Value<SourceIpConfig> {
         fn from(value: SourceIpConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Workforce` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workforce-tag.html)).
@@ -56360,7 +57228,9 @@ pub mod workforce {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Workforce` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workforce-workforcevpcconfigrequest.html)).
@@ -56388,7 +57258,9 @@ pub mod workforce {
     }
     impl From<WorkforceVpcConfigRequest> for hyperpod_core::Value<WorkforceVpcConfigRequest> {
         fn from(value: WorkforceVpcConfigRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -56455,7 +57327,7 @@ impl WorkteamProps {
 }
 impl From<WorkteamProps> for hyperpod_core::Value<WorkteamProps> {
     fn from(value: WorkteamProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-workteam.html)).
@@ -56742,7 +57614,9 @@ pub mod workteam {
     }
     impl From<CognitoMemberDefinition> for hyperpod_core::Value<CognitoMemberDefinition> {
         fn from(value: CognitoMemberDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workteam-oidcmemberdefinition.html)).
@@ -56770,7 +57644,9 @@ pub mod workteam {
     }
     impl From<OidcMemberDefinition> for hyperpod_core::Value<OidcMemberDefinition> {
         fn from(value: OidcMemberDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workteam-memberdefinition.html)).
@@ -56800,7 +57676,9 @@ pub mod workteam {
     }
     impl From<MemberDefinition> for hyperpod_core::Value<MemberDefinition> {
         fn from(value: MemberDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workteam-notificationconfiguration.html)).
@@ -56831,7 +57709,9 @@ pub mod workteam {
     }
     impl From<NotificationConfiguration> for hyperpod_core::Value<NotificationConfiguration> {
         fn from(value: NotificationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workteam-tag.html)).
@@ -56866,7 +57746,9 @@ pub mod workteam {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }

@@ -43,7 +43,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SecretsManager::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-resourcepolicy.html)).
@@ -221,7 +221,7 @@ impl RotationScheduleProps {
 }
 impl From<RotationScheduleProps> for hyperpod_core::Value<RotationScheduleProps> {
     fn from(value: RotationScheduleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SecretsManager::RotationSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-rotationschedule.html)).
@@ -514,7 +514,9 @@ pub mod rotation_schedule {
         for hyperpod_core::Value<ExternalSecretRotationMetadataItem>
     {
         fn from(value: ExternalSecretRotationMetadataItem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SecretsManager::RotationSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-rotationschedule-hostedrotationlambda.html)).
@@ -614,7 +616,9 @@ pub mod rotation_schedule {
     }
     impl From<HostedRotationLambda> for hyperpod_core::Value<HostedRotationLambda> {
         fn from(value: HostedRotationLambda) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SecretsManager::RotationSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-rotationschedule-rotationrules.html)).
@@ -650,7 +654,9 @@ pub mod rotation_schedule {
     }
     impl From<RotationRules> for hyperpod_core::Value<RotationRules> {
         fn from(value: RotationRules) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -708,7 +714,7 @@ impl SecretProps {
 }
 impl From<SecretProps> for hyperpod_core::Value<SecretProps> {
     fn from(value: SecretProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SecretsManager::Secret` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secret.html)).
@@ -1047,7 +1053,9 @@ pub mod secret {
     }
     impl From<GenerateSecretString> for hyperpod_core::Value<GenerateSecretString> {
         fn from(value: GenerateSecretString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SecretsManager::Secret` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-secret-replicaregion.html)).
@@ -1082,7 +1090,9 @@ pub mod secret {
     }
     impl From<ReplicaRegion> for hyperpod_core::Value<ReplicaRegion> {
         fn from(value: ReplicaRegion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SecretsManager::Secret` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-secret-tag.html)).
@@ -1117,7 +1127,9 @@ pub mod secret {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1159,7 +1171,7 @@ impl SecretTargetAttachmentProps {
 }
 impl From<SecretTargetAttachmentProps> for hyperpod_core::Value<SecretTargetAttachmentProps> {
     fn from(value: SecretTargetAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SecretsManager::SecretTargetAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secrettargetattachment.html)).

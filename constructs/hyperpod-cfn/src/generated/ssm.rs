@@ -155,7 +155,7 @@ impl AssociationProps {
 }
 impl From<AssociationProps> for hyperpod_core::Value<AssociationProps> {
     fn from(value: AssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::Association` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-association.html)).
@@ -563,7 +563,9 @@ pub mod association {
     }
     impl From<S3OutputLocation> for hyperpod_core::Value<S3OutputLocation> {
         fn from(value: S3OutputLocation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::Association` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-association-instanceassociationoutputlocation.html)).
@@ -585,7 +587,9 @@ pub mod association {
         for hyperpod_core::Value<InstanceAssociationOutputLocation>
     {
         fn from(value: InstanceAssociationOutputLocation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-association.html)).
@@ -645,7 +649,9 @@ pub mod association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::Association` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-association-target.html)).
@@ -680,7 +686,9 @@ pub mod association {
     }
     impl From<Target> for hyperpod_core::Value<Target> {
         fn from(value: Target) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -741,7 +749,7 @@ impl CloudConnectorProps {
 }
 impl From<CloudConnectorProps> for hyperpod_core::Value<CloudConnectorProps> {
     fn from(value: CloudConnectorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-cloudconnector.html)).
@@ -1096,7 +1104,9 @@ pub mod cloud_connector {
     }
     impl From<AzureSubscription> for hyperpod_core::Value<AzureSubscription> {
         fn from(value: AzureSubscription) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-cloudconnector-configurationtargets.html)).
@@ -1124,7 +1134,9 @@ pub mod cloud_connector {
     }
     impl From<ConfigurationTargets> for hyperpod_core::Value<ConfigurationTargets> {
         fn from(value: ConfigurationTargets) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-cloudconnector-azureconfiguration.html)).
@@ -1179,7 +1191,9 @@ pub mod cloud_connector {
     }
     impl From<AzureConfiguration> for hyperpod_core::Value<AzureConfiguration> {
         fn from(value: AzureConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-cloudconnector-cloudconnectorconfiguration.html)).
@@ -1210,7 +1224,9 @@ pub mod cloud_connector {
     }
     impl From<CloudConnectorConfiguration> for hyperpod_core::Value<CloudConnectorConfiguration> {
         fn from(value: CloudConnectorConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-cloudconnector-tag.html)).
@@ -1245,7 +1261,9 @@ pub mod cloud_connector {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -1332,7 +1350,7 @@ impl DocumentProps {
 }
 impl From<DocumentProps> for hyperpod_core::Value<DocumentProps> {
     fn from(value: DocumentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::Document` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-document.html)).
@@ -1642,7 +1660,9 @@ pub mod document {
     }
     impl From<AttachmentsSource> for hyperpod_core::Value<AttachmentsSource> {
         fn from(value: AttachmentsSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-document.html)).
@@ -1756,7 +1776,9 @@ pub mod document {
     }
     impl From<DocumentRequires> for hyperpod_core::Value<DocumentRequires> {
         fn from(value: DocumentRequires) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::Document` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-document-tag.html)).
@@ -1778,7 +1800,9 @@ pub mod document {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-document.html)).
@@ -1897,7 +1921,7 @@ impl MaintenanceWindowProps {
 }
 impl From<MaintenanceWindowProps> for hyperpod_core::Value<MaintenanceWindowProps> {
     fn from(value: MaintenanceWindowProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::MaintenanceWindow` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-maintenancewindow.html)).
@@ -2136,7 +2160,9 @@ pub mod maintenance_window {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -2196,7 +2222,7 @@ impl MaintenanceWindowTargetProps {
 }
 impl From<MaintenanceWindowTargetProps> for hyperpod_core::Value<MaintenanceWindowTargetProps> {
     fn from(value: MaintenanceWindowTargetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::MaintenanceWindowTarget` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-maintenancewindowtarget.html)).
@@ -2423,7 +2449,9 @@ pub mod maintenance_window_target {
     }
     impl From<Targets> for hyperpod_core::Value<Targets> {
         fn from(value: Targets) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -2536,7 +2564,7 @@ impl MaintenanceWindowTaskProps {
 }
 impl From<MaintenanceWindowTaskProps> for hyperpod_core::Value<MaintenanceWindowTaskProps> {
     fn from(value: MaintenanceWindowTaskProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-maintenancewindowtask.html)).
@@ -3087,7 +3115,9 @@ pub mod maintenance_window_task {
     }
     impl From<LoggingInfo> for hyperpod_core::Value<LoggingInfo> {
         fn from(value: LoggingInfo) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-target.html)).
@@ -3122,7 +3152,9 @@ pub mod maintenance_window_task {
     }
     impl From<Target> for hyperpod_core::Value<Target> {
         fn from(value: Target) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-maintenancewindowautomationparameters.html)).
@@ -3152,7 +3184,9 @@ pub mod maintenance_window_task {
         for hyperpod_core::Value<MaintenanceWindowAutomationParameters>
     {
         fn from(value: MaintenanceWindowAutomationParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-maintenancewindowlambdaparameters.html)).
@@ -3185,7 +3219,9 @@ pub mod maintenance_window_task {
         for hyperpod_core::Value<MaintenanceWindowLambdaParameters>
     {
         fn from(value: MaintenanceWindowLambdaParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-cloudwatchoutputconfig.html)).
@@ -3215,7 +3251,9 @@ pub mod maintenance_window_task {
     }
     impl From<CloudWatchOutputConfig> for hyperpod_core::Value<CloudWatchOutputConfig> {
         fn from(value: CloudWatchOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-notificationconfig.html)).
@@ -3260,7 +3298,9 @@ pub mod maintenance_window_task {
     }
     impl From<NotificationConfig> for hyperpod_core::Value<NotificationConfig> {
         fn from(value: NotificationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-maintenancewindowruncommandparameters.html)).
@@ -3345,7 +3385,9 @@ pub mod maintenance_window_task {
         for hyperpod_core::Value<MaintenanceWindowRunCommandParameters>
     {
         fn from(value: MaintenanceWindowRunCommandParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-maintenancewindowstepfunctionsparameters.html)).
@@ -3369,7 +3411,9 @@ pub mod maintenance_window_task {
         for hyperpod_core::Value<MaintenanceWindowStepFunctionsParameters>
     {
         fn from(value: MaintenanceWindowStepFunctionsParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-taskinvocationparameters.html)).
@@ -3417,7 +3461,9 @@ pub mod maintenance_window_task {
     }
     impl From<TaskInvocationParameters> for hyperpod_core::Value<TaskInvocationParameters> {
         fn from(value: TaskInvocationParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-maintenancewindowtask.html)).
@@ -3515,7 +3561,7 @@ impl OpsItemProps {
 }
 impl From<OpsItemProps> for hyperpod_core::Value<OpsItemProps> {
     fn from(value: OpsItemProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::OpsItem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-opsitem.html)).
@@ -3817,7 +3863,9 @@ pub mod ops_item {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -3894,7 +3942,7 @@ impl ParameterProps {
 }
 impl From<ParameterProps> for hyperpod_core::Value<ParameterProps> {
     fn from(value: ParameterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::Parameter` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-parameter.html)).
@@ -4255,7 +4303,7 @@ impl PatchBaselineProps {
 }
 impl From<PatchBaselineProps> for hyperpod_core::Value<PatchBaselineProps> {
     fn from(value: PatchBaselineProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-patchbaseline.html)).
@@ -4821,7 +4869,9 @@ pub mod patch_baseline {
     }
     impl From<PatchFilter> for hyperpod_core::Value<PatchFilter> {
         fn from(value: PatchFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-patchbaseline-patchfiltergroup.html)).
@@ -4841,7 +4891,9 @@ pub mod patch_baseline {
     }
     impl From<PatchFilterGroup> for hyperpod_core::Value<PatchFilterGroup> {
         fn from(value: PatchFilterGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-patchbaseline-rule.html)).
@@ -4888,7 +4940,9 @@ pub mod patch_baseline {
     }
     impl From<Rule> for hyperpod_core::Value<Rule> {
         fn from(value: Rule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-patchbaseline-rulegroup.html)).
@@ -4908,7 +4962,9 @@ pub mod patch_baseline {
     }
     impl From<RuleGroup> for hyperpod_core::Value<RuleGroup> {
         fn from(value: RuleGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-patchbaseline.html)).
@@ -5092,7 +5148,9 @@ pub mod patch_baseline {
     }
     impl From<PatchSource> for hyperpod_core::Value<PatchSource> {
         fn from(value: PatchSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-patchbaseline-tag.html)).
@@ -5127,7 +5185,9 @@ pub mod patch_baseline {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5213,7 +5273,7 @@ impl ResourceDataSyncProps {
 }
 impl From<ResourceDataSyncProps> for hyperpod_core::Value<ResourceDataSyncProps> {
     fn from(value: ResourceDataSyncProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::ResourceDataSync` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-resourcedatasync.html)).
@@ -5556,7 +5616,9 @@ pub mod resource_data_sync {
     }
     impl From<S3Destination> for hyperpod_core::Value<S3Destination> {
         fn from(value: S3Destination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::ResourceDataSync` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-resourcedatasync-awsorganizationssource.html)).
@@ -5597,7 +5659,9 @@ pub mod resource_data_sync {
     }
     impl From<AwsOrganizationsSource> for hyperpod_core::Value<AwsOrganizationsSource> {
         fn from(value: AwsOrganizationsSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
     /// A property type of `AWS::SSM::ResourceDataSync` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-resourcedatasync-syncsource.html)).
@@ -5648,7 +5712,9 @@ pub mod resource_data_sync {
     }
     impl From<SyncSource> for hyperpod_core::Value<SyncSource> {
         fn from(value: SyncSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
+                value.into_properties(),
+            )))
         }
     }
 }
@@ -5685,7 +5751,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-resourcepolicy.html)).
@@ -5825,7 +5891,7 @@ impl ServiceSettingProps {
 }
 impl From<ServiceSettingProps> for hyperpod_core::Value<ServiceSettingProps> {
     fn from(value: ServiceSettingProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
     }
 }
 /// `AWS::SSM::ServiceSetting` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-servicesetting.html)).
