@@ -479,6 +479,23 @@ struct DeployTwice {
     second_calls: usize,
 }
 
+impl DeployTwice {
+    /// Both deploys, a line each.
+    fn print(&self) {
+        println!(
+            "  first deploy: {:.1} s, {} API calls",
+            self.first.as_secs_f64(),
+            self.first_calls
+        );
+        println!(
+            "  no-op redeploy: {:.2} s, {} API calls ({:.1} per stack)",
+            self.second.as_secs_f64(),
+            self.second_calls,
+            self.second_calls as f64 / self.stacks.max(1) as f64
+        );
+    }
+}
+
 /// Bootstraps, deploys and deploys again `app` to a fresh local moto server through its own
 /// command line (the release binary, `AWS_ENDPOINT_URL` set, `env` added), counting the API
 /// calls moto served. `None` when moto is not installed.
@@ -573,17 +590,7 @@ fn bench_deploy_teams(root: &Path) -> Result<()> {
         "deploy of hyperpod-org with {teams} teams ({} stacks, five accounts) to moto through its command line:",
         run.stacks
     );
-    println!(
-        "  first deploy: {:.1} s, {} API calls",
-        run.first.as_secs_f64(),
-        run.first_calls
-    );
-    println!(
-        "  no-op redeploy: {:.2} s, {} API calls ({:.1} per stack)",
-        run.second.as_secs_f64(),
-        run.second_calls,
-        run.second_calls as f64 / run.stacks.max(1) as f64
-    );
+    run.print();
     Ok(())
 }
 
@@ -610,17 +617,7 @@ fn bench_deploy_stack_sets(root: &Path) -> Result<()> {
         "deploy of hyperpod-org with {teams} teams, the roles as StackSets ({} stacks and StackSets) to moto:",
         run.stacks
     );
-    println!(
-        "  first deploy: {:.1} s, {} API calls",
-        run.first.as_secs_f64(),
-        run.first_calls
-    );
-    println!(
-        "  no-op redeploy: {:.2} s, {} API calls ({:.1} per stack)",
-        run.second.as_secs_f64(),
-        run.second_calls,
-        run.second_calls as f64 / run.stacks.max(1) as f64
-    );
+    run.print();
     Ok(())
 }
 

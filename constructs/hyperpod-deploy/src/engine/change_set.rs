@@ -80,23 +80,30 @@ pub(super) fn change_set_name(
     parameters: &BTreeMap<String, String>,
     stack: &StackManifest,
 ) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    for part in [
+    let digest = content_digest(&[
         change_set_type.as_str(),
         &stack.stack_name,
         template,
         &serde_json::to_string(parameters).expect("parameters serialize"),
         &serde_json::to_string(&stack.tags).expect("tags serialize"),
-    ] {
+    ]);
+    format!("{prefix}-{digest}")
+}
+
+/// Twenty hex digits of the SHA-256 of `parts` (each with its length, so that no two
+/// different lists of parts meet): the content part of the names and idempotency tokens
+/// the engine derives from what a call does.
+pub(super) fn content_digest(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in parts {
         hash.update(part.len().to_le_bytes());
         hash.update(part.as_bytes());
     }
-    let digest: String = hash.finalize()[..10]
+    hash.finalize()[..10]
         .iter()
         .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("{prefix}-{digest}")
+        .collect()
 }
 
 /// Creates a change set (or finds the one an earlier attempt of the same change made) and

@@ -473,15 +473,13 @@ fn operation_id(
     after: &str,
     attempt: u32,
 ) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
     let targets = match operation {
         Operation::Update => String::new(),
         Operation::CreateInstances(units, regions) | Operation::DeleteInstances(units, regions) => {
             format!("{}|{}", units.join(","), regions.join(","))
         }
     };
-    for part in [
+    let digest = super::change_set::content_digest(&[
         stack.stack_name.as_str(),
         operation.action(),
         stack.template_sha256.as_str(),
@@ -489,14 +487,7 @@ fn operation_id(
         &serde_json::to_string(options_of(stack)).expect("StackSet options serialize"),
         &targets,
         after,
-    ] {
-        hash.update(part.len().to_le_bytes());
-        hash.update(part.as_bytes());
-    }
-    let digest: String = hash.finalize()[..10]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    ]);
     let id = format!("hyperpod-{}-{digest}", operation.action());
     if attempt > 1 {
         format!("{id}-{attempt}")
