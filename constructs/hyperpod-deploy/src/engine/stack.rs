@@ -43,6 +43,36 @@ impl Approved {
             ..Approved::default()
         }
     }
+
+    /// What a change does beyond this approval, one phrase each: the replacements, the
+    /// widened grants and the deletions among those given that the plan did not show.
+    pub(super) fn exceeded_by<'a>(
+        &self,
+        replaced: impl IntoIterator<Item = &'a str>,
+        widened: impl IntoIterator<Item = &'a str>,
+        removed: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<String> {
+        let unshown = |items: Vec<&'a str>, approved: &BTreeSet<String>| -> Vec<&'a str> {
+            items
+                .into_iter()
+                .filter(|item| !approved.contains(*item))
+                .collect()
+        };
+        let replaced = unshown(replaced.into_iter().collect(), &self.replacements);
+        let widened = unshown(widened.into_iter().collect(), &self.widened);
+        let removed = unshown(removed.into_iter().collect(), &self.removals);
+        let mut out = Vec::new();
+        if !replaced.is_empty() {
+            out.push(format!("replaces {}", replaced.join(", ")));
+        }
+        if !widened.is_empty() {
+            out.push(format!("widens {} permission(s)", widened.len()));
+        }
+        if !removed.is_empty() {
+            out.push(format!("deletes {}", removed.join(", ")));
+        }
+        out
+    }
 }
 
 /// Deploys one stack; returns the outcome and the outputs.
@@ -379,40 +409,16 @@ pub(super) async fn deploy_with_change_set(
     }
     // What the change set shows beyond the approved plan: a replacement only
     // CloudFormation could tell, or a parameter a producer changed in this run.
-    let mut unapproved = Vec::new();
-    let new_replacements: Vec<&String> = replacements
-        .iter()
-        .filter(|r| !approved.replacements.contains(*r))
-        .collect();
-    if !new_replacements.is_empty() {
-        unapproved.push(format!(
-            "replaces {}",
-            new_replacements
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    let new_grants: Vec<&String> = changes
-        .widened
-        .iter()
-        .filter(|g| !approved.widened.contains(*g))
-        .collect();
-    if !new_grants.is_empty() {
-        unapproved.push(format!("widens {} permission(s)", new_grants.len()));
-    }
-    let new_removals: Vec<&str> = described
-        .changes()
-        .iter()
-        .filter_map(|c| c.resource_change())
-        .filter(|r| r.action().is_some_and(|a| a.as_str() == "Remove"))
-        .filter_map(|r| r.logical_resource_id())
-        .filter(|id| !approved.removals.contains(*id))
-        .collect();
-    if !new_removals.is_empty() {
-        unapproved.push(format!("deletes {}", new_removals.join(", ")));
-    }
+    let mut unapproved = approved.exceeded_by(
+        replacements.iter().map(String::as_str),
+        changes.widened.iter().map(String::as_str),
+        described
+            .changes()
+            .iter()
+            .filter_map(|c| c.resource_change())
+            .filter(|r| r.action().is_some_and(|a| a.as_str() == "Remove"))
+            .filter_map(|r| r.logical_resource_id()),
+    );
     if !approved.changes_expected && options.require_approval == RequireApproval::AnyChange {
         unapproved.push("changes, where the plan showed it unchanged".to_owned());
     }

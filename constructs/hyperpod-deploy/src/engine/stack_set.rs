@@ -616,11 +616,12 @@ impl Template<'_> {
     }
 }
 
-/// Runs `operation` to its end, `after` being the StackSet's latest operation. An
-/// operation another run or person started is waited for first (a StackSet runs one at a
-/// time); an operation id already used is this very operation, started by an attempt whose
-/// answer was lost: it is followed, or, when it ended in failure, started again under a new
-/// id (which retries the accounts it failed in).
+/// Runs `operation` to its end, `after` being the StackSet's latest operation, and returns
+/// the id of the operation it followed (the StackSet's latest now). An operation another
+/// run or person started is waited for first (a StackSet runs one at a time); an operation
+/// id already used is this very operation, started by an attempt whose answer was lost: it
+/// is followed, or, when it ended in failure, started again under a new id (which retries
+/// the accounts it failed in).
 async fn run(
     client: &CloudFormation,
     stack: &StackManifest,
@@ -628,7 +629,7 @@ async fn run(
     after: &str,
     template: &Template<'_>,
     options: &DeployOptions,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let mut attempt = 1;
     let mut waits = 0;
     loop {
@@ -639,11 +640,12 @@ async fn run(
                     stack,
                     format!("StackSet operation {started}: {}", operation.describe()),
                 );
-                return follow(client, stack, &started, options).await;
+                follow(client, stack, &started, options).await?;
+                return Ok(started);
             }
             Err(failure) if is(&failure, "OperationIdAlreadyExistsException") => {
                 match operation_status(client, stack, &id).await? {
-                    StackSetOperationStatus::Succeeded => return Ok(()),
+                    StackSetOperationStatus::Succeeded => return Ok(id),
                     StackSetOperationStatus::Failed | StackSetOperationStatus::Stopped => {
                         attempt += 1;
                     }
@@ -654,7 +656,8 @@ async fn run(
                                 "an earlier attempt of this operation ({id}) is under way; following it"
                             ),
                         );
-                        return follow(client, stack, &id, options).await;
+                        follow(client, stack, &id, options).await?;
+                        return Ok(id);
                     }
                 }
             }
@@ -990,15 +993,12 @@ pub(super) async fn deploy_stack_set(
     let mut changed = created;
 
     if settings.needs_update() {
-        run(client, stack, Operation::Update, &after, template, options).await?;
+        after = run(client, stack, Operation::Update, &after, template, options).await?;
         changed = true;
-        after = wait_for_other_operations(client, stack, options)
-            .await?
-            .latest;
     }
     if !settings.units_added.is_empty() {
         let regions = &set.regions;
-        run(
+        after = run(
             client,
             stack,
             Operation::CreateInstances(&settings.units_added, regions),
@@ -1008,9 +1008,6 @@ pub(super) async fn deploy_stack_set(
         )
         .await?;
         changed = true;
-        after = wait_for_other_operations(client, stack, options)
-            .await?
-            .latest;
     }
     let present_units: Vec<String> = set
         .organizational_units
@@ -1019,7 +1016,7 @@ pub(super) async fn deploy_stack_set(
         .cloned()
         .collect();
     if !settings.regions_added.is_empty() && !present_units.is_empty() {
-        run(
+        after = run(
             client,
             stack,
             Operation::CreateInstances(&present_units, &settings.regions_added),
@@ -1029,13 +1026,10 @@ pub(super) async fn deploy_stack_set(
         )
         .await?;
         changed = true;
-        after = wait_for_other_operations(client, stack, options)
-            .await?
-            .latest;
     }
     if !settings.units_left.is_empty() {
         let regions: Vec<String> = found.regions.iter().cloned().collect();
-        run(
+        after = run(
             client,
             stack,
             Operation::DeleteInstances(&settings.units_left, &regions),
@@ -1045,9 +1039,6 @@ pub(super) async fn deploy_stack_set(
         )
         .await?;
         changed = true;
-        after = wait_for_other_operations(client, stack, options)
-            .await?
-            .latest;
     }
     if !settings.regions_left.is_empty() {
         let units: Vec<String> = found.organizational_units.iter().cloned().collect();
@@ -1089,38 +1080,17 @@ fn unapproved(
         return Vec::new();
     }
     let changes = crate::diff::diff(Some(&deployed.template), wanted);
-    let mut out = Vec::new();
-    let replaced: Vec<&str> = changes
-        .replaced()
-        .into_iter()
-        .filter(|id| !approved.replacements.contains(*id))
-        .collect();
-    if !replaced.is_empty() {
-        out.push(format!("replaces {}", replaced.join(", ")));
-    }
-    let widened: Vec<String> = changes
-        .widened
-        .iter()
-        .cloned()
-        .chain(settings.widenings())
-        .filter(|grant| !approved.widened.contains(grant))
-        .collect();
-    if !widened.is_empty() {
-        out.push(format!(
-            "widens {} permission(s) or reach(es)",
-            widened.len()
-        ));
-    }
-    let removed: Vec<String> = changes
-        .removed
-        .iter()
-        .map(|(id, _)| id.clone())
-        .chain(settings.removals())
-        .filter(|id| !approved.removals.contains(id))
-        .collect();
-    if !removed.is_empty() {
-        out.push(format!("deletes {}", removed.join(", ")));
-    }
+    let (widenings, removals) = (settings.widenings(), settings.removals());
+    let mut out = approved.exceeded_by(
+        changes.replaced(),
+        changes.widened.iter().chain(&widenings).map(String::as_str),
+        changes
+            .removed
+            .iter()
+            .map(|(id, _)| id)
+            .chain(&removals)
+            .map(String::as_str),
+    );
     if !approved.changes_expected && settings.any() {
         out.push("changes, where the plan showed it unchanged".to_owned());
     }
