@@ -1075,6 +1075,23 @@ async fn a_stack_left_waiting_for_review_by_an_earlier_run_is_taken_over() {
     assert_eq!(summary.outcome("data/Storage"), Some(&Outcome::Deployed));
 }
 
+/// `hyperpod-org` with these teams and options, placed by `record` when given, written
+/// below `out`: the new placement record and the assembly's folder.
+pub(crate) fn write_org(
+    out: &std::path::Path,
+    teams: Vec<usize>,
+    options: &hyperpod_org::OrgOptions,
+    record: Option<&hyperpod_core::Placement>,
+) -> (hyperpod_core::Placement, PathBuf) {
+    let app = hyperpod_org::app_with_options(teams, options);
+    if let Some(record) = record {
+        app.set_placement(record.clone());
+    }
+    let assembly = app.synth().unwrap();
+    let folder = assembly.write_to(out).unwrap();
+    (assembly.placement, folder)
+}
+
 /// Small shards of `hyperpod-org`: two teams per shard in the cluster's account.
 pub(crate) fn small_shards() -> hyperpod_core::Sharding {
     hyperpod_core::Sharding {
@@ -1090,14 +1107,12 @@ async fn shards_deploy_and_a_new_team_changes_one_shard_per_account_and_a_lost_r
     };
     let base = moto.base().await;
     let out = tempfile::tempdir().unwrap();
+    let org = hyperpod_org::OrgOptions {
+        sharding: small_shards(),
+        ..hyperpod_org::OrgOptions::default()
+    };
     let synth = |teams: Vec<usize>, record: Option<&hyperpod_core::Placement>| {
-        let app = hyperpod_org::app_with(teams, &small_shards());
-        if let Some(record) = record {
-            app.set_placement(record.clone());
-        }
-        let assembly = app.synth().unwrap();
-        let folder = assembly.write_to(out.path()).unwrap();
-        (assembly.placement, folder)
+        write_org(out.path(), teams, &org, record)
     };
     let (record, folder) = synth(vec![1, 2, 3, 4], None);
     let bootstrapped = engine::bootstrap(&base, &folder, &options()).await.unwrap();

@@ -13,7 +13,7 @@ use hyperpod_deploy::engine::{self, DeployOptions, Outcome};
 use hyperpod_org::{BUSINESS_UNIT_ACCOUNTS, OrgOptions, RolesStackSet};
 use indexmap::IndexMap;
 
-use crate::deploy::{Moto, options, small_shards};
+use crate::deploy::{Moto, options, small_shards, write_org};
 
 /// The organization's management account in these tests, which administers the StackSet.
 const MANAGEMENT: &str = "666666666666";
@@ -362,6 +362,30 @@ fn what_a_stack_set_cannot_deploy_is_refused_at_synthesis() {
 }
 
 #[test]
+fn the_manifest_says_whether_resources_reach_every_account() {
+    let (app, stack) = stack_set_app(StackSetDeployment::new(&[UNIT]));
+    let team = Construct::new(&stack, "Team");
+    team.node().confine_to_account("222222222222");
+    wait_handle(&team, "Confined");
+    let confined_only = app.synth().unwrap();
+    let set = confined_only.manifest.stacks[0].stack_set.clone().unwrap();
+    assert_eq!(set.accounts, ["222222222222"]);
+    assert!(!set.unconfined_resources);
+    let template = confined_only.template("org/Roles").unwrap();
+    assert!(template["Resources"]["StackSetPlaceholder"].is_object());
+
+    wait_handle(&stack, "Everywhere");
+    let with_unconfined = app.synth().unwrap();
+    let set = with_unconfined.manifest.stacks[0]
+        .stack_set
+        .clone()
+        .unwrap();
+    assert!(set.unconfined_resources);
+    let template = with_unconfined.template("org/Roles").unwrap();
+    assert!(template["Resources"].get("StackSetPlaceholder").is_none());
+}
+
+#[test]
 fn deploy_account_tells_where_a_scope_deploys() {
     let (_app, stack) = stack_set_app(StackSetDeployment::new(&[UNIT]));
     let team = Construct::new(&stack, "Team");
@@ -535,14 +559,9 @@ async fn the_roles_stack_set_reaches_each_units_account_and_converges() {
     };
     let base = moto.base().await;
     let out = tempfile::tempdir().unwrap();
+    let org = stack_set_options();
     let synth = |teams: Vec<usize>, record: Option<&hyperpod_core::Placement>| {
-        let app = hyperpod_org::app_with_options(teams, &stack_set_options());
-        if let Some(record) = record {
-            app.set_placement(record.clone());
-        }
-        let assembly = app.synth().unwrap();
-        let folder = assembly.write_to(out.path()).unwrap();
-        (assembly.placement, folder)
+        write_org(out.path(), teams, &org, record)
     };
     let (record, folder) = synth(vec![1, 2, 3, 4], None);
     let bootstrapped = engine::bootstrap(&base, &folder, &options()).await.unwrap();

@@ -166,20 +166,6 @@ impl Synthesizer {
             .resources
             .values()
             .all(|resource| resource.get("Condition").is_some());
-        // A resource with a condition of its own may still reach every account; only
-        // confinement says it does not.
-        self.stacks[position].unconfined_resources = body.resources.len()
-            > self.stacks[position]
-                .confined_accounts
-                .iter()
-                .map(|account| {
-                    let name = account_condition(account);
-                    body.resources
-                        .values()
-                        .filter(|resource| resource["Condition"] == name.as_str())
-                        .count()
-                })
-                .sum::<usize>();
         if every_resource_confined {
             if body.resources.contains_key(STACK_SET_PLACEHOLDER) {
                 self.problem(stack.node(), "duplicate_logical_id", format!("`{STACK_SET_PLACEHOLDER}` is the placeholder of the StackSet's accounts without resources, and an element of the stack has the same logical id; rename that element"));
@@ -256,17 +242,21 @@ impl Synthesizer {
             out.insert("Condition".into(), Json::String(name));
         }
         self.check_global_names(node, position, &data.type_name, &properties);
-        if self.stacks[position].is_stack_set()
-            && let Some(account) = node.confined_account()
-        {
-            if data.condition.is_some() {
-                self.problem(node, "condition_in_confined_scope", format!("this resource has a condition of its own and is confined to account {account}, which is a condition too; CloudFormation takes one per resource: drop its condition, or declare it outside the confined scope"));
-            } else {
-                out.insert(
-                    "Condition".into(),
-                    Json::String(account_condition(&account)),
-                );
-                self.stacks[position].confined_accounts.insert(account);
+        if self.stacks[position].is_stack_set() {
+            match node.confined_account() {
+                // A resource with a condition of its own may still reach every account;
+                // only confinement says it does not.
+                None => self.stacks[position].unconfined_resources = true,
+                Some(account) if data.condition.is_some() => {
+                    self.problem(node, "condition_in_confined_scope", format!("this resource has a condition of its own and is confined to account {account}, which is a condition too; CloudFormation takes one per resource: drop its condition, or declare it outside the confined scope"));
+                }
+                Some(account) => {
+                    out.insert(
+                        "Condition".into(),
+                        Json::String(account_condition(&account)),
+                    );
+                    self.stacks[position].confined_accounts.insert(account);
+                }
             }
         }
         let depends_on = self.depends_on(node, &data.depends_on, position, &referenced);
