@@ -106,7 +106,7 @@ impl Stage {
         let account_ok = env.account.len() == 12 && env.account.chars().all(|c| c.is_ascii_digit());
         let region_ok = is_valid_region(&env.region);
         let Environment { account, region } = env.clone();
-        let node = app.node.add_child(id, NodeKind::Stage(StageData { env }));
+        let node = app.node.add_child(id, NodeKind::Stage(Box::new(StageData { env })));
         if !account_ok {
             node.report(
                 "invalid_account",
@@ -214,13 +214,13 @@ impl Stack {
         let protected_stack_set = props.stack_set.is_some() && props.termination_protection;
         let node = stage.node.add_child(
             id,
-            NodeKind::Stack(StackData {
+            NodeKind::Stack(Box::new(StackData {
                 props: StackProps {
                     stack_name: Some(name.clone()),
                     ..props
                 },
                 dependencies: Vec::new(),
-            }),
+            })),
         );
         if let Some(problem) = sharding_problem {
             node.report("invalid_sharding", problem);

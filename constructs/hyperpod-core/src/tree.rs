@@ -44,8 +44,9 @@ pub(crate) struct NodeData {
 
 pub(crate) enum NodeKind {
     App { name: String },
-    Stage(StageData),
-    Stack(StackData),
+    // Boxed, as elements are: a node is one slot of the arena, and most nodes are elements.
+    Stage(Box<StageData>),
+    Stack(Box<StackData>),
     Construct,
     Element(Box<Element>),
     Asset(Box<crate::asset::AssetData>),

@@ -28,6 +28,9 @@ impl Synthesizer {
             .expect("a JSON value always serializes");
         // Reopened to add the outputs: the closing `\n}` is written back at assembly.
         head.truncate(head.len() - 2);
+        // Every stack's head is held until assembly; the slack of the buffer's doubling
+        // would be about a third of them.
+        head.shrink_to_fit();
         FrozenTemplate {
             head,
             outputs,
@@ -97,15 +100,20 @@ impl Synthesizer {
             self.report_generated_collisions(position, &generated);
             let node = self.stacks[position].stack.node().clone();
             let output_count = outputs.len();
-            if !outputs.is_empty() {
+            const OUTPUTS_KEY: &[u8] = b",\n  \"Outputs\": ";
+            const END: &[u8] = b"\n}\n";
+            if outputs.is_empty() {
+                head.reserve_exact(END.len());
+            } else {
                 // The section as serde_json writes it one level in: every line indented.
                 let section = serde_json::to_string_pretty(&Json::Object(outputs))
                     .expect("a JSON value always serializes")
                     .replace('\n', "\n  ");
-                head.extend_from_slice(b",\n  \"Outputs\": ");
+                head.reserve_exact(OUTPUTS_KEY.len() + section.len() + END.len());
+                head.extend_from_slice(OUTPUTS_KEY);
                 head.extend_from_slice(section.as_bytes());
             }
-            head.extend_from_slice(b"\n}\n");
+            head.extend_from_slice(END);
             let bytes = head;
 
             let counts = [
