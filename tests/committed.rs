@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use hyperpod_core::{
-    App, CfnCondition, CfnMapping, CfnOutput, CfnParameter, CfnResource, Expr, OutputProps,
-    ParameterProps, ParameterType, Placement, Pseudo, TagFormat, Tags, Value, fns,
+    App, CfnCondition, CfnMapping, CfnOutput, CfnParameter, CfnResource, Expr, ExprMap,
+    OutputProps, ParameterProps, ParameterType, Placement, Pseudo, TagFormat, Tags, Value, fns,
 };
 use indexmap::IndexMap;
 use serde_json::json;
@@ -210,7 +210,7 @@ fn what_synthesis_generates_passes_cfn_lint() {
         "Logs",
         "AWS::Logs::LogGroup",
         TagFormat::KeyValueList,
-        IndexMap::new(),
+        ExprMap::new(),
     );
     log_group.set_property(
         "RetentionInDays",
@@ -258,7 +258,7 @@ fn what_synthesis_generates_passes_cfn_lint() {
         "Logs",
         "AWS::Logs::LogGroup",
         TagFormat::KeyValueList,
-        IndexMap::new(),
+        ExprMap::new(),
     );
     reader_logs.set_property(
         "LogGroupName",
@@ -275,7 +275,7 @@ fn what_synthesis_generates_passes_cfn_lint() {
         "Logs",
         "AWS::Logs::LogGroup",
         TagFormat::KeyValueList,
-        IndexMap::new(),
+        ExprMap::new(),
     );
     remote.set_property(
         "LogGroupName",

@@ -6,12 +6,11 @@
 use std::process::Command;
 
 use hyperpod_core::{
-    App, CfnOutput, CfnResource, Concurrency, Construct, Environment, Expr, OutputProps, Scope,
-    Stack, StackProps, StackSetCaller, StackSetDeployment, Stage, TagFormat, Value,
+    App, CfnOutput, CfnResource, Concurrency, Construct, Environment, Expr, ExprMap, OutputProps,
+    Scope, Stack, StackProps, StackSetCaller, StackSetDeployment, Stage, TagFormat, Value,
 };
 use hyperpod_deploy::engine::{self, DeployOptions, Outcome};
 use hyperpod_org::{BUSINESS_UNIT_ACCOUNTS, OrgOptions, RolesStackSet};
-use indexmap::IndexMap;
 
 use crate::deploy::{Moto, options, small_shards, write_org};
 
@@ -216,7 +215,7 @@ fn wait_handle(scope: &impl Scope, id: &str) -> CfnResource {
         id,
         "AWS::CloudFormation::WaitConditionHandle",
         TagFormat::NotTaggable,
-        IndexMap::new(),
+        ExprMap::new(),
     )
 }
 
@@ -339,7 +338,7 @@ fn what_a_stack_set_cannot_deploy_is_refused_at_synthesis() {
         "Role",
         "AWS::IAM::Role",
         TagFormat::KeyValueList,
-        IndexMap::new(),
+        ExprMap::new(),
     );
     role.set_property("RoleName", Expr::from("team-role"));
     role.set_property(

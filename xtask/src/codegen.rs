@@ -1240,7 +1240,7 @@ fn struct_code(name: &str, fields: &[Field], module: &str) -> String {
         .collect();
     let _ = writeln!(
         code,
-        "impl {name} {{\n    /// The properties as template values, absent ones left out.\n    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {{\n        crate::properties([{}])\n    }}\n}}\nimpl From<{name}> for hyperpod_core::Value<{name}> {{\n    fn from(value: {name}) -> Self {{\n        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))\n    }}\n}}",
+        "impl {name} {{\n    /// The properties as template values, absent ones left out.\n    pub fn into_properties(self) -> hyperpod_core::ExprMap {{\n        crate::properties([{}])\n    }}\n}}\nimpl From<{name}> for hyperpod_core::Value<{name}> {{\n    fn from(value: {name}) -> Self {{\n        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))\n    }}\n}}",
         entries.join(", ")
     );
     code

@@ -61,8 +61,7 @@ mod generated;
 
 pub use generated::*;
 
-use hyperpod_core::{CfnResource, Expr, Scope};
-use indexmap::IndexMap;
+use hyperpod_core::{CfnResource, Expr, ExprMap, Scope};
 
 /// The escape hatch with the schema's checks: declares a resource from literal JSON
 /// properties. When the type belongs to an enabled service, its schema is attached (so
@@ -86,11 +85,9 @@ pub fn raw(
 }
 
 /// The properties of a generated struct as template values, leaving out absent ones.
-pub(crate) fn properties<const N: usize>(
-    entries: [(&str, Option<Expr>); N],
-) -> IndexMap<String, Expr> {
+pub(crate) fn properties<const N: usize>(entries: [(&'static str, Option<Expr>); N]) -> ExprMap {
     entries
         .into_iter()
-        .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+        .filter_map(|(name, value)| Some((name, value?)))
         .collect()
 }

@@ -73,4 +73,4 @@ pub use stack_set::{
 pub use synth::{AssemblyFile, CloudAssembly, SuppressedFinding, limits};
 pub use tree::{Node, Scope};
 pub use validation::{Issue, Problem, SynthError};
-pub use value::{Expr, Pseudo, StackOutputRef, Value, fns};
+pub use value::{Expr, ExprMap, MapKey, Pseudo, StackOutputRef, Value, fns};

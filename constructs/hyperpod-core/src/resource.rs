@@ -1,22 +1,20 @@
 //! Resources: a type, typed properties and the resource attributes.
 
-use indexmap::IndexMap;
-
 use crate::condition::CfnCondition;
 use crate::element::{ElementBody, TemplateElement, add_element};
 use crate::schema::ResourceSpec;
 use crate::tree::{Node, NodeRef, Scope};
-use crate::value::{Expr, Value};
+use crate::value::{Expr, ExprMap, Value};
 
 pub(crate) struct ResourceData {
     pub(crate) type_name: String,
-    pub(crate) properties: IndexMap<String, Expr>,
+    pub(crate) properties: ExprMap,
     pub(crate) overrides: Vec<PropertyOverride>,
     pub(crate) depends_on: Vec<NodeRef>,
     pub(crate) deletion_policy: Option<DeletionPolicy>,
     pub(crate) update_replace_policy: Option<DeletionPolicy>,
     pub(crate) condition: Option<NodeRef>,
-    pub(crate) metadata: IndexMap<String, Expr>,
+    pub(crate) metadata: ExprMap,
     pub(crate) tag_format: TagFormat,
     pub(crate) spec: Option<SpecAttachment>,
 }
@@ -85,7 +83,7 @@ impl CfnResource {
         id: &str,
         type_name: &str,
         tag_format: TagFormat,
-        properties: IndexMap<String, Expr>,
+        properties: ExprMap,
     ) -> CfnResource {
         let node = add_element(
             scope,
@@ -98,7 +96,7 @@ impl CfnResource {
                 deletion_policy: None,
                 update_replace_policy: None,
                 condition: None,
-                metadata: IndexMap::new(),
+                metadata: ExprMap::new(),
                 tag_format,
                 spec: None,
             }),
@@ -131,8 +129,8 @@ impl CfnResource {
                     .collect(),
                 false,
             ),
-            serde_json::Value::Null => (IndexMap::new(), false),
-            _ => (IndexMap::new(), true),
+            serde_json::Value::Null => (ExprMap::new(), false),
+            _ => (ExprMap::new(), true),
         };
         let resource = CfnResource::new(scope, id, type_name, tag_format, properties);
         if not_an_object {

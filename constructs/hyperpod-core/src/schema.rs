@@ -191,11 +191,11 @@ impl Checker {
     }
 
     fn check_string(&self, rule: &Rule, value: &Json, path: &str, issues: &mut Vec<Issue>) {
-        let text = match value {
-            Json::String(s) => s.clone(),
+        let text: std::borrow::Cow<'_, str> = match value {
+            Json::String(s) => s.as_str().into(),
             // CloudFormation turns scalars into strings where a string is expected.
-            Json::Number(n) => n.to_string(),
-            Json::Bool(b) => b.to_string(),
+            Json::Number(n) => n.to_string().into(),
+            Json::Bool(b) => b.to_string().into(),
             _ => {
                 self.report(
                     issues,
@@ -206,10 +206,7 @@ impl Checker {
                 return;
             }
         };
-        if self.check_enums
-            && !rule.enum_values.is_empty()
-            && !rule.enum_values.contains(&text.as_str())
-        {
+        if self.check_enums && !rule.enum_values.is_empty() && !rule.enum_values.contains(&&*text) {
             let shown: Vec<&str> = rule.enum_values.iter().take(12).copied().collect();
             let more = if rule.enum_values.len() > shown.len() {
                 ", ..."
@@ -253,7 +250,7 @@ impl Checker {
         }
         if let Some(pattern) = rule.pattern
             && let Some(regex) = compiled(pattern)
-            && regex.is_match(&text).is_ok_and(|matched| !matched)
+            && regex.is_match(&*text).is_ok_and(|matched| !matched)
         {
             self.report(
                 issues,

@@ -291,7 +291,7 @@ pub(crate) fn expr_size(expr: &Expr, depth: usize) -> usize {
                 Shape::Object(
                     variables
                         .iter()
-                        .map(|(name, value)| (name.as_str(), Shape::Expr(value)))
+                        .map(|(name, value)| (name, Shape::Expr(value)))
                         .collect(),
                 ),
             ]),

@@ -106,7 +106,9 @@ impl Stage {
         let account_ok = env.account.len() == 12 && env.account.chars().all(|c| c.is_ascii_digit());
         let region_ok = is_valid_region(&env.region);
         let Environment { account, region } = env.clone();
-        let node = app.node.add_child(id, NodeKind::Stage(Box::new(StageData { env })));
+        let node = app
+            .node
+            .add_child(id, NodeKind::Stage(Box::new(StageData { env })));
         if !account_ok {
             node.report(
                 "invalid_account",
@@ -367,7 +369,9 @@ impl Tags {
             );
         }
         self.node.with_mut(|data| {
-            data.tags.insert(key.to_owned(), value.to_owned());
+            data.extras_mut()
+                .tags
+                .insert(key.to_owned(), value.to_owned());
         });
     }
 }

@@ -31,6 +31,13 @@ pub(crate) struct NodeData {
     pub(crate) parent: Option<usize>,
     pub(crate) children: Vec<usize>,
     pub(crate) kind: NodeKind,
+    /// What only some nodes carry, boxed: a node is one slot of the arena, and a large app
+    /// has tens of thousands.
+    extras: Option<Box<NodeExtras>>,
+}
+
+#[derive(Default)]
+pub(crate) struct NodeExtras {
     pub(crate) issues: Vec<Issue>,
     pub(crate) validations: Vec<Validation>,
     pub(crate) tags: IndexMap<String, String>,
@@ -40,6 +47,28 @@ pub(crate) struct NodeData {
     pub(crate) shard_unit: Option<String>,
     /// The account this node and everything below it deploy to, in a StackSet.
     pub(crate) confined_account: Option<String>,
+}
+
+impl NodeData {
+    fn new(id: String, parent: Option<usize>, kind: NodeKind) -> NodeData {
+        NodeData {
+            id,
+            parent,
+            children: Vec::new(),
+            kind,
+            extras: None,
+        }
+    }
+
+    /// What the node carries beyond its place in the tree, if anything.
+    pub(crate) fn extras(&self) -> Option<&NodeExtras> {
+        self.extras.as_deref()
+    }
+
+    /// The same, to change it (created empty on first use).
+    pub(crate) fn extras_mut(&mut self) -> &mut NodeExtras {
+        self.extras.get_or_insert_with(Box::default)
+    }
 }
 
 pub(crate) enum NodeKind {
@@ -116,20 +145,13 @@ impl Scope for Node {
 impl Node {
     pub(crate) fn new_root(name: &str) -> Node {
         let tree = Tree {
-            nodes: vec![NodeData {
-                id: String::new(),
-                parent: None,
-                children: Vec::new(),
-                kind: NodeKind::App {
+            nodes: vec![NodeData::new(
+                String::new(),
+                None,
+                NodeKind::App {
                     name: name.to_owned(),
                 },
-                issues: Vec::new(),
-                validations: Vec::new(),
-                tags: IndexMap::new(),
-                suppressions: Vec::new(),
-                shard_unit: None,
-                confined_account: None,
-            }],
+            )],
             placement: crate::shard::Placement::default(),
         };
         Node {
@@ -152,18 +174,8 @@ impl Node {
         let index = {
             let mut tree = self.tree.borrow_mut();
             let index = tree.nodes.len();
-            tree.nodes.push(NodeData {
-                id: id.to_owned(),
-                parent: Some(self.index),
-                children: Vec::new(),
-                kind,
-                issues: Vec::new(),
-                validations: Vec::new(),
-                tags: IndexMap::new(),
-                suppressions: Vec::new(),
-                shard_unit: None,
-                confined_account: None,
-            });
+            tree.nodes
+                .push(NodeData::new(id.to_owned(), Some(self.index), kind));
             tree.nodes[self.index].children.push(index);
             index
         };
@@ -300,12 +312,12 @@ impl Node {
     /// change, in lowercase without a trailing period.
     pub fn report(&self, code: impl Into<String>, message: impl Into<String>) {
         let issue = Issue::new(code, message);
-        self.with_mut(|data| data.issues.push(issue));
+        self.with_mut(|data| data.extras_mut().issues.push(issue));
     }
 
     /// Records every issue of a check (such as a policy document's) on this node.
     pub fn report_all(&self, issues: impl IntoIterator<Item = Issue>) {
-        self.with_mut(|data| data.issues.extend(issues));
+        self.with_mut(|data| data.extras_mut().issues.extend(issues));
     }
 
     /// Accepts a finding of the security rule pack ([`crate::rules::RULES`]) on this node
@@ -327,7 +339,8 @@ impl Node {
             );
         }
         self.with_mut(|data| {
-            data.suppressions
+            data.extras_mut()
+                .suppressions
                 .push((rule.to_owned(), reason.trim().to_owned()))
         });
     }
@@ -346,7 +359,7 @@ impl Node {
             );
             return;
         }
-        self.with_mut(|data| data.shard_unit = Some(key.to_owned()));
+        self.with_mut(|data| data.extras_mut().shard_unit = Some(key.to_owned()));
     }
 
     /// The key of the unit this node belongs to: its own or its nearest marked scope's
@@ -357,7 +370,7 @@ impl Node {
             if node.is_stack() {
                 return None;
             }
-            if let Some(key) = node.with(|data| data.shard_unit.clone()) {
+            if let Some(key) = node.with(|data| data.extras()?.shard_unit.clone()) {
                 return Some(key);
             }
             current = node.scope();
@@ -391,7 +404,7 @@ impl Node {
             );
             return;
         }
-        self.with_mut(|data| data.confined_account = Some(account.to_owned()));
+        self.with_mut(|data| data.extras_mut().confined_account = Some(account.to_owned()));
     }
 
     /// The account this node is confined to: its own or its nearest confined scope's below
@@ -402,7 +415,7 @@ impl Node {
             if node.is_stack() {
                 return None;
             }
-            if let Some(account) = node.with(|data| data.confined_account.clone()) {
+            if let Some(account) = node.with(|data| data.extras()?.confined_account.clone()) {
                 return Some(account);
             }
             current = node.scope();
@@ -429,7 +442,11 @@ impl Node {
         let mut found = Vec::new();
         let mut current = Some(self.clone());
         while let Some(node) = current {
-            found.extend(node.with(|data| data.suppressions.clone()));
+            found.extend(node.with(|data| {
+                data.extras()
+                    .map(|extras| extras.suppressions.clone())
+                    .unwrap_or_default()
+            }));
             current = node.scope();
         }
         found
@@ -441,7 +458,7 @@ impl Node {
     /// The check should capture values, not [`Node`] handles: a handle captured here keeps
     /// the whole tree alive.
     pub fn add_validation(&self, check: impl Fn() -> Vec<Issue> + 'static) {
-        self.with_mut(|data| data.validations.push(Box::new(check)));
+        self.with_mut(|data| data.extras_mut().validations.push(Box::new(check)));
     }
 
     pub(crate) fn is_asset(&self) -> bool {

@@ -5,6 +5,7 @@
 //! `Expr` with the type CloudFormation will see once the value is resolved, so that a
 //! list-valued attribute cannot be passed where a string is expected.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use indexmap::IndexMap;
@@ -25,8 +26,8 @@ pub enum Expr {
     String(String),
     /// A list of values.
     List(Vec<Expr>),
-    /// An object with keys in declaration order (boxed, so that every value stays small).
-    Map(Box<IndexMap<String, Expr>>),
+    /// An object with keys in declaration order.
+    Map(ExprMap),
     /// `Ref` to a resource or parameter, or the value of an output (in another stack).
     Ref(NodeRef),
     /// `Fn::GetAtt` on a resource.
@@ -35,7 +36,7 @@ pub enum Expr {
     Pseudo(Pseudo),
     /// `Fn::Sub` with a template and its variables. Variables are typed values; the
     /// template may also name pseudo parameters (`${AWS::Region}`).
-    Sub(String, Box<IndexMap<String, Expr>>),
+    Sub(String, Box<ExprMap>),
     /// `Fn::Join` with a delimiter and a list.
     Join(String, Box<Expr>),
     /// `Fn::Select` with an index and a list.
@@ -56,6 +57,170 @@ pub enum Expr {
     Cidr(Box<Expr>, Box<Expr>, Box<Expr>),
     /// `Fn::FindInMap` in a mapping with a top-level and a second-level key.
     FindInMap(NodeRef, Box<Expr>, Box<Expr>),
+}
+
+/// The key of an [`ExprMap`] entry. A key the code spells out (`"Effect"`) is borrowed and
+/// costs no allocation; most keys of a template are property names.
+pub type MapKey = Cow<'static, str>;
+
+/// The entries of an object value, in declaration order.
+///
+/// Objects in templates are small (a resource's properties, a policy statement), and a
+/// large app holds hundreds of thousands of them, so this is a list searched in order
+/// rather than a hash map: each entry costs its key and value and nothing else. Inserting
+/// a key that is already present replaces its value in place, as a map does.
+#[derive(Clone, Debug, Default)]
+pub struct ExprMap {
+    entries: Vec<(MapKey, Expr)>,
+}
+
+impl ExprMap {
+    /// An empty object.
+    pub fn new() -> ExprMap {
+        ExprMap::default()
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| k == key)
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Expr> {
+        self.position(key).map(|at| &self.entries[at].1)
+    }
+
+    /// The value of `key`, to change it.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Expr> {
+        self.position(key).map(|at| &mut self.entries[at].1)
+    }
+
+    /// Whether `key` has an entry.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Sets `key` to `value`: in place when the key is present (returning the old value),
+    /// otherwise as the last entry.
+    pub fn insert(&mut self, key: impl Into<MapKey>, value: Expr) -> Option<Expr> {
+        let key = key.into();
+        match self.position(&key) {
+            Some(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
+            None => {
+                // Objects are built once and rarely grow past a few entries: room for one
+                // more at a time keeps them exactly as large as they are.
+                if self.entries.len() < 8 {
+                    self.entries.reserve_exact(1);
+                }
+                self.entries.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// The value of `key`, inserted from `default` when absent.
+    pub fn get_or_insert_with(
+        &mut self,
+        key: impl Into<MapKey>,
+        default: impl FnOnce() -> Expr,
+    ) -> &mut Expr {
+        let key = key.into();
+        let at = match self.position(&key) {
+            Some(at) => at,
+            None => {
+                self.entries.push((key, default()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[at].1
+    }
+
+    /// Removes `key`, keeping the order of the other entries.
+    pub fn remove(&mut self, key: &str) -> Option<Expr> {
+        self.position(key).map(|at| self.entries.remove(at).1)
+    }
+
+    /// The entries in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Expr)> + DoubleEndedIterator {
+        self.into_iter()
+    }
+
+    /// The entries in order, their values changeable.
+    pub fn iter_mut(&mut self) -> impl ExactSizeIterator<Item = (&str, &mut Expr)> {
+        self.entries.iter_mut().map(|(key, value)| (&**key, value))
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.entries.iter().map(|(key, _)| &**key)
+    }
+
+    /// The values in order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &Expr> {
+        self.entries.iter().map(|(_, value)| value)
+    }
+
+    /// The values in order, changeable.
+    pub fn values_mut(&mut self) -> impl ExactSizeIterator<Item = &mut Expr> {
+        self.entries.iter_mut().map(|(_, value)| value)
+    }
+}
+
+impl<K: Into<MapKey>> FromIterator<(K, Expr)> for ExprMap {
+    /// The entries in order; a key given twice keeps its first place and its last value.
+    fn from_iter<I: IntoIterator<Item = (K, Expr)>>(entries: I) -> ExprMap {
+        let entries = entries.into_iter();
+        let mut map = ExprMap {
+            entries: Vec::with_capacity(entries.size_hint().0),
+        };
+        map.extend(entries);
+        map
+    }
+}
+
+impl<K: Into<MapKey>> Extend<(K, Expr)> for ExprMap {
+    fn extend<I: IntoIterator<Item = (K, Expr)>>(&mut self, entries: I) {
+        for (key, value) in entries {
+            let key = key.into();
+            match self.position(&key) {
+                Some(at) => self.entries[at].1 = value,
+                None => self.entries.push((key, value)),
+            }
+        }
+    }
+}
+
+/// An entry of an [`ExprMap`] as iteration gives it.
+type EntryRef<'a> = (&'a str, &'a Expr);
+
+impl<'a> IntoIterator for &'a ExprMap {
+    type Item = EntryRef<'a>;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (MapKey, Expr)>,
+        fn(&'a (MapKey, Expr)) -> EntryRef<'a>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(key, value)| (&**key, value))
+    }
+}
+
+impl IntoIterator for ExprMap {
+    type Item = (MapKey, Expr);
+    type IntoIter = std::vec::IntoIter<(MapKey, Expr)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
 }
 
 /// The arguments of `Fn::GetStackOutput`.
@@ -125,10 +290,8 @@ impl Pseudo {
 
 impl Expr {
     /// An object from key-value pairs, in the order given.
-    pub fn map<K: Into<String>>(entries: impl IntoIterator<Item = (K, Expr)>) -> Expr {
-        Expr::Map(Box::new(
-            entries.into_iter().map(|(k, v)| (k.into(), v)).collect(),
-        ))
+    pub fn map<K: Into<MapKey>>(entries: impl IntoIterator<Item = (K, Expr)>) -> Expr {
+        Expr::Map(entries.into_iter().collect())
     }
 
     /// A list from values, in the order given.
@@ -157,8 +320,14 @@ impl Expr {
     /// The literal JSON as compact text (as `serde_json` prints it), when the value holds no
     /// reference or function; written straight from the value, without building JSON.
     pub fn to_literal_json_string(&self) -> Option<String> {
-        self.is_literal()
-            .then(|| serde_json::to_string(&LiteralJson(self)).expect("a literal value serializes"))
+        self.is_literal().then(|| {
+            let mut text =
+                serde_json::to_string(&LiteralJson(self)).expect("a literal value serializes");
+            // Documents written this way are kept in the tree; the serializer's doubling
+            // would leave a third of each unused.
+            text.shrink_to_fit();
+            text
+        })
     }
 
     /// The literal JSON, when the value holds no reference or function.
@@ -177,7 +346,7 @@ impl Expr {
             Expr::Map(entries) => serde_json::Value::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| Some((k.clone(), v.to_literal_json()?)))
+                    .map(|(k, v)| Some((k.to_owned(), v.to_literal_json()?)))
                     .collect::<Option<_>>()?,
             ),
             _ => return None,
@@ -228,12 +397,12 @@ impl From<serde_json::Value> for Expr {
             serde_json::Value::Array(items) => {
                 Expr::List(items.into_iter().map(Expr::from).collect())
             }
-            serde_json::Value::Object(entries) => Expr::Map(Box::new(
+            serde_json::Value::Object(entries) => Expr::Map(
                 entries
                     .into_iter()
                     .map(|(k, v)| (k, Expr::from(v)))
                     .collect(),
-            )),
+            ),
         }
     }
 }
@@ -415,12 +584,12 @@ impl<T, U: Into<Value<T>>> From<Vec<U>> for Value<Vec<T>> {
 
 impl<T, U: Into<Value<T>>> From<IndexMap<String, U>> for Value<IndexMap<String, T>> {
     fn from(entries: IndexMap<String, U>) -> Self {
-        Value::from_expr(Expr::Map(Box::new(
+        Value::from_expr(Expr::Map(
             entries
                 .into_iter()
                 .map(|(key, value)| (key, value.into().into_expr()))
                 .collect(),
-        )))
+        ))
     }
 }
 
@@ -467,7 +636,7 @@ pub mod fns {
     /// The template may also name pseudo parameters (`${AWS::Region}`) and escape a literal
     /// `${` as `${!`. Naming anything else (such as a logical id) is a synthesis error: pass
     /// the value as a variable instead.
-    pub fn sub<K: Into<String>>(
+    pub fn sub<K: Into<MapKey>>(
         template: &str,
         variables: impl IntoIterator<Item = (K, Value<String>)>,
     ) -> Value<String> {
@@ -494,14 +663,15 @@ pub mod fns {
             return Value::from_expr(Expr::String(literal));
         }
         let mut template = String::new();
-        let mut variables = IndexMap::new();
+        let mut variables = ExprMap::new();
         write_json(&document, &mut template, &mut variables);
+        template.shrink_to_fit();
         Value::from_expr(Expr::Sub(template, Box::new(variables)))
     }
 
     /// Writes `expr` as JSON into an `Fn::Sub` template: literals escaped for `Fn::Sub`,
     /// everything else as a quoted variable.
-    fn write_json(expr: &Expr, template: &mut String, variables: &mut IndexMap<String, Expr>) {
+    fn write_json(expr: &Expr, template: &mut String, variables: &mut ExprMap) {
         match expr {
             Expr::List(items) => {
                 template.push('[');
@@ -519,7 +689,7 @@ pub mod fns {
                     if index > 0 {
                         template.push(',');
                     }
-                    let key = serde_json::Value::String(key.clone()).to_string();
+                    let key = serde_json::Value::String(key.to_owned()).to_string();
                     template.push_str(&key.replace("${", "${!"));
                     template.push(':');
                     write_json(value, template, variables);

@@ -1,6 +1,6 @@
 //! Policy documents, statements, principals and conditions.
 
-use hyperpod_core::{Expr, Issue, Value, fns};
+use hyperpod_core::{Expr, ExprMap, Issue, Value, fns};
 use indexmap::IndexMap;
 
 /// Whether a statement allows or denies.
@@ -398,12 +398,12 @@ impl Statement {
     }
 
     fn to_expr(&self) -> Expr {
-        let mut out: IndexMap<String, Expr> = IndexMap::new();
+        let mut out = ExprMap::new();
         if let Some(sid) = &self.sid {
-            out.insert("Sid".into(), sid.as_str().into());
+            out.insert("Sid", sid.as_str().into());
         }
         out.insert(
-            "Effect".into(),
+            "Effect",
             if self.effect == Effect::Allow {
                 "Allow"
             } else {
@@ -413,7 +413,7 @@ impl Statement {
         );
         if !self.principals.is_empty() {
             if self.principals.iter().any(|p| matches!(p, Principal::Any)) {
-                out.insert("Principal".into(), "*".into());
+                out.insert("Principal", "*".into());
             } else {
                 let mut grouped: IndexMap<String, Vec<Expr>> = IndexMap::new();
                 for principal in &self.principals {
@@ -423,13 +423,13 @@ impl Statement {
                         .push(principal.value().into_expr());
                 }
                 out.insert(
-                    "Principal".into(),
-                    Expr::Map(Box::new(
+                    "Principal",
+                    Expr::Map(
                         grouped
                             .into_iter()
                             .map(|(k, v)| (k, one_or_list(v)))
                             .collect(),
-                    )),
+                    ),
                 );
             }
         }
@@ -439,7 +439,7 @@ impl Statement {
             "Action"
         };
         out.insert(
-            action_key.into(),
+            action_key,
             one_or_list(
                 self.actions
                     .iter()
@@ -454,12 +454,12 @@ impl Statement {
                 "Resource"
             };
             out.insert(
-                key.into(),
+                key,
                 one_or_list(self.resources.iter().map(|r| r.expr().clone()).collect()),
             );
         }
         if !self.conditions.is_empty() {
-            let mut by_operator: IndexMap<String, IndexMap<String, Expr>> = IndexMap::new();
+            let mut by_operator: IndexMap<String, ExprMap> = IndexMap::new();
             for condition in &self.conditions {
                 let values =
                     one_or_list(condition.values.iter().map(|v| v.expr().clone()).collect());
@@ -469,16 +469,16 @@ impl Statement {
                     .insert(condition.key.clone(), values);
             }
             out.insert(
-                "Condition".into(),
-                Expr::Map(Box::new(
+                "Condition",
+                Expr::Map(
                     by_operator
                         .into_iter()
-                        .map(|(k, v)| (k, Expr::Map(Box::new(v))))
+                        .map(|(k, v)| (k, Expr::Map(v)))
                         .collect(),
-                )),
+                ),
             );
         }
-        Expr::Map(Box::new(out))
+        Expr::Map(out)
     }
 
     fn check(&self, index: usize, issues: &mut Vec<Issue>) {

@@ -3,7 +3,7 @@
 //! objects in the same deploy as the cluster (`installer/index.py`).
 
 use hyperpod_cfn::{ec2, eks, lambda};
-use hyperpod_core::{CfnResource, Construct, Expr, Node, Scope, TagFormat, Value, fns};
+use hyperpod_core::{CfnResource, Construct, Expr, ExprMap, Node, Scope, TagFormat, Value, fns};
 use hyperpod_iam::{ManagedPolicy, PolicyDocument, Principal, Role, RoleProps, Statement};
 use indexmap::IndexMap;
 
@@ -287,7 +287,7 @@ pub(crate) fn helm_release(
         id,
         "Custom::HyperPodHelmRelease",
         TagFormat::NotTaggable,
-        IndexMap::new(),
+        ExprMap::new(),
     );
     installer.connect(&resource);
     resource.set_property("Release", name);

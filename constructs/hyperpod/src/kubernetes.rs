@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hyperpod_core::{CfnResource, Construct, Expr, Node, Scope, TagFormat, fns};
+use hyperpod_core::{CfnResource, Construct, Expr, ExprMap, Node, Scope, TagFormat, fns};
 use indexmap::IndexMap;
 
 use crate::installer::KubernetesInstaller;
@@ -254,15 +254,12 @@ impl KubernetesObject {
         if !self.annotations.is_empty() {
             metadata.push(("annotations", Expr::map(self.annotations.iter().cloned())));
         }
-        let mut object = IndexMap::new();
-        object.insert(
-            "apiVersion".to_owned(),
-            Expr::from(self.api_version.as_str()),
-        );
-        object.insert("kind".to_owned(), self.kind.as_str().into());
-        object.insert("metadata".to_owned(), Expr::map(metadata));
+        let mut object = ExprMap::new();
+        object.insert("apiVersion", Expr::from(self.api_version.as_str()));
+        object.insert("kind", self.kind.as_str().into());
+        object.insert("metadata", Expr::map(metadata));
         object.extend(self.body.clone());
-        Expr::Map(Box::new(object))
+        Expr::Map(object)
     }
 
     /// What identifies the object in a cluster: group and kind, namespace and name.
@@ -435,7 +432,7 @@ impl KubernetesManifest {
             "Resource",
             "Custom::KubernetesObjects",
             TagFormat::NotTaggable,
-            IndexMap::new(),
+            ExprMap::new(),
         );
         props.installer.connect(&resource);
         resource.set_property(

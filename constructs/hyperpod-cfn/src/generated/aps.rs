@@ -42,7 +42,7 @@ impl AnomalyDetectorProps {
 }
 impl AnomalyDetectorProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Alias", Some(self.alias.into_expr())),
             ("Configuration", Some(self.configuration.into_expr())),
@@ -64,7 +64,7 @@ impl AnomalyDetectorProps {
 }
 impl From<AnomalyDetectorProps> for hyperpod_core::Value<AnomalyDetectorProps> {
     fn from(value: AnomalyDetectorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::APS::AnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-anomalydetector.html)).
@@ -376,7 +376,7 @@ pub mod anomaly_detector {
     }
     impl RandomCutForestConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "IgnoreNearExpectedFromAbove",
@@ -402,9 +402,7 @@ pub mod anomaly_detector {
     }
     impl From<RandomCutForestConfiguration> for hyperpod_core::Value<RandomCutForestConfiguration> {
         fn from(value: RandomCutForestConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::AnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-anomalydetector-anomalydetectorconfiguration.html)).
@@ -426,15 +424,13 @@ pub mod anomaly_detector {
     }
     impl AnomalyDetectorConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("RandomCutForest", Some(self.random_cut_forest.into_expr()))])
         }
     }
     impl From<AnomalyDetectorConfiguration> for hyperpod_core::Value<AnomalyDetectorConfiguration> {
         fn from(value: AnomalyDetectorConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::AnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-anomalydetector-label.html)).
@@ -460,7 +456,7 @@ pub mod anomaly_detector {
     }
     impl Label {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -469,9 +465,7 @@ pub mod anomaly_detector {
     }
     impl From<Label> for hyperpod_core::Value<Label> {
         fn from(value: Label) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::AnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-anomalydetector-tag.html)).
@@ -497,7 +491,7 @@ pub mod anomaly_detector {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -506,9 +500,7 @@ pub mod anomaly_detector {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -536,7 +528,7 @@ impl ResourcePolicyProps {
 }
 impl ResourcePolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("PolicyDocument", Some(self.policy_document.into_expr())),
             ("WorkspaceArn", Some(self.workspace_arn.into_expr())),
@@ -545,7 +537,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::APS::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-resourcepolicy.html)).
@@ -659,7 +651,7 @@ impl RuleGroupsNamespaceProps {
 }
 impl RuleGroupsNamespaceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Data", Some(self.data.into_expr())),
             ("Name", Some(self.name.into_expr())),
@@ -670,7 +662,7 @@ impl RuleGroupsNamespaceProps {
 }
 impl From<RuleGroupsNamespaceProps> for hyperpod_core::Value<RuleGroupsNamespaceProps> {
     fn from(value: RuleGroupsNamespaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::APS::RuleGroupsNamespace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-rulegroupsnamespace.html)).
@@ -836,7 +828,7 @@ pub mod rule_groups_namespace {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -845,9 +837,7 @@ pub mod rule_groups_namespace {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -892,7 +882,7 @@ impl ScraperProps {
 }
 impl ScraperProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Alias", self.alias.map(hyperpod_core::Value::into_expr)),
             ("Destination", Some(self.destination.into_expr())),
@@ -916,7 +906,7 @@ impl ScraperProps {
 }
 impl From<ScraperProps> for hyperpod_core::Value<ScraperProps> {
     fn from(value: ScraperProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-scraper.html)).
@@ -1319,7 +1309,7 @@ pub mod scraper {
     }
     impl RoleConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SourceRoleArn",
@@ -1334,9 +1324,7 @@ pub mod scraper {
     }
     impl From<RoleConfiguration> for hyperpod_core::Value<RoleConfiguration> {
         fn from(value: RoleConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-cloudwatchlogdestination.html)).
@@ -1347,7 +1335,7 @@ pub mod scraper {
     }
     impl CloudWatchLogDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "LogGroupArn",
                 self.log_group_arn.map(hyperpod_core::Value::into_expr),
@@ -1356,9 +1344,7 @@ pub mod scraper {
     }
     impl From<CloudWatchLogDestination> for hyperpod_core::Value<CloudWatchLogDestination> {
         fn from(value: CloudWatchLogDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-scraperloggingdestination.html)).
@@ -1369,7 +1355,7 @@ pub mod scraper {
     }
     impl ScraperLoggingDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CloudWatchLogs",
                 self.cloud_watch_logs.map(hyperpod_core::Value::into_expr),
@@ -1378,9 +1364,7 @@ pub mod scraper {
     }
     impl From<ScraperLoggingDestination> for hyperpod_core::Value<ScraperLoggingDestination> {
         fn from(value: ScraperLoggingDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-componentconfig.html)).
@@ -1391,15 +1375,13 @@ pub mod scraper {
     }
     impl ComponentConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Options", self.options.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ComponentConfig> for hyperpod_core::Value<ComponentConfig> {
         fn from(value: ComponentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-scrapercomponenttype.html)).
@@ -1452,7 +1434,7 @@ pub mod scraper {
     }
     impl ScraperComponent {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Config", self.config.map(hyperpod_core::Value::into_expr)),
                 ("Type", Some(self.type_.into_expr())),
@@ -1461,9 +1443,7 @@ pub mod scraper {
     }
     impl From<ScraperComponent> for hyperpod_core::Value<ScraperComponent> {
         fn from(value: ScraperComponent) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-scraperloggingconfiguration.html)).
@@ -1489,7 +1469,7 @@ pub mod scraper {
     }
     impl ScraperLoggingConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LoggingDestination",
@@ -1504,9 +1484,7 @@ pub mod scraper {
     }
     impl From<ScraperLoggingConfiguration> for hyperpod_core::Value<ScraperLoggingConfiguration> {
         fn from(value: ScraperLoggingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Scraper` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-scraper-tag.html)).
@@ -1532,7 +1510,7 @@ pub mod scraper {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1541,9 +1519,7 @@ pub mod scraper {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1569,7 +1545,7 @@ pub struct WorkspaceProps {
 }
 impl WorkspaceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AlertManagerDefinition",
@@ -1602,7 +1578,7 @@ impl WorkspaceProps {
 }
 impl From<WorkspaceProps> for hyperpod_core::Value<WorkspaceProps> {
     fn from(value: WorkspaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-aps-workspace.html)).
@@ -1965,7 +1941,7 @@ pub mod workspace {
     }
     impl LoggingConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "LogGroupArn",
                 self.log_group_arn.map(hyperpod_core::Value::into_expr),
@@ -1974,9 +1950,7 @@ pub mod workspace {
     }
     impl From<LoggingConfiguration> for hyperpod_core::Value<LoggingConfiguration> {
         fn from(value: LoggingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-cloudwatchlogdestination.html)).
@@ -1998,15 +1972,13 @@ pub mod workspace {
     }
     impl CloudWatchLogDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("LogGroupArn", Some(self.log_group_arn.into_expr()))])
         }
     }
     impl From<CloudWatchLogDestination> for hyperpod_core::Value<CloudWatchLogDestination> {
         fn from(value: CloudWatchLogDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-loggingfilter.html)).
@@ -2026,15 +1998,13 @@ pub mod workspace {
     }
     impl LoggingFilter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("QspThreshold", Some(self.qsp_threshold.into_expr()))])
         }
     }
     impl From<LoggingFilter> for hyperpod_core::Value<LoggingFilter> {
         fn from(value: LoggingFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-loggingdestination.html)).
@@ -2060,7 +2030,7 @@ pub mod workspace {
     }
     impl LoggingDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CloudWatchLogs", Some(self.cloud_watch_logs.into_expr())),
                 ("Filters", Some(self.filters.into_expr())),
@@ -2069,9 +2039,7 @@ pub mod workspace {
     }
     impl From<LoggingDestination> for hyperpod_core::Value<LoggingDestination> {
         fn from(value: LoggingDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-queryloggingconfiguration.html)).
@@ -2093,15 +2061,13 @@ pub mod workspace {
     }
     impl QueryLoggingConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Destinations", Some(self.destinations.into_expr()))])
         }
     }
     impl From<QueryLoggingConfiguration> for hyperpod_core::Value<QueryLoggingConfiguration> {
         fn from(value: QueryLoggingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-tag.html)).
@@ -2127,7 +2093,7 @@ pub mod workspace {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -2136,9 +2102,7 @@ pub mod workspace {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-label.html)).
@@ -2164,7 +2128,7 @@ pub mod workspace {
     }
     impl Label {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", Some(self.name.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -2173,9 +2137,7 @@ pub mod workspace {
     }
     impl From<Label> for hyperpod_core::Value<Label> {
         fn from(value: Label) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-limitsperlabelsetentry.html)).
@@ -2186,7 +2148,7 @@ pub mod workspace {
     }
     impl LimitsPerLabelSetEntry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxSeries",
                 self.max_series.map(hyperpod_core::Value::into_expr),
@@ -2195,9 +2157,7 @@ pub mod workspace {
     }
     impl From<LimitsPerLabelSetEntry> for hyperpod_core::Value<LimitsPerLabelSetEntry> {
         fn from(value: LimitsPerLabelSetEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-limitsperlabelset.html)).
@@ -2223,7 +2183,7 @@ pub mod workspace {
     }
     impl LimitsPerLabelSet {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("LabelSet", Some(self.label_set.into_expr())),
                 ("Limits", Some(self.limits.into_expr())),
@@ -2232,9 +2192,7 @@ pub mod workspace {
     }
     impl From<LimitsPerLabelSet> for hyperpod_core::Value<LimitsPerLabelSet> {
         fn from(value: LimitsPerLabelSet) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::APS::Workspace` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-aps-workspace-workspaceconfiguration.html)).
@@ -2251,7 +2209,7 @@ pub mod workspace {
     }
     impl WorkspaceConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LimitsPerLabelSets",
@@ -2278,9 +2236,7 @@ pub mod workspace {
     }
     impl From<WorkspaceConfiguration> for hyperpod_core::Value<WorkspaceConfiguration> {
         fn from(value: WorkspaceConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

@@ -65,7 +65,7 @@ impl ChangeSetProps {
 }
 impl ChangeSetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Capabilities",
@@ -126,7 +126,7 @@ impl ChangeSetProps {
 }
 impl From<ChangeSetProps> for hyperpod_core::Value<ChangeSetProps> {
     fn from(value: ChangeSetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::ChangeSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-changeset.html)).
@@ -538,7 +538,7 @@ pub mod change_set {
     }
     impl Tags {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -547,9 +547,7 @@ pub mod change_set {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -574,7 +572,7 @@ impl CustomResourceProps {
 }
 impl CustomResourceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ServiceTimeout",
@@ -586,7 +584,7 @@ impl CustomResourceProps {
 }
 impl From<CustomResourceProps> for hyperpod_core::Value<CustomResourceProps> {
     fn from(value: CustomResourceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::CustomResource` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html)).
@@ -701,7 +699,7 @@ impl GeneratedTemplateProps {
 }
 impl GeneratedTemplateProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "GeneratedTemplateName",
@@ -717,7 +715,7 @@ impl GeneratedTemplateProps {
 }
 impl From<GeneratedTemplateProps> for hyperpod_core::Value<GeneratedTemplateProps> {
     fn from(value: GeneratedTemplateProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::GeneratedTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-generatedtemplate.html)).
@@ -1003,7 +1001,7 @@ pub mod generated_template {
     }
     impl TemplateConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeletionPolicy",
@@ -1019,9 +1017,7 @@ pub mod generated_template {
     }
     impl From<TemplateConfiguration> for hyperpod_core::Value<TemplateConfiguration> {
         fn from(value: TemplateConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1077,7 +1073,7 @@ impl GuardHookProps {
 }
 impl GuardHookProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Alias", Some(self.alias.into_expr())),
             ("ExecutionRole", Some(self.execution_role.into_expr())),
@@ -1103,7 +1099,7 @@ impl GuardHookProps {
 }
 impl From<GuardHookProps> for hyperpod_core::Value<GuardHookProps> {
     fn from(value: GuardHookProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::GuardHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-guardhook.html)).
@@ -1437,7 +1433,7 @@ pub mod guard_hook {
     }
     impl Options {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "InputParams",
                 self.input_params.map(hyperpod_core::Value::into_expr),
@@ -1446,9 +1442,7 @@ pub mod guard_hook {
     }
     impl From<Options> for hyperpod_core::Value<Options> {
         fn from(value: Options) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::CloudFormation::GuardHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-guardhook-s3location.html)).
@@ -1471,7 +1465,7 @@ pub mod guard_hook {
     }
     impl S3Location {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Uri", Some(self.uri.into_expr())),
                 (
@@ -1483,9 +1477,7 @@ pub mod guard_hook {
     }
     impl From<S3Location> for hyperpod_core::Value<S3Location> {
         fn from(value: S3Location) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-guardhook.html)).
@@ -1523,7 +1515,7 @@ pub mod guard_hook {
     }
     impl StackFiltersStackNames {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Exclude", self.exclude.map(hyperpod_core::Value::into_expr)),
                 ("Include", self.include.map(hyperpod_core::Value::into_expr)),
@@ -1532,9 +1524,7 @@ pub mod guard_hook {
     }
     impl From<StackFiltersStackNames> for hyperpod_core::Value<StackFiltersStackNames> {
         fn from(value: StackFiltersStackNames) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::CloudFormation::GuardHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-guardhook.html)).
@@ -1547,7 +1537,7 @@ pub mod guard_hook {
     }
     impl StackFiltersStackRoles {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Exclude", self.exclude.map(hyperpod_core::Value::into_expr)),
                 ("Include", self.include.map(hyperpod_core::Value::into_expr)),
@@ -1556,9 +1546,7 @@ pub mod guard_hook {
     }
     impl From<StackFiltersStackRoles> for hyperpod_core::Value<StackFiltersStackRoles> {
         fn from(value: StackFiltersStackRoles) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::CloudFormation::GuardHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-guardhook.html)).
@@ -1586,7 +1574,7 @@ pub mod guard_hook {
     }
     impl StackFilters {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FilteringCriteria",
@@ -1605,9 +1593,7 @@ pub mod guard_hook {
     }
     impl From<StackFilters> for hyperpod_core::Value<StackFilters> {
         fn from(value: StackFilters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-guardhook-targetoperation.html)).
@@ -1655,7 +1641,7 @@ pub struct HookDefaultVersionProps {
 }
 impl HookDefaultVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "TypeName",
@@ -1674,7 +1660,7 @@ impl HookDefaultVersionProps {
 }
 impl From<HookDefaultVersionProps> for hyperpod_core::Value<HookDefaultVersionProps> {
     fn from(value: HookDefaultVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::HookDefaultVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-hookdefaultversion.html)).
@@ -1795,7 +1781,7 @@ pub struct HookTypeConfigProps {
 }
 impl HookTypeConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Configuration",
@@ -1819,7 +1805,7 @@ impl HookTypeConfigProps {
 }
 impl From<HookTypeConfigProps> for hyperpod_core::Value<HookTypeConfigProps> {
     fn from(value: HookTypeConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::HookTypeConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-hooktypeconfig.html)).
@@ -1989,7 +1975,7 @@ impl HookVersionProps {
 }
 impl HookVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ExecutionRoleArn",
@@ -2009,7 +1995,7 @@ impl HookVersionProps {
 }
 impl From<HookVersionProps> for hyperpod_core::Value<HookVersionProps> {
     fn from(value: HookVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::HookVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-hookversion.html)).
@@ -2216,7 +2202,7 @@ pub mod hook_version {
     }
     impl LoggingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LogGroupName",
@@ -2231,9 +2217,7 @@ pub mod hook_version {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -2289,7 +2273,7 @@ impl LambdaHookProps {
 }
 impl LambdaHookProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Alias", Some(self.alias.into_expr())),
             (
@@ -2318,7 +2302,7 @@ impl LambdaHookProps {
 }
 impl From<LambdaHookProps> for hyperpod_core::Value<LambdaHookProps> {
     fn from(value: LambdaHookProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::LambdaHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-lambdahook.html)).
@@ -2673,7 +2657,7 @@ pub mod lambda_hook {
     }
     impl LoggingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("LogGroupName", Some(self.log_group_name.into_expr())),
                 ("LogRoleArn", Some(self.log_role_arn.into_expr())),
@@ -2682,9 +2666,7 @@ pub mod lambda_hook {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-lambdahook.html)).
@@ -2722,7 +2704,7 @@ pub mod lambda_hook {
     }
     impl StackFiltersStackNames {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Exclude", self.exclude.map(hyperpod_core::Value::into_expr)),
                 ("Include", self.include.map(hyperpod_core::Value::into_expr)),
@@ -2731,9 +2713,7 @@ pub mod lambda_hook {
     }
     impl From<StackFiltersStackNames> for hyperpod_core::Value<StackFiltersStackNames> {
         fn from(value: StackFiltersStackNames) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::CloudFormation::LambdaHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-lambdahook.html)).
@@ -2746,7 +2726,7 @@ pub mod lambda_hook {
     }
     impl StackFiltersStackRoles {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Exclude", self.exclude.map(hyperpod_core::Value::into_expr)),
                 ("Include", self.include.map(hyperpod_core::Value::into_expr)),
@@ -2755,9 +2735,7 @@ pub mod lambda_hook {
     }
     impl From<StackFiltersStackRoles> for hyperpod_core::Value<StackFiltersStackRoles> {
         fn from(value: StackFiltersStackRoles) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::CloudFormation::LambdaHook` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-lambdahook.html)).
@@ -2785,7 +2763,7 @@ pub mod lambda_hook {
     }
     impl StackFilters {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FilteringCriteria",
@@ -2804,9 +2782,7 @@ pub mod lambda_hook {
     }
     impl From<StackFilters> for hyperpod_core::Value<StackFilters> {
         fn from(value: StackFilters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-lambdahook-targetoperation.html)).
@@ -2874,7 +2850,7 @@ impl MacroProps {
 }
 impl MacroProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -2895,7 +2871,7 @@ impl MacroProps {
 }
 impl From<MacroProps> for hyperpod_core::Value<MacroProps> {
     fn from(value: MacroProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::Macro` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-macro.html)).
@@ -3016,7 +2992,7 @@ pub struct ModuleDefaultVersionProps {
 }
 impl ModuleDefaultVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Arn", self.arn.map(hyperpod_core::Value::into_expr)),
             (
@@ -3032,7 +3008,7 @@ impl ModuleDefaultVersionProps {
 }
 impl From<ModuleDefaultVersionProps> for hyperpod_core::Value<ModuleDefaultVersionProps> {
     fn from(value: ModuleDefaultVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::ModuleDefaultVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-moduledefaultversion.html)).
@@ -3149,7 +3125,7 @@ impl ModuleVersionProps {
 }
 impl ModuleVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("ModuleName", Some(self.module_name.into_expr())),
             ("ModulePackage", Some(self.module_package.into_expr())),
@@ -3158,7 +3134,7 @@ impl ModuleVersionProps {
 }
 impl From<ModuleVersionProps> for hyperpod_core::Value<ModuleVersionProps> {
     fn from(value: ModuleVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::ModuleVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-moduleversion.html)).
@@ -3364,7 +3340,7 @@ pub struct PublicTypeVersionProps {
 }
 impl PublicTypeVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Arn", self.arn.map(hyperpod_core::Value::into_expr)),
             (
@@ -3387,7 +3363,7 @@ impl PublicTypeVersionProps {
 }
 impl From<PublicTypeVersionProps> for hyperpod_core::Value<PublicTypeVersionProps> {
     fn from(value: PublicTypeVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::PublicTypeVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-publictypeversion.html)).
@@ -3605,7 +3581,7 @@ impl PublisherProps {
 }
 impl PublisherProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AcceptTermsAndConditions",
@@ -3620,7 +3596,7 @@ impl PublisherProps {
 }
 impl From<PublisherProps> for hyperpod_core::Value<PublisherProps> {
     fn from(value: PublisherProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::Publisher` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-publisher.html)).
@@ -3767,7 +3743,7 @@ pub struct ResourceDefaultVersionProps {
 }
 impl ResourceDefaultVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "TypeName",
@@ -3786,7 +3762,7 @@ impl ResourceDefaultVersionProps {
 }
 impl From<ResourceDefaultVersionProps> for hyperpod_core::Value<ResourceDefaultVersionProps> {
     fn from(value: ResourceDefaultVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::ResourceDefaultVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-resourcedefaultversion.html)).
@@ -3922,7 +3898,7 @@ impl ResourceVersionProps {
 }
 impl ResourceVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ExecutionRoleArn",
@@ -3942,7 +3918,7 @@ impl ResourceVersionProps {
 }
 impl From<ResourceVersionProps> for hyperpod_core::Value<ResourceVersionProps> {
     fn from(value: ResourceVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::ResourceVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-resourceversion.html)).
@@ -4162,7 +4138,7 @@ pub mod resource_version {
     }
     impl LoggingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LogGroupName",
@@ -4177,9 +4153,7 @@ pub mod resource_version {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -4213,7 +4187,7 @@ impl StackProps {
 }
 impl StackProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "NotificationARNs",
@@ -4234,7 +4208,7 @@ impl StackProps {
 }
 impl From<StackProps> for hyperpod_core::Value<StackProps> {
     fn from(value: StackProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::Stack` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stack.html)).
@@ -4399,7 +4373,7 @@ pub mod stack {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -4408,9 +4382,7 @@ pub mod stack {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -4477,7 +4449,7 @@ impl StackSetProps {
 }
 impl StackSetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AdministrationRoleARN",
@@ -4536,7 +4508,7 @@ impl StackSetProps {
 }
 impl From<StackSetProps> for hyperpod_core::Value<StackSetProps> {
     fn from(value: StackSetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stackset.html)).
@@ -4990,7 +4962,7 @@ pub mod stack_set {
     }
     impl AutoDeployment {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DependsOn",
@@ -5007,9 +4979,7 @@ pub mod stack_set {
     }
     impl From<AutoDeployment> for hyperpod_core::Value<AutoDeployment> {
         fn from(value: AutoDeployment) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stackset.html)).
@@ -5073,15 +5043,13 @@ pub mod stack_set {
     }
     impl ManagedExecution {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Active", self.active.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ManagedExecution> for hyperpod_core::Value<ManagedExecution> {
         fn from(value: ManagedExecution) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-concurrencymode.html)).
@@ -5154,7 +5122,7 @@ pub mod stack_set {
     }
     impl OperationPreferences {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConcurrencyMode",
@@ -5194,9 +5162,7 @@ pub mod stack_set {
     }
     impl From<OperationPreferences> for hyperpod_core::Value<OperationPreferences> {
         fn from(value: OperationPreferences) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-parameter.html)).
@@ -5222,7 +5188,7 @@ pub mod stack_set {
     }
     impl Parameter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ParameterKey", Some(self.parameter_key.into_expr())),
                 ("ParameterValue", Some(self.parameter_value.into_expr())),
@@ -5231,9 +5197,7 @@ pub mod stack_set {
     }
     impl From<Parameter> for hyperpod_core::Value<Parameter> {
         fn from(value: Parameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stackset.html)).
@@ -5309,7 +5273,7 @@ pub mod stack_set {
     }
     impl DeploymentTargets {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AccountFilterType",
@@ -5334,9 +5298,7 @@ pub mod stack_set {
     }
     impl From<DeploymentTargets> for hyperpod_core::Value<DeploymentTargets> {
         fn from(value: DeploymentTargets) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-stackinstances.html)).
@@ -5365,7 +5327,7 @@ pub mod stack_set {
     }
     impl StackInstances {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeploymentTargets",
@@ -5382,9 +5344,7 @@ pub mod stack_set {
     }
     impl From<StackInstances> for hyperpod_core::Value<StackInstances> {
         fn from(value: StackInstances) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::CloudFormation::StackSet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-tag.html)).
@@ -5410,7 +5370,7 @@ pub mod stack_set {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5419,9 +5379,7 @@ pub mod stack_set {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5452,7 +5410,7 @@ pub struct TypeActivationProps {
 }
 impl TypeActivationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AutoUpdate",
@@ -5496,7 +5454,7 @@ impl TypeActivationProps {
 }
 impl From<TypeActivationProps> for hyperpod_core::Value<TypeActivationProps> {
     fn from(value: TypeActivationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::TypeActivation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-typeactivation.html)).
@@ -5698,7 +5656,7 @@ pub mod type_activation {
     }
     impl LoggingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LogGroupName",
@@ -5713,9 +5671,7 @@ pub mod type_activation {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-typeactivation.html)).
@@ -5785,7 +5741,7 @@ pub struct WaitConditionProps {
 }
 impl WaitConditionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Count", self.count.map(hyperpod_core::Value::into_expr)),
             ("Handle", self.handle.map(hyperpod_core::Value::into_expr)),
@@ -5795,7 +5751,7 @@ impl WaitConditionProps {
 }
 impl From<WaitConditionProps> for hyperpod_core::Value<WaitConditionProps> {
     fn from(value: WaitConditionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::WaitCondition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-waitcondition.html)).
@@ -5913,13 +5869,13 @@ pub static WAIT_CONDITION_SPEC: hyperpod_core::schema::ResourceSpec =
 pub struct WaitConditionHandleProps {}
 impl WaitConditionHandleProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([])
     }
 }
 impl From<WaitConditionHandleProps> for hyperpod_core::Value<WaitConditionHandleProps> {
     fn from(value: WaitConditionHandleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::CloudFormation::WaitConditionHandle` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-waitconditionhandle.html)).

@@ -66,7 +66,7 @@ impl ApplicationStatusCheckProps {
 }
 impl ApplicationStatusCheckProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Aggregation",
@@ -120,7 +120,7 @@ impl ApplicationStatusCheckProps {
 }
 impl From<ApplicationStatusCheckProps> for hyperpod_core::Value<ApplicationStatusCheckProps> {
     fn from(value: ApplicationStatusCheckProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::ApplicationStatusCheck` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-applicationstatuscheck.html)).
@@ -469,7 +469,7 @@ pub mod application_status_check {
     }
     impl HealthCheckPathDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupId",
@@ -484,9 +484,7 @@ pub mod application_status_check {
     }
     impl From<HealthCheckPathDestination> for hyperpod_core::Value<HealthCheckPathDestination> {
         fn from(value: HealthCheckPathDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ApplicationStatusCheck` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-applicationstatuscheck-healthcheckpathsource.html)).
@@ -499,7 +497,7 @@ pub mod application_status_check {
     }
     impl HealthCheckPathSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupId",
@@ -514,9 +512,7 @@ pub mod application_status_check {
     }
     impl From<HealthCheckPathSource> for hyperpod_core::Value<HealthCheckPathSource> {
         fn from(value: HealthCheckPathSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ApplicationStatusCheck` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-applicationstatuscheck-healthcheckpath.html)).
@@ -529,7 +525,7 @@ pub mod application_status_check {
     }
     impl HealthCheckPath {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Destinations",
@@ -541,9 +537,7 @@ pub mod application_status_check {
     }
     impl From<HealthCheckPath> for hyperpod_core::Value<HealthCheckPath> {
         fn from(value: HealthCheckPath) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-applicationstatuscheck.html)).
@@ -641,7 +635,7 @@ pub mod application_status_check {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -650,9 +644,7 @@ pub mod application_status_check {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -690,7 +682,7 @@ impl CapacityManagerDataExportProps {
 }
 impl CapacityManagerDataExportProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("OutputFormat", Some(self.output_format.into_expr())),
             ("S3BucketName", Some(self.s3_bucket_name.into_expr())),
@@ -705,7 +697,7 @@ impl CapacityManagerDataExportProps {
 }
 impl From<CapacityManagerDataExportProps> for hyperpod_core::Value<CapacityManagerDataExportProps> {
     fn from(value: CapacityManagerDataExportProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::CapacityManagerDataExport` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacitymanagerdataexport.html)).
@@ -920,7 +912,7 @@ pub mod capacity_manager_data_export {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -929,9 +921,7 @@ pub mod capacity_manager_data_export {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1001,7 +991,7 @@ impl CapacityReservationProps {
 }
 impl CapacityReservationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AvailabilityZone",
@@ -1060,7 +1050,7 @@ impl CapacityReservationProps {
 }
 impl From<CapacityReservationProps> for hyperpod_core::Value<CapacityReservationProps> {
     fn from(value: CapacityReservationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::CapacityReservation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservation.html)).
@@ -2140,7 +2130,7 @@ pub mod capacity_reservation {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -2149,9 +2139,7 @@ pub mod capacity_reservation {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::CapacityReservation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-capacityreservation-tagspecification.html)).
@@ -2164,7 +2152,7 @@ pub mod capacity_reservation {
     }
     impl TagSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ResourceType",
@@ -2176,9 +2164,7 @@ pub mod capacity_reservation {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservation.html)).
@@ -2235,7 +2221,7 @@ pub struct CapacityReservationFleetProps {
 }
 impl CapacityReservationFleetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AllocationStrategy",
@@ -2279,7 +2265,7 @@ impl CapacityReservationFleetProps {
 }
 impl From<CapacityReservationFleetProps> for hyperpod_core::Value<CapacityReservationFleetProps> {
     fn from(value: CapacityReservationFleetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::CapacityReservationFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservationfleet.html)).
@@ -2819,7 +2805,7 @@ pub mod capacity_reservation_fleet {
     }
     impl InstanceTypeSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AvailabilityZone",
@@ -2852,9 +2838,7 @@ pub mod capacity_reservation_fleet {
     }
     impl From<InstanceTypeSpecification> for hyperpod_core::Value<InstanceTypeSpecification> {
         fn from(value: InstanceTypeSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservationfleet.html)).
@@ -3235,7 +3219,7 @@ pub mod capacity_reservation_fleet {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -3244,9 +3228,7 @@ pub mod capacity_reservation_fleet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::CapacityReservationFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-capacityreservationfleet-tagspecification.html)).
@@ -3259,7 +3241,7 @@ pub mod capacity_reservation_fleet {
     }
     impl TagSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ResourceType",
@@ -3271,9 +3253,7 @@ pub mod capacity_reservation_fleet {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-capacityreservationfleet.html)).
@@ -3320,7 +3300,7 @@ impl CarrierGatewayProps {
 }
 impl CarrierGatewayProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
             ("VpcId", Some(self.vpc_id.into_expr())),
@@ -3329,7 +3309,7 @@ impl CarrierGatewayProps {
 }
 impl From<CarrierGatewayProps> for hyperpod_core::Value<CarrierGatewayProps> {
     fn from(value: CarrierGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::CarrierGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-carriergateway.html)).
@@ -3483,7 +3463,7 @@ pub mod carrier_gateway {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -3492,9 +3472,7 @@ pub mod carrier_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -3531,7 +3509,7 @@ impl ClientVpnAuthorizationRuleProps {
 }
 impl ClientVpnAuthorizationRuleProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AccessGroupId",
@@ -3561,7 +3539,7 @@ impl From<ClientVpnAuthorizationRuleProps>
     for hyperpod_core::Value<ClientVpnAuthorizationRuleProps>
 {
     fn from(value: ClientVpnAuthorizationRuleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::ClientVpnAuthorizationRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-clientvpnauthorizationrule.html)).
@@ -3780,7 +3758,7 @@ impl ClientVpnEndpointProps {
 }
 impl ClientVpnEndpointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AuthenticationOptions",
@@ -3887,7 +3865,7 @@ impl ClientVpnEndpointProps {
 }
 impl From<ClientVpnEndpointProps> for hyperpod_core::Value<ClientVpnEndpointProps> {
     fn from(value: ClientVpnEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-clientvpnendpoint.html)).
@@ -4491,7 +4469,7 @@ pub mod client_vpn_endpoint {
     }
     impl DirectoryServiceAuthenticationRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("DirectoryId", Some(self.directory_id.into_expr()))])
         }
     }
@@ -4499,9 +4477,7 @@ pub mod client_vpn_endpoint {
         for hyperpod_core::Value<DirectoryServiceAuthenticationRequest>
     {
         fn from(value: DirectoryServiceAuthenticationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-federatedauthenticationrequest.html)).
@@ -4526,7 +4502,7 @@ pub mod client_vpn_endpoint {
     }
     impl FederatedAuthenticationRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("SAMLProviderArn", Some(self.saml_provider_arn.into_expr())),
                 (
@@ -4539,9 +4515,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<FederatedAuthenticationRequest> for hyperpod_core::Value<FederatedAuthenticationRequest> {
         fn from(value: FederatedAuthenticationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-certificateauthenticationrequest.html)).
@@ -4563,7 +4537,7 @@ pub mod client_vpn_endpoint {
     }
     impl CertificateAuthenticationRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ClientRootCertificateChainArn",
                 Some(self.client_root_certificate_chain_arn.into_expr()),
@@ -4574,9 +4548,7 @@ pub mod client_vpn_endpoint {
         for hyperpod_core::Value<CertificateAuthenticationRequest>
     {
         fn from(value: CertificateAuthenticationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-clientauthenticationrequest.html)).
@@ -4608,7 +4580,7 @@ pub mod client_vpn_endpoint {
     }
     impl ClientAuthenticationRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ActiveDirectory",
@@ -4630,9 +4602,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<ClientAuthenticationRequest> for hyperpod_core::Value<ClientAuthenticationRequest> {
         fn from(value: ClientAuthenticationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-authorizationpolicy.html)).
@@ -4660,7 +4630,7 @@ pub mod client_vpn_endpoint {
     }
     impl AuthorizationPolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Description",
@@ -4676,9 +4646,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<AuthorizationPolicy> for hyperpod_core::Value<AuthorizationPolicy> {
         fn from(value: AuthorizationPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-clientconnectoptions.html)).
@@ -4701,7 +4669,7 @@ pub mod client_vpn_endpoint {
     }
     impl ClientConnectOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Enabled", Some(self.enabled.into_expr())),
                 (
@@ -4714,9 +4682,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<ClientConnectOptions> for hyperpod_core::Value<ClientConnectOptions> {
         fn from(value: ClientConnectOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-clientloginbanneroptions.html)).
@@ -4739,7 +4705,7 @@ pub mod client_vpn_endpoint {
     }
     impl ClientLoginBannerOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BannerText",
@@ -4751,9 +4717,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<ClientLoginBannerOptions> for hyperpod_core::Value<ClientLoginBannerOptions> {
         fn from(value: ClientLoginBannerOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-clientrouteenforcementoptions.html)).
@@ -4764,7 +4728,7 @@ pub mod client_vpn_endpoint {
     }
     impl ClientRouteEnforcementOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Enforced",
                 self.enforced.map(hyperpod_core::Value::into_expr),
@@ -4773,9 +4737,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<ClientRouteEnforcementOptions> for hyperpod_core::Value<ClientRouteEnforcementOptions> {
         fn from(value: ClientRouteEnforcementOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-connectionlogoptions.html)).
@@ -4804,7 +4766,7 @@ pub mod client_vpn_endpoint {
     }
     impl ConnectionLogOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CloudwatchLogGroup",
@@ -4827,9 +4789,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<ConnectionLogOptions> for hyperpod_core::Value<ConnectionLogOptions> {
         fn from(value: ConnectionLogOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-deviceposturetrustprovider.html)).
@@ -4858,7 +4818,7 @@ pub mod client_vpn_endpoint {
     }
     impl DevicePostureTrustProvider {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "PublicSigningKeyUrl",
@@ -4875,9 +4835,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<DevicePostureTrustProvider> for hyperpod_core::Value<DevicePostureTrustProvider> {
         fn from(value: DevicePostureTrustProvider) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-devicepostureoptions.html)).
@@ -4903,7 +4861,7 @@ pub mod client_vpn_endpoint {
     }
     impl DevicePostureOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Enabled", Some(self.enabled.into_expr())),
                 ("TrustProviders", Some(self.trust_providers.into_expr())),
@@ -4912,9 +4870,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<DevicePostureOptions> for hyperpod_core::Value<DevicePostureOptions> {
         fn from(value: DevicePostureOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-tag.html)).
@@ -4940,7 +4896,7 @@ pub mod client_vpn_endpoint {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -4949,9 +4905,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-tagspecification.html)).
@@ -4977,7 +4931,7 @@ pub mod client_vpn_endpoint {
     }
     impl TagSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ResourceType", Some(self.resource_type.into_expr())),
                 ("Tags", Some(self.tags.into_expr())),
@@ -4986,9 +4940,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::ClientVpnEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-clientvpnendpoint-transitgatewayconfiguration.html)).
@@ -5016,7 +4968,7 @@ pub mod client_vpn_endpoint {
     }
     impl TransitGatewayConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AvailabilityZoneIds",
@@ -5036,9 +4988,7 @@ pub mod client_vpn_endpoint {
     }
     impl From<TransitGatewayConfiguration> for hyperpod_core::Value<TransitGatewayConfiguration> {
         fn from(value: TransitGatewayConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5072,7 +5022,7 @@ impl ClientVpnRouteProps {
 }
 impl ClientVpnRouteProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ClientVpnEndpointId",
@@ -5096,7 +5046,7 @@ impl ClientVpnRouteProps {
 }
 impl From<ClientVpnRouteProps> for hyperpod_core::Value<ClientVpnRouteProps> {
     fn from(value: ClientVpnRouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::ClientVpnRoute` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-clientvpnroute.html)).
@@ -5236,7 +5186,7 @@ impl ClientVpnTargetNetworkAssociationProps {
 }
 impl ClientVpnTargetNetworkAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AvailabilityZone",
@@ -5262,7 +5212,7 @@ impl From<ClientVpnTargetNetworkAssociationProps>
     for hyperpod_core::Value<ClientVpnTargetNetworkAssociationProps>
 {
     fn from(value: ClientVpnTargetNetworkAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::ClientVpnTargetNetworkAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-clientvpntargetnetworkassociation.html)).
@@ -5412,7 +5362,7 @@ impl CustomerGatewayProps {
 }
 impl CustomerGatewayProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("BgpAsn", self.bgp_asn.map(hyperpod_core::Value::into_expr)),
             (
@@ -5435,7 +5385,7 @@ impl CustomerGatewayProps {
 }
 impl From<CustomerGatewayProps> for hyperpod_core::Value<CustomerGatewayProps> {
     fn from(value: CustomerGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::CustomerGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-customergateway.html)).
@@ -5622,7 +5572,7 @@ pub mod customer_gateway {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5631,9 +5581,7 @@ pub mod customer_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5658,7 +5606,7 @@ pub struct DHCPOptionsProps {
 }
 impl DHCPOptionsProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DomainName",
@@ -5693,7 +5641,7 @@ impl DHCPOptionsProps {
 }
 impl From<DHCPOptionsProps> for hyperpod_core::Value<DHCPOptionsProps> {
     fn from(value: DHCPOptionsProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::DHCPOptions` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-dhcpoptions.html)).
@@ -5890,7 +5838,7 @@ pub mod dhcp_options {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5899,9 +5847,7 @@ pub mod dhcp_options {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5970,7 +5916,7 @@ impl EC2FleetProps {
 }
 impl EC2FleetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Context", self.context.map(hyperpod_core::Value::into_expr)),
             (
@@ -6027,7 +5973,7 @@ impl EC2FleetProps {
 }
 impl From<EC2FleetProps> for hyperpod_core::Value<EC2FleetProps> {
     fn from(value: EC2FleetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -7653,7 +7599,7 @@ pub mod ec2_fleet {
     }
     impl FleetLaunchTemplateSpecificationRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LaunchTemplateId",
@@ -7677,9 +7623,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<FleetLaunchTemplateSpecificationRequest>
     {
         fn from(value: FleetLaunchTemplateSpecificationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-standbyavailabilityzone.html)).
@@ -7692,7 +7636,7 @@ pub mod ec2_fleet {
     }
     impl StandbyAvailabilityZone {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AvailabilityZone",
@@ -7708,9 +7652,7 @@ pub mod ec2_fleet {
     }
     impl From<StandbyAvailabilityZone> for hyperpod_core::Value<StandbyAvailabilityZone> {
         fn from(value: StandbyAvailabilityZone) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-multiavailabilityzoneconfiguration.html)).
@@ -7724,7 +7666,7 @@ pub mod ec2_fleet {
     }
     impl MultiAvailabilityZoneConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConfigurationType",
@@ -7742,9 +7684,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<MultiAvailabilityZoneConfiguration>
     {
         fn from(value: MultiAvailabilityZoneConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -7810,7 +7750,7 @@ pub mod ec2_fleet {
     }
     impl EbsBlockDevice {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeleteOnTermination",
@@ -7848,9 +7788,7 @@ pub mod ec2_fleet {
     }
     impl From<EbsBlockDevice> for hyperpod_core::Value<EbsBlockDevice> {
         fn from(value: EbsBlockDevice) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-blockdevicemapping.html)).
@@ -7867,7 +7805,7 @@ pub mod ec2_fleet {
     }
     impl BlockDeviceMapping {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeviceName",
@@ -7887,9 +7825,7 @@ pub mod ec2_fleet {
     }
     impl From<BlockDeviceMapping> for hyperpod_core::Value<BlockDeviceMapping> {
         fn from(value: BlockDeviceMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-iaminstanceprofilespecification.html)).
@@ -7902,7 +7838,7 @@ pub mod ec2_fleet {
     }
     impl IamInstanceProfileSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Arn", self.arn.map(hyperpod_core::Value::into_expr)),
                 ("Name", self.name.map(hyperpod_core::Value::into_expr)),
@@ -7913,9 +7849,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<IamInstanceProfileSpecification>
     {
         fn from(value: IamInstanceProfileSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-acceleratorcountrequest.html)).
@@ -7928,7 +7862,7 @@ pub mod ec2_fleet {
     }
     impl AcceleratorCountRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -7937,9 +7871,7 @@ pub mod ec2_fleet {
     }
     impl From<AcceleratorCountRequest> for hyperpod_core::Value<AcceleratorCountRequest> {
         fn from(value: AcceleratorCountRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8068,7 +8000,7 @@ pub mod ec2_fleet {
     }
     impl AcceleratorTotalMemoryMiBRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -8079,9 +8011,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<AcceleratorTotalMemoryMiBRequest>
     {
         fn from(value: AcceleratorTotalMemoryMiBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8157,7 +8087,7 @@ pub mod ec2_fleet {
     }
     impl BaselineEbsBandwidthMbpsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -8168,9 +8098,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<BaselineEbsBandwidthMbpsRequest>
     {
         fn from(value: BaselineEbsBandwidthMbpsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-performancefactorreferencerequest.html)).
@@ -8181,7 +8109,7 @@ pub mod ec2_fleet {
     }
     impl PerformanceFactorReferenceRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "InstanceFamily",
                 self.instance_family.map(hyperpod_core::Value::into_expr),
@@ -8192,9 +8120,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<PerformanceFactorReferenceRequest>
     {
         fn from(value: PerformanceFactorReferenceRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-cpuperformancefactorrequest.html)).
@@ -8205,7 +8131,7 @@ pub mod ec2_fleet {
     }
     impl CpuPerformanceFactorRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "References",
                 self.references.map(hyperpod_core::Value::into_expr),
@@ -8214,9 +8140,7 @@ pub mod ec2_fleet {
     }
     impl From<CpuPerformanceFactorRequest> for hyperpod_core::Value<CpuPerformanceFactorRequest> {
         fn from(value: CpuPerformanceFactorRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-baselineperformancefactorsrequest.html)).
@@ -8227,7 +8151,7 @@ pub mod ec2_fleet {
     }
     impl BaselinePerformanceFactorsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Cpu", self.cpu.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -8235,9 +8159,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<BaselinePerformanceFactorsRequest>
     {
         fn from(value: BaselinePerformanceFactorsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8399,7 +8321,7 @@ pub mod ec2_fleet {
     }
     impl MemoryGiBPerVCpuRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -8408,9 +8330,7 @@ pub mod ec2_fleet {
     }
     impl From<MemoryGiBPerVCpuRequest> for hyperpod_core::Value<MemoryGiBPerVCpuRequest> {
         fn from(value: MemoryGiBPerVCpuRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-memorymibrequest.html)).
@@ -8423,7 +8343,7 @@ pub mod ec2_fleet {
     }
     impl MemoryMiBRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -8432,9 +8352,7 @@ pub mod ec2_fleet {
     }
     impl From<MemoryMiBRequest> for hyperpod_core::Value<MemoryMiBRequest> {
         fn from(value: MemoryMiBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-networkbandwidthgbpsrequest.html)).
@@ -8447,7 +8365,7 @@ pub mod ec2_fleet {
     }
     impl NetworkBandwidthGbpsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -8456,9 +8374,7 @@ pub mod ec2_fleet {
     }
     impl From<NetworkBandwidthGbpsRequest> for hyperpod_core::Value<NetworkBandwidthGbpsRequest> {
         fn from(value: NetworkBandwidthGbpsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-networkinterfacecountrequest.html)).
@@ -8471,7 +8387,7 @@ pub mod ec2_fleet {
     }
     impl NetworkInterfaceCountRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -8480,9 +8396,7 @@ pub mod ec2_fleet {
     }
     impl From<NetworkInterfaceCountRequest> for hyperpod_core::Value<NetworkInterfaceCountRequest> {
         fn from(value: NetworkInterfaceCountRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-totallocalstoragegbrequest.html)).
@@ -8495,7 +8409,7 @@ pub mod ec2_fleet {
     }
     impl TotalLocalStorageGBRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -8504,9 +8418,7 @@ pub mod ec2_fleet {
     }
     impl From<TotalLocalStorageGBRequest> for hyperpod_core::Value<TotalLocalStorageGBRequest> {
         fn from(value: TotalLocalStorageGBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-vcpucountrangerequest.html)).
@@ -8519,7 +8431,7 @@ pub mod ec2_fleet {
     }
     impl VCpuCountRangeRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -8528,9 +8440,7 @@ pub mod ec2_fleet {
     }
     impl From<VCpuCountRangeRequest> for hyperpod_core::Value<VCpuCountRangeRequest> {
         fn from(value: VCpuCountRangeRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-instancerequirementsrequest.html)).
@@ -8605,7 +8515,7 @@ pub mod ec2_fleet {
     }
     impl InstanceRequirementsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AcceleratorCount",
@@ -8734,9 +8644,7 @@ pub mod ec2_fleet {
     }
     impl From<InstanceRequirementsRequest> for hyperpod_core::Value<InstanceRequirementsRequest> {
         fn from(value: InstanceRequirementsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -8807,7 +8715,7 @@ pub mod ec2_fleet {
     }
     impl InstanceMetadataOptionsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HttpEndpoint",
@@ -8827,9 +8735,7 @@ pub mod ec2_fleet {
     }
     impl From<InstanceMetadataOptionsRequest> for hyperpod_core::Value<InstanceMetadataOptionsRequest> {
         fn from(value: InstanceMetadataOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-ipv6addressrequest.html)).
@@ -8840,7 +8746,7 @@ pub mod ec2_fleet {
     }
     impl Ipv6AddressRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Ipv6Address",
                 self.ipv6_address.map(hyperpod_core::Value::into_expr),
@@ -8849,9 +8755,7 @@ pub mod ec2_fleet {
     }
     impl From<Ipv6AddressRequest> for hyperpod_core::Value<Ipv6AddressRequest> {
         fn from(value: Ipv6AddressRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-privateipaddressspecificationrequest.html)).
@@ -8864,7 +8768,7 @@ pub mod ec2_fleet {
     }
     impl PrivateIpAddressSpecificationRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Primary", self.primary.map(hyperpod_core::Value::into_expr)),
                 (
@@ -8878,9 +8782,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<PrivateIpAddressSpecificationRequest>
     {
         fn from(value: PrivateIpAddressSpecificationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-networkinterfacespecificationrequest.html)).
@@ -8918,7 +8820,7 @@ pub mod ec2_fleet {
     }
     impl NetworkInterfaceSpecificationRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AssociatePublicIpAddress",
@@ -8985,9 +8887,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<NetworkInterfaceSpecificationRequest>
     {
         fn from(value: NetworkInterfaceSpecificationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9040,7 +8940,7 @@ pub mod ec2_fleet {
     }
     impl Placement {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Affinity",
@@ -9074,9 +8974,7 @@ pub mod ec2_fleet {
     }
     impl From<Placement> for hyperpod_core::Value<Placement> {
         fn from(value: Placement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-fleetlaunchtemplateoverridesrequest.html)).
@@ -9115,7 +9013,7 @@ pub mod ec2_fleet {
     }
     impl FleetLaunchTemplateOverridesRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AvailabilityZone",
@@ -9184,9 +9082,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<FleetLaunchTemplateOverridesRequest>
     {
         fn from(value: FleetLaunchTemplateOverridesRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-fleetlaunchtemplateconfigrequest.html)).
@@ -9200,7 +9096,7 @@ pub mod ec2_fleet {
     }
     impl FleetLaunchTemplateConfigRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LaunchTemplateSpecification",
@@ -9218,9 +9114,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<FleetLaunchTemplateConfigRequest>
     {
         fn from(value: FleetLaunchTemplateConfigRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9285,7 +9179,7 @@ pub mod ec2_fleet {
     }
     impl CapacityReservationOptionsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "UsageStrategy",
                 self.usage_strategy.map(hyperpod_core::Value::into_expr),
@@ -9296,9 +9190,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<CapacityReservationOptionsRequest>
     {
         fn from(value: CapacityReservationOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-ondemandoptionsrequest.html)).
@@ -9321,7 +9213,7 @@ pub mod ec2_fleet {
     }
     impl OnDemandOptionsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AllocationStrategy",
@@ -9357,9 +9249,7 @@ pub mod ec2_fleet {
     }
     impl From<OnDemandOptionsRequest> for hyperpod_core::Value<OnDemandOptionsRequest> {
         fn from(value: OnDemandOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9396,7 +9286,7 @@ pub mod ec2_fleet {
     }
     impl CapacityReservationTargetRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CapacityReservationIds",
@@ -9415,9 +9305,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<CapacityReservationTargetRequest>
     {
         fn from(value: CapacityReservationTargetRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9484,7 +9372,7 @@ pub mod ec2_fleet {
     }
     impl ReservedCapacityFallbackOptionsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MarketTypes",
                 self.market_types.map(hyperpod_core::Value::into_expr),
@@ -9495,9 +9383,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<ReservedCapacityFallbackOptionsRequest>
     {
         fn from(value: ReservedCapacityFallbackOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-reservedcapacityoptionsrequest.html)).
@@ -9518,7 +9404,7 @@ pub mod ec2_fleet {
     }
     impl ReservedCapacityOptionsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AllocationStrategy",
@@ -9544,9 +9430,7 @@ pub mod ec2_fleet {
     }
     impl From<ReservedCapacityOptionsRequest> for hyperpod_core::Value<ReservedCapacityOptionsRequest> {
         fn from(value: ReservedCapacityOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9675,7 +9559,7 @@ pub mod ec2_fleet {
     }
     impl CapacityRebalance {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ReplacementStrategy",
@@ -9691,9 +9575,7 @@ pub mod ec2_fleet {
     }
     impl From<CapacityRebalance> for hyperpod_core::Value<CapacityRebalance> {
         fn from(value: CapacityRebalance) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-maintenancestrategies.html)).
@@ -9704,7 +9586,7 @@ pub mod ec2_fleet {
     }
     impl MaintenanceStrategies {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CapacityRebalance",
                 self.capacity_rebalance.map(hyperpod_core::Value::into_expr),
@@ -9713,9 +9595,7 @@ pub mod ec2_fleet {
     }
     impl From<MaintenanceStrategies> for hyperpod_core::Value<MaintenanceStrategies> {
         fn from(value: MaintenanceStrategies) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-spotoptionsrequest.html)).
@@ -9742,7 +9622,7 @@ pub mod ec2_fleet {
     }
     impl SpotOptionsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AllocationStrategy",
@@ -9788,9 +9668,7 @@ pub mod ec2_fleet {
     }
     impl From<SpotOptionsRequest> for hyperpod_core::Value<SpotOptionsRequest> {
         fn from(value: SpotOptionsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -9990,7 +9868,7 @@ pub mod ec2_fleet {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -9999,9 +9877,7 @@ pub mod ec2_fleet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::EC2Fleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ec2fleet-tagspecification.html)).
@@ -10014,7 +9890,7 @@ pub mod ec2_fleet {
     }
     impl TagSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ResourceType",
@@ -10026,9 +9902,7 @@ pub mod ec2_fleet {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -10135,7 +10009,7 @@ pub mod ec2_fleet {
     }
     impl TargetCapacitySpecificationRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultTargetCapacityType",
@@ -10168,9 +10042,7 @@ pub mod ec2_fleet {
         for hyperpod_core::Value<TargetCapacitySpecificationRequest>
     {
         fn from(value: TargetCapacitySpecificationRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ec2fleet.html)).
@@ -10225,7 +10097,7 @@ pub struct EIPProps {
 }
 impl EIPProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Address", self.address.map(hyperpod_core::Value::into_expr)),
             ("Domain", self.domain.map(hyperpod_core::Value::into_expr)),
@@ -10256,7 +10128,7 @@ impl EIPProps {
 }
 impl From<EIPProps> for hyperpod_core::Value<EIPProps> {
     fn from(value: EIPProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::EIP` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-eip.html)).
@@ -10449,7 +10321,7 @@ pub mod eip {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -10458,9 +10330,7 @@ pub mod eip {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -10481,7 +10351,7 @@ pub struct EIPAssociationProps {
 }
 impl EIPAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AllocationId",
@@ -10506,7 +10376,7 @@ impl EIPAssociationProps {
 }
 impl From<EIPAssociationProps> for hyperpod_core::Value<EIPAssociationProps> {
     fn from(value: EIPAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::EIPAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-eipassociation.html)).
@@ -10645,7 +10515,7 @@ impl EgressOnlyInternetGatewayProps {
 }
 impl EgressOnlyInternetGatewayProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
             ("VpcId", Some(self.vpc_id.into_expr())),
@@ -10654,7 +10524,7 @@ impl EgressOnlyInternetGatewayProps {
 }
 impl From<EgressOnlyInternetGatewayProps> for hyperpod_core::Value<EgressOnlyInternetGatewayProps> {
     fn from(value: EgressOnlyInternetGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::EgressOnlyInternetGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-egressonlyinternetgateway.html)).
@@ -10798,7 +10668,7 @@ pub mod egress_only_internet_gateway {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -10807,9 +10677,7 @@ pub mod egress_only_internet_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -10837,7 +10705,7 @@ impl EnclaveCertificateIamRoleAssociationProps {
 }
 impl EnclaveCertificateIamRoleAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("CertificateArn", Some(self.certificate_arn.into_expr())),
             ("RoleArn", Some(self.role_arn.into_expr())),
@@ -10848,7 +10716,7 @@ impl From<EnclaveCertificateIamRoleAssociationProps>
     for hyperpod_core::Value<EnclaveCertificateIamRoleAssociationProps>
 {
     fn from(value: EnclaveCertificateIamRoleAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::EnclaveCertificateIamRoleAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-enclavecertificateiamroleassociation.html)).
@@ -11030,7 +10898,7 @@ impl FlowLogProps {
 }
 impl FlowLogProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DeliverCrossAccountRole",
@@ -11086,7 +10954,7 @@ impl FlowLogProps {
 }
 impl From<FlowLogProps> for hyperpod_core::Value<FlowLogProps> {
     fn from(value: FlowLogProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::FlowLog` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-flowlog.html)).
@@ -11412,7 +11280,7 @@ pub mod flow_log {
     }
     impl DestinationOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("FileFormat", Some(self.file_format.into_expr())),
                 (
@@ -11428,9 +11296,7 @@ pub mod flow_log {
     }
     impl From<DestinationOptions> for hyperpod_core::Value<DestinationOptions> {
         fn from(value: DestinationOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-flowlog.html)).
@@ -11551,7 +11417,7 @@ pub mod flow_log {
     }
     impl TagFieldSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ResourceType", Some(self.resource_type.into_expr())),
                 ("TagKeys", Some(self.tag_keys.into_expr())),
@@ -11560,9 +11426,7 @@ pub mod flow_log {
     }
     impl From<TagFieldSpecification> for hyperpod_core::Value<TagFieldSpecification> {
         fn from(value: TagFieldSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::FlowLog` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-flowlog-tag.html)).
@@ -11588,7 +11452,7 @@ pub mod flow_log {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -11597,9 +11461,7 @@ pub mod flow_log {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-flowlog.html)).
@@ -11648,7 +11510,7 @@ pub struct FpgaImageProps {
 }
 impl FpgaImageProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -11671,7 +11533,7 @@ impl FpgaImageProps {
 }
 impl From<FpgaImageProps> for hyperpod_core::Value<FpgaImageProps> {
     fn from(value: FpgaImageProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::FpgaImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-fpgaimage.html)).
@@ -11921,7 +11783,7 @@ pub mod fpga_image {
     }
     impl StorageLocation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Bucket", self.bucket.map(hyperpod_core::Value::into_expr)),
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
@@ -11930,9 +11792,7 @@ pub mod fpga_image {
     }
     impl From<StorageLocation> for hyperpod_core::Value<StorageLocation> {
         fn from(value: StorageLocation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::FpgaImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-fpgaimage-tag.html)).
@@ -11958,7 +11818,7 @@ pub mod fpga_image {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -11967,9 +11827,7 @@ pub mod fpga_image {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -11997,7 +11855,7 @@ impl GatewayRouteTableAssociationProps {
 }
 impl GatewayRouteTableAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("GatewayId", Some(self.gateway_id.into_expr())),
             ("RouteTableId", Some(self.route_table_id.into_expr())),
@@ -12008,7 +11866,7 @@ impl From<GatewayRouteTableAssociationProps>
     for hyperpod_core::Value<GatewayRouteTableAssociationProps>
 {
     fn from(value: GatewayRouteTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::GatewayRouteTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-gatewayroutetableassociation.html)).
@@ -12142,7 +12000,7 @@ impl HostProps {
 }
 impl HostProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AssetId",
@@ -12179,7 +12037,7 @@ impl HostProps {
 }
 impl From<HostProps> for hyperpod_core::Value<HostProps> {
     fn from(value: HostProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::Host` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-host.html)).
@@ -12447,7 +12305,7 @@ pub mod host {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -12456,9 +12314,7 @@ pub mod host {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -12484,7 +12340,7 @@ pub struct IPAMProps {
 }
 impl IPAMProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DefaultResourceDiscoveryOrganizationalUnitExclusions",
@@ -12514,7 +12370,7 @@ impl IPAMProps {
 }
 impl From<IPAMProps> for hyperpod_core::Value<IPAMProps> {
     fn from(value: IPAMProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAM` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipam.html)).
@@ -12804,7 +12660,7 @@ pub mod ipam {
     }
     impl IpamOrganizationalUnitExclusion {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "OrganizationsEntityPath",
                 Some(self.organizations_entity_path.into_expr()),
@@ -12815,9 +12671,7 @@ pub mod ipam {
         for hyperpod_core::Value<IpamOrganizationalUnitExclusion>
     {
         fn from(value: IpamOrganizationalUnitExclusion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipam.html)).
@@ -12862,15 +12716,13 @@ pub mod ipam {
     }
     impl IpamOperatingRegion {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("RegionName", Some(self.region_name.into_expr()))])
         }
     }
     impl From<IpamOperatingRegion> for hyperpod_core::Value<IpamOperatingRegion> {
         fn from(value: IpamOperatingRegion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::IPAM` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipam-tag.html)).
@@ -12896,7 +12748,7 @@ pub mod ipam {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -12905,9 +12757,7 @@ pub mod ipam {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipam.html)).
@@ -12963,7 +12813,7 @@ impl IPAMAllocationProps {
 }
 impl IPAMAllocationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Cidr", self.cidr.map(hyperpod_core::Value::into_expr)),
             (
@@ -12980,7 +12830,7 @@ impl IPAMAllocationProps {
 }
 impl From<IPAMAllocationProps> for hyperpod_core::Value<IPAMAllocationProps> {
     fn from(value: IPAMAllocationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAMAllocation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamallocation.html)).
@@ -13150,7 +13000,7 @@ impl IPAMPoolProps {
 }
 impl IPAMPoolProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AddressFamily", Some(self.address_family.into_expr())),
             (
@@ -13215,7 +13065,7 @@ impl IPAMPoolProps {
 }
 impl From<IPAMPoolProps> for hyperpod_core::Value<IPAMPoolProps> {
     fn from(value: IPAMPoolProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAMPool` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipampool.html)).
@@ -13609,7 +13459,7 @@ pub mod ipam_pool {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -13618,9 +13468,7 @@ pub mod ipam_pool {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::IPAMPool` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipampool-provisionedcidr.html)).
@@ -13638,15 +13486,13 @@ pub mod ipam_pool {
     }
     impl ProvisionedCidr {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Cidr", Some(self.cidr.into_expr()))])
         }
     }
     impl From<ProvisionedCidr> for hyperpod_core::Value<ProvisionedCidr> {
         fn from(value: ProvisionedCidr) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::IPAMPool` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipampool-sourceresource.html)).
@@ -13680,7 +13526,7 @@ pub mod ipam_pool {
     }
     impl SourceResource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ResourceId", Some(self.resource_id.into_expr())),
                 ("ResourceOwner", Some(self.resource_owner.into_expr())),
@@ -13691,9 +13537,7 @@ pub mod ipam_pool {
     }
     impl From<SourceResource> for hyperpod_core::Value<SourceResource> {
         fn from(value: SourceResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -13721,7 +13565,7 @@ impl IPAMPoolCidrProps {
 }
 impl IPAMPoolCidrProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Cidr", self.cidr.map(hyperpod_core::Value::into_expr)),
             ("IpamPoolId", Some(self.ipam_pool_id.into_expr())),
@@ -13734,7 +13578,7 @@ impl IPAMPoolCidrProps {
 }
 impl From<IPAMPoolCidrProps> for hyperpod_core::Value<IPAMPoolCidrProps> {
     fn from(value: IPAMPoolCidrProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAMPoolCidr` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipampoolcidr.html)).
@@ -13878,7 +13722,7 @@ impl IPAMPrefixListResolverProps {
 }
 impl IPAMPrefixListResolverProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AddressFamily", Some(self.address_family.into_expr())),
             (
@@ -13893,7 +13737,7 @@ impl IPAMPrefixListResolverProps {
 }
 impl From<IPAMPrefixListResolverProps> for hyperpod_core::Value<IPAMPrefixListResolverProps> {
     fn from(value: IPAMPrefixListResolverProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAMPrefixListResolver` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamprefixlistresolver.html)).
@@ -14283,7 +14127,7 @@ pub mod ipam_prefix_list_resolver {
     }
     impl IpamPrefixListResolverRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Conditions",
@@ -14307,9 +14151,7 @@ pub mod ipam_prefix_list_resolver {
     }
     impl From<IpamPrefixListResolverRule> for hyperpod_core::Value<IpamPrefixListResolverRule> {
         fn from(value: IpamPrefixListResolverRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::IPAMPrefixListResolver` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipamprefixlistresolver-tag.html)).
@@ -14335,7 +14177,7 @@ pub mod ipam_prefix_list_resolver {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -14344,9 +14186,7 @@ pub mod ipam_prefix_list_resolver {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -14388,7 +14228,7 @@ impl IPAMPrefixListResolverTargetProps {
 }
 impl IPAMPrefixListResolverTargetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DesiredVersion",
@@ -14415,7 +14255,7 @@ impl From<IPAMPrefixListResolverTargetProps>
     for hyperpod_core::Value<IPAMPrefixListResolverTargetProps>
 {
     fn from(value: IPAMPrefixListResolverTargetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAMPrefixListResolverTarget` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamprefixlistresolvertarget.html)).
@@ -14609,7 +14449,7 @@ pub mod ipam_prefix_list_resolver_target {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -14618,9 +14458,7 @@ pub mod ipam_prefix_list_resolver_target {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -14644,7 +14482,7 @@ pub struct IPAMResourceDiscoveryProps {
 }
 impl IPAMResourceDiscoveryProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -14665,7 +14503,7 @@ impl IPAMResourceDiscoveryProps {
 }
 impl From<IPAMResourceDiscoveryProps> for hyperpod_core::Value<IPAMResourceDiscoveryProps> {
     fn from(value: IPAMResourceDiscoveryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAMResourceDiscovery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamresourcediscovery.html)).
@@ -14828,15 +14666,13 @@ pub mod ipam_resource_discovery {
     }
     impl IpamOperatingRegion {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("RegionName", Some(self.region_name.into_expr()))])
         }
     }
     impl From<IpamOperatingRegion> for hyperpod_core::Value<IpamOperatingRegion> {
         fn from(value: IpamOperatingRegion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::IPAMResourceDiscovery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipamresourcediscovery-ipamresourcediscoveryorganizationalunitexclusion.html)).
@@ -14858,7 +14694,7 @@ pub mod ipam_resource_discovery {
     }
     impl IpamResourceDiscoveryOrganizationalUnitExclusion {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "OrganizationsEntityPath",
                 Some(self.organizations_entity_path.into_expr()),
@@ -14869,9 +14705,7 @@ pub mod ipam_resource_discovery {
         for hyperpod_core::Value<IpamResourceDiscoveryOrganizationalUnitExclusion>
     {
         fn from(value: IpamResourceDiscoveryOrganizationalUnitExclusion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::IPAMResourceDiscovery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipamresourcediscovery-tag.html)).
@@ -14897,7 +14731,7 @@ pub mod ipam_resource_discovery {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -14906,9 +14740,7 @@ pub mod ipam_resource_discovery {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -14939,7 +14771,7 @@ impl IPAMResourceDiscoveryAssociationProps {
 }
 impl IPAMResourceDiscoveryAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("IpamId", Some(self.ipam_id.into_expr())),
             (
@@ -14954,7 +14786,7 @@ impl From<IPAMResourceDiscoveryAssociationProps>
     for hyperpod_core::Value<IPAMResourceDiscoveryAssociationProps>
 {
     fn from(value: IPAMResourceDiscoveryAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAMResourceDiscoveryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamresourcediscoveryassociation.html)).
@@ -15190,7 +15022,7 @@ pub mod ipam_resource_discovery_association {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -15199,9 +15031,7 @@ pub mod ipam_resource_discovery_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -15233,7 +15063,7 @@ impl IPAMScopeProps {
 }
 impl IPAMScopeProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -15251,7 +15081,7 @@ impl IPAMScopeProps {
 }
 impl From<IPAMScopeProps> for hyperpod_core::Value<IPAMScopeProps> {
     fn from(value: IPAMScopeProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPAMScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamscope.html)).
@@ -15528,7 +15358,7 @@ pub mod ipam_scope {
     }
     impl IpamScopeExternalAuthorityConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ExternalResourceIdentifier",
@@ -15545,9 +15375,7 @@ pub mod ipam_scope {
         for hyperpod_core::Value<IpamScopeExternalAuthorityConfiguration>
     {
         fn from(value: IpamScopeExternalAuthorityConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::IPAMScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-ipamscope-tag.html)).
@@ -15573,7 +15401,7 @@ pub mod ipam_scope {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -15582,9 +15410,7 @@ pub mod ipam_scope {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -15597,13 +15423,13 @@ pub struct IPv4PoolProps {
 }
 impl IPv4PoolProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([("Tags", self.tags.map(hyperpod_core::Value::into_expr))])
     }
 }
 impl From<IPv4PoolProps> for hyperpod_core::Value<IPv4PoolProps> {
     fn from(value: IPv4PoolProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IPv4Pool` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipv4pool.html)).
@@ -15795,7 +15621,7 @@ pub mod i_pv4_pool {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -15804,9 +15630,7 @@ pub mod i_pv4_pool {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -15902,7 +15726,7 @@ pub struct InstanceProps {
 }
 impl InstanceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AdditionalInfo",
@@ -16074,7 +15898,7 @@ impl InstanceProps {
 }
 impl From<InstanceProps> for hyperpod_core::Value<InstanceProps> {
     fn from(value: InstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17191,7 +17015,7 @@ pub mod instance {
     }
     impl Ebs {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeleteOnTermination",
@@ -17224,9 +17048,7 @@ pub mod instance {
     }
     impl From<Ebs> for hyperpod_core::Value<Ebs> {
         fn from(value: Ebs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-blockdevicemapping.html)).
@@ -17255,7 +17077,7 @@ pub mod instance {
     }
     impl BlockDeviceMapping {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("DeviceName", Some(self.device_name.into_expr())),
                 ("Ebs", self.ebs.map(hyperpod_core::Value::into_expr)),
@@ -17272,9 +17094,7 @@ pub mod instance {
     }
     impl From<BlockDeviceMapping> for hyperpod_core::Value<BlockDeviceMapping> {
         fn from(value: BlockDeviceMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17287,7 +17107,7 @@ pub mod instance {
     }
     impl CpuOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CoreCount",
@@ -17302,9 +17122,7 @@ pub mod instance {
     }
     impl From<CpuOptions> for hyperpod_core::Value<CpuOptions> {
         fn from(value: CpuOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17315,7 +17133,7 @@ pub mod instance {
     }
     impl CreditSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CPUCredits",
                 self.cpu_credits.map(hyperpod_core::Value::into_expr),
@@ -17324,9 +17142,7 @@ pub mod instance {
     }
     impl From<CreditSpecification> for hyperpod_core::Value<CreditSpecification> {
         fn from(value: CreditSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-elasticgpuspecification.html)).
@@ -17346,15 +17162,13 @@ pub mod instance {
     }
     impl ElasticGpuSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Type", Some(self.type_.into_expr()))])
         }
     }
     impl From<ElasticGpuSpecification> for hyperpod_core::Value<ElasticGpuSpecification> {
         fn from(value: ElasticGpuSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-elasticinferenceaccelerator.html)).
@@ -17377,7 +17191,7 @@ pub mod instance {
     }
     impl ElasticInferenceAccelerator {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Count", self.count.map(hyperpod_core::Value::into_expr)),
                 ("Type", Some(self.type_.into_expr())),
@@ -17386,9 +17200,7 @@ pub mod instance {
     }
     impl From<ElasticInferenceAccelerator> for hyperpod_core::Value<ElasticInferenceAccelerator> {
         fn from(value: ElasticInferenceAccelerator) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17399,15 +17211,13 @@ pub mod instance {
     }
     impl EnclaveOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Enabled", self.enabled.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<EnclaveOptions> for hyperpod_core::Value<EnclaveOptions> {
         fn from(value: EnclaveOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17418,7 +17228,7 @@ pub mod instance {
     }
     impl HibernationOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Configured",
                 self.configured.map(hyperpod_core::Value::into_expr),
@@ -17427,9 +17237,7 @@ pub mod instance {
     }
     impl From<HibernationOptions> for hyperpod_core::Value<HibernationOptions> {
         fn from(value: HibernationOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17476,15 +17284,13 @@ pub mod instance {
     }
     impl InstanceIpv6Address {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Ipv6Address", Some(self.ipv6_address.into_expr()))])
         }
     }
     impl From<InstanceIpv6Address> for hyperpod_core::Value<InstanceIpv6Address> {
         fn from(value: InstanceIpv6Address) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-licensespecification.html)).
@@ -17506,7 +17312,7 @@ pub mod instance {
     }
     impl LicenseSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "LicenseConfigurationArn",
                 Some(self.license_configuration_arn.into_expr()),
@@ -17515,9 +17321,7 @@ pub mod instance {
     }
     impl From<LicenseSpecification> for hyperpod_core::Value<LicenseSpecification> {
         fn from(value: LicenseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17641,7 +17445,7 @@ pub mod instance {
     }
     impl MetadataOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HttpEndpoint",
@@ -17670,9 +17474,7 @@ pub mod instance {
     }
     impl From<MetadataOptions> for hyperpod_core::Value<MetadataOptions> {
         fn from(value: MetadataOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-enasrdudpspecification.html)).
@@ -17683,7 +17485,7 @@ pub mod instance {
     }
     impl EnaSrdUdpSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "EnaSrdUdpEnabled",
                 self.ena_srd_udp_enabled
@@ -17693,9 +17495,7 @@ pub mod instance {
     }
     impl From<EnaSrdUdpSpecification> for hyperpod_core::Value<EnaSrdUdpSpecification> {
         fn from(value: EnaSrdUdpSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-enasrdspecification.html)).
@@ -17708,7 +17508,7 @@ pub mod instance {
     }
     impl EnaSrdSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnaSrdEnabled",
@@ -17724,9 +17524,7 @@ pub mod instance {
     }
     impl From<EnaSrdSpecification> for hyperpod_core::Value<EnaSrdSpecification> {
         fn from(value: EnaSrdSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-privateipaddressspecification.html)).
@@ -17752,7 +17550,7 @@ pub mod instance {
     }
     impl PrivateIpAddressSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Primary", Some(self.primary.into_expr())),
                 (
@@ -17764,9 +17562,7 @@ pub mod instance {
     }
     impl From<PrivateIpAddressSpecification> for hyperpod_core::Value<PrivateIpAddressSpecification> {
         fn from(value: PrivateIpAddressSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-networkinterface.html)).
@@ -17826,7 +17622,7 @@ pub mod instance {
     }
     impl NetworkInterface {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AssociateCarrierIpAddress",
@@ -17893,9 +17689,7 @@ pub mod instance {
     }
     impl From<NetworkInterface> for hyperpod_core::Value<NetworkInterface> {
         fn from(value: NetworkInterface) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html)).
@@ -17937,7 +17731,7 @@ pub mod instance {
     }
     impl PrivateDnsNameOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableResourceNameDnsAAAARecord",
@@ -17958,9 +17752,7 @@ pub mod instance {
     }
     impl From<PrivateDnsNameOptions> for hyperpod_core::Value<PrivateDnsNameOptions> {
         fn from(value: PrivateDnsNameOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-associationparameter.html)).
@@ -17986,7 +17778,7 @@ pub mod instance {
     }
     impl AssociationParameter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -17995,9 +17787,7 @@ pub mod instance {
     }
     impl From<AssociationParameter> for hyperpod_core::Value<AssociationParameter> {
         fn from(value: AssociationParameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-ssmassociation.html)).
@@ -18020,7 +17810,7 @@ pub mod instance {
     }
     impl SsmAssociation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AssociationParameters",
@@ -18033,9 +17823,7 @@ pub mod instance {
     }
     impl From<SsmAssociation> for hyperpod_core::Value<SsmAssociation> {
         fn from(value: SsmAssociation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-tag.html)).
@@ -18061,7 +17849,7 @@ pub mod instance {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -18070,9 +17858,7 @@ pub mod instance {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Instance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-instance-volume.html)).
@@ -18098,7 +17884,7 @@ pub mod instance {
     }
     impl Volume {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Device", Some(self.device.into_expr())),
                 ("VolumeId", Some(self.volume_id.into_expr())),
@@ -18107,9 +17893,7 @@ pub mod instance {
     }
     impl From<Volume> for hyperpod_core::Value<Volume> {
         fn from(value: Volume) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -18143,7 +17927,7 @@ impl InstanceConnectEndpointProps {
 }
 impl InstanceConnectEndpointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ClientToken",
@@ -18164,7 +17948,7 @@ impl InstanceConnectEndpointProps {
 }
 impl From<InstanceConnectEndpointProps> for hyperpod_core::Value<InstanceConnectEndpointProps> {
     fn from(value: InstanceConnectEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::InstanceConnectEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instanceconnectendpoint.html)).
@@ -18511,7 +18295,7 @@ pub mod instance_connect_endpoint {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -18520,9 +18304,7 @@ pub mod instance_connect_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -18541,7 +18323,7 @@ pub struct InstanceEventWindowProps {
 }
 impl InstanceEventWindowProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CronExpression",
@@ -18558,7 +18340,7 @@ impl InstanceEventWindowProps {
 }
 impl From<InstanceEventWindowProps> for hyperpod_core::Value<InstanceEventWindowProps> {
     fn from(value: InstanceEventWindowProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::InstanceEventWindow` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instanceeventwindow.html)).
@@ -18799,7 +18581,7 @@ pub mod instance_event_window {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -18808,9 +18590,7 @@ pub mod instance_event_window {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instanceeventwindow.html)).
@@ -18907,7 +18687,7 @@ pub mod instance_event_window {
     }
     impl TimeRange {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EndHour",
@@ -18930,9 +18710,7 @@ pub mod instance_event_window {
     }
     impl From<TimeRange> for hyperpod_core::Value<TimeRange> {
         fn from(value: TimeRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -18945,13 +18723,13 @@ pub struct InternetGatewayProps {
 }
 impl InternetGatewayProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([("Tags", self.tags.map(hyperpod_core::Value::into_expr))])
     }
 }
 impl From<InternetGatewayProps> for hyperpod_core::Value<InternetGatewayProps> {
     fn from(value: InternetGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::InternetGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-internetgateway.html)).
@@ -19086,7 +18864,7 @@ pub mod internet_gateway {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -19095,9 +18873,7 @@ pub mod internet_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -19125,7 +18901,7 @@ impl IpPoolRouteTableAssociationProps {
 }
 impl IpPoolRouteTableAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("PublicIpv4Pool", Some(self.public_ipv4_pool.into_expr())),
             ("RouteTableId", Some(self.route_table_id.into_expr())),
@@ -19136,7 +18912,7 @@ impl From<IpPoolRouteTableAssociationProps>
     for hyperpod_core::Value<IpPoolRouteTableAssociationProps>
 {
     fn from(value: IpPoolRouteTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IpPoolRouteTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ippoolroutetableassociation.html)).
@@ -19251,7 +19027,7 @@ impl IpamExternalResourceVerificationTokenProps {
 }
 impl IpamExternalResourceVerificationTokenProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("IpamId", Some(self.ipam_id.into_expr())),
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
@@ -19262,7 +19038,7 @@ impl From<IpamExternalResourceVerificationTokenProps>
     for hyperpod_core::Value<IpamExternalResourceVerificationTokenProps>
 {
     fn from(value: IpamExternalResourceVerificationTokenProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IpamExternalResourceVerificationToken` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipamexternalresourceverificationtoken.html)).
@@ -19518,7 +19294,7 @@ pub mod ipam_external_resource_verification_token {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -19527,9 +19303,7 @@ pub mod ipam_external_resource_verification_token {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -19567,7 +19341,7 @@ impl IpamInternetRegistryAssociationProps {
 }
 impl IpamInternetRegistryAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -19587,7 +19361,7 @@ impl From<IpamInternetRegistryAssociationProps>
     for hyperpod_core::Value<IpamInternetRegistryAssociationProps>
 {
     fn from(value: IpamInternetRegistryAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::IpamInternetRegistryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-ipaminternetregistryassociation.html)).
@@ -19858,7 +19632,7 @@ pub mod ipam_internet_registry_association {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -19867,9 +19641,7 @@ pub mod ipam_internet_registry_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -19903,7 +19675,7 @@ impl KeyPairProps {
 }
 impl KeyPairProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "KeyFormat",
@@ -19925,7 +19697,7 @@ impl KeyPairProps {
 }
 impl From<KeyPairProps> for hyperpod_core::Value<KeyPairProps> {
     fn from(value: KeyPairProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::KeyPair` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-keypair.html)).
@@ -20156,7 +19928,7 @@ pub mod key_pair {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -20165,9 +19937,7 @@ pub mod key_pair {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -20201,7 +19971,7 @@ impl LaunchTemplateProps {
 }
 impl LaunchTemplateProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "LaunchTemplateData",
@@ -20226,7 +19996,7 @@ impl LaunchTemplateProps {
 }
 impl From<LaunchTemplateProps> for hyperpod_core::Value<LaunchTemplateProps> {
     fn from(value: LaunchTemplateProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22145,7 +21915,7 @@ pub mod launch_template {
     }
     impl Ebs {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeleteOnTermination",
@@ -22191,9 +21961,7 @@ pub mod launch_template {
     }
     impl From<Ebs> for hyperpod_core::Value<Ebs> {
         fn from(value: Ebs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-blockdevicemapping.html)).
@@ -22210,7 +21978,7 @@ pub mod launch_template {
     }
     impl BlockDeviceMapping {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeviceName",
@@ -22230,9 +21998,7 @@ pub mod launch_template {
     }
     impl From<BlockDeviceMapping> for hyperpod_core::Value<BlockDeviceMapping> {
         fn from(value: BlockDeviceMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22275,7 +22041,7 @@ pub mod launch_template {
     }
     impl CapacityReservationTarget {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CapacityReservationId",
@@ -22292,9 +22058,7 @@ pub mod launch_template {
     }
     impl From<CapacityReservationTarget> for hyperpod_core::Value<CapacityReservationTarget> {
         fn from(value: CapacityReservationTarget) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-capacityreservationspecification.html)).
@@ -22312,7 +22076,7 @@ pub mod launch_template {
     }
     impl CapacityReservationSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CapacityReservationPreference",
@@ -22331,9 +22095,7 @@ pub mod launch_template {
         for hyperpod_core::Value<CapacityReservationSpecification>
     {
         fn from(value: CapacityReservationSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22401,7 +22163,7 @@ pub mod launch_template {
     }
     impl CpuOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AmdSevSnp",
@@ -22425,9 +22187,7 @@ pub mod launch_template {
     }
     impl From<CpuOptions> for hyperpod_core::Value<CpuOptions> {
         fn from(value: CpuOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-creditspecification.html)).
@@ -22438,7 +22198,7 @@ pub mod launch_template {
     }
     impl CreditSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CpuCredits",
                 self.cpu_credits.map(hyperpod_core::Value::into_expr),
@@ -22447,9 +22207,7 @@ pub mod launch_template {
     }
     impl From<CreditSpecification> for hyperpod_core::Value<CreditSpecification> {
         fn from(value: CreditSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-enclaveoptions.html)).
@@ -22460,15 +22218,13 @@ pub mod launch_template {
     }
     impl EnclaveOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Enabled", self.enabled.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<EnclaveOptions> for hyperpod_core::Value<EnclaveOptions> {
         fn from(value: EnclaveOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-hibernationoptions.html)).
@@ -22479,7 +22235,7 @@ pub mod launch_template {
     }
     impl HibernationOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Configured",
                 self.configured.map(hyperpod_core::Value::into_expr),
@@ -22488,9 +22244,7 @@ pub mod launch_template {
     }
     impl From<HibernationOptions> for hyperpod_core::Value<HibernationOptions> {
         fn from(value: HibernationOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-iaminstanceprofile.html)).
@@ -22503,7 +22257,7 @@ pub mod launch_template {
     }
     impl IamInstanceProfile {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Arn", self.arn.map(hyperpod_core::Value::into_expr)),
                 ("Name", self.name.map(hyperpod_core::Value::into_expr)),
@@ -22512,9 +22266,7 @@ pub mod launch_template {
     }
     impl From<IamInstanceProfile> for hyperpod_core::Value<IamInstanceProfile> {
         fn from(value: IamInstanceProfile) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22651,7 +22403,7 @@ pub mod launch_template {
     }
     impl SpotOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BlockDurationMinutes",
@@ -22680,9 +22432,7 @@ pub mod launch_template {
     }
     impl From<SpotOptions> for hyperpod_core::Value<SpotOptions> {
         fn from(value: SpotOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-instancemarketoptions.html)).
@@ -22695,7 +22445,7 @@ pub mod launch_template {
     }
     impl InstanceMarketOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MarketType",
@@ -22710,9 +22460,7 @@ pub mod launch_template {
     }
     impl From<InstanceMarketOptions> for hyperpod_core::Value<InstanceMarketOptions> {
         fn from(value: InstanceMarketOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-acceleratorcount.html)).
@@ -22725,7 +22473,7 @@ pub mod launch_template {
     }
     impl AcceleratorCount {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -22734,9 +22482,7 @@ pub mod launch_template {
     }
     impl From<AcceleratorCount> for hyperpod_core::Value<AcceleratorCount> {
         fn from(value: AcceleratorCount) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22865,7 +22611,7 @@ pub mod launch_template {
     }
     impl AcceleratorTotalMemoryMiB {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -22874,9 +22620,7 @@ pub mod launch_template {
     }
     impl From<AcceleratorTotalMemoryMiB> for hyperpod_core::Value<AcceleratorTotalMemoryMiB> {
         fn from(value: AcceleratorTotalMemoryMiB) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -22950,7 +22694,7 @@ pub mod launch_template {
     }
     impl BaselineEbsBandwidthMbps {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -22959,9 +22703,7 @@ pub mod launch_template {
     }
     impl From<BaselineEbsBandwidthMbps> for hyperpod_core::Value<BaselineEbsBandwidthMbps> {
         fn from(value: BaselineEbsBandwidthMbps) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-reference.html)).
@@ -22972,7 +22714,7 @@ pub mod launch_template {
     }
     impl Reference {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "InstanceFamily",
                 self.instance_family.map(hyperpod_core::Value::into_expr),
@@ -22981,9 +22723,7 @@ pub mod launch_template {
     }
     impl From<Reference> for hyperpod_core::Value<Reference> {
         fn from(value: Reference) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-cpu.html)).
@@ -22994,7 +22734,7 @@ pub mod launch_template {
     }
     impl Cpu {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "References",
                 self.references.map(hyperpod_core::Value::into_expr),
@@ -23003,9 +22743,7 @@ pub mod launch_template {
     }
     impl From<Cpu> for hyperpod_core::Value<Cpu> {
         fn from(value: Cpu) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-baselineperformancefactors.html)).
@@ -23016,15 +22754,13 @@ pub mod launch_template {
     }
     impl BaselinePerformanceFactors {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Cpu", self.cpu.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<BaselinePerformanceFactors> for hyperpod_core::Value<BaselinePerformanceFactors> {
         fn from(value: BaselinePerformanceFactors) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -23184,7 +22920,7 @@ pub mod launch_template {
     }
     impl MemoryGiBPerVCpu {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -23193,9 +22929,7 @@ pub mod launch_template {
     }
     impl From<MemoryGiBPerVCpu> for hyperpod_core::Value<MemoryGiBPerVCpu> {
         fn from(value: MemoryGiBPerVCpu) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-memorymib.html)).
@@ -23208,7 +22942,7 @@ pub mod launch_template {
     }
     impl MemoryMiB {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -23217,9 +22951,7 @@ pub mod launch_template {
     }
     impl From<MemoryMiB> for hyperpod_core::Value<MemoryMiB> {
         fn from(value: MemoryMiB) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-networkbandwidthgbps.html)).
@@ -23232,7 +22964,7 @@ pub mod launch_template {
     }
     impl NetworkBandwidthGbps {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -23241,9 +22973,7 @@ pub mod launch_template {
     }
     impl From<NetworkBandwidthGbps> for hyperpod_core::Value<NetworkBandwidthGbps> {
         fn from(value: NetworkBandwidthGbps) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-networkinterfacecount.html)).
@@ -23256,7 +22986,7 @@ pub mod launch_template {
     }
     impl NetworkInterfaceCount {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -23265,9 +22995,7 @@ pub mod launch_template {
     }
     impl From<NetworkInterfaceCount> for hyperpod_core::Value<NetworkInterfaceCount> {
         fn from(value: NetworkInterfaceCount) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-totallocalstoragegb.html)).
@@ -23280,7 +23008,7 @@ pub mod launch_template {
     }
     impl TotalLocalStorageGB {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -23289,9 +23017,7 @@ pub mod launch_template {
     }
     impl From<TotalLocalStorageGB> for hyperpod_core::Value<TotalLocalStorageGB> {
         fn from(value: TotalLocalStorageGB) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-vcpucount.html)).
@@ -23304,7 +23030,7 @@ pub mod launch_template {
     }
     impl VCpuCount {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -23313,9 +23039,7 @@ pub mod launch_template {
     }
     impl From<VCpuCount> for hyperpod_core::Value<VCpuCount> {
         fn from(value: VCpuCount) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-instancerequirements.html)).
@@ -23385,7 +23109,7 @@ pub mod launch_template {
     }
     impl InstanceRequirements {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AcceleratorCount",
@@ -23509,9 +23233,7 @@ pub mod launch_template {
     }
     impl From<InstanceRequirements> for hyperpod_core::Value<InstanceRequirements> {
         fn from(value: InstanceRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-licensespecification.html)).
@@ -23522,7 +23244,7 @@ pub mod launch_template {
     }
     impl LicenseSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "LicenseConfigurationArn",
                 self.license_configuration_arn
@@ -23532,9 +23254,7 @@ pub mod launch_template {
     }
     impl From<LicenseSpecification> for hyperpod_core::Value<LicenseSpecification> {
         fn from(value: LicenseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -23570,7 +23290,7 @@ pub mod launch_template {
     }
     impl MaintenanceOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "AutoRecovery",
                 self.auto_recovery.map(hyperpod_core::Value::into_expr),
@@ -23579,9 +23299,7 @@ pub mod launch_template {
     }
     impl From<MaintenanceOptions> for hyperpod_core::Value<MaintenanceOptions> {
         fn from(value: MaintenanceOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -23705,7 +23423,7 @@ pub mod launch_template {
     }
     impl MetadataOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HttpEndpoint",
@@ -23734,9 +23452,7 @@ pub mod launch_template {
     }
     impl From<MetadataOptions> for hyperpod_core::Value<MetadataOptions> {
         fn from(value: MetadataOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-monitoring.html)).
@@ -23747,15 +23463,13 @@ pub mod launch_template {
     }
     impl Monitoring {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Enabled", self.enabled.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Monitoring> for hyperpod_core::Value<Monitoring> {
         fn from(value: Monitoring) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-connectiontrackingspecification.html)).
@@ -23770,7 +23484,7 @@ pub mod launch_template {
     }
     impl ConnectionTrackingSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "TcpEstablishedTimeout",
@@ -23792,9 +23506,7 @@ pub mod launch_template {
         for hyperpod_core::Value<ConnectionTrackingSpecification>
     {
         fn from(value: ConnectionTrackingSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-enasrdudpspecification.html)).
@@ -23805,7 +23517,7 @@ pub mod launch_template {
     }
     impl EnaSrdUdpSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "EnaSrdUdpEnabled",
                 self.ena_srd_udp_enabled
@@ -23815,9 +23527,7 @@ pub mod launch_template {
     }
     impl From<EnaSrdUdpSpecification> for hyperpod_core::Value<EnaSrdUdpSpecification> {
         fn from(value: EnaSrdUdpSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-enasrdspecification.html)).
@@ -23830,7 +23540,7 @@ pub mod launch_template {
     }
     impl EnaSrdSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnaSrdEnabled",
@@ -23846,9 +23556,7 @@ pub mod launch_template {
     }
     impl From<EnaSrdSpecification> for hyperpod_core::Value<EnaSrdSpecification> {
         fn from(value: EnaSrdSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-ipv4prefixspecification.html)).
@@ -23859,7 +23567,7 @@ pub mod launch_template {
     }
     impl Ipv4PrefixSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Ipv4Prefix",
                 self.ipv4_prefix.map(hyperpod_core::Value::into_expr),
@@ -23868,9 +23576,7 @@ pub mod launch_template {
     }
     impl From<Ipv4PrefixSpecification> for hyperpod_core::Value<Ipv4PrefixSpecification> {
         fn from(value: Ipv4PrefixSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-ipv6add.html)).
@@ -23881,7 +23587,7 @@ pub mod launch_template {
     }
     impl Ipv6Add {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Ipv6Address",
                 self.ipv6_address.map(hyperpod_core::Value::into_expr),
@@ -23890,9 +23596,7 @@ pub mod launch_template {
     }
     impl From<Ipv6Add> for hyperpod_core::Value<Ipv6Add> {
         fn from(value: Ipv6Add) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-ipv6prefixspecification.html)).
@@ -23903,7 +23607,7 @@ pub mod launch_template {
     }
     impl Ipv6PrefixSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Ipv6Prefix",
                 self.ipv6_prefix.map(hyperpod_core::Value::into_expr),
@@ -23912,9 +23616,7 @@ pub mod launch_template {
     }
     impl From<Ipv6PrefixSpecification> for hyperpod_core::Value<Ipv6PrefixSpecification> {
         fn from(value: Ipv6PrefixSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-privateipadd.html)).
@@ -23927,7 +23629,7 @@ pub mod launch_template {
     }
     impl PrivateIpAdd {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Primary", self.primary.map(hyperpod_core::Value::into_expr)),
                 (
@@ -23939,9 +23641,7 @@ pub mod launch_template {
     }
     impl From<PrivateIpAdd> for hyperpod_core::Value<PrivateIpAdd> {
         fn from(value: PrivateIpAdd) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-networkinterface.html)).
@@ -23997,7 +23697,7 @@ pub mod launch_template {
     }
     impl NetworkInterface {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AssociateCarrierIpAddress",
@@ -24101,9 +23801,7 @@ pub mod launch_template {
     }
     impl From<NetworkInterface> for hyperpod_core::Value<NetworkInterface> {
         fn from(value: NetworkInterface) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -24145,7 +23843,7 @@ pub mod launch_template {
     }
     impl NetworkPerformanceOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "BandwidthWeighting",
                 self.bandwidth_weighting
@@ -24155,9 +23853,7 @@ pub mod launch_template {
     }
     impl From<NetworkPerformanceOptions> for hyperpod_core::Value<NetworkPerformanceOptions> {
         fn from(value: NetworkPerformanceOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -24212,7 +23908,7 @@ pub mod launch_template {
     }
     impl Placement {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Affinity",
@@ -24250,9 +23946,7 @@ pub mod launch_template {
     }
     impl From<Placement> for hyperpod_core::Value<Placement> {
         fn from(value: Placement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -24294,7 +23988,7 @@ pub mod launch_template {
     }
     impl PrivateDnsNameOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableResourceNameDnsAAAARecord",
@@ -24315,9 +24009,7 @@ pub mod launch_template {
     }
     impl From<PrivateDnsNameOptions> for hyperpod_core::Value<PrivateDnsNameOptions> {
         fn from(value: PrivateDnsNameOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -24698,7 +24390,7 @@ pub mod launch_template {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -24707,9 +24399,7 @@ pub mod launch_template {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-tagspecification.html)).
@@ -24722,7 +24412,7 @@ pub mod launch_template {
     }
     impl TagSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ResourceType",
@@ -24734,9 +24424,7 @@ pub mod launch_template {
     }
     impl From<TagSpecification> for hyperpod_core::Value<TagSpecification> {
         fn from(value: TagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::LaunchTemplate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-launchtemplatedata.html)).
@@ -24808,7 +24496,7 @@ pub mod launch_template {
     }
     impl LaunchTemplateData {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BlockDeviceMappings",
@@ -24948,9 +24636,7 @@ pub mod launch_template {
     }
     impl From<LaunchTemplateData> for hyperpod_core::Value<LaunchTemplateData> {
         fn from(value: LaunchTemplateData) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-launchtemplate.html)).
@@ -25321,7 +25007,7 @@ pub mod launch_template {
     }
     impl LaunchTemplateTagSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ResourceType",
@@ -25333,9 +25019,7 @@ pub mod launch_template {
     }
     impl From<LaunchTemplateTagSpecification> for hyperpod_core::Value<LaunchTemplateTagSpecification> {
         fn from(value: LaunchTemplateTagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -25354,7 +25038,7 @@ pub struct LocalGatewayRouteProps {
 }
 impl LocalGatewayRouteProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DestinationCidrBlock",
@@ -25381,7 +25065,7 @@ impl LocalGatewayRouteProps {
 }
 impl From<LocalGatewayRouteProps> for hyperpod_core::Value<LocalGatewayRouteProps> {
     fn from(value: LocalGatewayRouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::LocalGatewayRoute` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayroute.html)).
@@ -25524,7 +25208,7 @@ impl LocalGatewayRouteTableProps {
 }
 impl LocalGatewayRouteTableProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("LocalGatewayId", Some(self.local_gateway_id.into_expr())),
             ("Mode", self.mode.map(hyperpod_core::Value::into_expr)),
@@ -25534,7 +25218,7 @@ impl LocalGatewayRouteTableProps {
 }
 impl From<LocalGatewayRouteTableProps> for hyperpod_core::Value<LocalGatewayRouteTableProps> {
     fn from(value: LocalGatewayRouteTableProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::LocalGatewayRouteTable` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayroutetable.html)).
@@ -25747,7 +25431,7 @@ pub mod local_gateway_route_table {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -25756,9 +25440,7 @@ pub mod local_gateway_route_table {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -25789,7 +25471,7 @@ impl LocalGatewayRouteTableVPCAssociationProps {
 }
 impl LocalGatewayRouteTableVPCAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "LocalGatewayRouteTableId",
@@ -25804,7 +25486,7 @@ impl From<LocalGatewayRouteTableVPCAssociationProps>
     for hyperpod_core::Value<LocalGatewayRouteTableVPCAssociationProps>
 {
     fn from(value: LocalGatewayRouteTableVPCAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::LocalGatewayRouteTableVPCAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayroutetablevpcassociation.html)).
@@ -25968,7 +25650,7 @@ pub mod local_gateway_route_table_vpc_association {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -25977,9 +25659,7 @@ pub mod local_gateway_route_table_vpc_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -26015,7 +25695,7 @@ impl LocalGatewayRouteTableVirtualInterfaceGroupAssociationProps {
 }
 impl LocalGatewayRouteTableVirtualInterfaceGroupAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "LocalGatewayRouteTableId",
@@ -26033,7 +25713,7 @@ impl From<LocalGatewayRouteTableVirtualInterfaceGroupAssociationProps>
     for hyperpod_core::Value<LocalGatewayRouteTableVirtualInterfaceGroupAssociationProps>
 {
     fn from(value: LocalGatewayRouteTableVirtualInterfaceGroupAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::LocalGatewayRouteTableVirtualInterfaceGroupAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayroutetablevirtualinterfacegroupassociation.html)).
@@ -26236,7 +25916,7 @@ pub mod local_gateway_route_table_virtual_interface_group_association {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -26245,9 +25925,7 @@ pub mod local_gateway_route_table_virtual_interface_group_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -26297,7 +25975,7 @@ impl LocalGatewayVirtualInterfaceProps {
 }
 impl LocalGatewayVirtualInterfaceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("LocalAddress", Some(self.local_address.into_expr())),
             (
@@ -26324,7 +26002,7 @@ impl From<LocalGatewayVirtualInterfaceProps>
     for hyperpod_core::Value<LocalGatewayVirtualInterfaceProps>
 {
     fn from(value: LocalGatewayVirtualInterfaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::LocalGatewayVirtualInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayvirtualinterface.html)).
@@ -26561,7 +26239,7 @@ pub mod local_gateway_virtual_interface {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -26570,9 +26248,7 @@ pub mod local_gateway_virtual_interface {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -26605,7 +26281,7 @@ impl LocalGatewayVirtualInterfaceGroupProps {
 }
 impl LocalGatewayVirtualInterfaceGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "LocalBgpAsn",
@@ -26625,7 +26301,7 @@ impl From<LocalGatewayVirtualInterfaceGroupProps>
     for hyperpod_core::Value<LocalGatewayVirtualInterfaceGroupProps>
 {
     fn from(value: LocalGatewayVirtualInterfaceGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::LocalGatewayVirtualInterfaceGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-localgatewayvirtualinterfacegroup.html)).
@@ -26825,7 +26501,7 @@ pub mod local_gateway_virtual_interface_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -26834,9 +26510,7 @@ pub mod local_gateway_virtual_interface_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -26872,7 +26546,7 @@ pub struct NatGatewayProps {
 }
 impl NatGatewayProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AllocationId",
@@ -26926,7 +26600,7 @@ impl NatGatewayProps {
 }
 impl From<NatGatewayProps> for hyperpod_core::Value<NatGatewayProps> {
     fn from(value: NatGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NatGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-natgateway.html)).
@@ -27264,7 +26938,7 @@ pub mod nat_gateway {
     }
     impl AvailabilityZoneAddress {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("AllocationIds", Some(self.allocation_ids.into_expr())),
                 (
@@ -27281,9 +26955,7 @@ pub mod nat_gateway {
     }
     impl From<AvailabilityZoneAddress> for hyperpod_core::Value<AvailabilityZoneAddress> {
         fn from(value: AvailabilityZoneAddress) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-natgateway.html)).
@@ -27334,7 +27006,7 @@ pub mod nat_gateway {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -27343,9 +27015,7 @@ pub mod nat_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -27370,7 +27040,7 @@ impl NetworkAclProps {
 }
 impl NetworkAclProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
             ("VpcId", Some(self.vpc_id.into_expr())),
@@ -27379,7 +27049,7 @@ impl NetworkAclProps {
 }
 impl From<NetworkAclProps> for hyperpod_core::Value<NetworkAclProps> {
     fn from(value: NetworkAclProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkAcl` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkacl.html)).
@@ -27519,7 +27189,7 @@ pub mod network_acl {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -27528,9 +27198,7 @@ pub mod network_acl {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -27581,7 +27249,7 @@ impl NetworkAclEntryProps {
 }
 impl NetworkAclEntryProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CidrBlock",
@@ -27606,7 +27274,7 @@ impl NetworkAclEntryProps {
 }
 impl From<NetworkAclEntryProps> for hyperpod_core::Value<NetworkAclEntryProps> {
     fn from(value: NetworkAclEntryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkAclEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkaclentry.html)).
@@ -27790,7 +27458,7 @@ pub mod network_acl_entry {
     }
     impl Icmp {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Code", self.code.map(hyperpod_core::Value::into_expr)),
                 ("Type", self.type_.map(hyperpod_core::Value::into_expr)),
@@ -27799,9 +27467,7 @@ pub mod network_acl_entry {
     }
     impl From<Icmp> for hyperpod_core::Value<Icmp> {
         fn from(value: Icmp) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkAclEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkaclentry-portrange.html)).
@@ -27814,7 +27480,7 @@ pub mod network_acl_entry {
     }
     impl PortRange {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("From", self.from.map(hyperpod_core::Value::into_expr)),
                 ("To", self.to.map(hyperpod_core::Value::into_expr)),
@@ -27823,9 +27489,7 @@ pub mod network_acl_entry {
     }
     impl From<PortRange> for hyperpod_core::Value<PortRange> {
         fn from(value: PortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -27844,7 +27508,7 @@ pub struct NetworkInsightsAccessScopeProps {
 }
 impl NetworkInsightsAccessScopeProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ExcludePaths",
@@ -27862,7 +27526,7 @@ impl From<NetworkInsightsAccessScopeProps>
     for hyperpod_core::Value<NetworkInsightsAccessScopeProps>
 {
     fn from(value: NetworkInsightsAccessScopeProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinsightsaccessscope.html)).
@@ -28239,7 +27903,7 @@ pub mod network_insights_access_scope {
     }
     impl PacketHeaderStatementRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DestinationAddresses",
@@ -28277,9 +27941,7 @@ pub mod network_insights_access_scope {
     }
     impl From<PacketHeaderStatementRequest> for hyperpod_core::Value<PacketHeaderStatementRequest> {
         fn from(value: PacketHeaderStatementRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-resourcestatementrequest.html)).
@@ -28292,7 +27954,7 @@ pub mod network_insights_access_scope {
     }
     impl ResourceStatementRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ResourceTypes",
@@ -28307,9 +27969,7 @@ pub mod network_insights_access_scope {
     }
     impl From<ResourceStatementRequest> for hyperpod_core::Value<ResourceStatementRequest> {
         fn from(value: ResourceStatementRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-pathstatementrequest.html)).
@@ -28323,7 +27983,7 @@ pub mod network_insights_access_scope {
     }
     impl PathStatementRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "PacketHeaderStatement",
@@ -28339,9 +27999,7 @@ pub mod network_insights_access_scope {
     }
     impl From<PathStatementRequest> for hyperpod_core::Value<PathStatementRequest> {
         fn from(value: PathStatementRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-throughresourcesstatementrequest.html)).
@@ -28352,7 +28010,7 @@ pub mod network_insights_access_scope {
     }
     impl ThroughResourcesStatementRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ResourceStatement",
                 self.resource_statement.map(hyperpod_core::Value::into_expr),
@@ -28363,9 +28021,7 @@ pub mod network_insights_access_scope {
         for hyperpod_core::Value<ThroughResourcesStatementRequest>
     {
         fn from(value: ThroughResourcesStatementRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-accessscopepathrequest.html)).
@@ -28381,7 +28037,7 @@ pub mod network_insights_access_scope {
     }
     impl AccessScopePathRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Destination",
@@ -28397,9 +28053,7 @@ pub mod network_insights_access_scope {
     }
     impl From<AccessScopePathRequest> for hyperpod_core::Value<AccessScopePathRequest> {
         fn from(value: AccessScopePathRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsAccessScope` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightsaccessscope-tag.html)).
@@ -28422,7 +28076,7 @@ pub mod network_insights_access_scope {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -28431,9 +28085,7 @@ pub mod network_insights_access_scope {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -28460,7 +28112,7 @@ impl NetworkInsightsAccessScopeAnalysisProps {
 }
 impl NetworkInsightsAccessScopeAnalysisProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "NetworkInsightsAccessScopeId",
@@ -28474,7 +28126,7 @@ impl From<NetworkInsightsAccessScopeAnalysisProps>
     for hyperpod_core::Value<NetworkInsightsAccessScopeAnalysisProps>
 {
     fn from(value: NetworkInsightsAccessScopeAnalysisProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkInsightsAccessScopeAnalysis` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinsightsaccessscopeanalysis.html)).
@@ -28700,7 +28352,7 @@ pub mod network_insights_access_scope_analysis {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -28709,9 +28361,7 @@ pub mod network_insights_access_scope_analysis {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -28747,7 +28397,7 @@ impl NetworkInsightsAnalysisProps {
 }
 impl NetworkInsightsAnalysisProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AdditionalAccounts",
@@ -28772,7 +28422,7 @@ impl NetworkInsightsAnalysisProps {
 }
 impl From<NetworkInsightsAnalysisProps> for hyperpod_core::Value<NetworkInsightsAnalysisProps> {
     fn from(value: NetworkInsightsAnalysisProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkInsightsAnalysis` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinsightsanalysis.html)).
@@ -29871,7 +29521,7 @@ pub mod network_insights_analysis {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -29880,9 +29530,7 @@ pub mod network_insights_analysis {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -29931,7 +29579,7 @@ impl NetworkInsightsPathProps {
 }
 impl NetworkInsightsPathProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Destination",
@@ -29966,7 +29614,7 @@ impl NetworkInsightsPathProps {
 }
 impl From<NetworkInsightsPathProps> for hyperpod_core::Value<NetworkInsightsPathProps> {
     fn from(value: NetworkInsightsPathProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkInsightsPath` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinsightspath.html)).
@@ -30230,7 +29878,7 @@ pub mod network_insights_path {
     }
     impl FilterPortRange {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FromPort",
@@ -30242,9 +29890,7 @@ pub mod network_insights_path {
     }
     impl From<FilterPortRange> for hyperpod_core::Value<FilterPortRange> {
         fn from(value: FilterPortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInsightsPath` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightspath-pathfilter.html)).
@@ -30261,7 +29907,7 @@ pub mod network_insights_path {
     }
     impl PathFilter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DestinationAddress",
@@ -30286,9 +29932,7 @@ pub mod network_insights_path {
     }
     impl From<PathFilter> for hyperpod_core::Value<PathFilter> {
         fn from(value: PathFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinsightspath-protocol.html)).
@@ -30336,7 +29980,7 @@ pub mod network_insights_path {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -30345,9 +29989,7 @@ pub mod network_insights_path {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -30425,7 +30067,7 @@ impl NetworkInterfaceProps {
 }
 impl NetworkInterfaceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ConnectionTrackingSpecification",
@@ -30503,7 +30145,7 @@ impl NetworkInterfaceProps {
 }
 impl From<NetworkInterfaceProps> for hyperpod_core::Value<NetworkInterfaceProps> {
     fn from(value: NetworkInterfaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterface.html)).
@@ -30945,7 +30587,7 @@ pub mod network_interface {
     }
     impl ConnectionTrackingSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "TcpEstablishedTimeout",
@@ -30967,9 +30609,7 @@ pub mod network_interface {
         for hyperpod_core::Value<ConnectionTrackingSpecification>
     {
         fn from(value: ConnectionTrackingSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterface-ipv4prefixspecification.html)).
@@ -30991,15 +30631,13 @@ pub mod network_interface {
     }
     impl Ipv4PrefixSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Ipv4Prefix", Some(self.ipv4_prefix.into_expr()))])
         }
     }
     impl From<Ipv4PrefixSpecification> for hyperpod_core::Value<Ipv4PrefixSpecification> {
         fn from(value: Ipv4PrefixSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterface-instanceipv6address.html)).
@@ -31019,15 +30657,13 @@ pub mod network_interface {
     }
     impl InstanceIpv6Address {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Ipv6Address", Some(self.ipv6_address.into_expr()))])
         }
     }
     impl From<InstanceIpv6Address> for hyperpod_core::Value<InstanceIpv6Address> {
         fn from(value: InstanceIpv6Address) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterface-ipv6prefixspecification.html)).
@@ -31049,15 +30685,13 @@ pub mod network_interface {
     }
     impl Ipv6PrefixSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Ipv6Prefix", Some(self.ipv6_prefix.into_expr()))])
         }
     }
     impl From<Ipv6PrefixSpecification> for hyperpod_core::Value<Ipv6PrefixSpecification> {
         fn from(value: Ipv6PrefixSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterface` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterface-privateipaddressspecification.html)).
@@ -31083,7 +30717,7 @@ pub mod network_interface {
     }
     impl PrivateIpAddressSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Primary", Some(self.primary.into_expr())),
                 (
@@ -31095,9 +30729,7 @@ pub mod network_interface {
     }
     impl From<PrivateIpAddressSpecification> for hyperpod_core::Value<PrivateIpAddressSpecification> {
         fn from(value: PrivateIpAddressSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterface.html)).
@@ -31155,7 +30787,7 @@ pub mod network_interface {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -31164,9 +30796,7 @@ pub mod network_interface {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -31208,7 +30838,7 @@ impl NetworkInterfaceAttachmentProps {
 }
 impl NetworkInterfaceAttachmentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DeleteOnTermination",
@@ -31237,7 +30867,7 @@ impl From<NetworkInterfaceAttachmentProps>
     for hyperpod_core::Value<NetworkInterfaceAttachmentProps>
 {
     fn from(value: NetworkInterfaceAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkInterfaceAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterfaceattachment.html)).
@@ -31394,7 +31024,7 @@ pub mod network_interface_attachment {
     }
     impl EnaSrdSpecificationEnaSrdUdpSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "EnaSrdUdpEnabled",
                 self.ena_srd_udp_enabled
@@ -31406,9 +31036,7 @@ pub mod network_interface_attachment {
         for hyperpod_core::Value<EnaSrdSpecificationEnaSrdUdpSpecification>
     {
         fn from(value: EnaSrdSpecificationEnaSrdUdpSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::NetworkInterfaceAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-networkinterfaceattachment-enasrdspecification.html)).
@@ -31422,7 +31050,7 @@ pub mod network_interface_attachment {
     }
     impl EnaSrdSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnaSrdEnabled",
@@ -31438,9 +31066,7 @@ pub mod network_interface_attachment {
     }
     impl From<EnaSrdSpecification> for hyperpod_core::Value<EnaSrdSpecification> {
         fn from(value: EnaSrdSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -31472,7 +31098,7 @@ impl NetworkInterfacePermissionProps {
 }
 impl NetworkInterfacePermissionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AwsAccountId", Some(self.aws_account_id.into_expr())),
             (
@@ -31487,7 +31113,7 @@ impl From<NetworkInterfacePermissionProps>
     for hyperpod_core::Value<NetworkInterfacePermissionProps>
 {
     fn from(value: NetworkInterfacePermissionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkInterfacePermission` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterfacepermission.html)).
@@ -31618,7 +31244,7 @@ impl NetworkPerformanceMetricSubscriptionProps {
 }
 impl NetworkPerformanceMetricSubscriptionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Destination", Some(self.destination.into_expr())),
             ("Metric", Some(self.metric.into_expr())),
@@ -31631,7 +31257,7 @@ impl From<NetworkPerformanceMetricSubscriptionProps>
     for hyperpod_core::Value<NetworkPerformanceMetricSubscriptionProps>
 {
     fn from(value: NetworkPerformanceMetricSubscriptionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::NetworkPerformanceMetricSubscription` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkperformancemetricsubscription.html)).
@@ -31742,7 +31368,7 @@ pub struct PlacementGroupProps {
 }
 impl PlacementGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ParentGroupId",
@@ -31766,7 +31392,7 @@ impl PlacementGroupProps {
 }
 impl From<PlacementGroupProps> for hyperpod_core::Value<PlacementGroupProps> {
     fn from(value: PlacementGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::PlacementGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-placementgroup.html)).
@@ -32006,7 +31632,7 @@ pub mod placement_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -32015,9 +31641,7 @@ pub mod placement_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -32054,7 +31678,7 @@ impl PrefixListProps {
 }
 impl PrefixListProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AddressFamily", Some(self.address_family.into_expr())),
             ("Entries", self.entries.map(hyperpod_core::Value::into_expr)),
@@ -32069,7 +31693,7 @@ impl PrefixListProps {
 }
 impl From<PrefixListProps> for hyperpod_core::Value<PrefixListProps> {
     fn from(value: PrefixListProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::PrefixList` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-prefixlist.html)).
@@ -32324,7 +31948,7 @@ pub mod prefix_list {
     }
     impl Entry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Cidr", Some(self.cidr.into_expr())),
                 (
@@ -32336,9 +31960,7 @@ pub mod prefix_list {
     }
     impl From<Entry> for hyperpod_core::Value<Entry> {
         fn from(value: Entry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::PrefixList` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-prefixlist-tag.html)).
@@ -32361,7 +31983,7 @@ pub mod prefix_list {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -32370,9 +31992,7 @@ pub mod prefix_list {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -32439,7 +32059,7 @@ impl RouteProps {
 }
 impl RouteProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CarrierGatewayId",
@@ -32513,7 +32133,7 @@ impl RouteProps {
 }
 impl From<RouteProps> for hyperpod_core::Value<RouteProps> {
     fn from(value: RouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::Route` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-route.html)).
@@ -32733,7 +32353,7 @@ impl RouteServerProps {
 }
 impl RouteServerProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AmazonSideAsn", Some(self.amazon_side_asn.into_expr())),
             (
@@ -32756,7 +32376,7 @@ impl RouteServerProps {
 }
 impl From<RouteServerProps> for hyperpod_core::Value<RouteServerProps> {
     fn from(value: RouteServerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::RouteServer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserver.html)).
@@ -32963,7 +32583,7 @@ pub mod route_server {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -32972,9 +32592,7 @@ pub mod route_server {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -33002,7 +32620,7 @@ impl RouteServerAssociationProps {
 }
 impl RouteServerAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("RouteServerId", Some(self.route_server_id.into_expr())),
             ("VpcId", Some(self.vpc_id.into_expr())),
@@ -33011,7 +32629,7 @@ impl RouteServerAssociationProps {
 }
 impl From<RouteServerAssociationProps> for hyperpod_core::Value<RouteServerAssociationProps> {
     fn from(value: RouteServerAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::RouteServerAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserverassociation.html)).
@@ -33118,7 +32736,7 @@ impl RouteServerEndpointProps {
 }
 impl RouteServerEndpointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("RouteServerId", Some(self.route_server_id.into_expr())),
             ("SubnetId", Some(self.subnet_id.into_expr())),
@@ -33128,7 +32746,7 @@ impl RouteServerEndpointProps {
 }
 impl From<RouteServerEndpointProps> for hyperpod_core::Value<RouteServerEndpointProps> {
     fn from(value: RouteServerEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::RouteServerEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserverendpoint.html)).
@@ -33327,7 +32945,7 @@ pub mod route_server_endpoint {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -33336,9 +32954,7 @@ pub mod route_server_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -33373,7 +32989,7 @@ impl RouteServerPeerProps {
 }
 impl RouteServerPeerProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("BgpOptions", Some(self.bgp_options.into_expr())),
             ("PeerAddress", Some(self.peer_address.into_expr())),
@@ -33387,7 +33003,7 @@ impl RouteServerPeerProps {
 }
 impl From<RouteServerPeerProps> for hyperpod_core::Value<RouteServerPeerProps> {
     fn from(value: RouteServerPeerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::RouteServerPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserverpeer.html)).
@@ -33651,7 +33267,7 @@ pub mod route_server_peer {
     }
     impl BgpOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "PeerAsn",
@@ -33667,9 +33283,7 @@ pub mod route_server_peer {
     }
     impl From<BgpOptions> for hyperpod_core::Value<BgpOptions> {
         fn from(value: BgpOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::RouteServerPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-routeserverpeer-tag.html)).
@@ -33695,7 +33309,7 @@ pub mod route_server_peer {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -33704,9 +33318,7 @@ pub mod route_server_peer {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -33734,7 +33346,7 @@ impl RouteServerPropagationProps {
 }
 impl RouteServerPropagationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("RouteServerId", Some(self.route_server_id.into_expr())),
             ("RouteTableId", Some(self.route_table_id.into_expr())),
@@ -33743,7 +33355,7 @@ impl RouteServerPropagationProps {
 }
 impl From<RouteServerPropagationProps> for hyperpod_core::Value<RouteServerPropagationProps> {
     fn from(value: RouteServerPropagationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::RouteServerPropagation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routeserverpropagation.html)).
@@ -33844,7 +33456,7 @@ impl RouteTableProps {
 }
 impl RouteTableProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
             ("VpcId", Some(self.vpc_id.into_expr())),
@@ -33853,7 +33465,7 @@ impl RouteTableProps {
 }
 impl From<RouteTableProps> for hyperpod_core::Value<RouteTableProps> {
     fn from(value: RouteTableProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::RouteTable` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-routetable.html)).
@@ -33993,7 +33605,7 @@ pub mod route_table {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -34002,9 +33614,7 @@ pub mod route_table {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -34035,7 +33645,7 @@ impl SecondaryNetworkProps {
 }
 impl SecondaryNetworkProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Ipv4CidrBlock", Some(self.ipv4_cidr_block.into_expr())),
             ("NetworkType", Some(self.network_type.into_expr())),
@@ -34045,7 +33655,7 @@ impl SecondaryNetworkProps {
 }
 impl From<SecondaryNetworkProps> for hyperpod_core::Value<SecondaryNetworkProps> {
     fn from(value: SecondaryNetworkProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SecondaryNetwork` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-secondarynetwork.html)).
@@ -34293,7 +33903,7 @@ pub mod secondary_network {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -34302,9 +33912,7 @@ pub mod secondary_network {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -34341,7 +33949,7 @@ impl SecurityGroupProps {
 }
 impl SecurityGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("GroupDescription", Some(self.group_description.into_expr())),
             (
@@ -34365,7 +33973,7 @@ impl SecurityGroupProps {
 }
 impl From<SecurityGroupProps> for hyperpod_core::Value<SecurityGroupProps> {
     fn from(value: SecurityGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SecurityGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroup.html)).
@@ -34711,7 +34319,7 @@ pub mod security_group {
     }
     impl Egress {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CidrIp", self.cidr_ip.map(hyperpod_core::Value::into_expr)),
                 (
@@ -34743,9 +34351,7 @@ pub mod security_group {
     }
     impl From<Egress> for hyperpod_core::Value<Egress> {
         fn from(value: Egress) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SecurityGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-ingress.html)).
@@ -34792,7 +34398,7 @@ pub mod security_group {
     }
     impl Ingress {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CidrIp", self.cidr_ip.map(hyperpod_core::Value::into_expr)),
                 (
@@ -34834,9 +34440,7 @@ pub mod security_group {
     }
     impl From<Ingress> for hyperpod_core::Value<Ingress> {
         fn from(value: Ingress) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SecurityGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-tag.html)).
@@ -34862,7 +34466,7 @@ pub mod security_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -34871,9 +34475,7 @@ pub mod security_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -34922,7 +34524,7 @@ impl SecurityGroupEgressProps {
 }
 impl SecurityGroupEgressProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("CidrIp", self.cidr_ip.map(hyperpod_core::Value::into_expr)),
             (
@@ -34955,7 +34557,7 @@ impl SecurityGroupEgressProps {
 }
 impl From<SecurityGroupEgressProps> for hyperpod_core::Value<SecurityGroupEgressProps> {
     fn from(value: SecurityGroupEgressProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SecurityGroupEgress` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroupegress.html)).
@@ -35158,7 +34760,7 @@ impl SecurityGroupIngressProps {
 }
 impl SecurityGroupIngressProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("CidrIp", self.cidr_ip.map(hyperpod_core::Value::into_expr)),
             (
@@ -35208,7 +34810,7 @@ impl SecurityGroupIngressProps {
 }
 impl From<SecurityGroupIngressProps> for hyperpod_core::Value<SecurityGroupIngressProps> {
     fn from(value: SecurityGroupIngressProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SecurityGroupIngress` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroupingress.html)).
@@ -35408,7 +35010,7 @@ impl SecurityGroupVpcAssociationProps {
 }
 impl SecurityGroupVpcAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("GroupId", Some(self.group_id.into_expr())),
             ("VpcId", Some(self.vpc_id.into_expr())),
@@ -35419,7 +35021,7 @@ impl From<SecurityGroupVpcAssociationProps>
     for hyperpod_core::Value<SecurityGroupVpcAssociationProps>
 {
     fn from(value: SecurityGroupVpcAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SecurityGroupVpcAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroupvpcassociation.html)).
@@ -35565,13 +35167,13 @@ impl SnapshotBlockPublicAccessProps {
 }
 impl SnapshotBlockPublicAccessProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([("State", Some(self.state.into_expr()))])
     }
 }
 impl From<SnapshotBlockPublicAccessProps> for hyperpod_core::Value<SnapshotBlockPublicAccessProps> {
     fn from(value: SnapshotBlockPublicAccessProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SnapshotBlockPublicAccess` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-snapshotblockpublicaccess.html)).
@@ -35711,7 +35313,7 @@ impl SpotFleetProps {
 }
 impl SpotFleetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "SpotFleetRequestConfigData",
@@ -35723,7 +35325,7 @@ impl SpotFleetProps {
 }
 impl From<SpotFleetProps> for hyperpod_core::Value<SpotFleetProps> {
     fn from(value: SpotFleetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -37304,7 +36906,7 @@ pub mod spot_fleet {
     }
     impl EbsBlockDevice {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeleteOnTermination",
@@ -37333,9 +36935,7 @@ pub mod spot_fleet {
     }
     impl From<EbsBlockDevice> for hyperpod_core::Value<EbsBlockDevice> {
         fn from(value: EbsBlockDevice) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-blockdevicemapping.html)).
@@ -37364,7 +36964,7 @@ pub mod spot_fleet {
     }
     impl BlockDeviceMapping {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("DeviceName", Some(self.device_name.into_expr())),
                 ("Ebs", self.ebs.map(hyperpod_core::Value::into_expr)),
@@ -37381,9 +36981,7 @@ pub mod spot_fleet {
     }
     impl From<BlockDeviceMapping> for hyperpod_core::Value<BlockDeviceMapping> {
         fn from(value: BlockDeviceMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-iaminstanceprofilespecification.html)).
@@ -37394,7 +36992,7 @@ pub mod spot_fleet {
     }
     impl IamInstanceProfileSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Arn", self.arn.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -37402,9 +37000,7 @@ pub mod spot_fleet {
         for hyperpod_core::Value<IamInstanceProfileSpecification>
     {
         fn from(value: IamInstanceProfileSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-acceleratorcountrequest.html)).
@@ -37417,7 +37013,7 @@ pub mod spot_fleet {
     }
     impl AcceleratorCountRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -37426,9 +37022,7 @@ pub mod spot_fleet {
     }
     impl From<AcceleratorCountRequest> for hyperpod_core::Value<AcceleratorCountRequest> {
         fn from(value: AcceleratorCountRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -37557,7 +37151,7 @@ pub mod spot_fleet {
     }
     impl AcceleratorTotalMemoryMiBRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -37568,9 +37162,7 @@ pub mod spot_fleet {
         for hyperpod_core::Value<AcceleratorTotalMemoryMiBRequest>
     {
         fn from(value: AcceleratorTotalMemoryMiBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -37646,7 +37238,7 @@ pub mod spot_fleet {
     }
     impl BaselineEbsBandwidthMbpsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -37657,9 +37249,7 @@ pub mod spot_fleet {
         for hyperpod_core::Value<BaselineEbsBandwidthMbpsRequest>
     {
         fn from(value: BaselineEbsBandwidthMbpsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-performancefactorreferencerequest.html)).
@@ -37670,7 +37260,7 @@ pub mod spot_fleet {
     }
     impl PerformanceFactorReferenceRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "InstanceFamily",
                 self.instance_family.map(hyperpod_core::Value::into_expr),
@@ -37681,9 +37271,7 @@ pub mod spot_fleet {
         for hyperpod_core::Value<PerformanceFactorReferenceRequest>
     {
         fn from(value: PerformanceFactorReferenceRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-cpuperformancefactorrequest.html)).
@@ -37694,7 +37282,7 @@ pub mod spot_fleet {
     }
     impl CpuPerformanceFactorRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "References",
                 self.references.map(hyperpod_core::Value::into_expr),
@@ -37703,9 +37291,7 @@ pub mod spot_fleet {
     }
     impl From<CpuPerformanceFactorRequest> for hyperpod_core::Value<CpuPerformanceFactorRequest> {
         fn from(value: CpuPerformanceFactorRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-baselineperformancefactorsrequest.html)).
@@ -37716,7 +37302,7 @@ pub mod spot_fleet {
     }
     impl BaselinePerformanceFactorsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Cpu", self.cpu.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -37724,9 +37310,7 @@ pub mod spot_fleet {
         for hyperpod_core::Value<BaselinePerformanceFactorsRequest>
     {
         fn from(value: BaselinePerformanceFactorsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -37888,7 +37472,7 @@ pub mod spot_fleet {
     }
     impl MemoryGiBPerVCpuRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -37897,9 +37481,7 @@ pub mod spot_fleet {
     }
     impl From<MemoryGiBPerVCpuRequest> for hyperpod_core::Value<MemoryGiBPerVCpuRequest> {
         fn from(value: MemoryGiBPerVCpuRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-memorymibrequest.html)).
@@ -37912,7 +37494,7 @@ pub mod spot_fleet {
     }
     impl MemoryMiBRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -37921,9 +37503,7 @@ pub mod spot_fleet {
     }
     impl From<MemoryMiBRequest> for hyperpod_core::Value<MemoryMiBRequest> {
         fn from(value: MemoryMiBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-networkbandwidthgbpsrequest.html)).
@@ -37936,7 +37516,7 @@ pub mod spot_fleet {
     }
     impl NetworkBandwidthGbpsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -37945,9 +37525,7 @@ pub mod spot_fleet {
     }
     impl From<NetworkBandwidthGbpsRequest> for hyperpod_core::Value<NetworkBandwidthGbpsRequest> {
         fn from(value: NetworkBandwidthGbpsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-networkinterfacecountrequest.html)).
@@ -37960,7 +37538,7 @@ pub mod spot_fleet {
     }
     impl NetworkInterfaceCountRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -37969,9 +37547,7 @@ pub mod spot_fleet {
     }
     impl From<NetworkInterfaceCountRequest> for hyperpod_core::Value<NetworkInterfaceCountRequest> {
         fn from(value: NetworkInterfaceCountRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-totallocalstoragegbrequest.html)).
@@ -37984,7 +37560,7 @@ pub mod spot_fleet {
     }
     impl TotalLocalStorageGBRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -37993,9 +37569,7 @@ pub mod spot_fleet {
     }
     impl From<TotalLocalStorageGBRequest> for hyperpod_core::Value<TotalLocalStorageGBRequest> {
         fn from(value: TotalLocalStorageGBRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-vcpucountrangerequest.html)).
@@ -38008,7 +37582,7 @@ pub mod spot_fleet {
     }
     impl VCpuCountRangeRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Max", self.max.map(hyperpod_core::Value::into_expr)),
                 ("Min", self.min.map(hyperpod_core::Value::into_expr)),
@@ -38017,9 +37591,7 @@ pub mod spot_fleet {
     }
     impl From<VCpuCountRangeRequest> for hyperpod_core::Value<VCpuCountRangeRequest> {
         fn from(value: VCpuCountRangeRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-instancerequirementsrequest.html)).
@@ -38094,7 +37666,7 @@ pub mod spot_fleet {
     }
     impl InstanceRequirementsRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AcceleratorCount",
@@ -38223,9 +37795,7 @@ pub mod spot_fleet {
     }
     impl From<InstanceRequirementsRequest> for hyperpod_core::Value<InstanceRequirementsRequest> {
         fn from(value: InstanceRequirementsRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-spotfleetmonitoring.html)).
@@ -38236,15 +37806,13 @@ pub mod spot_fleet {
     }
     impl SpotFleetMonitoring {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Enabled", self.enabled.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<SpotFleetMonitoring> for hyperpod_core::Value<SpotFleetMonitoring> {
         fn from(value: SpotFleetMonitoring) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-instanceipv6address.html)).
@@ -38264,15 +37832,13 @@ pub mod spot_fleet {
     }
     impl InstanceIpv6Address {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Ipv6Address", Some(self.ipv6_address.into_expr()))])
         }
     }
     impl From<InstanceIpv6Address> for hyperpod_core::Value<InstanceIpv6Address> {
         fn from(value: InstanceIpv6Address) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-privateipaddressspecification.html)).
@@ -38297,7 +37863,7 @@ pub mod spot_fleet {
     }
     impl PrivateIpAddressSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Primary", self.primary.map(hyperpod_core::Value::into_expr)),
                 (
@@ -38309,9 +37875,7 @@ pub mod spot_fleet {
     }
     impl From<PrivateIpAddressSpecification> for hyperpod_core::Value<PrivateIpAddressSpecification> {
         fn from(value: PrivateIpAddressSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-instancenetworkinterfacespecification.html)).
@@ -38343,7 +37907,7 @@ pub mod spot_fleet {
     }
     impl InstanceNetworkInterfaceSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AssociatePublicIpAddress",
@@ -38398,9 +37962,7 @@ pub mod spot_fleet {
         for hyperpod_core::Value<InstanceNetworkInterfaceSpecification>
     {
         fn from(value: InstanceNetworkInterfaceSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -38445,7 +38007,7 @@ pub mod spot_fleet {
     }
     impl SpotPlacement {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AvailabilityZone",
@@ -38466,9 +38028,7 @@ pub mod spot_fleet {
     }
     impl From<SpotPlacement> for hyperpod_core::Value<SpotPlacement> {
         fn from(value: SpotPlacement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-groupidentifier.html)).
@@ -38488,15 +38048,13 @@ pub mod spot_fleet {
     }
     impl GroupIdentifier {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("GroupId", Some(self.group_id.into_expr()))])
         }
     }
     impl From<GroupIdentifier> for hyperpod_core::Value<GroupIdentifier> {
         fn from(value: GroupIdentifier) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -38710,7 +38268,7 @@ pub mod spot_fleet {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -38719,9 +38277,7 @@ pub mod spot_fleet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-spotfleettagspecification.html)).
@@ -38735,7 +38291,7 @@ pub mod spot_fleet {
     }
     impl SpotFleetTagSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ResourceType",
@@ -38747,9 +38303,7 @@ pub mod spot_fleet {
     }
     impl From<SpotFleetTagSpecification> for hyperpod_core::Value<SpotFleetTagSpecification> {
         fn from(value: SpotFleetTagSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-spotfleetlaunchspecification.html)).
@@ -38824,7 +38378,7 @@ pub mod spot_fleet {
     }
     impl SpotFleetLaunchSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BlockDeviceMappings",
@@ -38903,9 +38457,7 @@ pub mod spot_fleet {
     }
     impl From<SpotFleetLaunchSpecification> for hyperpod_core::Value<SpotFleetLaunchSpecification> {
         fn from(value: SpotFleetLaunchSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-fleetlaunchtemplatespecification.html)).
@@ -38933,7 +38485,7 @@ pub mod spot_fleet {
     }
     impl FleetLaunchTemplateSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LaunchTemplateId",
@@ -38952,9 +38504,7 @@ pub mod spot_fleet {
         for hyperpod_core::Value<FleetLaunchTemplateSpecification>
     {
         fn from(value: FleetLaunchTemplateSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-launchtemplateoverrides.html)).
@@ -38979,7 +38529,7 @@ pub mod spot_fleet {
     }
     impl LaunchTemplateOverrides {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AvailabilityZone",
@@ -39020,9 +38570,7 @@ pub mod spot_fleet {
     }
     impl From<LaunchTemplateOverrides> for hyperpod_core::Value<LaunchTemplateOverrides> {
         fn from(value: LaunchTemplateOverrides) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-launchtemplateconfig.html)).
@@ -39036,7 +38584,7 @@ pub mod spot_fleet {
     }
     impl LaunchTemplateConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LaunchTemplateSpecification",
@@ -39052,9 +38600,7 @@ pub mod spot_fleet {
     }
     impl From<LaunchTemplateConfig> for hyperpod_core::Value<LaunchTemplateConfig> {
         fn from(value: LaunchTemplateConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-classicloadbalancer.html)).
@@ -39072,15 +38618,13 @@ pub mod spot_fleet {
     }
     impl ClassicLoadBalancer {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Name", Some(self.name.into_expr()))])
         }
     }
     impl From<ClassicLoadBalancer> for hyperpod_core::Value<ClassicLoadBalancer> {
         fn from(value: ClassicLoadBalancer) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-classicloadbalancersconfig.html)).
@@ -39102,7 +38646,7 @@ pub mod spot_fleet {
     }
     impl ClassicLoadBalancersConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ClassicLoadBalancers",
                 Some(self.classic_load_balancers.into_expr()),
@@ -39111,9 +38655,7 @@ pub mod spot_fleet {
     }
     impl From<ClassicLoadBalancersConfig> for hyperpod_core::Value<ClassicLoadBalancersConfig> {
         fn from(value: ClassicLoadBalancersConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-targetgroup.html)).
@@ -39131,15 +38673,13 @@ pub mod spot_fleet {
     }
     impl TargetGroup {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Arn", Some(self.arn.into_expr()))])
         }
     }
     impl From<TargetGroup> for hyperpod_core::Value<TargetGroup> {
         fn from(value: TargetGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-targetgroupsconfig.html)).
@@ -39161,15 +38701,13 @@ pub mod spot_fleet {
     }
     impl TargetGroupsConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("TargetGroups", Some(self.target_groups.into_expr()))])
         }
     }
     impl From<TargetGroupsConfig> for hyperpod_core::Value<TargetGroupsConfig> {
         fn from(value: TargetGroupsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-loadbalancersconfig.html)).
@@ -39183,7 +38721,7 @@ pub mod spot_fleet {
     }
     impl LoadBalancersConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ClassicLoadBalancersConfig",
@@ -39200,9 +38738,7 @@ pub mod spot_fleet {
     }
     impl From<LoadBalancersConfig> for hyperpod_core::Value<LoadBalancersConfig> {
         fn from(value: LoadBalancersConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -39245,7 +38781,7 @@ pub mod spot_fleet {
     }
     impl SpotCapacityRebalance {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ReplacementStrategy",
@@ -39261,9 +38797,7 @@ pub mod spot_fleet {
     }
     impl From<SpotCapacityRebalance> for hyperpod_core::Value<SpotCapacityRebalance> {
         fn from(value: SpotCapacityRebalance) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::SpotFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-spotfleet-spotmaintenancestrategies.html)).
@@ -39274,7 +38808,7 @@ pub mod spot_fleet {
     }
     impl SpotMaintenanceStrategies {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CapacityRebalance",
                 self.capacity_rebalance.map(hyperpod_core::Value::into_expr),
@@ -39283,9 +38817,7 @@ pub mod spot_fleet {
     }
     impl From<SpotMaintenanceStrategies> for hyperpod_core::Value<SpotMaintenanceStrategies> {
         fn from(value: SpotMaintenanceStrategies) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-spotfleet.html)).
@@ -39437,7 +38969,7 @@ pub mod spot_fleet {
     }
     impl SpotFleetRequestConfigData {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AllocationStrategy",
@@ -39539,9 +39071,7 @@ pub mod spot_fleet {
     }
     impl From<SpotFleetRequestConfigData> for hyperpod_core::Value<SpotFleetRequestConfigData> {
         fn from(value: SpotFleetRequestConfigData) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -39568,7 +39098,7 @@ impl SqlHaStandbyDetectedInstanceProps {
 }
 impl SqlHaStandbyDetectedInstanceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("InstanceId", Some(self.instance_id.into_expr())),
             (
@@ -39583,7 +39113,7 @@ impl From<SqlHaStandbyDetectedInstanceProps>
     for hyperpod_core::Value<SqlHaStandbyDetectedInstanceProps>
 {
     fn from(value: SqlHaStandbyDetectedInstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SqlHaStandbyDetectedInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-sqlhastandbydetectedinstance.html)).
@@ -39779,7 +39309,7 @@ impl SubnetProps {
 }
 impl SubnetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AssignIpv6AddressOnCreation",
@@ -39855,7 +39385,7 @@ impl SubnetProps {
 }
 impl From<SubnetProps> for hyperpod_core::Value<SubnetProps> {
     fn from(value: SubnetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::Subnet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnet.html)).
@@ -40167,7 +39697,7 @@ pub mod subnet {
     }
     impl PrivateDnsNameOptionsOnLaunch {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableResourceNameDnsAAAARecord",
@@ -40188,9 +39718,7 @@ pub mod subnet {
     }
     impl From<PrivateDnsNameOptionsOnLaunch> for hyperpod_core::Value<PrivateDnsNameOptionsOnLaunch> {
         fn from(value: PrivateDnsNameOptionsOnLaunch) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::Subnet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-subnet-tag.html)).
@@ -40216,7 +39744,7 @@ pub mod subnet {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -40225,9 +39753,7 @@ pub mod subnet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -40258,7 +39784,7 @@ impl SubnetCidrBlockProps {
 }
 impl SubnetCidrBlockProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Ipv6CidrBlock",
@@ -40279,7 +39805,7 @@ impl SubnetCidrBlockProps {
 }
 impl From<SubnetCidrBlockProps> for hyperpod_core::Value<SubnetCidrBlockProps> {
     fn from(value: SubnetCidrBlockProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SubnetCidrBlock` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetcidrblock.html)).
@@ -40451,7 +39977,7 @@ impl SubnetCidrReservationProps {
 }
 impl SubnetCidrReservationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Cidr", Some(self.cidr.into_expr())),
             (
@@ -40466,7 +39992,7 @@ impl SubnetCidrReservationProps {
 }
 impl From<SubnetCidrReservationProps> for hyperpod_core::Value<SubnetCidrReservationProps> {
     fn from(value: SubnetCidrReservationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SubnetCidrReservation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetcidrreservation.html)).
@@ -40683,7 +40209,7 @@ pub mod subnet_cidr_reservation {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -40692,9 +40218,7 @@ pub mod subnet_cidr_reservation {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -40722,7 +40246,7 @@ impl SubnetNetworkAclAssociationProps {
 }
 impl SubnetNetworkAclAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("NetworkAclId", Some(self.network_acl_id.into_expr())),
             ("SubnetId", Some(self.subnet_id.into_expr())),
@@ -40733,7 +40257,7 @@ impl From<SubnetNetworkAclAssociationProps>
     for hyperpod_core::Value<SubnetNetworkAclAssociationProps>
 {
     fn from(value: SubnetNetworkAclAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SubnetNetworkAclAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetnetworkaclassociation.html)).
@@ -40849,7 +40373,7 @@ impl SubnetRouteTableAssociationProps {
 }
 impl SubnetRouteTableAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("RouteTableId", Some(self.route_table_id.into_expr())),
             ("SubnetId", Some(self.subnet_id.into_expr())),
@@ -40860,7 +40384,7 @@ impl From<SubnetRouteTableAssociationProps>
     for hyperpod_core::Value<SubnetRouteTableAssociationProps>
 {
     fn from(value: SubnetRouteTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::SubnetRouteTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetroutetableassociation.html)).
@@ -40966,7 +40490,7 @@ pub struct TrafficMirrorFilterProps {
 }
 impl TrafficMirrorFilterProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -40982,7 +40506,7 @@ impl TrafficMirrorFilterProps {
 }
 impl From<TrafficMirrorFilterProps> for hyperpod_core::Value<TrafficMirrorFilterProps> {
     fn from(value: TrafficMirrorFilterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TrafficMirrorFilter` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-trafficmirrorfilter.html)).
@@ -41157,7 +40681,7 @@ pub mod traffic_mirror_filter {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -41166,9 +40690,7 @@ pub mod traffic_mirror_filter {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -41229,7 +40751,7 @@ impl TrafficMirrorFilterRuleProps {
 }
 impl TrafficMirrorFilterRuleProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -41266,7 +40788,7 @@ impl TrafficMirrorFilterRuleProps {
 }
 impl From<TrafficMirrorFilterRuleProps> for hyperpod_core::Value<TrafficMirrorFilterRuleProps> {
     fn from(value: TrafficMirrorFilterRuleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TrafficMirrorFilterRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-trafficmirrorfilterrule.html)).
@@ -41498,7 +41020,7 @@ pub mod traffic_mirror_filter_rule {
     }
     impl TrafficMirrorPortRange {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("FromPort", Some(self.from_port.into_expr())),
                 ("ToPort", Some(self.to_port.into_expr())),
@@ -41507,9 +41029,7 @@ pub mod traffic_mirror_filter_rule {
     }
     impl From<TrafficMirrorPortRange> for hyperpod_core::Value<TrafficMirrorPortRange> {
         fn from(value: TrafficMirrorPortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::TrafficMirrorFilterRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-trafficmirrorfilterrule-tag.html)).
@@ -41535,7 +41055,7 @@ pub mod traffic_mirror_filter_rule {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -41544,9 +41064,7 @@ pub mod traffic_mirror_filter_rule {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -41597,7 +41115,7 @@ impl TrafficMirrorSessionProps {
 }
 impl TrafficMirrorSessionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -41634,7 +41152,7 @@ impl TrafficMirrorSessionProps {
 }
 impl From<TrafficMirrorSessionProps> for hyperpod_core::Value<TrafficMirrorSessionProps> {
     fn from(value: TrafficMirrorSessionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TrafficMirrorSession` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-trafficmirrorsession.html)).
@@ -41828,7 +41346,7 @@ pub mod traffic_mirror_session {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -41837,9 +41355,7 @@ pub mod traffic_mirror_session {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -41860,7 +41376,7 @@ pub struct TrafficMirrorTargetProps {
 }
 impl TrafficMirrorTargetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -41887,7 +41403,7 @@ impl TrafficMirrorTargetProps {
 }
 impl From<TrafficMirrorTargetProps> for hyperpod_core::Value<TrafficMirrorTargetProps> {
     fn from(value: TrafficMirrorTargetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TrafficMirrorTarget` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-trafficmirrortarget.html)).
@@ -42052,7 +41568,7 @@ pub mod traffic_mirror_target {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -42061,9 +41577,7 @@ pub mod traffic_mirror_target {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -42102,7 +41616,7 @@ pub struct TransitGatewayProps {
 }
 impl TransitGatewayProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AmazonSideAsn",
@@ -42169,7 +41683,7 @@ impl TransitGatewayProps {
 }
 impl From<TransitGatewayProps> for hyperpod_core::Value<TransitGatewayProps> {
     fn from(value: TransitGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgateway.html)).
@@ -42446,7 +41960,7 @@ pub mod transit_gateway {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -42455,9 +41969,7 @@ pub mod transit_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -42495,7 +42007,7 @@ impl TransitGatewayAttachmentProps {
 }
 impl TransitGatewayAttachmentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Options", self.options.map(hyperpod_core::Value::into_expr)),
             ("SubnetIds", Some(self.subnet_ids.into_expr())),
@@ -42510,7 +42022,7 @@ impl TransitGatewayAttachmentProps {
 }
 impl From<TransitGatewayAttachmentProps> for hyperpod_core::Value<TransitGatewayAttachmentProps> {
     fn from(value: TransitGatewayAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayattachment.html)).
@@ -42805,7 +42317,7 @@ pub mod transit_gateway_attachment {
     }
     impl Options {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ApplianceModeSupport",
@@ -42830,9 +42342,7 @@ pub mod transit_gateway_attachment {
     }
     impl From<Options> for hyperpod_core::Value<Options> {
         fn from(value: Options) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayattachment-tag.html)).
@@ -42858,7 +42368,7 @@ pub mod transit_gateway_attachment {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -42867,9 +42377,7 @@ pub mod transit_gateway_attachment {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -42900,7 +42408,7 @@ impl TransitGatewayConnectProps {
 }
 impl TransitGatewayConnectProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Options", Some(self.options.into_expr())),
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
@@ -42913,7 +42421,7 @@ impl TransitGatewayConnectProps {
 }
 impl From<TransitGatewayConnectProps> for hyperpod_core::Value<TransitGatewayConnectProps> {
     fn from(value: TransitGatewayConnectProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayConnect` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayconnect.html)).
@@ -43116,7 +42624,7 @@ pub mod transit_gateway_connect {
     }
     impl TransitGatewayConnectOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Protocol",
                 self.protocol.map(hyperpod_core::Value::into_expr),
@@ -43125,9 +42633,7 @@ pub mod transit_gateway_connect {
     }
     impl From<TransitGatewayConnectOptions> for hyperpod_core::Value<TransitGatewayConnectOptions> {
         fn from(value: TransitGatewayConnectOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayConnect` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayconnect-tag.html)).
@@ -43140,7 +42646,7 @@ pub mod transit_gateway_connect {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -43149,9 +42655,7 @@ pub mod transit_gateway_connect {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -43187,7 +42691,7 @@ impl TransitGatewayConnectPeerProps {
 }
 impl TransitGatewayConnectPeerProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ConnectPeerConfiguration",
@@ -43203,7 +42707,7 @@ impl TransitGatewayConnectPeerProps {
 }
 impl From<TransitGatewayConnectPeerProps> for hyperpod_core::Value<TransitGatewayConnectPeerProps> {
     fn from(value: TransitGatewayConnectPeerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayConnectPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayconnectpeer.html)).
@@ -43510,7 +43014,7 @@ pub mod transit_gateway_connect_peer {
     }
     impl TransitGatewayAttachmentBgpConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BgpStatus",
@@ -43541,9 +43045,7 @@ pub mod transit_gateway_connect_peer {
         for hyperpod_core::Value<TransitGatewayAttachmentBgpConfiguration>
     {
         fn from(value: TransitGatewayAttachmentBgpConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayConnectPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayconnectpeer-transitgatewayconnectpeerconfiguration.html)).
@@ -43579,7 +43081,7 @@ pub mod transit_gateway_connect_peer {
     }
     impl TransitGatewayConnectPeerConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BgpConfigurations",
@@ -43606,9 +43108,7 @@ pub mod transit_gateway_connect_peer {
         for hyperpod_core::Value<TransitGatewayConnectPeerConfiguration>
     {
         fn from(value: TransitGatewayConnectPeerConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayConnectPeer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayconnectpeer-tag.html)).
@@ -43621,7 +43121,7 @@ pub mod transit_gateway_connect_peer {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -43630,9 +43130,7 @@ pub mod transit_gateway_connect_peer {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -43662,7 +43160,7 @@ impl TransitGatewayMeteringPolicyProps {
 }
 impl TransitGatewayMeteringPolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "MiddleboxAttachmentIds",
@@ -43681,7 +43179,7 @@ impl From<TransitGatewayMeteringPolicyProps>
     for hyperpod_core::Value<TransitGatewayMeteringPolicyProps>
 {
     fn from(value: TransitGatewayMeteringPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayMeteringPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymeteringpolicy.html)).
@@ -43857,7 +43355,7 @@ pub mod transit_gateway_metering_policy {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -43866,9 +43364,7 @@ pub mod transit_gateway_metering_policy {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -43941,7 +43437,7 @@ impl TransitGatewayMeteringPolicyEntryProps {
 }
 impl TransitGatewayMeteringPolicyEntryProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DestinationCidrBlock",
@@ -44001,7 +43497,7 @@ impl From<TransitGatewayMeteringPolicyEntryProps>
     for hyperpod_core::Value<TransitGatewayMeteringPolicyEntryProps>
 {
     fn from(value: TransitGatewayMeteringPolicyEntryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayMeteringPolicyEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymeteringpolicyentry.html)).
@@ -44198,7 +43694,7 @@ impl TransitGatewayMulticastDomainProps {
 }
 impl TransitGatewayMulticastDomainProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Options", self.options.map(hyperpod_core::Value::into_expr)),
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
@@ -44213,7 +43709,7 @@ impl From<TransitGatewayMulticastDomainProps>
     for hyperpod_core::Value<TransitGatewayMulticastDomainProps>
 {
     fn from(value: TransitGatewayMulticastDomainProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayMulticastDomain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymulticastdomain.html)).
@@ -44490,7 +43986,7 @@ pub mod transit_gateway_multicast_domain {
     }
     impl Options {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoAcceptSharedAssociations",
@@ -44511,9 +44007,7 @@ pub mod transit_gateway_multicast_domain {
     }
     impl From<Options> for hyperpod_core::Value<Options> {
         fn from(value: Options) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayMulticastDomain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewaymulticastdomain-tag.html)).
@@ -44526,7 +44020,7 @@ pub mod transit_gateway_multicast_domain {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -44535,9 +44029,7 @@ pub mod transit_gateway_multicast_domain {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -44569,7 +44061,7 @@ impl TransitGatewayMulticastDomainAssociationProps {
 }
 impl TransitGatewayMulticastDomainAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("SubnetId", Some(self.subnet_id.into_expr())),
             (
@@ -44587,7 +44079,7 @@ impl From<TransitGatewayMulticastDomainAssociationProps>
     for hyperpod_core::Value<TransitGatewayMulticastDomainAssociationProps>
 {
     fn from(value: TransitGatewayMulticastDomainAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayMulticastDomainAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymulticastdomainassociation.html)).
@@ -44750,7 +44242,7 @@ impl TransitGatewayMulticastGroupMemberProps {
 }
 impl TransitGatewayMulticastGroupMemberProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("GroupIpAddress", Some(self.group_ip_address.into_expr())),
             (
@@ -44768,7 +44260,7 @@ impl From<TransitGatewayMulticastGroupMemberProps>
     for hyperpod_core::Value<TransitGatewayMulticastGroupMemberProps>
 {
     fn from(value: TransitGatewayMulticastGroupMemberProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayMulticastGroupMember` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymulticastgroupmember.html)).
@@ -44979,7 +44471,7 @@ impl TransitGatewayMulticastGroupSourceProps {
 }
 impl TransitGatewayMulticastGroupSourceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("GroupIpAddress", Some(self.group_ip_address.into_expr())),
             (
@@ -44997,7 +44489,7 @@ impl From<TransitGatewayMulticastGroupSourceProps>
     for hyperpod_core::Value<TransitGatewayMulticastGroupSourceProps>
 {
     fn from(value: TransitGatewayMulticastGroupSourceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayMulticastGroupSource` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaymulticastgroupsource.html)).
@@ -45215,7 +44707,7 @@ impl TransitGatewayPeeringAttachmentProps {
 }
 impl TransitGatewayPeeringAttachmentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("PeerAccountId", Some(self.peer_account_id.into_expr())),
             ("PeerRegion", Some(self.peer_region.into_expr())),
@@ -45235,7 +44727,7 @@ impl From<TransitGatewayPeeringAttachmentProps>
     for hyperpod_core::Value<TransitGatewayPeeringAttachmentProps>
 {
     fn from(value: TransitGatewayPeeringAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayPeeringAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaypeeringattachment.html)).
@@ -45448,7 +44940,7 @@ pub mod transit_gateway_peering_attachment {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -45457,9 +44949,7 @@ pub mod transit_gateway_peering_attachment {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -45486,7 +44976,7 @@ impl TransitGatewayPolicyTableProps {
 }
 impl TransitGatewayPolicyTableProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
             (
@@ -45498,7 +44988,7 @@ impl TransitGatewayPolicyTableProps {
 }
 impl From<TransitGatewayPolicyTableProps> for hyperpod_core::Value<TransitGatewayPolicyTableProps> {
     fn from(value: TransitGatewayPolicyTableProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayPolicyTable` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaypolicytable.html)).
@@ -45663,7 +45153,7 @@ pub mod transit_gateway_policy_table {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -45672,9 +45162,7 @@ pub mod transit_gateway_policy_table {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -45702,7 +45190,7 @@ impl TransitGatewayPolicyTableAssociationProps {
 }
 impl TransitGatewayPolicyTableAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "TransitGatewayAttachmentId",
@@ -45719,7 +45207,7 @@ impl From<TransitGatewayPolicyTableAssociationProps>
     for hyperpod_core::Value<TransitGatewayPolicyTableAssociationProps>
 {
     fn from(value: TransitGatewayPolicyTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayPolicyTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaypolicytableassociation.html)).
@@ -45846,7 +45334,7 @@ impl TransitGatewayPolicyTableEntryProps {
 }
 impl TransitGatewayPolicyTableEntryProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("PolicyRule", Some(self.policy_rule.into_expr())),
             (
@@ -45868,7 +45356,7 @@ impl From<TransitGatewayPolicyTableEntryProps>
     for hyperpod_core::Value<TransitGatewayPolicyTableEntryProps>
 {
     fn from(value: TransitGatewayPolicyTableEntryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayPolicyTableEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewaypolicytableentry.html)).
@@ -46037,7 +45525,7 @@ pub mod transit_gateway_policy_table_entry {
     }
     impl TransitGatewayPolicyRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DestinationCidrBlock",
@@ -46066,9 +45554,7 @@ pub mod transit_gateway_policy_table_entry {
     }
     impl From<TransitGatewayPolicyRule> for hyperpod_core::Value<TransitGatewayPolicyRule> {
         fn from(value: TransitGatewayPolicyRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -46102,7 +45588,7 @@ impl TransitGatewayRouteProps {
 }
 impl TransitGatewayRouteProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Blackhole",
@@ -46126,7 +45612,7 @@ impl TransitGatewayRouteProps {
 }
 impl From<TransitGatewayRouteProps> for hyperpod_core::Value<TransitGatewayRouteProps> {
     fn from(value: TransitGatewayRouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayRoute` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayroute.html)).
@@ -46248,7 +45734,7 @@ impl TransitGatewayRouteTableProps {
 }
 impl TransitGatewayRouteTableProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
             (
@@ -46260,7 +45746,7 @@ impl TransitGatewayRouteTableProps {
 }
 impl From<TransitGatewayRouteTableProps> for hyperpod_core::Value<TransitGatewayRouteTableProps> {
     fn from(value: TransitGatewayRouteTableProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayRouteTable` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayroutetable.html)).
@@ -46401,7 +45887,7 @@ pub mod transit_gateway_route_table {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -46410,9 +45896,7 @@ pub mod transit_gateway_route_table {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -46440,7 +45924,7 @@ impl TransitGatewayRouteTableAssociationProps {
 }
 impl TransitGatewayRouteTableAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "TransitGatewayAttachmentId",
@@ -46457,7 +45941,7 @@ impl From<TransitGatewayRouteTableAssociationProps>
     for hyperpod_core::Value<TransitGatewayRouteTableAssociationProps>
 {
     fn from(value: TransitGatewayRouteTableAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayRouteTableAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayroutetableassociation.html)).
@@ -46561,7 +46045,7 @@ impl TransitGatewayRouteTablePropagationProps {
 }
 impl TransitGatewayRouteTablePropagationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "TransitGatewayAttachmentId",
@@ -46578,7 +46062,7 @@ impl From<TransitGatewayRouteTablePropagationProps>
     for hyperpod_core::Value<TransitGatewayRouteTablePropagationProps>
 {
     fn from(value: TransitGatewayRouteTablePropagationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayRouteTablePropagation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayroutetablepropagation.html)).
@@ -46698,7 +46182,7 @@ impl TransitGatewayVpcAttachmentProps {
 }
 impl TransitGatewayVpcAttachmentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AddSubnetIds",
@@ -46723,7 +46207,7 @@ impl From<TransitGatewayVpcAttachmentProps>
     for hyperpod_core::Value<TransitGatewayVpcAttachmentProps>
 {
     fn from(value: TransitGatewayVpcAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::TransitGatewayVpcAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-transitgatewayvpcattachment.html)).
@@ -47040,7 +46524,7 @@ pub mod transit_gateway_vpc_attachment {
     }
     impl Options {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ApplianceModeSupport",
@@ -47065,9 +46549,7 @@ pub mod transit_gateway_vpc_attachment {
     }
     impl From<Options> for hyperpod_core::Value<Options> {
         fn from(value: Options) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::TransitGatewayVpcAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-transitgatewayvpcattachment-tag.html)).
@@ -47093,7 +46575,7 @@ pub mod transit_gateway_vpc_attachment {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -47102,9 +46584,7 @@ pub mod transit_gateway_vpc_attachment {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -47131,7 +46611,7 @@ pub struct VPCProps {
 }
 impl VPCProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CidrBlock",
@@ -47170,7 +46650,7 @@ impl VPCProps {
 }
 impl From<VPCProps> for hyperpod_core::Value<VPCProps> {
     fn from(value: VPCProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPC` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpc.html)).
@@ -47811,7 +47291,7 @@ pub mod vpc {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -47820,9 +47300,7 @@ pub mod vpc {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpc.html)).
@@ -47995,7 +47473,7 @@ pub mod vpc {
     }
     impl VpcEncryptionControlExclusion {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("State", self.state.map(hyperpod_core::Value::into_expr)),
                 (
@@ -48007,9 +47485,7 @@ pub mod vpc {
     }
     impl From<VpcEncryptionControlExclusion> for hyperpod_core::Value<VpcEncryptionControlExclusion> {
         fn from(value: VpcEncryptionControlExclusion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VPC` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpc-vpcencryptioncontrolexclusions.html)).
@@ -48036,7 +47512,7 @@ pub mod vpc {
     }
     impl VpcEncryptionControlExclusions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EgressOnlyInternetGateway",
@@ -48075,9 +47551,7 @@ pub mod vpc {
     }
     impl From<VpcEncryptionControlExclusions> for hyperpod_core::Value<VpcEncryptionControlExclusions> {
         fn from(value: VpcEncryptionControlExclusions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpc.html)).
@@ -48204,7 +47678,7 @@ pub mod vpc {
     }
     impl VpcEncryptionControl {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EgressOnlyInternetGatewayExclusion",
@@ -48267,9 +47741,7 @@ pub mod vpc {
     }
     impl From<VpcEncryptionControl> for hyperpod_core::Value<VpcEncryptionControl> {
         fn from(value: VpcEncryptionControl) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -48305,7 +47777,7 @@ impl VPCBlockPublicAccessExclusionProps {
 }
 impl VPCBlockPublicAccessExclusionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "InternetGatewayExclusionMode",
@@ -48324,7 +47796,7 @@ impl From<VPCBlockPublicAccessExclusionProps>
     for hyperpod_core::Value<VPCBlockPublicAccessExclusionProps>
 {
     fn from(value: VPCBlockPublicAccessExclusionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCBlockPublicAccessExclusion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcblockpublicaccessexclusion.html)).
@@ -48509,7 +47981,7 @@ pub mod vpc_block_public_access_exclusion {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -48518,9 +47990,7 @@ pub mod vpc_block_public_access_exclusion {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -48547,7 +48017,7 @@ impl VPCBlockPublicAccessOptionsProps {
 }
 impl VPCBlockPublicAccessOptionsProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([(
             "InternetGatewayBlockMode",
             Some(self.internet_gateway_block_mode.into_expr()),
@@ -48558,7 +48028,7 @@ impl From<VPCBlockPublicAccessOptionsProps>
     for hyperpod_core::Value<VPCBlockPublicAccessOptionsProps>
 {
     fn from(value: VPCBlockPublicAccessOptionsProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCBlockPublicAccessOptions` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcblockpublicaccessoptions.html)).
@@ -48729,7 +48199,7 @@ impl VPCCidrBlockProps {
 }
 impl VPCCidrBlockProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AmazonProvidedIpv6CidrBlock",
@@ -48777,7 +48247,7 @@ impl VPCCidrBlockProps {
 }
 impl From<VPCCidrBlockProps> for hyperpod_core::Value<VPCCidrBlockProps> {
     fn from(value: VPCCidrBlockProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCCidrBlock` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpccidrblock.html)).
@@ -48984,7 +48454,7 @@ impl VPCDHCPOptionsAssociationProps {
 }
 impl VPCDHCPOptionsAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("DhcpOptionsId", Some(self.dhcp_options_id.into_expr())),
             ("VpcId", Some(self.vpc_id.into_expr())),
@@ -48993,7 +48463,7 @@ impl VPCDHCPOptionsAssociationProps {
 }
 impl From<VPCDHCPOptionsAssociationProps> for hyperpod_core::Value<VPCDHCPOptionsAssociationProps> {
     fn from(value: VPCDHCPOptionsAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCDHCPOptionsAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcdhcpoptionsassociation.html)).
@@ -49111,7 +48581,7 @@ pub struct VPCEncryptionControlProps {
 }
 impl VPCEncryptionControlProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "EgressOnlyInternetGatewayExclusionInput",
@@ -49161,7 +48631,7 @@ impl VPCEncryptionControlProps {
 }
 impl From<VPCEncryptionControlProps> for hyperpod_core::Value<VPCEncryptionControlProps> {
     fn from(value: VPCEncryptionControlProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCEncryptionControl` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcencryptioncontrol.html)).
@@ -49784,7 +49254,7 @@ pub mod vpc_encryption_control {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -49793,9 +49263,7 @@ pub mod vpc_encryption_control {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcencryptioncontrol.html)).
@@ -49933,7 +49401,7 @@ impl VPCEndpointProps {
 }
 impl VPCEndpointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DnsOptions",
@@ -49993,7 +49461,7 @@ impl VPCEndpointProps {
 }
 impl From<VPCEndpointProps> for hyperpod_core::Value<VPCEndpointProps> {
     fn from(value: VPCEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpoint.html)).
@@ -50445,7 +49913,7 @@ pub mod vpc_endpoint {
     }
     impl DnsOptionsSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DnsRecordIpType",
@@ -50471,9 +49939,7 @@ pub mod vpc_endpoint {
     }
     impl From<DnsOptionsSpecification> for hyperpod_core::Value<DnsOptionsSpecification> {
         fn from(value: DnsOptionsSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpoint.html)).
@@ -50530,7 +49996,7 @@ pub mod vpc_endpoint {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -50539,9 +50005,7 @@ pub mod vpc_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpoint.html)).
@@ -50612,7 +50076,7 @@ impl VPCEndpointConnectionNotificationProps {
 }
 impl VPCEndpointConnectionNotificationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("ConnectionEvents", Some(self.connection_events.into_expr())),
             (
@@ -50634,7 +50098,7 @@ impl From<VPCEndpointConnectionNotificationProps>
     for hyperpod_core::Value<VPCEndpointConnectionNotificationProps>
 {
     fn from(value: VPCEndpointConnectionNotificationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCEndpointConnectionNotification` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpointconnectionnotification.html)).
@@ -50773,7 +50237,7 @@ pub struct VPCEndpointServiceProps {
 }
 impl VPCEndpointServiceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AcceptanceRequired",
@@ -50824,7 +50288,7 @@ impl VPCEndpointServiceProps {
 }
 impl From<VPCEndpointServiceProps> for hyperpod_core::Value<VPCEndpointServiceProps> {
     fn from(value: VPCEndpointServiceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCEndpointService` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpointservice.html)).
@@ -51082,7 +50546,7 @@ pub mod vpc_endpoint_service {
     }
     impl PrivateDnsNameConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", self.name.map(hyperpod_core::Value::into_expr)),
                 ("State", self.state.map(hyperpod_core::Value::into_expr)),
@@ -51093,9 +50557,7 @@ pub mod vpc_endpoint_service {
     }
     impl From<PrivateDnsNameConfiguration> for hyperpod_core::Value<PrivateDnsNameConfiguration> {
         fn from(value: PrivateDnsNameConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpcendpointservice-ipaddresstype.html)).
@@ -51146,7 +50608,7 @@ pub mod vpc_endpoint_service {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -51155,9 +50617,7 @@ pub mod vpc_endpoint_service {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -51184,7 +50644,7 @@ impl VPCEndpointServicePermissionsProps {
 }
 impl VPCEndpointServicePermissionsProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AllowedPrincipals",
@@ -51198,7 +50658,7 @@ impl From<VPCEndpointServicePermissionsProps>
     for hyperpod_core::Value<VPCEndpointServicePermissionsProps>
 {
     fn from(value: VPCEndpointServicePermissionsProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCEndpointServicePermissions` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpointservicepermissions.html)).
@@ -51306,7 +50766,7 @@ impl VPCGatewayAttachmentProps {
 }
 impl VPCGatewayAttachmentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "InternetGatewayId",
@@ -51323,7 +50783,7 @@ impl VPCGatewayAttachmentProps {
 }
 impl From<VPCGatewayAttachmentProps> for hyperpod_core::Value<VPCGatewayAttachmentProps> {
     fn from(value: VPCGatewayAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCGatewayAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcgatewayattachment.html)).
@@ -51461,7 +50921,7 @@ impl VPCPeeringConnectionProps {
 }
 impl VPCPeeringConnectionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AssumeRoleRegion",
@@ -51487,7 +50947,7 @@ impl VPCPeeringConnectionProps {
 }
 impl From<VPCPeeringConnectionProps> for hyperpod_core::Value<VPCPeeringConnectionProps> {
     fn from(value: VPCPeeringConnectionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPCPeeringConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcpeeringconnection.html)).
@@ -51662,7 +51122,7 @@ pub mod vpc_peering_connection {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -51671,9 +51131,7 @@ pub mod vpc_peering_connection {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -51701,7 +51159,7 @@ impl VPNConcentratorProps {
 }
 impl VPNConcentratorProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
             (
@@ -51714,7 +51172,7 @@ impl VPNConcentratorProps {
 }
 impl From<VPNConcentratorProps> for hyperpod_core::Value<VPNConcentratorProps> {
     fn from(value: VPNConcentratorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPNConcentrator` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconcentrator.html)).
@@ -51873,7 +51331,7 @@ pub mod vpn_concentrator {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -51882,9 +51340,7 @@ pub mod vpn_concentrator {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -51961,7 +51417,7 @@ impl VPNConnectionProps {
 }
 impl VPNConnectionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CustomerGatewayId",
@@ -52045,7 +51501,7 @@ impl VPNConnectionProps {
 }
 impl From<VPNConnectionProps> for hyperpod_core::Value<VPNConnectionProps> {
     fn from(value: VPNConnectionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPNConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52668,7 +52124,7 @@ pub mod vpn_connection {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -52677,9 +52133,7 @@ pub mod vpn_connection {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52772,15 +52226,13 @@ pub mod vpn_connection {
     }
     impl IKEVersionsRequestListValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Value", self.value.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<IKEVersionsRequestListValue> for hyperpod_core::Value<IKEVersionsRequestListValue> {
         fn from(value: IKEVersionsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52857,7 +52309,7 @@ pub mod vpn_connection {
     }
     impl CloudwatchLogOptionsSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BgpLogEnabled",
@@ -52891,9 +52343,7 @@ pub mod vpn_connection {
         for hyperpod_core::Value<CloudwatchLogOptionsSpecification>
     {
         fn from(value: CloudwatchLogOptionsSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VPNConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpnconnection-vpntunnellogoptionsspecification.html)).
@@ -52905,7 +52355,7 @@ pub mod vpn_connection {
     }
     impl VpnTunnelLogOptionsSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CloudwatchLogOptions",
                 self.cloudwatch_log_options
@@ -52917,9 +52367,7 @@ pub mod vpn_connection {
         for hyperpod_core::Value<VpnTunnelLogOptionsSpecification>
     {
         fn from(value: VpnTunnelLogOptionsSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VPNConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpnconnection-phase1dhgroupnumbersrequestlistvalue.html)).
@@ -52930,7 +52378,7 @@ pub mod vpn_connection {
     }
     impl Phase1DHGroupNumbersRequestListValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Value", self.value.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -52938,9 +52386,7 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase1DHGroupNumbersRequestListValue>
     {
         fn from(value: Phase1DHGroupNumbersRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -52985,7 +52431,7 @@ pub mod vpn_connection {
     }
     impl Phase1EncryptionAlgorithmsRequestListValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Value", self.value.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -52993,9 +52439,7 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase1EncryptionAlgorithmsRequestListValue>
     {
         fn from(value: Phase1EncryptionAlgorithmsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -53040,7 +52484,7 @@ pub mod vpn_connection {
     }
     impl Phase1IntegrityAlgorithmsRequestListValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Value", self.value.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -53048,9 +52492,7 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase1IntegrityAlgorithmsRequestListValue>
     {
         fn from(value: Phase1IntegrityAlgorithmsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VPNConnection` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-vpnconnection-phase2dhgroupnumbersrequestlistvalue.html)).
@@ -53061,7 +52503,7 @@ pub mod vpn_connection {
     }
     impl Phase2DHGroupNumbersRequestListValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Value", self.value.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -53069,9 +52511,7 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase2DHGroupNumbersRequestListValue>
     {
         fn from(value: Phase2DHGroupNumbersRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -53116,7 +52556,7 @@ pub mod vpn_connection {
     }
     impl Phase2EncryptionAlgorithmsRequestListValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Value", self.value.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -53124,9 +52564,7 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase2EncryptionAlgorithmsRequestListValue>
     {
         fn from(value: Phase2EncryptionAlgorithmsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -53171,7 +52609,7 @@ pub mod vpn_connection {
     }
     impl Phase2IntegrityAlgorithmsRequestListValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Value", self.value.map(hyperpod_core::Value::into_expr))])
         }
     }
@@ -53179,9 +52617,7 @@ pub mod vpn_connection {
         for hyperpod_core::Value<Phase2IntegrityAlgorithmsRequestListValue>
     {
         fn from(value: Phase2IntegrityAlgorithmsRequestListValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnection.html)).
@@ -53265,7 +52701,7 @@ pub mod vpn_connection {
     }
     impl VpnTunnelOptionsSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DPDTimeoutAction",
@@ -53365,9 +52801,7 @@ pub mod vpn_connection {
     }
     impl From<VpnTunnelOptionsSpecification> for hyperpod_core::Value<VpnTunnelOptionsSpecification> {
         fn from(value: VpnTunnelOptionsSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -53395,7 +52829,7 @@ impl VPNConnectionRouteProps {
 }
 impl VPNConnectionRouteProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DestinationCidrBlock",
@@ -53407,7 +52841,7 @@ impl VPNConnectionRouteProps {
 }
 impl From<VPNConnectionRouteProps> for hyperpod_core::Value<VPNConnectionRouteProps> {
     fn from(value: VPNConnectionRouteProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPNConnectionRoute` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpnconnectionroute.html)).
@@ -53511,7 +52945,7 @@ impl VPNGatewayProps {
 }
 impl VPNGatewayProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AmazonSideAsn",
@@ -53524,7 +52958,7 @@ impl VPNGatewayProps {
 }
 impl From<VPNGatewayProps> for hyperpod_core::Value<VPNGatewayProps> {
     fn from(value: VPNGatewayProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPNGateway` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpngateway.html)).
@@ -53671,7 +53105,7 @@ pub mod vpn_gateway {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -53680,9 +53114,7 @@ pub mod vpn_gateway {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -53710,7 +53142,7 @@ impl VPNGatewayRoutePropagationProps {
 }
 impl VPNGatewayRoutePropagationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("RouteTableIds", Some(self.route_table_ids.into_expr())),
             ("VpnGatewayId", Some(self.vpn_gateway_id.into_expr())),
@@ -53721,7 +53153,7 @@ impl From<VPNGatewayRoutePropagationProps>
     for hyperpod_core::Value<VPNGatewayRoutePropagationProps>
 {
     fn from(value: VPNGatewayRoutePropagationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VPNGatewayRoutePropagation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpngatewayroutepropagation.html)).
@@ -53886,7 +53318,7 @@ impl VerifiedAccessEndpointProps {
 }
 impl VerifiedAccessEndpointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ApplicationDomain",
@@ -53952,7 +53384,7 @@ impl VerifiedAccessEndpointProps {
 }
 impl From<VerifiedAccessEndpointProps> for hyperpod_core::Value<VerifiedAccessEndpointProps> {
     fn from(value: VerifiedAccessEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VerifiedAccessEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54520,7 +53952,7 @@ pub mod verified_access_endpoint {
     }
     impl PortRange {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FromPort",
@@ -54532,9 +53964,7 @@ pub mod verified_access_endpoint {
     }
     impl From<PortRange> for hyperpod_core::Value<PortRange> {
         fn from(value: PortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54579,7 +54009,7 @@ pub mod verified_access_endpoint {
     }
     impl CidrOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Cidr", self.cidr.map(hyperpod_core::Value::into_expr)),
                 (
@@ -54599,9 +54029,7 @@ pub mod verified_access_endpoint {
     }
     impl From<CidrOptions> for hyperpod_core::Value<CidrOptions> {
         fn from(value: CidrOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54679,7 +54107,7 @@ pub mod verified_access_endpoint {
     }
     impl LoadBalancerOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LoadBalancerArn",
@@ -54703,9 +54131,7 @@ pub mod verified_access_endpoint {
     }
     impl From<LoadBalancerOptions> for hyperpod_core::Value<LoadBalancerOptions> {
         fn from(value: LoadBalancerOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54752,7 +54178,7 @@ pub mod verified_access_endpoint {
     }
     impl NetworkInterfaceOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "NetworkInterfaceId",
@@ -54773,9 +54199,7 @@ pub mod verified_access_endpoint {
     }
     impl From<NetworkInterfaceOptions> for hyperpod_core::Value<NetworkInterfaceOptions> {
         fn from(value: NetworkInterfaceOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessendpoint.html)).
@@ -54826,7 +54250,7 @@ pub mod verified_access_endpoint {
     }
     impl RdsOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Port", self.port.map(hyperpod_core::Value::into_expr)),
                 (
@@ -54859,9 +54283,7 @@ pub mod verified_access_endpoint {
     }
     impl From<RdsOptions> for hyperpod_core::Value<RdsOptions> {
         fn from(value: RdsOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessendpoint-ssespecification.html)).
@@ -54874,7 +54296,7 @@ pub mod verified_access_endpoint {
     }
     impl SseSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CustomerManagedKeyEnabled",
@@ -54890,9 +54312,7 @@ pub mod verified_access_endpoint {
     }
     impl From<SseSpecification> for hyperpod_core::Value<SseSpecification> {
         fn from(value: SseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessendpoint-tag.html)).
@@ -54918,7 +54338,7 @@ pub mod verified_access_endpoint {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -54927,9 +54347,7 @@ pub mod verified_access_endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -54968,7 +54386,7 @@ impl VerifiedAccessGroupProps {
 }
 impl VerifiedAccessGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -54996,7 +54414,7 @@ impl VerifiedAccessGroupProps {
 }
 impl From<VerifiedAccessGroupProps> for hyperpod_core::Value<VerifiedAccessGroupProps> {
     fn from(value: VerifiedAccessGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VerifiedAccessGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessgroup.html)).
@@ -55222,7 +54640,7 @@ pub mod verified_access_group {
     }
     impl SseSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CustomerManagedKeyEnabled",
@@ -55238,9 +54656,7 @@ pub mod verified_access_group {
     }
     impl From<SseSpecification> for hyperpod_core::Value<SseSpecification> {
         fn from(value: SseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessgroup-tag.html)).
@@ -55266,7 +54682,7 @@ pub mod verified_access_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -55275,9 +54691,7 @@ pub mod verified_access_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -55304,7 +54718,7 @@ pub struct VerifiedAccessInstanceProps {
 }
 impl VerifiedAccessInstanceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CidrEndpointsCustomSubDomain",
@@ -55340,7 +54754,7 @@ impl VerifiedAccessInstanceProps {
 }
 impl From<VerifiedAccessInstanceProps> for hyperpod_core::Value<VerifiedAccessInstanceProps> {
     fn from(value: VerifiedAccessInstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessinstance.html)).
@@ -55708,7 +55122,7 @@ pub mod verified_access_instance {
     }
     impl VerifiedAccessLogsCloudWatchLogs {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Enabled", self.enabled.map(hyperpod_core::Value::into_expr)),
                 (
@@ -55722,9 +55136,7 @@ pub mod verified_access_instance {
         for hyperpod_core::Value<VerifiedAccessLogsCloudWatchLogs>
     {
         fn from(value: VerifiedAccessLogsCloudWatchLogs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessinstance.html)).
@@ -55737,7 +55149,7 @@ pub mod verified_access_instance {
     }
     impl VerifiedAccessLogsKinesisDataFirehose {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeliveryStream",
@@ -55751,9 +55163,7 @@ pub mod verified_access_instance {
         for hyperpod_core::Value<VerifiedAccessLogsKinesisDataFirehose>
     {
         fn from(value: VerifiedAccessLogsKinesisDataFirehose) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccessinstance.html)).
@@ -55770,7 +55180,7 @@ pub mod verified_access_instance {
     }
     impl VerifiedAccessLogsS3 {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BucketName",
@@ -55787,9 +55197,7 @@ pub mod verified_access_instance {
     }
     impl From<VerifiedAccessLogsS3> for hyperpod_core::Value<VerifiedAccessLogsS3> {
         fn from(value: VerifiedAccessLogsS3) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessinstance-verifiedaccesslogs.html)).
@@ -55809,7 +55217,7 @@ pub mod verified_access_instance {
     }
     impl VerifiedAccessLogs {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CloudWatchLogs",
@@ -55835,9 +55243,7 @@ pub mod verified_access_instance {
     }
     impl From<VerifiedAccessLogs> for hyperpod_core::Value<VerifiedAccessLogs> {
         fn from(value: VerifiedAccessLogs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessinstance-tag.html)).
@@ -55863,7 +55269,7 @@ pub mod verified_access_instance {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -55872,9 +55278,7 @@ pub mod verified_access_instance {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccessinstance-verifiedaccesstrustprovider.html)).
@@ -55893,7 +55297,7 @@ pub mod verified_access_instance {
     }
     impl VerifiedAccessTrustProvider {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Description",
@@ -55924,9 +55328,7 @@ pub mod verified_access_instance {
     }
     impl From<VerifiedAccessTrustProvider> for hyperpod_core::Value<VerifiedAccessTrustProvider> {
         fn from(value: VerifiedAccessTrustProvider) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -55985,7 +55387,7 @@ impl VerifiedAccessTrustProviderProps {
 }
 impl VerifiedAccessTrustProviderProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -56034,7 +55436,7 @@ impl From<VerifiedAccessTrustProviderProps>
     for hyperpod_core::Value<VerifiedAccessTrustProviderProps>
 {
     fn from(value: VerifiedAccessTrustProviderProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VerifiedAccessTrustProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccesstrustprovider.html)).
@@ -56406,7 +55808,7 @@ pub mod verified_access_trust_provider {
     }
     impl DeviceOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "PublicSigningKeyUrl",
@@ -56422,9 +55824,7 @@ pub mod verified_access_trust_provider {
     }
     impl From<DeviceOptions> for hyperpod_core::Value<DeviceOptions> {
         fn from(value: DeviceOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccesstrustprovider.html)).
@@ -56477,7 +55877,7 @@ pub mod verified_access_trust_provider {
     }
     impl NativeApplicationOidcOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuthorizationEndpoint",
@@ -56512,9 +55912,7 @@ pub mod verified_access_trust_provider {
     }
     impl From<NativeApplicationOidcOptions> for hyperpod_core::Value<NativeApplicationOidcOptions> {
         fn from(value: NativeApplicationOidcOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessTrustProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccesstrustprovider-oidcoptions.html)).
@@ -56537,7 +55935,7 @@ pub mod verified_access_trust_provider {
     }
     impl OidcOptions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuthorizationEndpoint",
@@ -56567,9 +55965,7 @@ pub mod verified_access_trust_provider {
     }
     impl From<OidcOptions> for hyperpod_core::Value<OidcOptions> {
         fn from(value: OidcOptions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessTrustProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccesstrustprovider.html)).
@@ -56582,7 +55978,7 @@ pub mod verified_access_trust_provider {
     }
     impl SseSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CustomerManagedKeyEnabled",
@@ -56598,9 +55994,7 @@ pub mod verified_access_trust_provider {
     }
     impl From<SseSpecification> for hyperpod_core::Value<SseSpecification> {
         fn from(value: SseSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EC2::VerifiedAccessTrustProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-verifiedaccesstrustprovider-tag.html)).
@@ -56626,7 +56020,7 @@ pub mod verified_access_trust_provider {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -56635,9 +56029,7 @@ pub mod verified_access_trust_provider {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-verifiedaccesstrustprovider.html)).
@@ -56728,7 +56120,7 @@ pub struct VolumeProps {
 }
 impl VolumeProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AutoEnableIO",
@@ -56789,7 +56181,7 @@ impl VolumeProps {
 }
 impl From<VolumeProps> for hyperpod_core::Value<VolumeProps> {
     fn from(value: VolumeProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-volume.html)).
@@ -57014,7 +56406,7 @@ pub mod volume {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -57023,9 +56415,7 @@ pub mod volume {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -57059,7 +56449,7 @@ impl VolumeAttachmentProps {
 }
 impl VolumeAttachmentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Device", self.device.map(hyperpod_core::Value::into_expr)),
             (
@@ -57073,7 +56463,7 @@ impl VolumeAttachmentProps {
 }
 impl From<VolumeAttachmentProps> for hyperpod_core::Value<VolumeAttachmentProps> {
     fn from(value: VolumeAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EC2::VolumeAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-volumeattachment.html)).

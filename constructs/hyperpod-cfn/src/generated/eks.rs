@@ -41,7 +41,7 @@ impl AccessEntryProps {
 }
 impl AccessEntryProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AccessPolicies",
@@ -64,7 +64,7 @@ impl AccessEntryProps {
 }
 impl From<AccessEntryProps> for hyperpod_core::Value<AccessEntryProps> {
     fn from(value: AccessEntryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::AccessEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-accessentry.html)).
@@ -316,7 +316,7 @@ pub mod access_entry {
     }
     impl AccessScope {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Namespaces",
@@ -328,9 +328,7 @@ pub mod access_entry {
     }
     impl From<AccessScope> for hyperpod_core::Value<AccessScope> {
         fn from(value: AccessScope) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::AccessEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-accessentry-accesspolicy.html)).
@@ -356,7 +354,7 @@ pub mod access_entry {
     }
     impl AccessPolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("AccessScope", Some(self.access_scope.into_expr())),
                 ("PolicyArn", Some(self.policy_arn.into_expr())),
@@ -365,9 +363,7 @@ pub mod access_entry {
     }
     impl From<AccessPolicy> for hyperpod_core::Value<AccessPolicy> {
         fn from(value: AccessPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::AccessEntry` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-accessentry-tag.html)).
@@ -393,7 +389,7 @@ pub mod access_entry {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -402,9 +398,7 @@ pub mod access_entry {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -456,7 +450,7 @@ impl AddonProps {
 }
 impl AddonProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AddonName", Some(self.addon_name.into_expr())),
             (
@@ -497,7 +491,7 @@ impl AddonProps {
 }
 impl From<AddonProps> for hyperpod_core::Value<AddonProps> {
     fn from(value: AddonProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::Addon` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-addon.html)).
@@ -730,15 +724,13 @@ pub mod addon {
     }
     impl NamespaceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Namespace", Some(self.namespace.into_expr()))])
         }
     }
     impl From<NamespaceConfig> for hyperpod_core::Value<NamespaceConfig> {
         fn from(value: NamespaceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Addon` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-addon-podidentityassociation.html)).
@@ -764,7 +756,7 @@ pub mod addon {
     }
     impl PodIdentityAssociation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("RoleArn", Some(self.role_arn.into_expr())),
                 ("ServiceAccount", Some(self.service_account.into_expr())),
@@ -773,9 +765,7 @@ pub mod addon {
     }
     impl From<PodIdentityAssociation> for hyperpod_core::Value<PodIdentityAssociation> {
         fn from(value: PodIdentityAssociation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-addon.html)).
@@ -829,7 +819,7 @@ pub mod addon {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -838,9 +828,7 @@ pub mod addon {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -886,7 +874,7 @@ impl CapabilityProps {
 }
 impl CapabilityProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("CapabilityName", Some(self.capability_name.into_expr())),
             ("ClusterName", Some(self.cluster_name.into_expr())),
@@ -906,7 +894,7 @@ impl CapabilityProps {
 }
 impl From<CapabilityProps> for hyperpod_core::Value<CapabilityProps> {
     fn from(value: CapabilityProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1322,7 +1310,7 @@ pub mod capability {
     }
     impl Ack {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DisabledServices",
@@ -1338,9 +1326,7 @@ pub mod capability {
     }
     impl From<Ack> for hyperpod_core::Value<Ack> {
         fn from(value: Ack) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-capability-awsidc.html)).
@@ -1366,7 +1352,7 @@ pub mod capability {
     }
     impl AwsIdc {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("IdcInstanceArn", Some(self.idc_instance_arn.into_expr())),
                 (
@@ -1383,9 +1369,7 @@ pub mod capability {
     }
     impl From<AwsIdc> for hyperpod_core::Value<AwsIdc> {
         fn from(value: AwsIdc) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-capability-networkaccess.html)).
@@ -1396,7 +1380,7 @@ pub mod capability {
     }
     impl NetworkAccess {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "VpceIds",
                 self.vpce_ids.map(hyperpod_core::Value::into_expr),
@@ -1405,9 +1389,7 @@ pub mod capability {
     }
     impl From<NetworkAccess> for hyperpod_core::Value<NetworkAccess> {
         fn from(value: NetworkAccess) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1458,7 +1440,7 @@ pub mod capability {
     }
     impl SsoIdentity {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Id", Some(self.id.into_expr())),
                 ("Type", Some(self.type_.into_expr())),
@@ -1467,9 +1449,7 @@ pub mod capability {
     }
     impl From<SsoIdentity> for hyperpod_core::Value<SsoIdentity> {
         fn from(value: SsoIdentity) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1523,7 +1503,7 @@ pub mod capability {
     }
     impl ArgoCdRoleMapping {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Identities", Some(self.identities.into_expr())),
                 ("Role", Some(self.role.into_expr())),
@@ -1532,9 +1512,7 @@ pub mod capability {
     }
     impl From<ArgoCdRoleMapping> for hyperpod_core::Value<ArgoCdRoleMapping> {
         fn from(value: ArgoCdRoleMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-capability-argocd.html)).
@@ -1569,7 +1547,7 @@ pub mod capability {
     }
     impl ArgoCd {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("AwsIdc", Some(self.aws_idc.into_expr())),
                 (
@@ -1597,9 +1575,7 @@ pub mod capability {
     }
     impl From<ArgoCd> for hyperpod_core::Value<ArgoCd> {
         fn from(value: ArgoCd) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Capability` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-capability-capabilityconfiguration.html)).
@@ -1612,7 +1588,7 @@ pub mod capability {
     }
     impl CapabilityConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Ack", self.ack.map(hyperpod_core::Value::into_expr)),
                 ("ArgoCd", self.argo_cd.map(hyperpod_core::Value::into_expr)),
@@ -1621,9 +1597,7 @@ pub mod capability {
     }
     impl From<CapabilityConfiguration> for hyperpod_core::Value<CapabilityConfiguration> {
         fn from(value: CapabilityConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1671,7 +1645,7 @@ pub mod capability {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1680,9 +1654,7 @@ pub mod capability {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-capability.html)).
@@ -1732,13 +1704,13 @@ impl CertificateAuthorityProps {
 }
 impl CertificateAuthorityProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([("ClusterName", Some(self.cluster_name.into_expr()))])
     }
 }
 impl From<CertificateAuthorityProps> for hyperpod_core::Value<CertificateAuthorityProps> {
     fn from(value: CertificateAuthorityProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::CertificateAuthority` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-certificateauthority.html)).
@@ -2095,7 +2067,7 @@ impl ClusterProps {
 }
 impl ClusterProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AccessConfig",
@@ -2194,7 +2166,7 @@ impl ClusterProps {
 }
 impl From<ClusterProps> for hyperpod_core::Value<ClusterProps> {
     fn from(value: ClusterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3164,7 +3136,7 @@ pub mod cluster {
     }
     impl AccessConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuthenticationMode",
@@ -3181,9 +3153,7 @@ pub mod cluster {
     }
     impl From<AccessConfig> for hyperpod_core::Value<AccessConfig> {
         fn from(value: AccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-activecertificateauthority.html)).
@@ -3196,7 +3166,7 @@ pub mod cluster {
     }
     impl ActiveCertificateAuthority {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ActivatedBy",
@@ -3208,9 +3178,7 @@ pub mod cluster {
     }
     impl From<ActiveCertificateAuthority> for hyperpod_core::Value<ActiveCertificateAuthority> {
         fn from(value: ActiveCertificateAuthority) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-certificateauthority.html)).
@@ -3223,7 +3191,7 @@ pub mod cluster {
     }
     impl CertificateAuthority {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Active", self.active.map(hyperpod_core::Value::into_expr)),
                 ("Data", self.data.map(hyperpod_core::Value::into_expr)),
@@ -3232,9 +3200,7 @@ pub mod cluster {
     }
     impl From<CertificateAuthority> for hyperpod_core::Value<CertificateAuthority> {
         fn from(value: CertificateAuthority) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-computeconfig.html)).
@@ -3249,7 +3215,7 @@ pub mod cluster {
     }
     impl ComputeConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Enabled", self.enabled.map(hyperpod_core::Value::into_expr)),
                 (
@@ -3265,9 +3231,7 @@ pub mod cluster {
     }
     impl From<ComputeConfig> for hyperpod_core::Value<ComputeConfig> {
         fn from(value: ComputeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3315,15 +3279,13 @@ pub mod cluster {
     }
     impl ControlPlaneScalingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Tier", self.tier.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ControlPlaneScalingConfig> for hyperpod_core::Value<ControlPlaneScalingConfig> {
         fn from(value: ControlPlaneScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-provider.html)).
@@ -3334,15 +3296,13 @@ pub mod cluster {
     }
     impl Provider {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("KeyArn", self.key_arn.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Provider> for hyperpod_core::Value<Provider> {
         fn from(value: Provider) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-encryptionconfig.html)).
@@ -3355,7 +3315,7 @@ pub mod cluster {
     }
     impl EncryptionConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Provider",
@@ -3370,9 +3330,7 @@ pub mod cluster {
     }
     impl From<EncryptionConfig> for hyperpod_core::Value<EncryptionConfig> {
         fn from(value: EncryptionConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-servicenodeportrange.html)).
@@ -3385,7 +3343,7 @@ pub mod cluster {
     }
     impl ServiceNodePortRange {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaxPort",
@@ -3400,9 +3358,7 @@ pub mod cluster {
     }
     impl From<ServiceNodePortRange> for hyperpod_core::Value<ServiceNodePortRange> {
         fn from(value: ServiceNodePortRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-kubeapiserverconfig.html)).
@@ -3415,7 +3371,7 @@ pub mod cluster {
     }
     impl KubeApiServerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EventTtl",
@@ -3431,9 +3387,7 @@ pub mod cluster {
     }
     impl From<KubeApiServerConfig> for hyperpod_core::Value<KubeApiServerConfig> {
         fn from(value: KubeApiServerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-horizontalpodautoscalercontrollerconfig.html)).
@@ -3444,7 +3398,7 @@ pub mod cluster {
     }
     impl HorizontalPodAutoscalerControllerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "HorizontalPodAutoscalerSyncPeriod",
                 self.horizontal_pod_autoscaler_sync_period
@@ -3456,9 +3410,7 @@ pub mod cluster {
         for hyperpod_core::Value<HorizontalPodAutoscalerControllerConfig>
     {
         fn from(value: HorizontalPodAutoscalerControllerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-podgccontrollerconfig.html)).
@@ -3469,7 +3421,7 @@ pub mod cluster {
     }
     impl PodGcControllerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "TerminatedPodGcThreshold",
                 self.terminated_pod_gc_threshold
@@ -3479,9 +3431,7 @@ pub mod cluster {
     }
     impl From<PodGcControllerConfig> for hyperpod_core::Value<PodGcControllerConfig> {
         fn from(value: PodGcControllerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-kubecontrollermanagerconfig.html)).
@@ -3495,7 +3445,7 @@ pub mod cluster {
     }
     impl KubeControllerManagerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HorizontalPodAutoscalerControllerConfig",
@@ -3512,9 +3462,7 @@ pub mod cluster {
     }
     impl From<KubeControllerManagerConfig> for hyperpod_core::Value<KubeControllerManagerConfig> {
         fn from(value: KubeControllerManagerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-resourceweight.html)).
@@ -3527,7 +3475,7 @@ pub mod cluster {
     }
     impl ResourceWeight {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", self.name.map(hyperpod_core::Value::into_expr)),
                 ("Weight", self.weight.map(hyperpod_core::Value::into_expr)),
@@ -3536,9 +3484,7 @@ pub mod cluster {
     }
     impl From<ResourceWeight> for hyperpod_core::Value<ResourceWeight> {
         fn from(value: ResourceWeight) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3576,7 +3522,7 @@ pub mod cluster {
     }
     impl ScoringStrategy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Resources",
@@ -3588,9 +3534,7 @@ pub mod cluster {
     }
     impl From<ScoringStrategy> for hyperpod_core::Value<ScoringStrategy> {
         fn from(value: ScoringStrategy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-noderesourcesfitconfig.html)).
@@ -3601,7 +3545,7 @@ pub mod cluster {
     }
     impl NodeResourcesFitConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ScoringStrategy",
                 self.scoring_strategy.map(hyperpod_core::Value::into_expr),
@@ -3610,9 +3554,7 @@ pub mod cluster {
     }
     impl From<NodeResourcesFitConfig> for hyperpod_core::Value<NodeResourcesFitConfig> {
         fn from(value: NodeResourcesFitConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-kubeschedulerconfig.html)).
@@ -3623,7 +3565,7 @@ pub mod cluster {
     }
     impl KubeSchedulerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "NodeResourcesFit",
                 self.node_resources_fit.map(hyperpod_core::Value::into_expr),
@@ -3632,9 +3574,7 @@ pub mod cluster {
     }
     impl From<KubeSchedulerConfig> for hyperpod_core::Value<KubeSchedulerConfig> {
         fn from(value: KubeSchedulerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-elasticloadbalancing.html)).
@@ -3645,15 +3585,13 @@ pub mod cluster {
     }
     impl ElasticLoadBalancing {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Enabled", self.enabled.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ElasticLoadBalancing> for hyperpod_core::Value<ElasticLoadBalancing> {
         fn from(value: ElasticLoadBalancing) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3697,7 +3635,7 @@ pub mod cluster {
     }
     impl KubernetesNetworkConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ElasticLoadBalancing",
@@ -3721,9 +3659,7 @@ pub mod cluster {
     }
     impl From<KubernetesNetworkConfig> for hyperpod_core::Value<KubernetesNetworkConfig> {
         fn from(value: KubernetesNetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3768,15 +3704,13 @@ pub mod cluster {
     }
     impl LoggingTypeConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Type", self.type_.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<LoggingTypeConfig> for hyperpod_core::Value<LoggingTypeConfig> {
         fn from(value: LoggingTypeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-clusterlogging.html)).
@@ -3787,7 +3721,7 @@ pub mod cluster {
     }
     impl ClusterLogging {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "EnabledTypes",
                 self.enabled_types.map(hyperpod_core::Value::into_expr),
@@ -3796,9 +3730,7 @@ pub mod cluster {
     }
     impl From<ClusterLogging> for hyperpod_core::Value<ClusterLogging> {
         fn from(value: ClusterLogging) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-logging.html)).
@@ -3809,7 +3741,7 @@ pub mod cluster {
     }
     impl Logging {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ClusterLogging",
                 self.cluster_logging.map(hyperpod_core::Value::into_expr),
@@ -3818,9 +3750,7 @@ pub mod cluster {
     }
     impl From<Logging> for hyperpod_core::Value<Logging> {
         fn from(value: Logging) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3860,7 +3790,7 @@ pub mod cluster {
     }
     impl ControlPlanePlacement {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "GroupName",
@@ -3875,9 +3805,7 @@ pub mod cluster {
     }
     impl From<ControlPlanePlacement> for hyperpod_core::Value<ControlPlanePlacement> {
         fn from(value: ControlPlanePlacement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -3913,7 +3841,7 @@ pub mod cluster {
     }
     impl EtcdPlacement {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "SpreadLevel",
                 self.spread_level.map(hyperpod_core::Value::into_expr),
@@ -3922,9 +3850,7 @@ pub mod cluster {
     }
     impl From<EtcdPlacement> for hyperpod_core::Value<EtcdPlacement> {
         fn from(value: EtcdPlacement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-outpostconfig.html)).
@@ -3959,7 +3885,7 @@ pub mod cluster {
     }
     impl OutpostConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ControlPlaneInstanceType",
@@ -3984,9 +3910,7 @@ pub mod cluster {
     }
     impl From<OutpostConfig> for hyperpod_core::Value<OutpostConfig> {
         fn from(value: OutpostConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-remotenodenetwork.html)).
@@ -4006,15 +3930,13 @@ pub mod cluster {
     }
     impl RemoteNodeNetwork {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Cidrs", Some(self.cidrs.into_expr()))])
         }
     }
     impl From<RemoteNodeNetwork> for hyperpod_core::Value<RemoteNodeNetwork> {
         fn from(value: RemoteNodeNetwork) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-remotepodnetwork.html)).
@@ -4034,15 +3956,13 @@ pub mod cluster {
     }
     impl RemotePodNetwork {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Cidrs", Some(self.cidrs.into_expr()))])
         }
     }
     impl From<RemotePodNetwork> for hyperpod_core::Value<RemotePodNetwork> {
         fn from(value: RemotePodNetwork) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-remotenetworkconfig.html)).
@@ -4055,7 +3975,7 @@ pub mod cluster {
     }
     impl RemoteNetworkConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "RemoteNodeNetworks",
@@ -4072,9 +3992,7 @@ pub mod cluster {
     }
     impl From<RemoteNetworkConfig> for hyperpod_core::Value<RemoteNetworkConfig> {
         fn from(value: RemoteNetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -4140,7 +4058,7 @@ pub mod cluster {
     }
     impl ResourcesVpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ControlPlaneEgressMode",
@@ -4172,9 +4090,7 @@ pub mod cluster {
     }
     impl From<ResourcesVpcConfig> for hyperpod_core::Value<ResourcesVpcConfig> {
         fn from(value: ResourcesVpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-rollbackconfig.html)).
@@ -4185,7 +4101,7 @@ pub mod cluster {
     }
     impl RollbackConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "TimeoutMinutes",
                 self.timeout_minutes.map(hyperpod_core::Value::into_expr),
@@ -4194,9 +4110,7 @@ pub mod cluster {
     }
     impl From<RollbackConfig> for hyperpod_core::Value<RollbackConfig> {
         fn from(value: RollbackConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-blockstorage.html)).
@@ -4207,15 +4121,13 @@ pub mod cluster {
     }
     impl BlockStorage {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Enabled", self.enabled.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<BlockStorage> for hyperpod_core::Value<BlockStorage> {
         fn from(value: BlockStorage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-storageconfig.html)).
@@ -4226,7 +4138,7 @@ pub mod cluster {
     }
     impl StorageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "BlockStorage",
                 self.block_storage.map(hyperpod_core::Value::into_expr),
@@ -4235,9 +4147,7 @@ pub mod cluster {
     }
     impl From<StorageConfig> for hyperpod_core::Value<StorageConfig> {
         fn from(value: StorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-tag.html)).
@@ -4263,7 +4173,7 @@ pub mod cluster {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -4272,9 +4182,7 @@ pub mod cluster {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-cluster.html)).
@@ -4310,7 +4218,7 @@ pub mod cluster {
     }
     impl UpgradePolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "SupportType",
                 self.support_type.map(hyperpod_core::Value::into_expr),
@@ -4319,9 +4227,7 @@ pub mod cluster {
     }
     impl From<UpgradePolicy> for hyperpod_core::Value<UpgradePolicy> {
         fn from(value: UpgradePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-zonalshiftconfig.html)).
@@ -4332,15 +4238,13 @@ pub mod cluster {
     }
     impl ZonalShiftConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Enabled", self.enabled.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ZonalShiftConfig> for hyperpod_core::Value<ZonalShiftConfig> {
         fn from(value: ZonalShiftConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -4381,7 +4285,7 @@ impl FargateProfileProps {
 }
 impl FargateProfileProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("ClusterName", Some(self.cluster_name.into_expr())),
             (
@@ -4401,7 +4305,7 @@ impl FargateProfileProps {
 }
 impl From<FargateProfileProps> for hyperpod_core::Value<FargateProfileProps> {
     fn from(value: FargateProfileProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::FargateProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-fargateprofile.html)).
@@ -4638,7 +4542,7 @@ pub mod fargate_profile {
     }
     impl Label {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -4647,9 +4551,7 @@ pub mod fargate_profile {
     }
     impl From<Label> for hyperpod_core::Value<Label> {
         fn from(value: Label) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::FargateProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-fargateprofile-selector.html)).
@@ -4672,7 +4574,7 @@ pub mod fargate_profile {
     }
     impl Selector {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Labels", self.labels.map(hyperpod_core::Value::into_expr)),
                 ("Namespace", Some(self.namespace.into_expr())),
@@ -4681,9 +4583,7 @@ pub mod fargate_profile {
     }
     impl From<Selector> for hyperpod_core::Value<Selector> {
         fn from(value: Selector) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::FargateProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-fargateprofile-tag.html)).
@@ -4709,7 +4609,7 @@ pub mod fargate_profile {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -4718,9 +4618,7 @@ pub mod fargate_profile {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -4757,7 +4655,7 @@ impl IdentityProviderConfigProps {
 }
 impl IdentityProviderConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("ClusterName", Some(self.cluster_name.into_expr())),
             (
@@ -4773,7 +4671,7 @@ impl IdentityProviderConfigProps {
 }
 impl From<IdentityProviderConfigProps> for hyperpod_core::Value<IdentityProviderConfigProps> {
     fn from(value: IdentityProviderConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::IdentityProviderConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-identityproviderconfig.html)).
@@ -5023,7 +4921,7 @@ pub mod identity_provider_config {
     }
     impl RequiredClaim {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5032,9 +4930,7 @@ pub mod identity_provider_config {
     }
     impl From<RequiredClaim> for hyperpod_core::Value<RequiredClaim> {
         fn from(value: RequiredClaim) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::IdentityProviderConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-identityproviderconfig-oidcidentityproviderconfig.html)).
@@ -5075,7 +4971,7 @@ pub mod identity_provider_config {
     }
     impl OidcIdentityProviderConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ClientId", Some(self.client_id.into_expr())),
                 (
@@ -5104,9 +5000,7 @@ pub mod identity_provider_config {
     }
     impl From<OidcIdentityProviderConfig> for hyperpod_core::Value<OidcIdentityProviderConfig> {
         fn from(value: OidcIdentityProviderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::IdentityProviderConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-identityproviderconfig-tag.html)).
@@ -5132,7 +5026,7 @@ pub mod identity_provider_config {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5141,9 +5035,7 @@ pub mod identity_provider_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-identityproviderconfig.html)).
@@ -5248,7 +5140,7 @@ impl NodegroupProps {
 }
 impl NodegroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AmiType",
@@ -5315,7 +5207,7 @@ impl NodegroupProps {
 }
 impl From<NodegroupProps> for hyperpod_core::Value<NodegroupProps> {
     fn from(value: NodegroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::Nodegroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -5983,7 +5875,7 @@ pub mod nodegroup {
     }
     impl LaunchTemplateSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Id", self.id.map(hyperpod_core::Value::into_expr)),
                 ("Name", self.name.map(hyperpod_core::Value::into_expr)),
@@ -5993,9 +5885,7 @@ pub mod nodegroup {
     }
     impl From<LaunchTemplateSpecification> for hyperpod_core::Value<LaunchTemplateSpecification> {
         fn from(value: LaunchTemplateSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -6043,7 +5933,7 @@ pub mod nodegroup {
     }
     impl NodeRepairConfigOverrides {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MinRepairWaitTimeMins",
@@ -6069,9 +5959,7 @@ pub mod nodegroup {
     }
     impl From<NodeRepairConfigOverrides> for hyperpod_core::Value<NodeRepairConfigOverrides> {
         fn from(value: NodeRepairConfigOverrides) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Nodegroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-nodegroup-noderepairconfig.html)).
@@ -6093,7 +5981,7 @@ pub mod nodegroup {
     }
     impl NodeRepairConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Enabled", self.enabled.map(hyperpod_core::Value::into_expr)),
                 (
@@ -6126,9 +6014,7 @@ pub mod nodegroup {
     }
     impl From<NodeRepairConfig> for hyperpod_core::Value<NodeRepairConfig> {
         fn from(value: NodeRepairConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Nodegroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-nodegroup-remoteaccess.html)).
@@ -6151,7 +6037,7 @@ pub mod nodegroup {
     }
     impl RemoteAccess {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Ec2SshKey", Some(self.ec2_ssh_key.into_expr())),
                 (
@@ -6164,9 +6050,7 @@ pub mod nodegroup {
     }
     impl From<RemoteAccess> for hyperpod_core::Value<RemoteAccess> {
         fn from(value: RemoteAccess) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::EKS::Nodegroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-nodegroup-scalingconfig.html)).
@@ -6181,7 +6065,7 @@ pub mod nodegroup {
     }
     impl ScalingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DesiredSize",
@@ -6200,9 +6084,7 @@ pub mod nodegroup {
     }
     impl From<ScalingConfig> for hyperpod_core::Value<ScalingConfig> {
         fn from(value: ScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -6245,7 +6127,7 @@ pub mod nodegroup {
     }
     impl Taint {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Effect", self.effect.map(hyperpod_core::Value::into_expr)),
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
@@ -6255,9 +6137,7 @@ pub mod nodegroup {
     }
     impl From<Taint> for hyperpod_core::Value<Taint> {
         fn from(value: Taint) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -6297,7 +6177,7 @@ pub mod nodegroup {
     }
     impl UpdateConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaxUnavailable",
@@ -6317,9 +6197,7 @@ pub mod nodegroup {
     }
     impl From<UpdateConfig> for hyperpod_core::Value<UpdateConfig> {
         fn from(value: UpdateConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-nodegroup.html)).
@@ -6366,7 +6244,7 @@ pub mod nodegroup {
     }
     impl WarmPoolConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Enabled", self.enabled.map(hyperpod_core::Value::into_expr)),
                 (
@@ -6391,9 +6269,7 @@ pub mod nodegroup {
     }
     impl From<WarmPoolConfig> for hyperpod_core::Value<WarmPoolConfig> {
         fn from(value: WarmPoolConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -6441,7 +6317,7 @@ impl PodIdentityAssociationProps {
 }
 impl PodIdentityAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("ClusterName", Some(self.cluster_name.into_expr())),
             (
@@ -6463,7 +6339,7 @@ impl PodIdentityAssociationProps {
 }
 impl From<PodIdentityAssociationProps> for hyperpod_core::Value<PodIdentityAssociationProps> {
     fn from(value: PodIdentityAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::EKS::PodIdentityAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-eks-podidentityassociation.html)).
@@ -6680,7 +6556,7 @@ pub mod pod_identity_association {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -6689,9 +6565,7 @@ pub mod pod_identity_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

@@ -50,7 +50,7 @@ impl ListenerProps {
 }
 impl ListenerProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AlpnPolicy",
@@ -87,7 +87,7 @@ impl ListenerProps {
 }
 impl From<ListenerProps> for hyperpod_core::Value<ListenerProps> {
     fn from(value: ListenerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -788,7 +788,7 @@ pub mod listener {
     }
     impl Certificate {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CertificateArn",
                 self.certificate_arn.map(hyperpod_core::Value::into_expr),
@@ -797,9 +797,7 @@ pub mod listener {
     }
     impl From<Certificate> for hyperpod_core::Value<Certificate> {
         fn from(value: Certificate) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -876,7 +874,7 @@ pub mod listener {
     }
     impl AuthenticateCognitoConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuthenticationRequestExtraParams",
@@ -909,9 +907,7 @@ pub mod listener {
     }
     impl From<AuthenticateCognitoConfig> for hyperpod_core::Value<AuthenticateCognitoConfig> {
         fn from(value: AuthenticateCognitoConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-fixedresponseconfig.html)).
@@ -937,7 +933,7 @@ pub mod listener {
     }
     impl FixedResponseConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContentType",
@@ -953,9 +949,7 @@ pub mod listener {
     }
     impl From<FixedResponseConfig> for hyperpod_core::Value<FixedResponseConfig> {
         fn from(value: FixedResponseConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-targetgroupstickinessconfig.html)).
@@ -968,7 +962,7 @@ pub mod listener {
     }
     impl TargetGroupStickinessConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DurationSeconds",
@@ -980,9 +974,7 @@ pub mod listener {
     }
     impl From<TargetGroupStickinessConfig> for hyperpod_core::Value<TargetGroupStickinessConfig> {
         fn from(value: TargetGroupStickinessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-targetgrouptuple.html)).
@@ -995,7 +987,7 @@ pub mod listener {
     }
     impl TargetGroupTuple {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "TargetGroupArn",
@@ -1007,9 +999,7 @@ pub mod listener {
     }
     impl From<TargetGroupTuple> for hyperpod_core::Value<TargetGroupTuple> {
         fn from(value: TargetGroupTuple) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-forwardconfig.html)).
@@ -1023,7 +1013,7 @@ pub mod listener {
     }
     impl ForwardConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "TargetGroupStickinessConfig",
@@ -1039,9 +1029,7 @@ pub mod listener {
     }
     impl From<ForwardConfig> for hyperpod_core::Value<ForwardConfig> {
         fn from(value: ForwardConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1103,7 +1091,7 @@ pub mod listener {
     }
     impl JwtValidationActionAdditionalClaim {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Format", Some(self.format.into_expr())),
                 ("Name", Some(self.name.into_expr())),
@@ -1115,9 +1103,7 @@ pub mod listener {
         for hyperpod_core::Value<JwtValidationActionAdditionalClaim>
     {
         fn from(value: JwtValidationActionAdditionalClaim) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-jwtvalidationconfig.html)).
@@ -1147,7 +1133,7 @@ pub mod listener {
     }
     impl JwtValidationConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AdditionalClaims",
@@ -1160,9 +1146,7 @@ pub mod listener {
     }
     impl From<JwtValidationConfig> for hyperpod_core::Value<JwtValidationConfig> {
         fn from(value: JwtValidationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1224,7 +1208,7 @@ pub mod listener {
     }
     impl RedirectConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Host", self.host.map(hyperpod_core::Value::into_expr)),
                 ("Path", self.path.map(hyperpod_core::Value::into_expr)),
@@ -1240,9 +1224,7 @@ pub mod listener {
     }
     impl From<RedirectConfig> for hyperpod_core::Value<RedirectConfig> {
         fn from(value: RedirectConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1324,7 +1306,7 @@ pub mod listener {
     }
     impl Action {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuthenticateCognitoConfig",
@@ -1365,9 +1347,7 @@ pub mod listener {
     }
     impl From<Action> for hyperpod_core::Value<Action> {
         fn from(value: Action) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::Listener` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listener-listenerattribute.html)).
@@ -1380,7 +1360,7 @@ pub mod listener {
     }
     impl ListenerAttribute {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -1389,9 +1369,7 @@ pub mod listener {
     }
     impl From<ListenerAttribute> for hyperpod_core::Value<ListenerAttribute> {
         fn from(value: ListenerAttribute) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1436,7 +1414,7 @@ pub mod listener {
     }
     impl MutualAuthentication {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AdvertiseTrustStoreCaNames",
@@ -1458,9 +1436,7 @@ pub mod listener {
     }
     impl From<MutualAuthentication> for hyperpod_core::Value<MutualAuthentication> {
         fn from(value: MutualAuthentication) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listener.html)).
@@ -1532,7 +1508,7 @@ pub mod listener {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1541,9 +1517,7 @@ pub mod listener {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1571,7 +1545,7 @@ impl ListenerCertificateProps {
 }
 impl ListenerCertificateProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Certificates", Some(self.certificates.into_expr())),
             ("ListenerArn", Some(self.listener_arn.into_expr())),
@@ -1580,7 +1554,7 @@ impl ListenerCertificateProps {
 }
 impl From<ListenerCertificateProps> for hyperpod_core::Value<ListenerCertificateProps> {
     fn from(value: ListenerCertificateProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::ListenerCertificate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenercertificate.html)).
@@ -1696,7 +1670,7 @@ pub mod listener_certificate {
     }
     impl Certificate {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CertificateArn",
                 self.certificate_arn.map(hyperpod_core::Value::into_expr),
@@ -1705,9 +1679,7 @@ pub mod listener_certificate {
     }
     impl From<Certificate> for hyperpod_core::Value<Certificate> {
         fn from(value: Certificate) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1748,7 +1720,7 @@ impl ListenerRuleProps {
 }
 impl ListenerRuleProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Actions", Some(self.actions.into_expr())),
             ("Conditions", Some(self.conditions.into_expr())),
@@ -1767,7 +1739,7 @@ impl ListenerRuleProps {
 }
 impl From<ListenerRuleProps> for hyperpod_core::Value<ListenerRuleProps> {
     fn from(value: ListenerRuleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -2662,7 +2634,7 @@ pub mod listener_rule {
     }
     impl AuthenticateCognitoConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuthenticationRequestExtraParams",
@@ -2695,9 +2667,7 @@ pub mod listener_rule {
     }
     impl From<AuthenticateCognitoConfig> for hyperpod_core::Value<AuthenticateCognitoConfig> {
         fn from(value: AuthenticateCognitoConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-fixedresponseconfig.html)).
@@ -2723,7 +2693,7 @@ pub mod listener_rule {
     }
     impl FixedResponseConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContentType",
@@ -2739,9 +2709,7 @@ pub mod listener_rule {
     }
     impl From<FixedResponseConfig> for hyperpod_core::Value<FixedResponseConfig> {
         fn from(value: FixedResponseConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-targetgroupstickinessconfig.html)).
@@ -2754,7 +2722,7 @@ pub mod listener_rule {
     }
     impl TargetGroupStickinessConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DurationSeconds",
@@ -2766,9 +2734,7 @@ pub mod listener_rule {
     }
     impl From<TargetGroupStickinessConfig> for hyperpod_core::Value<TargetGroupStickinessConfig> {
         fn from(value: TargetGroupStickinessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-targetgrouptuple.html)).
@@ -2781,7 +2747,7 @@ pub mod listener_rule {
     }
     impl TargetGroupTuple {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "TargetGroupArn",
@@ -2793,9 +2759,7 @@ pub mod listener_rule {
     }
     impl From<TargetGroupTuple> for hyperpod_core::Value<TargetGroupTuple> {
         fn from(value: TargetGroupTuple) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-forwardconfig.html)).
@@ -2809,7 +2773,7 @@ pub mod listener_rule {
     }
     impl ForwardConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "TargetGroupStickinessConfig",
@@ -2825,9 +2789,7 @@ pub mod listener_rule {
     }
     impl From<ForwardConfig> for hyperpod_core::Value<ForwardConfig> {
         fn from(value: ForwardConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -2889,7 +2851,7 @@ pub mod listener_rule {
     }
     impl JwtValidationActionAdditionalClaim {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Format", Some(self.format.into_expr())),
                 ("Name", Some(self.name.into_expr())),
@@ -2901,9 +2863,7 @@ pub mod listener_rule {
         for hyperpod_core::Value<JwtValidationActionAdditionalClaim>
     {
         fn from(value: JwtValidationActionAdditionalClaim) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-jwtvalidationconfig.html)).
@@ -2933,7 +2893,7 @@ pub mod listener_rule {
     }
     impl JwtValidationConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AdditionalClaims",
@@ -2946,9 +2906,7 @@ pub mod listener_rule {
     }
     impl From<JwtValidationConfig> for hyperpod_core::Value<JwtValidationConfig> {
         fn from(value: JwtValidationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -3010,7 +2968,7 @@ pub mod listener_rule {
     }
     impl RedirectConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Host", self.host.map(hyperpod_core::Value::into_expr)),
                 ("Path", self.path.map(hyperpod_core::Value::into_expr)),
@@ -3026,9 +2984,7 @@ pub mod listener_rule {
     }
     impl From<RedirectConfig> for hyperpod_core::Value<RedirectConfig> {
         fn from(value: RedirectConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -3110,7 +3066,7 @@ pub mod listener_rule {
     }
     impl Action {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuthenticateCognitoConfig",
@@ -3151,9 +3107,7 @@ pub mod listener_rule {
     }
     impl From<Action> for hyperpod_core::Value<Action> {
         fn from(value: Action) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-hostheaderconfig.html)).
@@ -3166,7 +3120,7 @@ pub mod listener_rule {
     }
     impl HostHeaderConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "RegexValues",
@@ -3178,9 +3132,7 @@ pub mod listener_rule {
     }
     impl From<HostHeaderConfig> for hyperpod_core::Value<HostHeaderConfig> {
         fn from(value: HostHeaderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-httpheaderconfig.html)).
@@ -3195,7 +3147,7 @@ pub mod listener_rule {
     }
     impl HttpHeaderConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HttpHeaderName",
@@ -3211,9 +3163,7 @@ pub mod listener_rule {
     }
     impl From<HttpHeaderConfig> for hyperpod_core::Value<HttpHeaderConfig> {
         fn from(value: HttpHeaderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-httprequestmethodconfig.html)).
@@ -3224,15 +3174,13 @@ pub mod listener_rule {
     }
     impl HttpRequestMethodConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Values", self.values.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<HttpRequestMethodConfig> for hyperpod_core::Value<HttpRequestMethodConfig> {
         fn from(value: HttpRequestMethodConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-pathpatternconfig.html)).
@@ -3245,7 +3193,7 @@ pub mod listener_rule {
     }
     impl PathPatternConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "RegexValues",
@@ -3257,9 +3205,7 @@ pub mod listener_rule {
     }
     impl From<PathPatternConfig> for hyperpod_core::Value<PathPatternConfig> {
         fn from(value: PathPatternConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-querystringkeyvalue.html)).
@@ -3272,7 +3218,7 @@ pub mod listener_rule {
     }
     impl QueryStringKeyValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -3281,9 +3227,7 @@ pub mod listener_rule {
     }
     impl From<QueryStringKeyValue> for hyperpod_core::Value<QueryStringKeyValue> {
         fn from(value: QueryStringKeyValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-querystringconfig.html)).
@@ -3294,15 +3238,13 @@ pub mod listener_rule {
     }
     impl QueryStringConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Values", self.values.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<QueryStringConfig> for hyperpod_core::Value<QueryStringConfig> {
         fn from(value: QueryStringConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-listenerrule.html)).
@@ -3340,7 +3282,7 @@ pub mod listener_rule {
     }
     impl SourceIpConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "IpAddressType",
@@ -3352,9 +3294,7 @@ pub mod listener_rule {
     }
     impl From<SourceIpConfig> for hyperpod_core::Value<SourceIpConfig> {
         fn from(value: SourceIpConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-rulecondition.html)).
@@ -3381,7 +3321,7 @@ pub mod listener_rule {
     }
     impl RuleCondition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Field", self.field.map(hyperpod_core::Value::into_expr)),
                 (
@@ -3421,9 +3361,7 @@ pub mod listener_rule {
     }
     impl From<RuleCondition> for hyperpod_core::Value<RuleCondition> {
         fn from(value: RuleCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::ListenerRule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-listenerrule-tag.html)).
@@ -3449,7 +3387,7 @@ pub mod listener_rule {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -3458,9 +3396,7 @@ pub mod listener_rule {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -3503,7 +3439,7 @@ pub struct LoadBalancerProps {
 }
 impl LoadBalancerProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "EnableCapacityReservationProvisionStabilize",
@@ -3556,7 +3492,7 @@ impl LoadBalancerProps {
 }
 impl From<LoadBalancerProps> for hyperpod_core::Value<LoadBalancerProps> {
     fn from(value: LoadBalancerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::LoadBalancer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-loadbalancer.html)).
@@ -3964,7 +3900,7 @@ pub mod load_balancer {
     }
     impl LoadBalancerAttribute {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -3973,9 +3909,7 @@ pub mod load_balancer {
     }
     impl From<LoadBalancerAttribute> for hyperpod_core::Value<LoadBalancerAttribute> {
         fn from(value: LoadBalancerAttribute) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::LoadBalancer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-loadbalancer-minimumloadbalancercapacity.html)).
@@ -3997,15 +3931,13 @@ pub mod load_balancer {
     }
     impl MinimumLoadBalancerCapacity {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("CapacityUnits", Some(self.capacity_units.into_expr()))])
         }
     }
     impl From<MinimumLoadBalancerCapacity> for hyperpod_core::Value<MinimumLoadBalancerCapacity> {
         fn from(value: MinimumLoadBalancerCapacity) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-loadbalancer.html)).
@@ -4062,7 +3994,7 @@ pub mod load_balancer {
     }
     impl SubnetMapping {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AllocationId",
@@ -4088,9 +4020,7 @@ pub mod load_balancer {
     }
     impl From<SubnetMapping> for hyperpod_core::Value<SubnetMapping> {
         fn from(value: SubnetMapping) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::LoadBalancer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-loadbalancer-tag.html)).
@@ -4113,7 +4043,7 @@ pub mod load_balancer {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -4122,9 +4052,7 @@ pub mod load_balancer {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-loadbalancer.html)).
@@ -4204,7 +4132,7 @@ pub struct TargetGroupProps {
 }
 impl TargetGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "HealthCheckEnabled",
@@ -4281,7 +4209,7 @@ impl TargetGroupProps {
 }
 impl From<TargetGroupProps> for hyperpod_core::Value<TargetGroupProps> {
     fn from(value: TargetGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::TargetGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-targetgroup.html)).
@@ -4762,7 +4690,7 @@ pub mod target_group {
     }
     impl Matcher {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "GrpcCode",
@@ -4777,9 +4705,7 @@ pub mod target_group {
     }
     impl From<Matcher> for hyperpod_core::Value<Matcher> {
         fn from(value: Matcher) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-targetgroup.html)).
@@ -4851,7 +4777,7 @@ pub mod target_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -4860,9 +4786,7 @@ pub mod target_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::ElasticLoadBalancingV2::TargetGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-elasticloadbalancingv2-targetgroup-targetgroupattribute.html)).
@@ -4875,7 +4799,7 @@ pub mod target_group {
     }
     impl TargetGroupAttribute {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -4884,9 +4808,7 @@ pub mod target_group {
     }
     impl From<TargetGroupAttribute> for hyperpod_core::Value<TargetGroupAttribute> {
         fn from(value: TargetGroupAttribute) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-targetgroup.html)).
@@ -4946,7 +4868,7 @@ pub mod target_group {
     }
     impl TargetDescription {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AvailabilityZone",
@@ -4963,9 +4885,7 @@ pub mod target_group {
     }
     impl From<TargetDescription> for hyperpod_core::Value<TargetDescription> {
         fn from(value: TargetDescription) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -4986,7 +4906,7 @@ pub struct TrustStoreProps {
 }
 impl TrustStoreProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CaCertificatesBundleS3Bucket",
@@ -5010,7 +4930,7 @@ impl TrustStoreProps {
 }
 impl From<TrustStoreProps> for hyperpod_core::Value<TrustStoreProps> {
     fn from(value: TrustStoreProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::TrustStore` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-truststore.html)).
@@ -5204,7 +5124,7 @@ pub mod trust_store {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5213,9 +5133,7 @@ pub mod trust_store {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5231,7 +5149,7 @@ pub struct TrustStoreRevocationProps {
 }
 impl TrustStoreRevocationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "RevocationContents",
@@ -5247,7 +5165,7 @@ impl TrustStoreRevocationProps {
 }
 impl From<TrustStoreRevocationProps> for hyperpod_core::Value<TrustStoreRevocationProps> {
     fn from(value: TrustStoreRevocationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::ElasticLoadBalancingV2::TrustStoreRevocation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-truststorerevocation.html)).
@@ -5465,7 +5383,7 @@ pub mod trust_store_revocation {
     }
     impl RevocationContent {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "RevocationType",
@@ -5485,9 +5403,7 @@ pub mod trust_store_revocation {
     }
     impl From<RevocationContent> for hyperpod_core::Value<RevocationContent> {
         fn from(value: RevocationContent) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

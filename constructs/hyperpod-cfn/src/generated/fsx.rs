@@ -23,7 +23,7 @@ impl BackupProps {
 }
 impl BackupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("FileSystemId", Some(self.file_system_id.into_expr())),
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
@@ -32,7 +32,7 @@ impl BackupProps {
 }
 impl From<BackupProps> for hyperpod_core::Value<BackupProps> {
     fn from(value: BackupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::FSx::Backup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-backup.html)).
@@ -244,7 +244,7 @@ pub mod backup {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -253,9 +253,7 @@ pub mod backup {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -299,7 +297,7 @@ impl DataRepositoryAssociationProps {
 }
 impl DataRepositoryAssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "BatchImportMetaDataOnCreate",
@@ -324,7 +322,7 @@ impl DataRepositoryAssociationProps {
 }
 impl From<DataRepositoryAssociationProps> for hyperpod_core::Value<DataRepositoryAssociationProps> {
     fn from(value: DataRepositoryAssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::FSx::DataRepositoryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-datarepositoryassociation.html)).
@@ -600,15 +598,13 @@ pub mod data_repository_association {
     }
     impl AutoExportPolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Events", Some(self.events.into_expr()))])
         }
     }
     impl From<AutoExportPolicy> for hyperpod_core::Value<AutoExportPolicy> {
         fn from(value: AutoExportPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::DataRepositoryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-datarepositoryassociation-autoimportpolicy.html)).
@@ -630,15 +626,13 @@ pub mod data_repository_association {
     }
     impl AutoImportPolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Events", Some(self.events.into_expr()))])
         }
     }
     impl From<AutoImportPolicy> for hyperpod_core::Value<AutoImportPolicy> {
         fn from(value: AutoImportPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::DataRepositoryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-datarepositoryassociation-s3.html)).
@@ -651,7 +645,7 @@ pub mod data_repository_association {
     }
     impl S3 {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoExportPolicy",
@@ -666,9 +660,7 @@ pub mod data_repository_association {
     }
     impl From<S3> for hyperpod_core::Value<S3> {
         fn from(value: S3) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::DataRepositoryAssociation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-datarepositoryassociation-tag.html)).
@@ -694,7 +686,7 @@ pub mod data_repository_association {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -703,9 +695,7 @@ pub mod data_repository_association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -760,7 +750,7 @@ impl FileCacheProps {
 }
 impl FileCacheProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CopyTagsToDataRepositoryAssociations",
@@ -798,7 +788,7 @@ impl FileCacheProps {
 }
 impl From<FileCacheProps> for hyperpod_core::Value<FileCacheProps> {
     fn from(value: FileCacheProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::FSx::FileCache` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-filecache.html)).
@@ -1292,7 +1282,7 @@ pub mod file_cache {
     }
     impl DataRepositoryAssociation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DataRepositoryPath",
@@ -1304,9 +1294,7 @@ pub mod file_cache {
     }
     impl From<DataRepositoryAssociation> for hyperpod_core::Value<DataRepositoryAssociation> {
         fn from(value: DataRepositoryAssociation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-filecache.html)).
@@ -1408,7 +1396,7 @@ pub mod file_cache {
     }
     impl LogConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Destination",
@@ -1420,9 +1408,7 @@ pub mod file_cache {
     }
     impl From<LogConfiguration> for hyperpod_core::Value<LogConfiguration> {
         fn from(value: LogConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileCache` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filecache-metadataconfiguration.html)).
@@ -1444,15 +1430,13 @@ pub mod file_cache {
     }
     impl MetadataConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("StorageCapacity", Some(self.storage_capacity.into_expr()))])
         }
     }
     impl From<MetadataConfiguration> for hyperpod_core::Value<MetadataConfiguration> {
         fn from(value: MetadataConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileCache` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filecache-lustreconfiguration.html)).
@@ -1491,7 +1475,7 @@ pub mod file_cache {
     }
     impl LustreConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("DeploymentType", Some(self.deployment_type.into_expr())),
                 (
@@ -1520,9 +1504,7 @@ pub mod file_cache {
     }
     impl From<LustreConfiguration> for hyperpod_core::Value<LustreConfiguration> {
         fn from(value: LustreConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileCache` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filecache-tag.html)).
@@ -1548,7 +1530,7 @@ pub mod file_cache {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1557,9 +1539,7 @@ pub mod file_cache {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1623,7 +1603,7 @@ impl FileSystemProps {
 }
 impl FileSystemProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "BackupId",
@@ -1682,7 +1662,7 @@ impl FileSystemProps {
 }
 impl From<FileSystemProps> for hyperpod_core::Value<FileSystemProps> {
     fn from(value: FileSystemProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-filesystem.html)).
@@ -2703,7 +2683,7 @@ pub mod file_system {
     }
     impl DataReadCacheConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SizeGiB",
@@ -2718,9 +2698,7 @@ pub mod file_system {
     }
     impl From<DataReadCacheConfiguration> for hyperpod_core::Value<DataReadCacheConfiguration> {
         fn from(value: DataReadCacheConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-logconfiguration.html)).
@@ -2743,7 +2721,7 @@ pub mod file_system {
     }
     impl LogConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Destination",
@@ -2755,9 +2733,7 @@ pub mod file_system {
     }
     impl From<LogConfiguration> for hyperpod_core::Value<LogConfiguration> {
         fn from(value: LogConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-metadataconfiguration.html)).
@@ -2770,7 +2746,7 @@ pub mod file_system {
     }
     impl MetadataConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Iops", self.iops.map(hyperpod_core::Value::into_expr)),
                 ("Mode", self.mode.map(hyperpod_core::Value::into_expr)),
@@ -2779,9 +2755,7 @@ pub mod file_system {
     }
     impl From<MetadataConfiguration> for hyperpod_core::Value<MetadataConfiguration> {
         fn from(value: MetadataConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-lustreconfiguration.html)).
@@ -2825,7 +2799,7 @@ pub mod file_system {
     }
     impl LustreConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoImportPolicy",
@@ -2910,9 +2884,7 @@ pub mod file_system {
     }
     impl From<LustreConfiguration> for hyperpod_core::Value<LustreConfiguration> {
         fn from(value: LustreConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-diskiopsconfiguration.html)).
@@ -2925,7 +2897,7 @@ pub mod file_system {
     }
     impl DiskIopsConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Iops", self.iops.map(hyperpod_core::Value::into_expr)),
                 ("Mode", self.mode.map(hyperpod_core::Value::into_expr)),
@@ -2934,9 +2906,7 @@ pub mod file_system {
     }
     impl From<DiskIopsConfiguration> for hyperpod_core::Value<DiskIopsConfiguration> {
         fn from(value: DiskIopsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-ontapconfiguration.html)).
@@ -2992,7 +2962,7 @@ pub mod file_system {
     }
     impl OntapConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutomaticBackupRetentionDays",
@@ -3057,9 +3027,7 @@ pub mod file_system {
     }
     impl From<OntapConfiguration> for hyperpod_core::Value<OntapConfiguration> {
         fn from(value: OntapConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-readcacheconfiguration.html)).
@@ -3072,7 +3040,7 @@ pub mod file_system {
     }
     impl ReadCacheConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SizeGiB",
@@ -3087,9 +3055,7 @@ pub mod file_system {
     }
     impl From<ReadCacheConfiguration> for hyperpod_core::Value<ReadCacheConfiguration> {
         fn from(value: ReadCacheConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-clientconfigurations.html)).
@@ -3102,7 +3068,7 @@ pub mod file_system {
     }
     impl ClientConfigurations {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Clients", self.clients.map(hyperpod_core::Value::into_expr)),
                 ("Options", self.options.map(hyperpod_core::Value::into_expr)),
@@ -3111,9 +3077,7 @@ pub mod file_system {
     }
     impl From<ClientConfigurations> for hyperpod_core::Value<ClientConfigurations> {
         fn from(value: ClientConfigurations) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-nfsexports.html)).
@@ -3124,7 +3088,7 @@ pub mod file_system {
     }
     impl NfsExports {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ClientConfigurations",
                 self.client_configurations
@@ -3134,9 +3098,7 @@ pub mod file_system {
     }
     impl From<NfsExports> for hyperpod_core::Value<NfsExports> {
         fn from(value: NfsExports) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-userandgroupquotas.html)).
@@ -3151,7 +3113,7 @@ pub mod file_system {
     }
     impl UserAndGroupQuotas {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Id", self.id.map(hyperpod_core::Value::into_expr)),
                 (
@@ -3165,9 +3127,7 @@ pub mod file_system {
     }
     impl From<UserAndGroupQuotas> for hyperpod_core::Value<UserAndGroupQuotas> {
         fn from(value: UserAndGroupQuotas) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-rootvolumeconfiguration.html)).
@@ -3188,7 +3148,7 @@ pub mod file_system {
     }
     impl RootVolumeConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CopyTagsToSnapshots",
@@ -3222,9 +3182,7 @@ pub mod file_system {
     }
     impl From<RootVolumeConfiguration> for hyperpod_core::Value<RootVolumeConfiguration> {
         fn from(value: RootVolumeConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-openzfsconfiguration.html)).
@@ -3288,7 +3246,7 @@ pub mod file_system {
     }
     impl OpenZFSConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutomaticBackupRetentionDays",
@@ -3361,9 +3319,7 @@ pub mod file_system {
     }
     impl From<OpenZFSConfiguration> for hyperpod_core::Value<OpenZFSConfiguration> {
         fn from(value: OpenZFSConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-tag.html)).
@@ -3389,7 +3345,7 @@ pub mod file_system {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -3398,9 +3354,7 @@ pub mod file_system {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-auditlogconfiguration.html)).
@@ -3429,7 +3383,7 @@ pub mod file_system {
     }
     impl AuditLogConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuditLogDestination",
@@ -3449,9 +3403,7 @@ pub mod file_system {
     }
     impl From<AuditLogConfiguration> for hyperpod_core::Value<AuditLogConfiguration> {
         fn from(value: AuditLogConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-fsrmconfiguration.html)).
@@ -3476,7 +3428,7 @@ pub mod file_system {
     }
     impl FsrmConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EventLogDestination",
@@ -3492,9 +3444,7 @@ pub mod file_system {
     }
     impl From<FsrmConfiguration> for hyperpod_core::Value<FsrmConfiguration> {
         fn from(value: FsrmConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-selfmanagedactivedirectoryconfiguration.html)).
@@ -3517,7 +3467,7 @@ pub mod file_system {
     }
     impl SelfManagedActiveDirectoryConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("DnsIps", self.dns_ips.map(hyperpod_core::Value::into_expr)),
                 (
@@ -3554,9 +3504,7 @@ pub mod file_system {
         for hyperpod_core::Value<SelfManagedActiveDirectoryConfiguration>
     {
         fn from(value: SelfManagedActiveDirectoryConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::FileSystem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-filesystem-windowsconfiguration.html)).
@@ -3615,7 +3563,7 @@ pub mod file_system {
     }
     impl WindowsConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ActiveDirectoryId",
@@ -3680,9 +3628,7 @@ pub mod file_system {
     }
     impl From<WindowsConfiguration> for hyperpod_core::Value<WindowsConfiguration> {
         fn from(value: WindowsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -3721,7 +3667,7 @@ impl S3AccessPointAttachmentProps {
 }
 impl S3AccessPointAttachmentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Name", Some(self.name.into_expr())),
             (
@@ -3744,7 +3690,7 @@ impl S3AccessPointAttachmentProps {
 }
 impl From<S3AccessPointAttachmentProps> for hyperpod_core::Value<S3AccessPointAttachmentProps> {
     fn from(value: S3AccessPointAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-s3accesspointattachment.html)).
@@ -4142,7 +4088,7 @@ pub mod s3_access_point_attachment {
     }
     impl S3AccessPointOntapConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FileSystemIdentity",
@@ -4156,9 +4102,7 @@ pub mod s3_access_point_attachment {
         for hyperpod_core::Value<S3AccessPointOntapConfiguration>
     {
         fn from(value: S3AccessPointOntapConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-filesystemgid.html)).
@@ -4176,15 +4120,13 @@ pub mod s3_access_point_attachment {
     }
     impl FileSystemGID {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Gid", Some(self.gid.into_expr()))])
         }
     }
     impl From<FileSystemGID> for hyperpod_core::Value<FileSystemGID> {
         fn from(value: FileSystemGID) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-openzfsposixfilesystemuser.html)).
@@ -4213,7 +4155,7 @@ pub mod s3_access_point_attachment {
     }
     impl OpenZFSPosixFileSystemUser {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Gid", Some(self.gid.into_expr())),
                 (
@@ -4226,9 +4168,7 @@ pub mod s3_access_point_attachment {
     }
     impl From<OpenZFSPosixFileSystemUser> for hyperpod_core::Value<OpenZFSPosixFileSystemUser> {
         fn from(value: OpenZFSPosixFileSystemUser) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-s3accesspointattachment.html)).
@@ -4276,7 +4216,7 @@ pub mod s3_access_point_attachment {
     }
     impl OpenZFSFileSystemIdentity {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("PosixUser", Some(self.posix_user.into_expr())),
                 ("Type", Some(self.type_.into_expr())),
@@ -4285,9 +4225,7 @@ pub mod s3_access_point_attachment {
     }
     impl From<OpenZFSFileSystemIdentity> for hyperpod_core::Value<OpenZFSFileSystemIdentity> {
         fn from(value: OpenZFSFileSystemIdentity) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-s3accesspointopenzfsconfiguration.html)).
@@ -4313,7 +4251,7 @@ pub mod s3_access_point_attachment {
     }
     impl S3AccessPointOpenZFSConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FileSystemIdentity",
@@ -4327,9 +4265,7 @@ pub mod s3_access_point_attachment {
         for hyperpod_core::Value<S3AccessPointOpenZFSConfiguration>
     {
         fn from(value: S3AccessPointOpenZFSConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-s3accesspointvpcconfiguration.html)).
@@ -4351,15 +4287,13 @@ pub mod s3_access_point_attachment {
     }
     impl S3AccessPointVpcConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("VpcId", Some(self.vpc_id.into_expr()))])
         }
     }
     impl From<S3AccessPointVpcConfiguration> for hyperpod_core::Value<S3AccessPointVpcConfiguration> {
         fn from(value: S3AccessPointVpcConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::S3AccessPointAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-s3accesspointattachment-s3accesspoint.html)).
@@ -4376,7 +4310,7 @@ pub mod s3_access_point_attachment {
     }
     impl S3AccessPoint {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Alias", self.alias.map(hyperpod_core::Value::into_expr)),
                 ("Policy", self.policy.map(hyperpod_core::Value::into_expr)),
@@ -4393,9 +4327,7 @@ pub mod s3_access_point_attachment {
     }
     impl From<S3AccessPoint> for hyperpod_core::Value<S3AccessPoint> {
         fn from(value: S3AccessPoint) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-s3accesspointattachment.html)).
@@ -4451,7 +4383,7 @@ impl SnapshotProps {
 }
 impl SnapshotProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Name", Some(self.name.into_expr())),
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
@@ -4461,7 +4393,7 @@ impl SnapshotProps {
 }
 impl From<SnapshotProps> for hyperpod_core::Value<SnapshotProps> {
     fn from(value: SnapshotProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::FSx::Snapshot` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-snapshot.html)).
@@ -4630,7 +4562,7 @@ pub mod snapshot {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -4639,9 +4571,7 @@ pub mod snapshot {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -4683,7 +4613,7 @@ impl StorageVirtualMachineProps {
 }
 impl StorageVirtualMachineProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ActiveDirectoryConfiguration",
@@ -4707,7 +4637,7 @@ impl StorageVirtualMachineProps {
 }
 impl From<StorageVirtualMachineProps> for hyperpod_core::Value<StorageVirtualMachineProps> {
     fn from(value: StorageVirtualMachineProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::FSx::StorageVirtualMachine` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-storagevirtualmachine.html)).
@@ -5025,7 +4955,7 @@ pub mod storage_virtual_machine {
     }
     impl SelfManagedActiveDirectoryConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("DnsIps", self.dns_ips.map(hyperpod_core::Value::into_expr)),
                 (
@@ -5062,9 +4992,7 @@ pub mod storage_virtual_machine {
         for hyperpod_core::Value<SelfManagedActiveDirectoryConfiguration>
     {
         fn from(value: SelfManagedActiveDirectoryConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::StorageVirtualMachine` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-storagevirtualmachine-activedirectoryconfiguration.html)).
@@ -5078,7 +5006,7 @@ pub mod storage_virtual_machine {
     }
     impl ActiveDirectoryConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "NetBiosName",
@@ -5094,9 +5022,7 @@ pub mod storage_virtual_machine {
     }
     impl From<ActiveDirectoryConfiguration> for hyperpod_core::Value<ActiveDirectoryConfiguration> {
         fn from(value: ActiveDirectoryConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-storagevirtualmachine.html)).
@@ -5150,7 +5076,7 @@ pub mod storage_virtual_machine {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5159,9 +5085,7 @@ pub mod storage_virtual_machine {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5198,7 +5122,7 @@ impl VolumeProps {
 }
 impl VolumeProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "BackupId",
@@ -5225,7 +5149,7 @@ impl VolumeProps {
 }
 impl From<VolumeProps> for hyperpod_core::Value<VolumeProps> {
     fn from(value: VolumeProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -5898,7 +5822,7 @@ pub mod volume {
     }
     impl AggregateConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Aggregates",
@@ -5914,9 +5838,7 @@ pub mod volume {
     }
     impl From<AggregateConfiguration> for hyperpod_core::Value<AggregateConfiguration> {
         fn from(value: AggregateConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6035,7 +5957,7 @@ pub mod volume {
     }
     impl AutocommitPeriod {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Type", Some(self.type_.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -6044,9 +5966,7 @@ pub mod volume {
     }
     impl From<AutocommitPeriod> for hyperpod_core::Value<AutocommitPeriod> {
         fn from(value: AutocommitPeriod) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6146,7 +6066,7 @@ pub mod volume {
     }
     impl RetentionPeriod {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Type", Some(self.type_.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -6155,9 +6075,7 @@ pub mod volume {
     }
     impl From<RetentionPeriod> for hyperpod_core::Value<RetentionPeriod> {
         fn from(value: RetentionPeriod) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-volume-snaplockretentionperiod.html)).
@@ -6187,7 +6105,7 @@ pub mod volume {
     }
     impl SnaplockRetentionPeriod {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("DefaultRetention", Some(self.default_retention.into_expr())),
                 ("MaximumRetention", Some(self.maximum_retention.into_expr())),
@@ -6197,9 +6115,7 @@ pub mod volume {
     }
     impl From<SnaplockRetentionPeriod> for hyperpod_core::Value<SnaplockRetentionPeriod> {
         fn from(value: SnaplockRetentionPeriod) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6264,7 +6180,7 @@ pub mod volume {
     }
     impl SnaplockConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuditLogVolume",
@@ -6293,9 +6209,7 @@ pub mod volume {
     }
     impl From<SnaplockConfiguration> for hyperpod_core::Value<SnaplockConfiguration> {
         fn from(value: SnaplockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6339,7 +6253,7 @@ pub mod volume {
     }
     impl TieringPolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CoolingPeriod",
@@ -6351,9 +6265,7 @@ pub mod volume {
     }
     impl From<TieringPolicy> for hyperpod_core::Value<TieringPolicy> {
         fn from(value: TieringPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6437,7 +6349,7 @@ pub mod volume {
     }
     impl OntapConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AggregateConfiguration",
@@ -6500,9 +6412,7 @@ pub mod volume {
     }
     impl From<OntapConfiguration> for hyperpod_core::Value<OntapConfiguration> {
         fn from(value: OntapConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6558,7 +6468,7 @@ pub mod volume {
     }
     impl ClientConfigurations {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Clients", Some(self.clients.into_expr())),
                 ("Options", Some(self.options.into_expr())),
@@ -6567,9 +6477,7 @@ pub mod volume {
     }
     impl From<ClientConfigurations> for hyperpod_core::Value<ClientConfigurations> {
         fn from(value: ClientConfigurations) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-volume-nfsexports.html)).
@@ -6591,7 +6499,7 @@ pub mod volume {
     }
     impl NfsExports {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ClientConfigurations",
                 Some(self.client_configurations.into_expr()),
@@ -6600,9 +6508,7 @@ pub mod volume {
     }
     impl From<NfsExports> for hyperpod_core::Value<NfsExports> {
         fn from(value: NfsExports) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6656,7 +6562,7 @@ pub mod volume {
     }
     impl OriginSnapshot {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CopyStrategy", Some(self.copy_strategy.into_expr())),
                 ("SnapshotARN", Some(self.snapshot_arn.into_expr())),
@@ -6665,9 +6571,7 @@ pub mod volume {
     }
     impl From<OriginSnapshot> for hyperpod_core::Value<OriginSnapshot> {
         fn from(value: OriginSnapshot) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).
@@ -6722,7 +6626,7 @@ pub mod volume {
     }
     impl UserAndGroupQuotas {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Id", Some(self.id.into_expr())),
                 (
@@ -6735,9 +6639,7 @@ pub mod volume {
     }
     impl From<UserAndGroupQuotas> for hyperpod_core::Value<UserAndGroupQuotas> {
         fn from(value: UserAndGroupQuotas) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-volume-openzfsconfiguration.html)).
@@ -6790,7 +6692,7 @@ pub mod volume {
     }
     impl OpenZFSConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CopyTagsToSnapshots",
@@ -6840,9 +6742,7 @@ pub mod volume {
     }
     impl From<OpenZFSConfiguration> for hyperpod_core::Value<OpenZFSConfiguration> {
         fn from(value: OpenZFSConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::FSx::Volume` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-fsx-volume-tag.html)).
@@ -6868,7 +6768,7 @@ pub mod volume {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -6877,9 +6777,7 @@ pub mod volume {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-fsx-volume.html)).

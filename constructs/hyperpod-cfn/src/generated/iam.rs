@@ -26,7 +26,7 @@ impl AccessKeyProps {
 }
 impl AccessKeyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Serial", self.serial.map(hyperpod_core::Value::into_expr)),
             ("Status", self.status.map(hyperpod_core::Value::into_expr)),
@@ -36,7 +36,7 @@ impl AccessKeyProps {
 }
 impl From<AccessKeyProps> for hyperpod_core::Value<AccessKeyProps> {
     fn from(value: AccessKeyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::AccessKey` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-accesskey.html)).
@@ -158,7 +158,7 @@ pub struct GroupProps {
 }
 impl GroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "GroupName",
@@ -179,7 +179,7 @@ impl GroupProps {
 }
 impl From<GroupProps> for hyperpod_core::Value<GroupProps> {
     fn from(value: GroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::Group` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-group.html)).
@@ -342,7 +342,7 @@ pub mod group {
     }
     impl Policy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("PolicyDocument", Some(self.policy_document.into_expr())),
                 ("PolicyName", Some(self.policy_name.into_expr())),
@@ -351,9 +351,7 @@ pub mod group {
     }
     impl From<Policy> for hyperpod_core::Value<Policy> {
         fn from(value: Policy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -384,7 +382,7 @@ impl GroupPolicyProps {
 }
 impl GroupPolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("GroupName", Some(self.group_name.into_expr())),
             (
@@ -397,7 +395,7 @@ impl GroupPolicyProps {
 }
 impl From<GroupPolicyProps> for hyperpod_core::Value<GroupPolicyProps> {
     fn from(value: GroupPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::GroupPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-grouppolicy.html)).
@@ -517,7 +515,7 @@ impl InstanceProfileProps {
 }
 impl InstanceProfileProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "InstanceProfileName",
@@ -531,7 +529,7 @@ impl InstanceProfileProps {
 }
 impl From<InstanceProfileProps> for hyperpod_core::Value<InstanceProfileProps> {
     fn from(value: InstanceProfileProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::InstanceProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-instanceprofile.html)).
@@ -681,7 +679,7 @@ impl ManagedPolicyProps {
 }
 impl ManagedPolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -702,7 +700,7 @@ impl ManagedPolicyProps {
 }
 impl From<ManagedPolicyProps> for hyperpod_core::Value<ManagedPolicyProps> {
     fn from(value: ManagedPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::ManagedPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-managedpolicy.html)).
@@ -948,7 +946,7 @@ pub struct OIDCProviderProps {
 }
 impl OIDCProviderProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ClientIdList",
@@ -965,7 +963,7 @@ impl OIDCProviderProps {
 }
 impl From<OIDCProviderProps> for hyperpod_core::Value<OIDCProviderProps> {
     fn from(value: OIDCProviderProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::OIDCProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-oidcprovider.html)).
@@ -1144,7 +1142,7 @@ pub mod oidc_provider {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1153,9 +1151,7 @@ pub mod oidc_provider {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1192,7 +1188,7 @@ impl PolicyProps {
 }
 impl PolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Groups", self.groups.map(hyperpod_core::Value::into_expr)),
             ("PolicyDocument", Some(self.policy_document.into_expr())),
@@ -1204,7 +1200,7 @@ impl PolicyProps {
 }
 impl From<PolicyProps> for hyperpod_core::Value<PolicyProps> {
     fn from(value: PolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::Policy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-policy.html)).
@@ -1374,7 +1370,7 @@ impl RoleProps {
 }
 impl RoleProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AssumeRolePolicyDocument",
@@ -1414,7 +1410,7 @@ impl RoleProps {
 }
 impl From<RoleProps> for hyperpod_core::Value<RoleProps> {
     fn from(value: RoleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::Role` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html)).
@@ -1665,7 +1661,7 @@ pub mod role {
     }
     impl Policy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("PolicyDocument", Some(self.policy_document.into_expr())),
                 ("PolicyName", Some(self.policy_name.into_expr())),
@@ -1674,9 +1670,7 @@ pub mod role {
     }
     impl From<Policy> for hyperpod_core::Value<Policy> {
         fn from(value: Policy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::IAM::Role` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-iam-role-tag.html)).
@@ -1702,7 +1696,7 @@ pub mod role {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1711,9 +1705,7 @@ pub mod role {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1744,7 +1736,7 @@ impl RolePolicyProps {
 }
 impl RolePolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "PolicyDocument",
@@ -1757,7 +1749,7 @@ impl RolePolicyProps {
 }
 impl From<RolePolicyProps> for hyperpod_core::Value<RolePolicyProps> {
     fn from(value: RolePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::RolePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-rolepolicy.html)).
@@ -1875,7 +1867,7 @@ pub struct SAMLProviderProps {
 }
 impl SAMLProviderProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AddPrivateKey",
@@ -1906,7 +1898,7 @@ impl SAMLProviderProps {
 }
 impl From<SAMLProviderProps> for hyperpod_core::Value<SAMLProviderProps> {
     fn from(value: SAMLProviderProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::SAMLProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-samlprovider.html)).
@@ -2170,7 +2162,7 @@ pub mod saml_provider {
     }
     impl SAMLPrivateKey {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("KeyId", Some(self.key_id.into_expr())),
                 ("Timestamp", Some(self.timestamp.into_expr())),
@@ -2179,9 +2171,7 @@ pub mod saml_provider {
     }
     impl From<SAMLPrivateKey> for hyperpod_core::Value<SAMLPrivateKey> {
         fn from(value: SAMLPrivateKey) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::IAM::SAMLProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-iam-samlprovider-tag.html)).
@@ -2207,7 +2197,7 @@ pub mod saml_provider {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -2216,9 +2206,7 @@ pub mod saml_provider {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -2241,7 +2229,7 @@ pub struct ServerCertificateProps {
 }
 impl ServerCertificateProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CertificateBody",
@@ -2267,7 +2255,7 @@ impl ServerCertificateProps {
 }
 impl From<ServerCertificateProps> for hyperpod_core::Value<ServerCertificateProps> {
     fn from(value: ServerCertificateProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::ServerCertificate` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-servercertificate.html)).
@@ -2460,7 +2448,7 @@ pub mod server_certificate {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -2469,9 +2457,7 @@ pub mod server_certificate {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -2488,7 +2474,7 @@ pub struct ServiceLinkedRoleProps {
 }
 impl ServiceLinkedRoleProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AWSServiceName",
@@ -2507,7 +2493,7 @@ impl ServiceLinkedRoleProps {
 }
 impl From<ServiceLinkedRoleProps> for hyperpod_core::Value<ServiceLinkedRoleProps> {
     fn from(value: ServiceLinkedRoleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::ServiceLinkedRole` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-servicelinkedrole.html)).
@@ -2638,7 +2624,7 @@ pub struct UserProps {
 }
 impl UserProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Groups", self.groups.map(hyperpod_core::Value::into_expr)),
             (
@@ -2670,7 +2656,7 @@ impl UserProps {
 }
 impl From<UserProps> for hyperpod_core::Value<UserProps> {
     fn from(value: UserProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::User` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-user.html)).
@@ -2913,7 +2899,7 @@ pub mod user {
     }
     impl LoginProfile {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Password", Some(self.password.into_expr())),
                 (
@@ -2926,9 +2912,7 @@ pub mod user {
     }
     impl From<LoginProfile> for hyperpod_core::Value<LoginProfile> {
         fn from(value: LoginProfile) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::IAM::User` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-iam-user-policy.html)).
@@ -2954,7 +2938,7 @@ pub mod user {
     }
     impl Policy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("PolicyDocument", Some(self.policy_document.into_expr())),
                 ("PolicyName", Some(self.policy_name.into_expr())),
@@ -2963,9 +2947,7 @@ pub mod user {
     }
     impl From<Policy> for hyperpod_core::Value<Policy> {
         fn from(value: Policy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::IAM::User` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-iam-user-tag.html)).
@@ -2991,7 +2973,7 @@ pub mod user {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -3000,9 +2982,7 @@ pub mod user {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -3033,7 +3013,7 @@ impl UserPolicyProps {
 }
 impl UserPolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "PolicyDocument",
@@ -3046,7 +3026,7 @@ impl UserPolicyProps {
 }
 impl From<UserPolicyProps> for hyperpod_core::Value<UserPolicyProps> {
     fn from(value: UserPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::UserPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-userpolicy.html)).
@@ -3166,7 +3146,7 @@ impl UserToGroupAdditionProps {
 }
 impl UserToGroupAdditionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("GroupName", Some(self.group_name.into_expr())),
             ("Users", Some(self.users.into_expr())),
@@ -3175,7 +3155,7 @@ impl UserToGroupAdditionProps {
 }
 impl From<UserToGroupAdditionProps> for hyperpod_core::Value<UserToGroupAdditionProps> {
     fn from(value: UserToGroupAdditionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::UserToGroupAddition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-usertogroupaddition.html)).
@@ -3298,7 +3278,7 @@ impl VirtualMFADeviceProps {
 }
 impl VirtualMFADeviceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Path", self.path.map(hyperpod_core::Value::into_expr)),
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
@@ -3313,7 +3293,7 @@ impl VirtualMFADeviceProps {
 }
 impl From<VirtualMFADeviceProps> for hyperpod_core::Value<VirtualMFADeviceProps> {
     fn from(value: VirtualMFADeviceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::IAM::VirtualMFADevice` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-virtualmfadevice.html)).
@@ -3488,7 +3468,7 @@ pub mod virtual_mfa_device {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -3497,9 +3477,7 @@ pub mod virtual_mfa_device {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

@@ -26,7 +26,7 @@ impl AliasProps {
 }
 impl AliasProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AliasName", Some(self.alias_name.into_expr())),
             ("TargetKeyId", Some(self.target_key_id.into_expr())),
@@ -35,7 +35,7 @@ impl AliasProps {
 }
 impl From<AliasProps> for hyperpod_core::Value<AliasProps> {
     fn from(value: AliasProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::KMS::Alias` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-alias.html)).
@@ -146,7 +146,7 @@ pub struct KeyProps {
 }
 impl KeyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "BypassPolicyLockoutSafetyCheck",
@@ -196,7 +196,7 @@ impl KeyProps {
 }
 impl From<KeyProps> for hyperpod_core::Value<KeyProps> {
     fn from(value: KeyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::KMS::Key` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html)).
@@ -576,7 +576,7 @@ pub mod key {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -585,9 +585,7 @@ pub mod key {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -627,7 +625,7 @@ impl ReplicaKeyProps {
 }
 impl ReplicaKeyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -647,7 +645,7 @@ impl ReplicaKeyProps {
 }
 impl From<ReplicaKeyProps> for hyperpod_core::Value<ReplicaKeyProps> {
     fn from(value: ReplicaKeyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::KMS::ReplicaKey` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-replicakey.html)).
@@ -837,7 +835,7 @@ pub mod replica_key {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -846,9 +844,7 @@ pub mod replica_key {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

@@ -40,7 +40,7 @@ impl AliasProps {
 }
 impl AliasProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -63,7 +63,7 @@ impl AliasProps {
 }
 impl From<AliasProps> for hyperpod_core::Value<AliasProps> {
     fn from(value: AliasProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::Alias` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-alias.html)).
@@ -248,7 +248,7 @@ pub mod alias {
     }
     impl ProvisionedConcurrencyConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ProvisionedConcurrentExecutions",
                 Some(self.provisioned_concurrent_executions.into_expr()),
@@ -259,9 +259,7 @@ pub mod alias {
         for hyperpod_core::Value<ProvisionedConcurrencyConfiguration>
     {
         fn from(value: ProvisionedConcurrencyConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Alias` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-alias-versionweight.html)).
@@ -287,7 +285,7 @@ pub mod alias {
     }
     impl VersionWeight {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("FunctionVersion", Some(self.function_version.into_expr())),
                 ("FunctionWeight", Some(self.function_weight.into_expr())),
@@ -296,9 +294,7 @@ pub mod alias {
     }
     impl From<VersionWeight> for hyperpod_core::Value<VersionWeight> {
         fn from(value: VersionWeight) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Alias` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-alias-aliasroutingconfiguration.html)).
@@ -309,7 +305,7 @@ pub mod alias {
     }
     impl AliasRoutingConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "AdditionalVersionWeights",
                 self.additional_version_weights
@@ -319,9 +315,7 @@ pub mod alias {
     }
     impl From<AliasRoutingConfiguration> for hyperpod_core::Value<AliasRoutingConfiguration> {
         fn from(value: AliasRoutingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -376,7 +370,7 @@ impl CapacityProviderProps {
 }
 impl CapacityProviderProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CapacityProviderName",
@@ -416,7 +410,7 @@ impl CapacityProviderProps {
 }
 impl From<CapacityProviderProps> for hyperpod_core::Value<CapacityProviderProps> {
     fn from(value: CapacityProviderProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-capacityprovider.html)).
@@ -920,7 +914,7 @@ pub mod capacity_provider {
     }
     impl TargetTrackingScalingPolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "PredefinedMetricType",
@@ -932,9 +926,7 @@ pub mod capacity_provider {
     }
     impl From<TargetTrackingScalingPolicy> for hyperpod_core::Value<TargetTrackingScalingPolicy> {
         fn from(value: TargetTrackingScalingPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-capacityproviderscalingconfig.html)).
@@ -949,7 +941,7 @@ pub mod capacity_provider {
     }
     impl CapacityProviderScalingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaxVCpuCount",
@@ -968,9 +960,7 @@ pub mod capacity_provider {
     }
     impl From<CapacityProviderScalingConfig> for hyperpod_core::Value<CapacityProviderScalingConfig> {
         fn from(value: CapacityProviderScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-architecture.html)).
@@ -1010,7 +1000,7 @@ pub mod capacity_provider {
     }
     impl InstanceRequirements {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AllowedInstanceTypes",
@@ -1031,9 +1021,7 @@ pub mod capacity_provider {
     }
     impl From<InstanceRequirements> for hyperpod_core::Value<InstanceRequirements> {
         fn from(value: InstanceRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-capacityproviderpermissionsconfig.html)).
@@ -1055,7 +1043,7 @@ pub mod capacity_provider {
     }
     impl CapacityProviderPermissionsConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "CapacityProviderOperatorRoleArn",
                 Some(self.capacity_provider_operator_role_arn.into_expr()),
@@ -1066,9 +1054,7 @@ pub mod capacity_provider {
         for hyperpod_core::Value<CapacityProviderPermissionsConfig>
     {
         fn from(value: CapacityProviderPermissionsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-tag.html)).
@@ -1091,7 +1077,7 @@ pub mod capacity_provider {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -1100,9 +1086,7 @@ pub mod capacity_provider {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-propagatetagsmode.html)).
@@ -1140,7 +1124,7 @@ pub mod capacity_provider {
     }
     impl PropagateTagsConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ExplicitTags",
@@ -1152,9 +1136,7 @@ pub mod capacity_provider {
     }
     impl From<PropagateTagsConfig> for hyperpod_core::Value<PropagateTagsConfig> {
         fn from(value: PropagateTagsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-capacityprovider.html)).
@@ -1198,7 +1180,7 @@ pub mod capacity_provider {
     }
     impl CapacityProviderLoggingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LogGroup",
@@ -1213,9 +1195,7 @@ pub mod capacity_provider {
     }
     impl From<CapacityProviderLoggingConfig> for hyperpod_core::Value<CapacityProviderLoggingConfig> {
         fn from(value: CapacityProviderLoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-capacityprovidertelemetryconfig.html)).
@@ -1226,7 +1206,7 @@ pub mod capacity_provider {
     }
     impl CapacityProviderTelemetryConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "LoggingConfig",
                 self.logging_config.map(hyperpod_core::Value::into_expr),
@@ -1237,9 +1217,7 @@ pub mod capacity_provider {
         for hyperpod_core::Value<CapacityProviderTelemetryConfig>
     {
         fn from(value: CapacityProviderTelemetryConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::CapacityProvider` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-capacityprovider-capacityprovidervpcconfig.html)).
@@ -1265,7 +1243,7 @@ pub mod capacity_provider {
     }
     impl CapacityProviderVpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -1277,9 +1255,7 @@ pub mod capacity_provider {
     }
     impl From<CapacityProviderVpcConfig> for hyperpod_core::Value<CapacityProviderVpcConfig> {
         fn from(value: CapacityProviderVpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1313,7 +1289,7 @@ impl CodeSigningConfigProps {
 }
 impl CodeSigningConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AllowedPublishers",
@@ -1334,7 +1310,7 @@ impl CodeSigningConfigProps {
 }
 impl From<CodeSigningConfigProps> for hyperpod_core::Value<CodeSigningConfigProps> {
     fn from(value: CodeSigningConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::CodeSigningConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-codesigningconfig.html)).
@@ -1540,7 +1516,7 @@ pub mod code_signing_config {
     }
     impl AllowedPublishers {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "SigningProfileVersionArns",
                 Some(self.signing_profile_version_arns.into_expr()),
@@ -1549,9 +1525,7 @@ pub mod code_signing_config {
     }
     impl From<AllowedPublishers> for hyperpod_core::Value<AllowedPublishers> {
         fn from(value: AllowedPublishers) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-codesigningconfig.html)).
@@ -1603,7 +1577,7 @@ pub mod code_signing_config {
     }
     impl CodeSigningPolicies {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "UntrustedArtifactOnDeployment",
                 Some(self.untrusted_artifact_on_deployment.into_expr()),
@@ -1612,9 +1586,7 @@ pub mod code_signing_config {
     }
     impl From<CodeSigningPolicies> for hyperpod_core::Value<CodeSigningPolicies> {
         fn from(value: CodeSigningPolicies) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::CodeSigningConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-codesigningconfig-tag.html)).
@@ -1637,7 +1609,7 @@ pub mod code_signing_config {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -1646,9 +1618,7 @@ pub mod code_signing_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1685,7 +1655,7 @@ impl EventInvokeConfigProps {
 }
 impl EventInvokeConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DestinationConfig",
@@ -1708,7 +1678,7 @@ impl EventInvokeConfigProps {
 }
 impl From<EventInvokeConfigProps> for hyperpod_core::Value<EventInvokeConfigProps> {
     fn from(value: EventInvokeConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::EventInvokeConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventinvokeconfig.html)).
@@ -1881,15 +1851,13 @@ pub mod event_invoke_config {
     }
     impl OnFailure {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Destination", Some(self.destination.into_expr()))])
         }
     }
     impl From<OnFailure> for hyperpod_core::Value<OnFailure> {
         fn from(value: OnFailure) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventInvokeConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventinvokeconfig-onsuccess.html)).
@@ -1909,15 +1877,13 @@ pub mod event_invoke_config {
     }
     impl OnSuccess {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Destination", Some(self.destination.into_expr()))])
         }
     }
     impl From<OnSuccess> for hyperpod_core::Value<OnSuccess> {
         fn from(value: OnSuccess) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventInvokeConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventinvokeconfig-destinationconfig.html)).
@@ -1930,7 +1896,7 @@ pub mod event_invoke_config {
     }
     impl DestinationConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "OnFailure",
@@ -1945,9 +1911,7 @@ pub mod event_invoke_config {
     }
     impl From<DestinationConfig> for hyperpod_core::Value<DestinationConfig> {
         fn from(value: DestinationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -2057,7 +2021,7 @@ impl EventSourceMappingProps {
 }
 impl EventSourceMappingProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AmazonManagedKafkaEventSourceConfig",
@@ -2175,7 +2139,7 @@ impl EventSourceMappingProps {
 }
 impl From<EventSourceMappingProps> for hyperpod_core::Value<EventSourceMappingProps> {
     fn from(value: EventSourceMappingProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -2961,7 +2925,7 @@ pub mod event_source_mapping {
     }
     impl SchemaRegistryAccessConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Type", self.type_.map(hyperpod_core::Value::into_expr)),
                 ("URI", self.uri.map(hyperpod_core::Value::into_expr)),
@@ -2970,9 +2934,7 @@ pub mod event_source_mapping {
     }
     impl From<SchemaRegistryAccessConfig> for hyperpod_core::Value<SchemaRegistryAccessConfig> {
         fn from(value: SchemaRegistryAccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3037,7 +2999,7 @@ pub mod event_source_mapping {
     }
     impl SchemaValidationConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Attribute",
                 self.attribute.map(hyperpod_core::Value::into_expr),
@@ -3046,9 +3008,7 @@ pub mod event_source_mapping {
     }
     impl From<SchemaValidationConfig> for hyperpod_core::Value<SchemaValidationConfig> {
         fn from(value: SchemaValidationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-schemaregistryconfig.html)).
@@ -3067,7 +3027,7 @@ pub mod event_source_mapping {
     }
     impl SchemaRegistryConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AccessConfigs",
@@ -3093,9 +3053,7 @@ pub mod event_source_mapping {
     }
     impl From<SchemaRegistryConfig> for hyperpod_core::Value<SchemaRegistryConfig> {
         fn from(value: SchemaRegistryConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-amazonmanagedkafkaeventsourceconfig.html)).
@@ -3108,7 +3066,7 @@ pub mod event_source_mapping {
     }
     impl AmazonManagedKafkaEventSourceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConsumerGroupId",
@@ -3126,9 +3084,7 @@ pub mod event_source_mapping {
         for hyperpod_core::Value<AmazonManagedKafkaEventSourceConfig>
     {
         fn from(value: AmazonManagedKafkaEventSourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-onfailure.html)).
@@ -3139,7 +3095,7 @@ pub mod event_source_mapping {
     }
     impl OnFailure {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Destination",
                 self.destination.map(hyperpod_core::Value::into_expr),
@@ -3148,9 +3104,7 @@ pub mod event_source_mapping {
     }
     impl From<OnFailure> for hyperpod_core::Value<OnFailure> {
         fn from(value: OnFailure) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-destinationconfig.html)).
@@ -3161,7 +3115,7 @@ pub mod event_source_mapping {
     }
     impl DestinationConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "OnFailure",
                 self.on_failure.map(hyperpod_core::Value::into_expr),
@@ -3170,9 +3124,7 @@ pub mod event_source_mapping {
     }
     impl From<DestinationConfig> for hyperpod_core::Value<DestinationConfig> {
         fn from(value: DestinationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3215,7 +3167,7 @@ pub mod event_source_mapping {
     }
     impl DocumentDBEventSourceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CollectionName",
@@ -3234,9 +3186,7 @@ pub mod event_source_mapping {
     }
     impl From<DocumentDBEventSourceConfig> for hyperpod_core::Value<DocumentDBEventSourceConfig> {
         fn from(value: DocumentDBEventSourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-filter.html)).
@@ -3247,15 +3197,13 @@ pub mod event_source_mapping {
     }
     impl Filter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Pattern", self.pattern.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Filter> for hyperpod_core::Value<Filter> {
         fn from(value: Filter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-filtercriteria.html)).
@@ -3266,15 +3214,13 @@ pub mod event_source_mapping {
     }
     impl FilterCriteria {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Filters", self.filters.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<FilterCriteria> for hyperpod_core::Value<FilterCriteria> {
         fn from(value: FilterCriteria) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3335,7 +3281,7 @@ pub mod event_source_mapping {
     }
     impl LoggingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "SystemLogLevel",
                 self.system_log_level.map(hyperpod_core::Value::into_expr),
@@ -3344,9 +3290,7 @@ pub mod event_source_mapping {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3385,15 +3329,13 @@ pub mod event_source_mapping {
     }
     impl MetricsConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Metrics", self.metrics.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<MetricsConfig> for hyperpod_core::Value<MetricsConfig> {
         fn from(value: MetricsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-provisionedpollerconfig.html)).
@@ -3408,7 +3350,7 @@ pub mod event_source_mapping {
     }
     impl ProvisionedPollerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaximumPollers",
@@ -3427,9 +3369,7 @@ pub mod event_source_mapping {
     }
     impl From<ProvisionedPollerConfig> for hyperpod_core::Value<ProvisionedPollerConfig> {
         fn from(value: ProvisionedPollerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-scalingconfig.html)).
@@ -3440,7 +3380,7 @@ pub mod event_source_mapping {
     }
     impl ScalingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaximumConcurrency",
                 self.maximum_concurrency
@@ -3450,9 +3390,7 @@ pub mod event_source_mapping {
     }
     impl From<ScalingConfig> for hyperpod_core::Value<ScalingConfig> {
         fn from(value: ScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-endpoints.html)).
@@ -3463,7 +3401,7 @@ pub mod event_source_mapping {
     }
     impl Endpoints {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "KafkaBootstrapServers",
                 self.kafka_bootstrap_servers
@@ -3473,9 +3411,7 @@ pub mod event_source_mapping {
     }
     impl From<Endpoints> for hyperpod_core::Value<Endpoints> {
         fn from(value: Endpoints) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-selfmanagedeventsource.html)).
@@ -3486,7 +3422,7 @@ pub mod event_source_mapping {
     }
     impl SelfManagedEventSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Endpoints",
                 self.endpoints.map(hyperpod_core::Value::into_expr),
@@ -3495,9 +3431,7 @@ pub mod event_source_mapping {
     }
     impl From<SelfManagedEventSource> for hyperpod_core::Value<SelfManagedEventSource> {
         fn from(value: SelfManagedEventSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-consumptionmode.html)).
@@ -3537,7 +3471,7 @@ pub mod event_source_mapping {
     }
     impl SelfManagedKafkaEventSourceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConsumerGroupId",
@@ -3559,9 +3493,7 @@ pub mod event_source_mapping {
         for hyperpod_core::Value<SelfManagedKafkaEventSourceConfig>
     {
         fn from(value: SelfManagedKafkaEventSourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventsourcemapping.html)).
@@ -3646,7 +3578,7 @@ pub mod event_source_mapping {
     }
     impl SourceAccessConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Type", self.type_.map(hyperpod_core::Value::into_expr)),
                 ("URI", self.uri.map(hyperpod_core::Value::into_expr)),
@@ -3655,9 +3587,7 @@ pub mod event_source_mapping {
     }
     impl From<SourceAccessConfiguration> for hyperpod_core::Value<SourceAccessConfiguration> {
         fn from(value: SourceAccessConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::EventSourceMapping` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-tag.html)).
@@ -3680,7 +3610,7 @@ pub mod event_source_mapping {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -3689,9 +3619,7 @@ pub mod event_source_mapping {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -3806,7 +3734,7 @@ impl FunctionProps {
 }
 impl FunctionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Architectures",
@@ -3923,7 +3851,7 @@ impl FunctionProps {
 }
 impl From<FunctionProps> for hyperpod_core::Value<FunctionProps> {
     fn from(value: FunctionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -4818,7 +4746,7 @@ pub mod function {
     }
     impl LambdaManagedInstancesCapacityProviderConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CapacityProviderArn",
@@ -4841,9 +4769,7 @@ pub mod function {
         for hyperpod_core::Value<LambdaManagedInstancesCapacityProviderConfig>
     {
         fn from(value: LambdaManagedInstancesCapacityProviderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-capacityproviderconfig.html)).
@@ -4869,7 +4795,7 @@ pub mod function {
     }
     impl CapacityProviderConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "LambdaManagedInstancesCapacityProviderConfig",
                 Some(
@@ -4881,9 +4807,7 @@ pub mod function {
     }
     impl From<CapacityProviderConfig> for hyperpod_core::Value<CapacityProviderConfig> {
         fn from(value: CapacityProviderConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -4931,7 +4855,7 @@ pub mod function {
     }
     impl Code {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ImageUri",
@@ -4964,9 +4888,7 @@ pub mod function {
     }
     impl From<Code> for hyperpod_core::Value<Code> {
         fn from(value: Code) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-deadletterconfig.html)).
@@ -4977,7 +4899,7 @@ pub mod function {
     }
     impl DeadLetterConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "TargetArn",
                 self.target_arn.map(hyperpod_core::Value::into_expr),
@@ -4986,9 +4908,7 @@ pub mod function {
     }
     impl From<DeadLetterConfig> for hyperpod_core::Value<DeadLetterConfig> {
         fn from(value: DeadLetterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-durableconfig.html)).
@@ -5014,7 +4934,7 @@ pub mod function {
     }
     impl DurableConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ExecutionTimeout", Some(self.execution_timeout.into_expr())),
                 (
@@ -5031,9 +4951,7 @@ pub mod function {
     }
     impl From<DurableConfig> for hyperpod_core::Value<DurableConfig> {
         fn from(value: DurableConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-environment.html)).
@@ -5044,7 +4962,7 @@ pub mod function {
     }
     impl Environment {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "Variables",
                 self.variables.map(hyperpod_core::Value::into_expr),
@@ -5053,9 +4971,7 @@ pub mod function {
     }
     impl From<Environment> for hyperpod_core::Value<Environment> {
         fn from(value: Environment) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-ephemeralstorage.html)).
@@ -5073,15 +4989,13 @@ pub mod function {
     }
     impl EphemeralStorage {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Size", Some(self.size.into_expr()))])
         }
     }
     impl From<EphemeralStorage> for hyperpod_core::Value<EphemeralStorage> {
         fn from(value: EphemeralStorage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5120,7 +5034,7 @@ pub mod function {
     }
     impl S3FilesConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "DirectS3Read",
                 self.direct_s3_read.map(hyperpod_core::Value::into_expr),
@@ -5129,9 +5043,7 @@ pub mod function {
     }
     impl From<S3FilesConfig> for hyperpod_core::Value<S3FilesConfig> {
         fn from(value: S3FilesConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-filesystemconfig.html)).
@@ -5160,7 +5072,7 @@ pub mod function {
     }
     impl FileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Arn", Some(self.arn.into_expr())),
                 ("LocalMountPath", Some(self.local_mount_path.into_expr())),
@@ -5173,9 +5085,7 @@ pub mod function {
     }
     impl From<FileSystemConfig> for hyperpod_core::Value<FileSystemConfig> {
         fn from(value: FileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-functionscalingconfig.html)).
@@ -5188,7 +5098,7 @@ pub mod function {
     }
     impl FunctionScalingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaxExecutionEnvironments",
@@ -5205,9 +5115,7 @@ pub mod function {
     }
     impl From<FunctionScalingConfig> for hyperpod_core::Value<FunctionScalingConfig> {
         fn from(value: FunctionScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-imageconfig.html)).
@@ -5222,7 +5130,7 @@ pub mod function {
     }
     impl ImageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Command", self.command.map(hyperpod_core::Value::into_expr)),
                 (
@@ -5238,9 +5146,7 @@ pub mod function {
     }
     impl From<ImageConfig> for hyperpod_core::Value<ImageConfig> {
         fn from(value: ImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5350,7 +5256,7 @@ pub mod function {
     }
     impl LoggingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ApplicationLogLevel",
@@ -5374,9 +5280,7 @@ pub mod function {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5655,7 +5559,7 @@ pub mod function {
     }
     impl RuntimeManagementConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "RuntimeVersionArn",
@@ -5668,9 +5572,7 @@ pub mod function {
     }
     impl From<RuntimeManagementConfig> for hyperpod_core::Value<RuntimeManagementConfig> {
         fn from(value: RuntimeManagementConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5715,15 +5617,13 @@ pub mod function {
     }
     impl SnapStart {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("ApplyOn", Some(self.apply_on.into_expr()))])
         }
     }
     impl From<SnapStart> for hyperpod_core::Value<SnapStart> {
         fn from(value: SnapStart) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-tag.html)).
@@ -5746,7 +5646,7 @@ pub mod function {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -5755,9 +5655,7 @@ pub mod function {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5805,7 +5703,7 @@ pub mod function {
     }
     impl TenancyConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "TenantIsolationMode",
                 Some(self.tenant_isolation_mode.into_expr()),
@@ -5814,9 +5712,7 @@ pub mod function {
     }
     impl From<TenancyConfig> for hyperpod_core::Value<TenancyConfig> {
         fn from(value: TenancyConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-function.html)).
@@ -5852,15 +5748,13 @@ pub mod function {
     }
     impl TracingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Mode", self.mode.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<TracingConfig> for hyperpod_core::Value<TracingConfig> {
         fn from(value: TracingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Function` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-vpcconfig.html)).
@@ -5875,7 +5769,7 @@ pub mod function {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Ipv6AllowedForDualStack",
@@ -5895,9 +5789,7 @@ pub mod function {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5937,7 +5829,7 @@ impl LayerVersionProps {
 }
 impl LayerVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CompatibleArchitectures",
@@ -5967,7 +5859,7 @@ impl LayerVersionProps {
 }
 impl From<LayerVersionProps> for hyperpod_core::Value<LayerVersionProps> {
     fn from(value: LayerVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::LayerVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-layerversion.html)).
@@ -6460,7 +6352,7 @@ pub mod layer_version {
     }
     impl Content {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("S3Bucket", Some(self.s3_bucket.into_expr())),
                 ("S3Key", Some(self.s3_key.into_expr())),
@@ -6478,9 +6370,7 @@ pub mod layer_version {
     }
     impl From<Content> for hyperpod_core::Value<Content> {
         fn from(value: Content) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -6515,7 +6405,7 @@ impl LayerVersionPermissionProps {
 }
 impl LayerVersionPermissionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Action", Some(self.action.into_expr())),
             ("LayerVersionArn", Some(self.layer_version_arn.into_expr())),
@@ -6529,7 +6419,7 @@ impl LayerVersionPermissionProps {
 }
 impl From<LayerVersionPermissionProps> for hyperpod_core::Value<LayerVersionPermissionProps> {
     fn from(value: LayerVersionPermissionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::LayerVersionPermission` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-layerversionpermission.html)).
@@ -6718,7 +6608,7 @@ impl MicrovmImageProps {
 }
 impl MicrovmImageProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AdditionalOsCapabilities",
@@ -6754,7 +6644,7 @@ impl MicrovmImageProps {
 }
 impl From<MicrovmImageProps> for hyperpod_core::Value<MicrovmImageProps> {
     fn from(value: MicrovmImageProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-microvmimage.html)).
@@ -7304,15 +7194,13 @@ pub mod microvm_image {
     }
     impl CodeArtifact {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Uri", Some(self.uri.into_expr()))])
         }
     }
     impl From<CodeArtifact> for hyperpod_core::Value<CodeArtifact> {
         fn from(value: CodeArtifact) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-microvmimage.html)).
@@ -7356,15 +7244,13 @@ pub mod microvm_image {
     }
     impl CpuConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Architecture", Some(self.architecture.into_expr()))])
         }
     }
     impl From<CpuConfiguration> for hyperpod_core::Value<CpuConfiguration> {
         fn from(value: CpuConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-environmentvariable.html)).
@@ -7390,7 +7276,7 @@ pub mod microvm_image {
     }
     impl EnvironmentVariable {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -7399,9 +7285,7 @@ pub mod microvm_image {
     }
     impl From<EnvironmentVariable> for hyperpod_core::Value<EnvironmentVariable> {
         fn from(value: EnvironmentVariable) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-hookstate.html)).
@@ -7451,7 +7335,7 @@ pub mod microvm_image {
     }
     impl MicrovmHooks {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Resume", self.resume.map(hyperpod_core::Value::into_expr)),
                 (
@@ -7485,9 +7369,7 @@ pub mod microvm_image {
     }
     impl From<MicrovmHooks> for hyperpod_core::Value<MicrovmHooks> {
         fn from(value: MicrovmHooks) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-microvmimagehooks.html)).
@@ -7504,7 +7386,7 @@ pub mod microvm_image {
     }
     impl MicrovmImageHooks {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Ready", self.ready.map(hyperpod_core::Value::into_expr)),
                 (
@@ -7526,9 +7408,7 @@ pub mod microvm_image {
     }
     impl From<MicrovmImageHooks> for hyperpod_core::Value<MicrovmImageHooks> {
         fn from(value: MicrovmImageHooks) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-hooks.html)).
@@ -7543,7 +7423,7 @@ pub mod microvm_image {
     }
     impl Hooks {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MicrovmHooks",
@@ -7560,9 +7440,7 @@ pub mod microvm_image {
     }
     impl From<Hooks> for hyperpod_core::Value<Hooks> {
         fn from(value: Hooks) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-cloudwatchlogging.html)).
@@ -7575,7 +7453,7 @@ pub mod microvm_image {
     }
     impl CloudWatchLogging {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LogGroup",
@@ -7590,9 +7468,7 @@ pub mod microvm_image {
     }
     impl From<CloudWatchLogging> for hyperpod_core::Value<CloudWatchLogging> {
         fn from(value: CloudWatchLogging) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-logging.html)).
@@ -7605,7 +7481,7 @@ pub mod microvm_image {
     }
     impl Logging {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CloudWatch",
@@ -7620,9 +7496,7 @@ pub mod microvm_image {
     }
     impl From<Logging> for hyperpod_core::Value<Logging> {
         fn from(value: Logging) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-resources.html)).
@@ -7642,7 +7516,7 @@ pub mod microvm_image {
     }
     impl Resources {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MinimumMemoryInMiB",
                 Some(self.minimum_memory_in_mib.into_expr()),
@@ -7651,9 +7525,7 @@ pub mod microvm_image {
     }
     impl From<Resources> for hyperpod_core::Value<Resources> {
         fn from(value: Resources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::MicrovmImage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-microvmimage-tag.html)).
@@ -7676,7 +7548,7 @@ pub mod microvm_image {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -7685,9 +7557,7 @@ pub mod microvm_image {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -7720,7 +7590,7 @@ impl NetworkConnectorProps {
 }
 impl NetworkConnectorProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Configuration", Some(self.configuration.into_expr())),
             ("Name", self.name.map(hyperpod_core::Value::into_expr)),
@@ -7734,7 +7604,7 @@ impl NetworkConnectorProps {
 }
 impl From<NetworkConnectorProps> for hyperpod_core::Value<NetworkConnectorProps> {
     fn from(value: NetworkConnectorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::NetworkConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-networkconnector.html)).
@@ -8089,7 +7959,7 @@ pub mod network_connector {
     }
     impl VpcEgressConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AssociatedComputeResourceTypes",
@@ -8106,9 +7976,7 @@ pub mod network_connector {
     }
     impl From<VpcEgressConfiguration> for hyperpod_core::Value<VpcEgressConfiguration> {
         fn from(value: VpcEgressConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::NetworkConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-networkconnector-config.html)).
@@ -8130,7 +7998,7 @@ pub mod network_connector {
     }
     impl Config {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "VpcEgressConfiguration",
                 Some(self.vpc_egress_configuration.into_expr()),
@@ -8139,9 +8007,7 @@ pub mod network_connector {
     }
     impl From<Config> for hyperpod_core::Value<Config> {
         fn from(value: Config) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::NetworkConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-networkconnector-tag.html)).
@@ -8164,7 +8030,7 @@ pub mod network_connector {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -8173,9 +8039,7 @@ pub mod network_connector {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -8225,7 +8089,7 @@ impl PermissionProps {
 }
 impl PermissionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Action", Some(self.action.into_expr())),
             (
@@ -8261,7 +8125,7 @@ impl PermissionProps {
 }
 impl From<PermissionProps> for hyperpod_core::Value<PermissionProps> {
     fn from(value: PermissionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::Permission` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-permission.html)).
@@ -8493,7 +8357,7 @@ impl ResourcePolicyProps {
 }
 impl ResourcePolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("PolicyDocument", Some(self.policy_document.into_expr())),
             ("ResourceArn", Some(self.resource_arn.into_expr())),
@@ -8502,7 +8366,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-resourcepolicy.html)).
@@ -8620,7 +8484,7 @@ impl UrlProps {
 }
 impl UrlProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AuthType", Some(self.auth_type.into_expr())),
             ("Cors", self.cors.map(hyperpod_core::Value::into_expr)),
@@ -8641,7 +8505,7 @@ impl UrlProps {
 }
 impl From<UrlProps> for hyperpod_core::Value<UrlProps> {
     fn from(value: UrlProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::Url` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-url.html)).
@@ -8927,7 +8791,7 @@ pub mod url {
     }
     impl Cors {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AllowCredentials",
@@ -8955,9 +8819,7 @@ pub mod url {
     }
     impl From<Cors> for hyperpod_core::Value<Cors> {
         fn from(value: Cors) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-url.html)).
@@ -9020,7 +8882,7 @@ impl VersionProps {
 }
 impl VersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CodeSha256",
@@ -9050,7 +8912,7 @@ impl VersionProps {
 }
 impl From<VersionProps> for hyperpod_core::Value<VersionProps> {
     fn from(value: VersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::Version` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-version.html)).
@@ -9261,7 +9123,7 @@ pub mod version {
     }
     impl FunctionScalingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaxExecutionEnvironments",
@@ -9278,9 +9140,7 @@ pub mod version {
     }
     impl From<FunctionScalingConfig> for hyperpod_core::Value<FunctionScalingConfig> {
         fn from(value: FunctionScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Version` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-version-provisionedconcurrencyconfiguration.html)).
@@ -9302,7 +9162,7 @@ pub mod version {
     }
     impl ProvisionedConcurrencyConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ProvisionedConcurrentExecutions",
                 Some(self.provisioned_concurrent_executions.into_expr()),
@@ -9313,9 +9173,7 @@ pub mod version {
         for hyperpod_core::Value<ProvisionedConcurrencyConfiguration>
     {
         fn from(value: ProvisionedConcurrencyConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::Version` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-version-runtimepolicy.html)).
@@ -9338,7 +9196,7 @@ pub mod version {
     }
     impl RuntimePolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "RuntimeVersionArn",
@@ -9351,9 +9209,7 @@ pub mod version {
     }
     impl From<RuntimePolicy> for hyperpod_core::Value<RuntimePolicy> {
         fn from(value: RuntimePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -9378,7 +9234,7 @@ impl WebFunctionProps {
 }
 impl WebFunctionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("FunctionName", Some(self.function_name.into_expr())),
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
@@ -9387,7 +9243,7 @@ impl WebFunctionProps {
 }
 impl From<WebFunctionProps> for hyperpod_core::Value<WebFunctionProps> {
     fn from(value: WebFunctionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::WebFunction` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunction.html)).
@@ -9587,7 +9443,7 @@ pub mod web_function {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -9596,9 +9452,7 @@ pub mod web_function {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -9649,7 +9503,7 @@ impl WebFunctionEndpointProps {
 }
 impl WebFunctionEndpointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AuthType", Some(self.auth_type.into_expr())),
             (
@@ -9677,7 +9531,7 @@ impl WebFunctionEndpointProps {
 }
 impl From<WebFunctionEndpointProps> for hyperpod_core::Value<WebFunctionEndpointProps> {
     fn from(value: WebFunctionEndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::WebFunctionEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionendpoint.html)).
@@ -10083,7 +9937,7 @@ pub mod web_function_endpoint {
     }
     impl RevisionWeight {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("RevisionId", Some(self.revision_id.into_expr())),
                 ("Weight", Some(self.weight.into_expr())),
@@ -10092,9 +9946,7 @@ pub mod web_function_endpoint {
     }
     impl From<RevisionWeight> for hyperpod_core::Value<RevisionWeight> {
         fn from(value: RevisionWeight) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-webfunctionendpoint-scalingconfig.html)).
@@ -10105,7 +9957,7 @@ pub mod web_function_endpoint {
     }
     impl ScalingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxEnvironments",
                 self.max_environments.map(hyperpod_core::Value::into_expr),
@@ -10114,9 +9966,7 @@ pub mod web_function_endpoint {
     }
     impl From<ScalingConfig> for hyperpod_core::Value<ScalingConfig> {
         fn from(value: ScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionEndpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-webfunctionendpoint-throttleconfig.html)).
@@ -10127,7 +9977,7 @@ pub mod web_function_endpoint {
     }
     impl ThrottleConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "RateLimit",
                 self.rate_limit.map(hyperpod_core::Value::into_expr),
@@ -10136,9 +9986,7 @@ pub mod web_function_endpoint {
     }
     impl From<ThrottleConfig> for hyperpod_core::Value<ThrottleConfig> {
         fn from(value: ThrottleConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -10176,7 +10024,7 @@ impl WebFunctionRevisionProps {
 }
 impl WebFunctionRevisionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("BuildConfig", Some(self.build_config.into_expr())),
             (
@@ -10194,7 +10042,7 @@ impl WebFunctionRevisionProps {
 }
 impl From<WebFunctionRevisionProps> for hyperpod_core::Value<WebFunctionRevisionProps> {
     fn from(value: WebFunctionRevisionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10589,7 +10437,7 @@ pub mod web_function_revision {
     }
     impl S3Object {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Bucket", Some(self.bucket.into_expr())),
                 ("Key", Some(self.key.into_expr())),
@@ -10602,9 +10450,7 @@ pub mod web_function_revision {
     }
     impl From<S3Object> for hyperpod_core::Value<S3Object> {
         fn from(value: S3Object) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10626,15 +10472,13 @@ pub mod web_function_revision {
     }
     impl BuildConfigCodeConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Object", Some(self.s3_object.into_expr()))])
         }
     }
     impl From<BuildConfigCodeConfig> for hyperpod_core::Value<BuildConfigCodeConfig> {
         fn from(value: BuildConfigCodeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10654,15 +10498,13 @@ pub mod web_function_revision {
     }
     impl BuildConfigRuntimeConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Runtime", Some(self.runtime.into_expr()))])
         }
     }
     impl From<BuildConfigRuntimeConfig> for hyperpod_core::Value<BuildConfigRuntimeConfig> {
         fn from(value: BuildConfigRuntimeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10688,7 +10530,7 @@ pub mod web_function_revision {
     }
     impl BuildConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CodeConfig", Some(self.code_config.into_expr())),
                 ("RuntimeConfig", Some(self.runtime_config.into_expr())),
@@ -10697,9 +10539,7 @@ pub mod web_function_revision {
     }
     impl From<BuildConfig> for hyperpod_core::Value<BuildConfig> {
         fn from(value: BuildConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10782,7 +10622,7 @@ pub mod web_function_revision {
     }
     impl LoggingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ApplicationLogLevel",
@@ -10802,9 +10642,7 @@ pub mod web_function_revision {
     }
     impl From<LoggingConfig> for hyperpod_core::Value<LoggingConfig> {
         fn from(value: LoggingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10815,7 +10653,7 @@ pub mod web_function_revision {
     }
     impl ServiceConfigTelemetryConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "LoggingConfig",
                 self.logging_config.map(hyperpod_core::Value::into_expr),
@@ -10824,9 +10662,7 @@ pub mod web_function_revision {
     }
     impl From<ServiceConfigTelemetryConfig> for hyperpod_core::Value<ServiceConfigTelemetryConfig> {
         fn from(value: ServiceConfigTelemetryConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Lambda::WebFunctionRevision` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-webfunctionrevision.html)).
@@ -10861,7 +10697,7 @@ pub mod web_function_revision {
     }
     impl ServiceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EgressNetworkConnectorArn",
@@ -10895,9 +10731,7 @@ pub mod web_function_revision {
     }
     impl From<ServiceConfig> for hyperpod_core::Value<ServiceConfig> {
         fn from(value: ServiceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

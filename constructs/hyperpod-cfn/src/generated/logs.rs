@@ -36,7 +36,7 @@ impl AccountPolicyProps {
 }
 impl AccountPolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("PolicyDocument", Some(self.policy_document.into_expr())),
             ("PolicyName", Some(self.policy_name.into_expr())),
@@ -51,7 +51,7 @@ impl AccountPolicyProps {
 }
 impl From<AccountPolicyProps> for hyperpod_core::Value<AccountPolicyProps> {
     fn from(value: AccountPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::AccountPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-accountpolicy.html)).
@@ -276,7 +276,7 @@ impl DeliveryProps {
 }
 impl DeliveryProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DeliveryDestinationArn",
@@ -309,7 +309,7 @@ impl DeliveryProps {
 }
 impl From<DeliveryProps> for hyperpod_core::Value<DeliveryProps> {
     fn from(value: DeliveryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::Delivery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-delivery.html)).
@@ -525,7 +525,7 @@ pub mod delivery {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -534,9 +534,7 @@ pub mod delivery {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -574,7 +572,7 @@ impl DeliveryDestinationProps {
 }
 impl DeliveryDestinationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DeliveryDestinationPolicy",
@@ -602,7 +600,7 @@ impl DeliveryDestinationProps {
 }
 impl From<DeliveryDestinationProps> for hyperpod_core::Value<DeliveryDestinationProps> {
     fn from(value: DeliveryDestinationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::DeliveryDestination` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-deliverydestination.html)).
@@ -793,7 +791,7 @@ pub mod delivery_destination {
     }
     impl DestinationPolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeliveryDestinationName",
@@ -810,9 +808,7 @@ pub mod delivery_destination {
     }
     impl From<DestinationPolicy> for hyperpod_core::Value<DestinationPolicy> {
         fn from(value: DestinationPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::DeliveryDestination` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-deliverydestination-tag.html)).
@@ -838,7 +834,7 @@ pub mod delivery_destination {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -847,9 +843,7 @@ pub mod delivery_destination {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -884,7 +878,7 @@ impl DeliverySourceProps {
 }
 impl DeliverySourceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DeliverySourceConfiguration",
@@ -906,7 +900,7 @@ impl DeliverySourceProps {
 }
 impl From<DeliverySourceProps> for hyperpod_core::Value<DeliverySourceProps> {
     fn from(value: DeliverySourceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::DeliverySource` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-deliverysource.html)).
@@ -1126,7 +1120,7 @@ pub mod delivery_source {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1135,9 +1129,7 @@ pub mod delivery_source {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1175,7 +1167,7 @@ impl DestinationProps {
 }
 impl DestinationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("DestinationName", Some(self.destination_name.into_expr())),
             (
@@ -1190,7 +1182,7 @@ impl DestinationProps {
 }
 impl From<DestinationProps> for hyperpod_core::Value<DestinationProps> {
     fn from(value: DestinationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::Destination` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-destination.html)).
@@ -1361,7 +1353,7 @@ pub mod destination {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1370,9 +1362,7 @@ pub mod destination {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1404,7 +1394,7 @@ impl IntegrationProps {
 }
 impl IntegrationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("IntegrationName", Some(self.integration_name.into_expr())),
             ("IntegrationType", Some(self.integration_type.into_expr())),
@@ -1414,7 +1404,7 @@ impl IntegrationProps {
 }
 impl From<IntegrationProps> for hyperpod_core::Value<IntegrationProps> {
     fn from(value: IntegrationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::Integration` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-integration.html)).
@@ -1615,7 +1605,7 @@ pub mod integration {
     }
     impl OpenSearchResourceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ApplicationARN",
@@ -1642,9 +1632,7 @@ pub mod integration {
     }
     impl From<OpenSearchResourceConfig> for hyperpod_core::Value<OpenSearchResourceConfig> {
         fn from(value: OpenSearchResourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Integration` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-integration.html)).
@@ -1656,7 +1644,7 @@ pub mod integration {
     }
     impl ResourceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "OpenSearchResourceConfig",
                 self.open_search_resource_config
@@ -1666,9 +1654,7 @@ pub mod integration {
     }
     impl From<ResourceConfig> for hyperpod_core::Value<ResourceConfig> {
         fn from(value: ResourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1694,7 +1680,7 @@ pub struct LogAnomalyDetectorProps {
 }
 impl LogAnomalyDetectorProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AccountId",
@@ -1731,7 +1717,7 @@ impl LogAnomalyDetectorProps {
 }
 impl From<LogAnomalyDetectorProps> for hyperpod_core::Value<LogAnomalyDetectorProps> {
     fn from(value: LogAnomalyDetectorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::LogAnomalyDetector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loganomalydetector.html)).
@@ -1981,7 +1967,7 @@ pub struct LogGroupProps {
 }
 impl LogGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "BearerTokenAuthenticationEnabled",
@@ -2030,7 +2016,7 @@ impl LogGroupProps {
 }
 impl From<LogGroupProps> for hyperpod_core::Value<LogGroupProps> {
     fn from(value: LogGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::LogGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loggroup.html)).
@@ -2264,7 +2250,7 @@ pub mod log_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -2273,9 +2259,7 @@ pub mod log_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -2300,7 +2284,7 @@ impl LogStreamProps {
 }
 impl LogStreamProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("LogGroupName", Some(self.log_group_name.into_expr())),
             (
@@ -2312,7 +2296,7 @@ impl LogStreamProps {
 }
 impl From<LogStreamProps> for hyperpod_core::Value<LogStreamProps> {
     fn from(value: LogStreamProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::LogStream` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-logstream.html)).
@@ -2436,7 +2420,7 @@ impl MetricFilterProps {
 }
 impl MetricFilterProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ApplyOnTransformedLogs",
@@ -2468,7 +2452,7 @@ impl MetricFilterProps {
 }
 impl From<MetricFilterProps> for hyperpod_core::Value<MetricFilterProps> {
     fn from(value: MetricFilterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::MetricFilter` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-metricfilter.html)).
@@ -2743,7 +2727,7 @@ pub mod metric_filter {
     }
     impl Dimension {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -2752,9 +2736,7 @@ pub mod metric_filter {
     }
     impl From<Dimension> for hyperpod_core::Value<Dimension> {
         fn from(value: Dimension) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-metricfilter.html)).
@@ -2893,7 +2875,7 @@ pub mod metric_filter {
     }
     impl MetricTransformation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultValue",
@@ -2912,9 +2894,7 @@ pub mod metric_filter {
     }
     impl From<MetricTransformation> for hyperpod_core::Value<MetricTransformation> {
         fn from(value: MetricTransformation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -2951,7 +2931,7 @@ impl QueryDefinitionProps {
 }
 impl QueryDefinitionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "LogGroupNames",
@@ -2972,7 +2952,7 @@ impl QueryDefinitionProps {
 }
 impl From<QueryDefinitionProps> for hyperpod_core::Value<QueryDefinitionProps> {
     fn from(value: QueryDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::QueryDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-querydefinition.html)).
@@ -3165,7 +3145,7 @@ pub mod query_definition {
     }
     impl QueryParameter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultValue",
@@ -3181,9 +3161,7 @@ pub mod query_definition {
     }
     impl From<QueryParameter> for hyperpod_core::Value<QueryParameter> {
         fn from(value: QueryParameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-querydefinition.html)).
@@ -3239,7 +3217,7 @@ impl ResourcePolicyProps {
 }
 impl ResourcePolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("PolicyDocument", Some(self.policy_document.into_expr())),
             ("PolicyName", Some(self.policy_name.into_expr())),
@@ -3248,7 +3226,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-resourcepolicy.html)).
@@ -3398,7 +3376,7 @@ impl ScheduledQueryProps {
 }
 impl ScheduledQueryProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -3449,7 +3427,7 @@ impl ScheduledQueryProps {
 }
 impl From<ScheduledQueryProps> for hyperpod_core::Value<ScheduledQueryProps> {
     fn from(value: ScheduledQueryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::ScheduledQuery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-scheduledquery.html)).
@@ -3785,7 +3763,7 @@ pub mod scheduled_query {
     }
     impl S3Configuration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DestinationIdentifier",
@@ -3797,9 +3775,7 @@ pub mod scheduled_query {
     }
     impl From<S3Configuration> for hyperpod_core::Value<S3Configuration> {
         fn from(value: S3Configuration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::ScheduledQuery` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-scheduledquery-destinationconfiguration.html)).
@@ -3810,7 +3786,7 @@ pub mod scheduled_query {
     }
     impl DestinationConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "S3Configuration",
                 self.s3_configuration.map(hyperpod_core::Value::into_expr),
@@ -3819,9 +3795,7 @@ pub mod scheduled_query {
     }
     impl From<DestinationConfiguration> for hyperpod_core::Value<DestinationConfiguration> {
         fn from(value: DestinationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-scheduledquery.html)).
@@ -3900,7 +3874,7 @@ pub mod scheduled_query {
     }
     impl Tags {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -3909,9 +3883,7 @@ pub mod scheduled_query {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -3935,13 +3907,13 @@ impl StorageTierPolicyProps {
 }
 impl StorageTierPolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([("StorageTier", Some(self.storage_tier.into_expr()))])
     }
 }
 impl From<StorageTierPolicyProps> for hyperpod_core::Value<StorageTierPolicyProps> {
     fn from(value: StorageTierPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::StorageTierPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-storagetierpolicy.html)).
@@ -4111,7 +4083,7 @@ impl SubscriptionFilterProps {
 }
 impl SubscriptionFilterProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ApplyOnTransformedLogs",
@@ -4147,7 +4119,7 @@ impl SubscriptionFilterProps {
 }
 impl From<SubscriptionFilterProps> for hyperpod_core::Value<SubscriptionFilterProps> {
     fn from(value: SubscriptionFilterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::SubscriptionFilter` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-subscriptionfilter.html)).
@@ -4345,7 +4317,7 @@ impl TransformerProps {
 }
 impl TransformerProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "LogGroupIdentifier",
@@ -4360,7 +4332,7 @@ impl TransformerProps {
 }
 impl From<TransformerProps> for hyperpod_core::Value<TransformerProps> {
     fn from(value: TransformerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5135,7 +5107,7 @@ pub mod transformer {
     }
     impl AddKeyEntry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 (
@@ -5149,9 +5121,7 @@ pub mod transformer {
     }
     impl From<AddKeyEntry> for hyperpod_core::Value<AddKeyEntry> {
         fn from(value: AddKeyEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5173,15 +5143,13 @@ pub mod transformer {
     }
     impl ProcessorAddKeys {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Entries", Some(self.entries.into_expr()))])
         }
     }
     impl From<ProcessorAddKeys> for hyperpod_core::Value<ProcessorAddKeys> {
         fn from(value: ProcessorAddKeys) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-copyvalueentry.html)).
@@ -5210,7 +5178,7 @@ pub mod transformer {
     }
     impl CopyValueEntry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "OverwriteIfExists",
@@ -5224,9 +5192,7 @@ pub mod transformer {
     }
     impl From<CopyValueEntry> for hyperpod_core::Value<CopyValueEntry> {
         fn from(value: CopyValueEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5248,15 +5214,13 @@ pub mod transformer {
     }
     impl ProcessorCopyValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Entries", Some(self.entries.into_expr()))])
         }
     }
     impl From<ProcessorCopyValue> for hyperpod_core::Value<ProcessorCopyValue> {
         fn from(value: ProcessorCopyValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5273,7 +5237,7 @@ pub mod transformer {
     }
     impl ProcessorCsv {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Columns", self.columns.map(hyperpod_core::Value::into_expr)),
                 (
@@ -5290,9 +5254,7 @@ pub mod transformer {
     }
     impl From<ProcessorCsv> for hyperpod_core::Value<ProcessorCsv> {
         fn from(value: ProcessorCsv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5334,7 +5296,7 @@ pub mod transformer {
     }
     impl ProcessorDateTimeConverter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Locale", self.locale.map(hyperpod_core::Value::into_expr)),
                 ("MatchPatterns", Some(self.match_patterns.into_expr())),
@@ -5357,9 +5319,7 @@ pub mod transformer {
     }
     impl From<ProcessorDateTimeConverter> for hyperpod_core::Value<ProcessorDateTimeConverter> {
         fn from(value: ProcessorDateTimeConverter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5379,15 +5339,13 @@ pub mod transformer {
     }
     impl ProcessorDeleteKeys {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("WithKeys", Some(self.with_keys.into_expr()))])
         }
     }
     impl From<ProcessorDeleteKeys> for hyperpod_core::Value<ProcessorDeleteKeys> {
         fn from(value: ProcessorDeleteKeys) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5410,7 +5368,7 @@ pub mod transformer {
     }
     impl ProcessorGrok {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Match", Some(self.match_.into_expr())),
                 ("Source", self.source.map(hyperpod_core::Value::into_expr)),
@@ -5419,9 +5377,7 @@ pub mod transformer {
     }
     impl From<ProcessorGrok> for hyperpod_core::Value<ProcessorGrok> {
         fn from(value: ProcessorGrok) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5487,7 +5443,7 @@ pub mod transformer {
     }
     impl ProcessorListToMap {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Flatten", self.flatten.map(hyperpod_core::Value::into_expr)),
                 (
@@ -5506,9 +5462,7 @@ pub mod transformer {
     }
     impl From<ProcessorListToMap> for hyperpod_core::Value<ProcessorListToMap> {
         fn from(value: ProcessorListToMap) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5530,15 +5484,13 @@ pub mod transformer {
     }
     impl ProcessorLowerCaseString {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("WithKeys", Some(self.with_keys.into_expr()))])
         }
     }
     impl From<ProcessorLowerCaseString> for hyperpod_core::Value<ProcessorLowerCaseString> {
         fn from(value: ProcessorLowerCaseString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-movekeyentry.html)).
@@ -5567,7 +5519,7 @@ pub mod transformer {
     }
     impl MoveKeyEntry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "OverwriteIfExists",
@@ -5581,9 +5533,7 @@ pub mod transformer {
     }
     impl From<MoveKeyEntry> for hyperpod_core::Value<MoveKeyEntry> {
         fn from(value: MoveKeyEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5605,15 +5555,13 @@ pub mod transformer {
     }
     impl ProcessorMoveKeys {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Entries", Some(self.entries.into_expr()))])
         }
     }
     impl From<ProcessorMoveKeys> for hyperpod_core::Value<ProcessorMoveKeys> {
         fn from(value: ProcessorMoveKeys) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parsecloudfront.html)).
@@ -5624,15 +5572,13 @@ pub mod transformer {
     }
     impl ParseCloudfront {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Source", self.source.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ParseCloudfront> for hyperpod_core::Value<ParseCloudfront> {
         fn from(value: ParseCloudfront) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5645,7 +5591,7 @@ pub mod transformer {
     }
     impl ProcessorParseJSON {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Destination",
@@ -5657,9 +5603,7 @@ pub mod transformer {
     }
     impl From<ProcessorParseJSON> for hyperpod_core::Value<ProcessorParseJSON> {
         fn from(value: ProcessorParseJSON) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5682,7 +5626,7 @@ pub mod transformer {
     }
     impl ProcessorParseKeyValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Destination",
@@ -5716,9 +5660,7 @@ pub mod transformer {
     }
     impl From<ProcessorParseKeyValue> for hyperpod_core::Value<ProcessorParseKeyValue> {
         fn from(value: ProcessorParseKeyValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parsepostgres.html)).
@@ -5729,15 +5671,13 @@ pub mod transformer {
     }
     impl ParsePostgres {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Source", self.source.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ParsePostgres> for hyperpod_core::Value<ParsePostgres> {
         fn from(value: ParsePostgres) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parseroute53.html)).
@@ -5748,15 +5688,13 @@ pub mod transformer {
     }
     impl ParseRoute53 {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Source", self.source.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ParseRoute53> for hyperpod_core::Value<ParseRoute53> {
         fn from(value: ParseRoute53) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-eventsource.html)).
@@ -5847,7 +5785,7 @@ pub mod transformer {
     }
     impl ParseToOCSF {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("EventSource", Some(self.event_source.into_expr())),
                 (
@@ -5861,9 +5799,7 @@ pub mod transformer {
     }
     impl From<ParseToOCSF> for hyperpod_core::Value<ParseToOCSF> {
         fn from(value: ParseToOCSF) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parsevpc.html)).
@@ -5874,15 +5810,13 @@ pub mod transformer {
     }
     impl ParseVPC {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Source", self.source.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ParseVPC> for hyperpod_core::Value<ParseVPC> {
         fn from(value: ParseVPC) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-parsewaf.html)).
@@ -5893,15 +5827,13 @@ pub mod transformer {
     }
     impl ParseWAF {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Source", self.source.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ParseWAF> for hyperpod_core::Value<ParseWAF> {
         fn from(value: ParseWAF) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-renamekeyentry.html)).
@@ -5930,7 +5862,7 @@ pub mod transformer {
     }
     impl RenameKeyEntry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 (
@@ -5944,9 +5876,7 @@ pub mod transformer {
     }
     impl From<RenameKeyEntry> for hyperpod_core::Value<RenameKeyEntry> {
         fn from(value: RenameKeyEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -5968,15 +5898,13 @@ pub mod transformer {
     }
     impl ProcessorRenameKeys {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Entries", Some(self.entries.into_expr()))])
         }
     }
     impl From<ProcessorRenameKeys> for hyperpod_core::Value<ProcessorRenameKeys> {
         fn from(value: ProcessorRenameKeys) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-splitstringentry.html)).
@@ -6002,7 +5930,7 @@ pub mod transformer {
     }
     impl SplitStringEntry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Delimiter", Some(self.delimiter.into_expr())),
                 ("Source", Some(self.source.into_expr())),
@@ -6011,9 +5939,7 @@ pub mod transformer {
     }
     impl From<SplitStringEntry> for hyperpod_core::Value<SplitStringEntry> {
         fn from(value: SplitStringEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6035,15 +5961,13 @@ pub mod transformer {
     }
     impl ProcessorSplitString {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Entries", Some(self.entries.into_expr()))])
         }
     }
     impl From<ProcessorSplitString> for hyperpod_core::Value<ProcessorSplitString> {
         fn from(value: ProcessorSplitString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-substitutestringentry.html)).
@@ -6073,7 +5997,7 @@ pub mod transformer {
     }
     impl SubstituteStringEntry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("From", Some(self.from.into_expr())),
                 ("Source", Some(self.source.into_expr())),
@@ -6083,9 +6007,7 @@ pub mod transformer {
     }
     impl From<SubstituteStringEntry> for hyperpod_core::Value<SubstituteStringEntry> {
         fn from(value: SubstituteStringEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6107,15 +6029,13 @@ pub mod transformer {
     }
     impl ProcessorSubstituteString {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Entries", Some(self.entries.into_expr()))])
         }
     }
     impl From<ProcessorSubstituteString> for hyperpod_core::Value<ProcessorSubstituteString> {
         fn from(value: ProcessorSubstituteString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6135,15 +6055,13 @@ pub mod transformer {
     }
     impl ProcessorTrimString {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("WithKeys", Some(self.with_keys.into_expr()))])
         }
     }
     impl From<ProcessorTrimString> for hyperpod_core::Value<ProcessorTrimString> {
         fn from(value: ProcessorTrimString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6200,7 +6118,7 @@ pub mod transformer {
     }
     impl TypeConverterEntry {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Type", Some(self.type_.into_expr())),
@@ -6209,9 +6127,7 @@ pub mod transformer {
     }
     impl From<TypeConverterEntry> for hyperpod_core::Value<TypeConverterEntry> {
         fn from(value: TypeConverterEntry) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6233,15 +6149,13 @@ pub mod transformer {
     }
     impl ProcessorTypeConverter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Entries", Some(self.entries.into_expr()))])
         }
     }
     impl From<ProcessorTypeConverter> for hyperpod_core::Value<ProcessorTypeConverter> {
         fn from(value: ProcessorTypeConverter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-transformer.html)).
@@ -6263,15 +6177,13 @@ pub mod transformer {
     }
     impl ProcessorUpperCaseString {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("WithKeys", Some(self.with_keys.into_expr()))])
         }
     }
     impl From<ProcessorUpperCaseString> for hyperpod_core::Value<ProcessorUpperCaseString> {
         fn from(value: ProcessorUpperCaseString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::Logs::Transformer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-logs-transformer-processor.html)).
@@ -6326,7 +6238,7 @@ pub mod transformer {
     }
     impl Processor {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AddKeys",
@@ -6420,9 +6332,7 @@ pub mod transformer {
     }
     impl From<Processor> for hyperpod_core::Value<Processor> {
         fn from(value: Processor) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

@@ -43,7 +43,7 @@ impl AccessGrantProps {
 }
 impl AccessGrantProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AccessGrantsLocationConfiguration",
@@ -70,7 +70,7 @@ impl AccessGrantProps {
 }
 impl From<AccessGrantProps> for hyperpod_core::Value<AccessGrantProps> {
     fn from(value: AccessGrantProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::AccessGrant` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrant.html)).
@@ -294,7 +294,7 @@ pub mod access_grant {
     }
     impl AccessGrantsLocationConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3SubPrefix", Some(self.s3_sub_prefix.into_expr()))])
         }
     }
@@ -302,9 +302,7 @@ pub mod access_grant {
         for hyperpod_core::Value<AccessGrantsLocationConfiguration>
     {
         fn from(value: AccessGrantsLocationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrant.html)).
@@ -358,7 +356,7 @@ pub mod access_grant {
     }
     impl Grantee {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "GranteeIdentifier",
@@ -370,9 +368,7 @@ pub mod access_grant {
     }
     impl From<Grantee> for hyperpod_core::Value<Grantee> {
         fn from(value: Grantee) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrant.html)).
@@ -448,7 +444,7 @@ pub mod access_grant {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -457,9 +453,7 @@ pub mod access_grant {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -474,7 +468,7 @@ pub struct AccessGrantsInstanceProps {
 }
 impl AccessGrantsInstanceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "IdentityCenterArn",
@@ -487,7 +481,7 @@ impl AccessGrantsInstanceProps {
 }
 impl From<AccessGrantsInstanceProps> for hyperpod_core::Value<AccessGrantsInstanceProps> {
     fn from(value: AccessGrantsInstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::AccessGrantsInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrantsinstance.html)).
@@ -643,7 +637,7 @@ pub mod access_grants_instance {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -652,9 +646,7 @@ pub mod access_grants_instance {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -685,7 +677,7 @@ impl AccessGrantsLocationProps {
 }
 impl AccessGrantsLocationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("IamRoleArn", Some(self.iam_role_arn.into_expr())),
             ("LocationScope", Some(self.location_scope.into_expr())),
@@ -695,7 +687,7 @@ impl AccessGrantsLocationProps {
 }
 impl From<AccessGrantsLocationProps> for hyperpod_core::Value<AccessGrantsLocationProps> {
     fn from(value: AccessGrantsLocationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::AccessGrantsLocation` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accessgrantslocation.html)).
@@ -854,7 +846,7 @@ pub mod access_grants_location {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -863,9 +855,7 @@ pub mod access_grants_location {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -906,7 +896,7 @@ impl AccessPointProps {
 }
 impl AccessPointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Bucket", Some(self.bucket.into_expr())),
             (
@@ -930,7 +920,7 @@ impl AccessPointProps {
 }
 impl From<AccessPointProps> for hyperpod_core::Value<AccessPointProps> {
     fn from(value: AccessPointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::AccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-accesspoint.html)).
@@ -1172,7 +1162,7 @@ pub mod access_point {
     }
     impl PublicAccessBlockConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BlockPublicAcls",
@@ -1197,9 +1187,7 @@ pub mod access_point {
     }
     impl From<PublicAccessBlockConfiguration> for hyperpod_core::Value<PublicAccessBlockConfiguration> {
         fn from(value: PublicAccessBlockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::AccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-accesspoint-tag.html)).
@@ -1225,7 +1213,7 @@ pub mod access_point {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1234,9 +1222,7 @@ pub mod access_point {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::AccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-accesspoint-vpcconfiguration.html)).
@@ -1247,15 +1233,13 @@ pub mod access_point {
     }
     impl VpcConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("VpcId", self.vpc_id.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<VpcConfiguration> for hyperpod_core::Value<VpcConfiguration> {
         fn from(value: VpcConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1319,7 +1303,7 @@ pub struct BucketProps {
 }
 impl BucketProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AbacStatus",
@@ -1439,7 +1423,7 @@ impl BucketProps {
 }
 impl From<BucketProps> for hyperpod_core::Value<BucketProps> {
     fn from(value: BucketProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -3625,7 +3609,7 @@ pub mod bucket {
     }
     impl AccelerateConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "AccelerationStatus",
                 Some(self.acceleration_status.into_expr()),
@@ -3634,9 +3618,7 @@ pub mod bucket {
     }
     impl From<AccelerateConfiguration> for hyperpod_core::Value<AccelerateConfiguration> {
         fn from(value: AccelerateConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -3739,7 +3721,7 @@ pub mod bucket {
     }
     impl Destination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BucketAccountId",
@@ -3753,9 +3735,7 @@ pub mod bucket {
     }
     impl From<Destination> for hyperpod_core::Value<Destination> {
         fn from(value: Destination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-dataexport.html)).
@@ -3781,7 +3761,7 @@ pub mod bucket {
     }
     impl DataExport {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Destination", Some(self.destination.into_expr())),
                 (
@@ -3793,9 +3773,7 @@ pub mod bucket {
     }
     impl From<DataExport> for hyperpod_core::Value<DataExport> {
         fn from(value: DataExport) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-storageclassanalysis.html)).
@@ -3806,7 +3784,7 @@ pub mod bucket {
     }
     impl StorageClassAnalysis {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "DataExport",
                 self.data_export.map(hyperpod_core::Value::into_expr),
@@ -3815,9 +3793,7 @@ pub mod bucket {
     }
     impl From<StorageClassAnalysis> for hyperpod_core::Value<StorageClassAnalysis> {
         fn from(value: StorageClassAnalysis) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-tagfilter.html)).
@@ -3843,7 +3819,7 @@ pub mod bucket {
     }
     impl TagFilter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -3852,9 +3828,7 @@ pub mod bucket {
     }
     impl From<TagFilter> for hyperpod_core::Value<TagFilter> {
         fn from(value: TagFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-analyticsconfiguration.html)).
@@ -3886,7 +3860,7 @@ pub mod bucket {
     }
     impl AnalyticsConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Id", Some(self.id.into_expr())),
                 ("Prefix", self.prefix.map(hyperpod_core::Value::into_expr)),
@@ -3903,9 +3877,7 @@ pub mod bucket {
     }
     impl From<AnalyticsConfiguration> for hyperpod_core::Value<AnalyticsConfiguration> {
         fn from(value: AnalyticsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -3941,7 +3913,7 @@ pub mod bucket {
     }
     impl BlockedEncryptionTypes {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "EncryptionType",
                 self.encryption_type.map(hyperpod_core::Value::into_expr),
@@ -3950,9 +3922,7 @@ pub mod bucket {
     }
     impl From<BlockedEncryptionTypes> for hyperpod_core::Value<BlockedEncryptionTypes> {
         fn from(value: BlockedEncryptionTypes) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4009,7 +3979,7 @@ pub mod bucket {
     }
     impl ServerSideEncryptionByDefault {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KMSMasterKeyID",
@@ -4021,9 +3991,7 @@ pub mod bucket {
     }
     impl From<ServerSideEncryptionByDefault> for hyperpod_core::Value<ServerSideEncryptionByDefault> {
         fn from(value: ServerSideEncryptionByDefault) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-serversideencryptionrule.html)).
@@ -4039,7 +4007,7 @@ pub mod bucket {
     }
     impl ServerSideEncryptionRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BlockedEncryptionTypes",
@@ -4060,9 +4028,7 @@ pub mod bucket {
     }
     impl From<ServerSideEncryptionRule> for hyperpod_core::Value<ServerSideEncryptionRule> {
         fn from(value: ServerSideEncryptionRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-bucketencryption.html)).
@@ -4087,7 +4053,7 @@ pub mod bucket {
     }
     impl BucketEncryption {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ServerSideEncryptionConfiguration",
                 Some(self.server_side_encryption_configuration.into_expr()),
@@ -4096,9 +4062,7 @@ pub mod bucket {
     }
     impl From<BucketEncryption> for hyperpod_core::Value<BucketEncryption> {
         fn from(value: BucketEncryption) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4195,7 +4159,7 @@ pub mod bucket {
     }
     impl CorsRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AllowedHeaders",
@@ -4214,9 +4178,7 @@ pub mod bucket {
     }
     impl From<CorsRule> for hyperpod_core::Value<CorsRule> {
         fn from(value: CorsRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-corsconfiguration.html)).
@@ -4238,15 +4200,13 @@ pub mod bucket {
     }
     impl CorsConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("CorsRules", Some(self.cors_rules.into_expr()))])
         }
     }
     impl From<CorsConfiguration> for hyperpod_core::Value<CorsConfiguration> {
         fn from(value: CorsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4324,7 +4284,7 @@ pub mod bucket {
     }
     impl Tiering {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("AccessTier", Some(self.access_tier.into_expr())),
                 ("Days", Some(self.days.into_expr())),
@@ -4333,9 +4293,7 @@ pub mod bucket {
     }
     impl From<Tiering> for hyperpod_core::Value<Tiering> {
         fn from(value: Tiering) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-intelligenttieringconfiguration.html)).
@@ -4371,7 +4329,7 @@ pub mod bucket {
     }
     impl IntelligentTieringConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Id", Some(self.id.into_expr())),
                 ("Prefix", self.prefix.map(hyperpod_core::Value::into_expr)),
@@ -4388,9 +4346,7 @@ pub mod bucket {
         for hyperpod_core::Value<IntelligentTieringConfiguration>
     {
         fn from(value: IntelligentTieringConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4588,7 +4544,7 @@ pub mod bucket {
     }
     impl InventoryConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Destination", Some(self.destination.into_expr())),
                 ("Enabled", Some(self.enabled.into_expr())),
@@ -4611,9 +4567,7 @@ pub mod bucket {
     }
     impl From<InventoryConfiguration> for hyperpod_core::Value<InventoryConfiguration> {
         fn from(value: InventoryConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-abortincompletemultipartupload.html)).
@@ -4635,7 +4589,7 @@ pub mod bucket {
     }
     impl AbortIncompleteMultipartUpload {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "DaysAfterInitiation",
                 Some(self.days_after_initiation.into_expr()),
@@ -4644,9 +4598,7 @@ pub mod bucket {
     }
     impl From<AbortIncompleteMultipartUpload> for hyperpod_core::Value<AbortIncompleteMultipartUpload> {
         fn from(value: AbortIncompleteMultipartUpload) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-noncurrentversionexpiration.html)).
@@ -4671,7 +4623,7 @@ pub mod bucket {
     }
     impl NoncurrentVersionExpiration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "NewerNoncurrentVersions",
@@ -4684,9 +4636,7 @@ pub mod bucket {
     }
     impl From<NoncurrentVersionExpiration> for hyperpod_core::Value<NoncurrentVersionExpiration> {
         fn from(value: NoncurrentVersionExpiration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4761,7 +4711,7 @@ pub mod bucket {
     }
     impl NoncurrentVersionTransition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "NewerNoncurrentVersions",
@@ -4778,9 +4728,7 @@ pub mod bucket {
     }
     impl From<NoncurrentVersionTransition> for hyperpod_core::Value<NoncurrentVersionTransition> {
         fn from(value: NoncurrentVersionTransition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -4873,7 +4821,7 @@ pub mod bucket {
     }
     impl Transition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("StorageClass", Some(self.storage_class.into_expr())),
                 (
@@ -4889,9 +4837,7 @@ pub mod bucket {
     }
     impl From<Transition> for hyperpod_core::Value<Transition> {
         fn from(value: Transition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-rule.html)).
@@ -4960,7 +4906,7 @@ pub mod bucket {
     }
     impl Rule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AbortIncompleteMultipartUpload",
@@ -5030,9 +4976,7 @@ pub mod bucket {
     }
     impl From<Rule> for hyperpod_core::Value<Rule> {
         fn from(value: Rule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5090,7 +5034,7 @@ pub mod bucket {
     }
     impl LifecycleConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Rules", Some(self.rules.into_expr())),
                 (
@@ -5103,9 +5047,7 @@ pub mod bucket {
     }
     impl From<LifecycleConfiguration> for hyperpod_core::Value<LifecycleConfiguration> {
         fn from(value: LifecycleConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-loggingconfiguration.html)).
@@ -5120,7 +5062,7 @@ pub mod bucket {
     }
     impl LoggingConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DestinationBucketName",
@@ -5141,9 +5083,7 @@ pub mod bucket {
     }
     impl From<LoggingConfiguration> for hyperpod_core::Value<LoggingConfiguration> {
         fn from(value: LoggingConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5225,7 +5165,7 @@ pub mod bucket {
     }
     impl MetadataTableEncryptionConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyArn",
@@ -5239,9 +5179,7 @@ pub mod bucket {
         for hyperpod_core::Value<MetadataTableEncryptionConfiguration>
     {
         fn from(value: MetadataTableEncryptionConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-annotationtableconfiguration.html)).
@@ -5279,7 +5217,7 @@ pub mod bucket {
     }
     impl AnnotationTableConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConfigurationState",
@@ -5304,9 +5242,7 @@ pub mod bucket {
     }
     impl From<AnnotationTableConfiguration> for hyperpod_core::Value<AnnotationTableConfiguration> {
         fn from(value: AnnotationTableConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5361,7 +5297,7 @@ pub mod bucket {
     }
     impl MetadataDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "TableBucketArn",
@@ -5377,9 +5313,7 @@ pub mod bucket {
     }
     impl From<MetadataDestination> for hyperpod_core::Value<MetadataDestination> {
         fn from(value: MetadataDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5441,7 +5375,7 @@ pub mod bucket {
     }
     impl InventoryTableConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConfigurationState",
@@ -5465,9 +5399,7 @@ pub mod bucket {
     }
     impl From<InventoryTableConfiguration> for hyperpod_core::Value<InventoryTableConfiguration> {
         fn from(value: InventoryTableConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -5517,7 +5449,7 @@ pub mod bucket {
     }
     impl RecordExpiration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Days", self.days.map(hyperpod_core::Value::into_expr)),
                 ("Expiration", Some(self.expiration.into_expr())),
@@ -5526,9 +5458,7 @@ pub mod bucket {
     }
     impl From<RecordExpiration> for hyperpod_core::Value<RecordExpiration> {
         fn from(value: RecordExpiration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-journaltableconfiguration.html)).
@@ -5560,7 +5490,7 @@ pub mod bucket {
     }
     impl JournalTableConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EncryptionConfiguration",
@@ -5581,9 +5511,7 @@ pub mod bucket {
     }
     impl From<JournalTableConfiguration> for hyperpod_core::Value<JournalTableConfiguration> {
         fn from(value: JournalTableConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-metadataconfiguration.html)).
@@ -5618,7 +5546,7 @@ pub mod bucket {
     }
     impl MetadataConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AnnotationTableConfiguration",
@@ -5643,9 +5571,7 @@ pub mod bucket {
     }
     impl From<MetadataConfiguration> for hyperpod_core::Value<MetadataConfiguration> {
         fn from(value: MetadataConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-s3tablesdestination.html)).
@@ -5677,7 +5603,7 @@ pub mod bucket {
     }
     impl S3TablesDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "TableArn",
@@ -5694,9 +5620,7 @@ pub mod bucket {
     }
     impl From<S3TablesDestination> for hyperpod_core::Value<S3TablesDestination> {
         fn from(value: S3TablesDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-metadatatableconfiguration.html)).
@@ -5718,7 +5642,7 @@ pub mod bucket {
     }
     impl MetadataTableConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "S3TablesDestination",
                 Some(self.s3_tables_destination.into_expr()),
@@ -5727,9 +5651,7 @@ pub mod bucket {
     }
     impl From<MetadataTableConfiguration> for hyperpod_core::Value<MetadataTableConfiguration> {
         fn from(value: MetadataTableConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-metricsconfiguration.html)).
@@ -5758,7 +5680,7 @@ pub mod bucket {
     }
     impl MetricsConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AccessPointArn",
@@ -5775,9 +5697,7 @@ pub mod bucket {
     }
     impl From<MetricsConfiguration> for hyperpod_core::Value<MetricsConfiguration> {
         fn from(value: MetricsConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-eventbridgeconfiguration.html)).
@@ -5799,7 +5719,7 @@ pub mod bucket {
     }
     impl EventBridgeConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "EventBridgeEnabled",
                 Some(self.event_bridge_enabled.into_expr()),
@@ -5808,9 +5728,7 @@ pub mod bucket {
     }
     impl From<EventBridgeConfiguration> for hyperpod_core::Value<EventBridgeConfiguration> {
         fn from(value: EventBridgeConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-filterrule.html)).
@@ -5836,7 +5754,7 @@ pub mod bucket {
     }
     impl FilterRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", Some(self.name.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5845,9 +5763,7 @@ pub mod bucket {
     }
     impl From<FilterRule> for hyperpod_core::Value<FilterRule> {
         fn from(value: FilterRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-s3keyfilter.html)).
@@ -5867,15 +5783,13 @@ pub mod bucket {
     }
     impl S3KeyFilter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Rules", Some(self.rules.into_expr()))])
         }
     }
     impl From<S3KeyFilter> for hyperpod_core::Value<S3KeyFilter> {
         fn from(value: S3KeyFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-notificationfilter.html)).
@@ -5897,15 +5811,13 @@ pub mod bucket {
     }
     impl NotificationFilter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Key", Some(self.s3_key.into_expr()))])
         }
     }
     impl From<NotificationFilter> for hyperpod_core::Value<NotificationFilter> {
         fn from(value: NotificationFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-lambdaconfiguration.html)).
@@ -5934,7 +5846,7 @@ pub mod bucket {
     }
     impl LambdaConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Event", Some(self.event.into_expr())),
                 ("Filter", self.filter.map(hyperpod_core::Value::into_expr)),
@@ -5944,9 +5856,7 @@ pub mod bucket {
     }
     impl From<LambdaConfiguration> for hyperpod_core::Value<LambdaConfiguration> {
         fn from(value: LambdaConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-queueconfiguration.html)).
@@ -5975,7 +5885,7 @@ pub mod bucket {
     }
     impl QueueConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Event", Some(self.event.into_expr())),
                 ("Filter", self.filter.map(hyperpod_core::Value::into_expr)),
@@ -5985,9 +5895,7 @@ pub mod bucket {
     }
     impl From<QueueConfiguration> for hyperpod_core::Value<QueueConfiguration> {
         fn from(value: QueueConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-topicconfiguration.html)).
@@ -6016,7 +5924,7 @@ pub mod bucket {
     }
     impl TopicConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Event", Some(self.event.into_expr())),
                 ("Filter", self.filter.map(hyperpod_core::Value::into_expr)),
@@ -6026,9 +5934,7 @@ pub mod bucket {
     }
     impl From<TopicConfiguration> for hyperpod_core::Value<TopicConfiguration> {
         fn from(value: TopicConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-notificationconfiguration.html)).
@@ -6046,7 +5952,7 @@ pub mod bucket {
     }
     impl NotificationConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EventBridgeConfiguration",
@@ -6073,9 +5979,7 @@ pub mod bucket {
     }
     impl From<NotificationConfiguration> for hyperpod_core::Value<NotificationConfiguration> {
         fn from(value: NotificationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6112,7 +6016,7 @@ pub mod bucket {
     }
     impl DefaultEventHold {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Days", self.days.map(hyperpod_core::Value::into_expr)),
                 ("Years", self.years.map(hyperpod_core::Value::into_expr)),
@@ -6121,9 +6025,7 @@ pub mod bucket {
     }
     impl From<DefaultEventHold> for hyperpod_core::Value<DefaultEventHold> {
         fn from(value: DefaultEventHold) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6165,7 +6067,7 @@ pub mod bucket {
     }
     impl DefaultRetention {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Days", self.days.map(hyperpod_core::Value::into_expr)),
                 (
@@ -6179,9 +6081,7 @@ pub mod bucket {
     }
     impl From<DefaultRetention> for hyperpod_core::Value<DefaultRetention> {
         fn from(value: DefaultRetention) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-objectlockrule.html)).
@@ -6192,7 +6092,7 @@ pub mod bucket {
     }
     impl ObjectLockRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "DefaultRetention",
                 self.default_retention.map(hyperpod_core::Value::into_expr),
@@ -6201,9 +6101,7 @@ pub mod bucket {
     }
     impl From<ObjectLockRule> for hyperpod_core::Value<ObjectLockRule> {
         fn from(value: ObjectLockRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-objectlockconfiguration.html)).
@@ -6217,7 +6115,7 @@ pub mod bucket {
     }
     impl ObjectLockConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ObjectLockEnabled",
@@ -6230,9 +6128,7 @@ pub mod bucket {
     }
     impl From<ObjectLockConfiguration> for hyperpod_core::Value<ObjectLockConfiguration> {
         fn from(value: ObjectLockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6276,7 +6172,7 @@ pub mod bucket {
     }
     impl OwnershipControlsRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ObjectOwnership",
                 self.object_ownership.map(hyperpod_core::Value::into_expr),
@@ -6285,9 +6181,7 @@ pub mod bucket {
     }
     impl From<OwnershipControlsRule> for hyperpod_core::Value<OwnershipControlsRule> {
         fn from(value: OwnershipControlsRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-ownershipcontrols.html)).
@@ -6309,15 +6203,13 @@ pub mod bucket {
     }
     impl OwnershipControls {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Rules", Some(self.rules.into_expr()))])
         }
     }
     impl From<OwnershipControls> for hyperpod_core::Value<OwnershipControls> {
         fn from(value: OwnershipControls) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-publicaccessblockconfiguration.html)).
@@ -6334,7 +6226,7 @@ pub mod bucket {
     }
     impl PublicAccessBlockConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BlockPublicAcls",
@@ -6359,9 +6251,7 @@ pub mod bucket {
     }
     impl From<PublicAccessBlockConfiguration> for hyperpod_core::Value<PublicAccessBlockConfiguration> {
         fn from(value: PublicAccessBlockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6397,15 +6287,13 @@ pub mod bucket {
     }
     impl DeleteMarkerReplication {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Status", self.status.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<DeleteMarkerReplication> for hyperpod_core::Value<DeleteMarkerReplication> {
         fn from(value: DeleteMarkerReplication) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6449,15 +6337,13 @@ pub mod bucket {
     }
     impl AccessControlTranslation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Owner", Some(self.owner.into_expr()))])
         }
     }
     impl From<AccessControlTranslation> for hyperpod_core::Value<AccessControlTranslation> {
         fn from(value: AccessControlTranslation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-encryptionconfiguration.html)).
@@ -6479,15 +6365,13 @@ pub mod bucket {
     }
     impl EncryptionConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("ReplicaKmsKeyID", Some(self.replica_kms_key_id.into_expr()))])
         }
     }
     impl From<EncryptionConfiguration> for hyperpod_core::Value<EncryptionConfiguration> {
         fn from(value: EncryptionConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-replicationtimevalue.html)).
@@ -6507,15 +6391,13 @@ pub mod bucket {
     }
     impl ReplicationTimeValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Minutes", Some(self.minutes.into_expr()))])
         }
     }
     impl From<ReplicationTimeValue> for hyperpod_core::Value<ReplicationTimeValue> {
         fn from(value: ReplicationTimeValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6563,7 +6445,7 @@ pub mod bucket {
     }
     impl Metrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EventThreshold",
@@ -6575,9 +6457,7 @@ pub mod bucket {
     }
     impl From<Metrics> for hyperpod_core::Value<Metrics> {
         fn from(value: Metrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6628,7 +6508,7 @@ pub mod bucket {
     }
     impl ReplicationTime {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Status", Some(self.status.into_expr())),
                 ("Time", Some(self.time.into_expr())),
@@ -6637,9 +6517,7 @@ pub mod bucket {
     }
     impl From<ReplicationTime> for hyperpod_core::Value<ReplicationTime> {
         fn from(value: ReplicationTime) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6723,7 +6601,7 @@ pub mod bucket {
     }
     impl ReplicationDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AccessControlTranslation",
@@ -6751,9 +6629,7 @@ pub mod bucket {
     }
     impl From<ReplicationDestination> for hyperpod_core::Value<ReplicationDestination> {
         fn from(value: ReplicationDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-replicationruleandoperator.html)).
@@ -6766,7 +6642,7 @@ pub mod bucket {
     }
     impl ReplicationRuleAndOperator {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Prefix", self.prefix.map(hyperpod_core::Value::into_expr)),
                 (
@@ -6778,9 +6654,7 @@ pub mod bucket {
     }
     impl From<ReplicationRuleAndOperator> for hyperpod_core::Value<ReplicationRuleAndOperator> {
         fn from(value: ReplicationRuleAndOperator) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-replicationrulefilter.html)).
@@ -6795,7 +6669,7 @@ pub mod bucket {
     }
     impl ReplicationRuleFilter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("And", self.and.map(hyperpod_core::Value::into_expr)),
                 ("Prefix", self.prefix.map(hyperpod_core::Value::into_expr)),
@@ -6808,9 +6682,7 @@ pub mod bucket {
     }
     impl From<ReplicationRuleFilter> for hyperpod_core::Value<ReplicationRuleFilter> {
         fn from(value: ReplicationRuleFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6857,15 +6729,13 @@ pub mod bucket {
     }
     impl ReplicaModifications {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Status", Some(self.status.into_expr()))])
         }
     }
     impl From<ReplicaModifications> for hyperpod_core::Value<ReplicaModifications> {
         fn from(value: ReplicaModifications) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -6912,15 +6782,13 @@ pub mod bucket {
     }
     impl SseKmsEncryptedObjects {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Status", Some(self.status.into_expr()))])
         }
     }
     impl From<SseKmsEncryptedObjects> for hyperpod_core::Value<SseKmsEncryptedObjects> {
         fn from(value: SseKmsEncryptedObjects) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-sourceselectioncriteria.html)).
@@ -6933,7 +6801,7 @@ pub mod bucket {
     }
     impl SourceSelectionCriteria {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ReplicaModifications",
@@ -6950,9 +6818,7 @@ pub mod bucket {
     }
     impl From<SourceSelectionCriteria> for hyperpod_core::Value<SourceSelectionCriteria> {
         fn from(value: SourceSelectionCriteria) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -7021,7 +6887,7 @@ pub mod bucket {
     }
     impl ReplicationRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeleteMarkerReplication",
@@ -7047,9 +6913,7 @@ pub mod bucket {
     }
     impl From<ReplicationRule> for hyperpod_core::Value<ReplicationRule> {
         fn from(value: ReplicationRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-replicationconfiguration.html)).
@@ -7075,7 +6939,7 @@ pub mod bucket {
     }
     impl ReplicationConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Role", Some(self.role.into_expr())),
                 ("Rules", Some(self.rules.into_expr())),
@@ -7084,9 +6948,7 @@ pub mod bucket {
     }
     impl From<ReplicationConfiguration> for hyperpod_core::Value<ReplicationConfiguration> {
         fn from(value: ReplicationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-tag.html)).
@@ -7112,7 +6974,7 @@ pub mod bucket {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -7121,9 +6983,7 @@ pub mod bucket {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -7170,15 +7030,13 @@ pub mod bucket {
     }
     impl VersioningConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Status", Some(self.status.into_expr()))])
         }
     }
     impl From<VersioningConfiguration> for hyperpod_core::Value<VersioningConfiguration> {
         fn from(value: VersioningConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -7226,7 +7084,7 @@ pub mod bucket {
     }
     impl RedirectAllRequestsTo {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("HostName", Some(self.host_name.into_expr())),
                 (
@@ -7238,9 +7096,7 @@ pub mod bucket {
     }
     impl From<RedirectAllRequestsTo> for hyperpod_core::Value<RedirectAllRequestsTo> {
         fn from(value: RedirectAllRequestsTo) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html)).
@@ -7284,7 +7140,7 @@ pub mod bucket {
     }
     impl RedirectRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HostName",
@@ -7312,9 +7168,7 @@ pub mod bucket {
     }
     impl From<RedirectRule> for hyperpod_core::Value<RedirectRule> {
         fn from(value: RedirectRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-routingrule.html)).
@@ -7339,7 +7193,7 @@ pub mod bucket {
     }
     impl RoutingRule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("RedirectRule", Some(self.redirect_rule.into_expr())),
                 (
@@ -7352,9 +7206,7 @@ pub mod bucket {
     }
     impl From<RoutingRule> for hyperpod_core::Value<RoutingRule> {
         fn from(value: RoutingRule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::Bucket` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-websiteconfiguration.html)).
@@ -7371,7 +7223,7 @@ pub mod bucket {
     }
     impl WebsiteConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ErrorDocument",
@@ -7395,9 +7247,7 @@ pub mod bucket {
     }
     impl From<WebsiteConfiguration> for hyperpod_core::Value<WebsiteConfiguration> {
         fn from(value: WebsiteConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -7425,7 +7275,7 @@ impl BucketPolicyProps {
 }
 impl BucketPolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Bucket", Some(self.bucket.into_expr())),
             ("PolicyDocument", Some(self.policy_document.into_expr())),
@@ -7434,7 +7284,7 @@ impl BucketPolicyProps {
 }
 impl From<BucketPolicyProps> for hyperpod_core::Value<BucketPolicyProps> {
     fn from(value: BucketPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::BucketPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucketpolicy.html)).
@@ -7541,7 +7391,7 @@ impl MultiRegionAccessPointProps {
 }
 impl MultiRegionAccessPointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Name", self.name.map(hyperpod_core::Value::into_expr)),
             (
@@ -7555,7 +7405,7 @@ impl MultiRegionAccessPointProps {
 }
 impl From<MultiRegionAccessPointProps> for hyperpod_core::Value<MultiRegionAccessPointProps> {
     fn from(value: MultiRegionAccessPointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::MultiRegionAccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-multiregionaccesspoint.html)).
@@ -7749,7 +7599,7 @@ pub mod multi_region_access_point {
     }
     impl PublicAccessBlockConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BlockPublicAcls",
@@ -7774,9 +7624,7 @@ pub mod multi_region_access_point {
     }
     impl From<PublicAccessBlockConfiguration> for hyperpod_core::Value<PublicAccessBlockConfiguration> {
         fn from(value: PublicAccessBlockConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::MultiRegionAccessPoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-multiregionaccesspoint-region.html)).
@@ -7799,7 +7647,7 @@ pub mod multi_region_access_point {
     }
     impl Region {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Bucket", Some(self.bucket.into_expr())),
                 (
@@ -7811,9 +7659,7 @@ pub mod multi_region_access_point {
     }
     impl From<Region> for hyperpod_core::Value<Region> {
         fn from(value: Region) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -7841,7 +7687,7 @@ impl MultiRegionAccessPointPolicyProps {
 }
 impl MultiRegionAccessPointPolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("MrapName", Some(self.mrap_name.into_expr())),
             ("Policy", Some(self.policy.into_expr())),
@@ -7852,7 +7698,7 @@ impl From<MultiRegionAccessPointPolicyProps>
     for hyperpod_core::Value<MultiRegionAccessPointPolicyProps>
 {
     fn from(value: MultiRegionAccessPointPolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::MultiRegionAccessPointPolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-multiregionaccesspointpolicy.html)).
@@ -7987,7 +7833,7 @@ impl StorageLensProps {
 }
 impl StorageLensProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "StorageLensConfiguration",
@@ -7999,7 +7845,7 @@ impl StorageLensProps {
 }
 impl From<StorageLensProps> for hyperpod_core::Value<StorageLensProps> {
     fn from(value: StorageLensProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-storagelens.html)).
@@ -8535,7 +8381,7 @@ pub mod storage_lens {
     }
     impl ActivityMetrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "IsEnabled",
                 self.is_enabled.map(hyperpod_core::Value::into_expr),
@@ -8544,9 +8390,7 @@ pub mod storage_lens {
     }
     impl From<ActivityMetrics> for hyperpod_core::Value<ActivityMetrics> {
         fn from(value: ActivityMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-advancedcostoptimizationmetrics.html)).
@@ -8557,7 +8401,7 @@ pub mod storage_lens {
     }
     impl AdvancedCostOptimizationMetrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "IsEnabled",
                 self.is_enabled.map(hyperpod_core::Value::into_expr),
@@ -8568,9 +8412,7 @@ pub mod storage_lens {
         for hyperpod_core::Value<AdvancedCostOptimizationMetrics>
     {
         fn from(value: AdvancedCostOptimizationMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-advanceddataprotectionmetrics.html)).
@@ -8581,7 +8423,7 @@ pub mod storage_lens {
     }
     impl AdvancedDataProtectionMetrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "IsEnabled",
                 self.is_enabled.map(hyperpod_core::Value::into_expr),
@@ -8590,9 +8432,7 @@ pub mod storage_lens {
     }
     impl From<AdvancedDataProtectionMetrics> for hyperpod_core::Value<AdvancedDataProtectionMetrics> {
         fn from(value: AdvancedDataProtectionMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-advancedperformancemetrics.html)).
@@ -8603,7 +8443,7 @@ pub mod storage_lens {
     }
     impl AdvancedPerformanceMetrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "IsEnabled",
                 self.is_enabled.map(hyperpod_core::Value::into_expr),
@@ -8612,9 +8452,7 @@ pub mod storage_lens {
     }
     impl From<AdvancedPerformanceMetrics> for hyperpod_core::Value<AdvancedPerformanceMetrics> {
         fn from(value: AdvancedPerformanceMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-detailedstatuscodesmetrics.html)).
@@ -8625,7 +8463,7 @@ pub mod storage_lens {
     }
     impl DetailedStatusCodesMetrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "IsEnabled",
                 self.is_enabled.map(hyperpod_core::Value::into_expr),
@@ -8634,9 +8472,7 @@ pub mod storage_lens {
     }
     impl From<DetailedStatusCodesMetrics> for hyperpod_core::Value<DetailedStatusCodesMetrics> {
         fn from(value: DetailedStatusCodesMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-selectioncriteria.html)).
@@ -8651,7 +8487,7 @@ pub mod storage_lens {
     }
     impl SelectionCriteria {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Delimiter",
@@ -8671,9 +8507,7 @@ pub mod storage_lens {
     }
     impl From<SelectionCriteria> for hyperpod_core::Value<SelectionCriteria> {
         fn from(value: SelectionCriteria) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-prefixlevelstoragemetrics.html)).
@@ -8686,7 +8520,7 @@ pub mod storage_lens {
     }
     impl PrefixLevelStorageMetrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "IsEnabled",
@@ -8701,9 +8535,7 @@ pub mod storage_lens {
     }
     impl From<PrefixLevelStorageMetrics> for hyperpod_core::Value<PrefixLevelStorageMetrics> {
         fn from(value: PrefixLevelStorageMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-prefixlevel.html)).
@@ -8725,15 +8557,13 @@ pub mod storage_lens {
     }
     impl PrefixLevel {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("StorageMetrics", Some(self.storage_metrics.into_expr()))])
         }
     }
     impl From<PrefixLevel> for hyperpod_core::Value<PrefixLevel> {
         fn from(value: PrefixLevel) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-bucketlevel.html)).
@@ -8758,7 +8588,7 @@ pub mod storage_lens {
     }
     impl BucketLevel {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ActivityMetrics",
@@ -8793,9 +8623,7 @@ pub mod storage_lens {
     }
     impl From<BucketLevel> for hyperpod_core::Value<BucketLevel> {
         fn from(value: BucketLevel) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelensgroupselectioncriteria.html)).
@@ -8808,7 +8636,7 @@ pub mod storage_lens {
     }
     impl StorageLensGroupSelectionCriteria {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Exclude", self.exclude.map(hyperpod_core::Value::into_expr)),
                 ("Include", self.include.map(hyperpod_core::Value::into_expr)),
@@ -8819,9 +8647,7 @@ pub mod storage_lens {
         for hyperpod_core::Value<StorageLensGroupSelectionCriteria>
     {
         fn from(value: StorageLensGroupSelectionCriteria) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelensgrouplevel.html)).
@@ -8833,7 +8659,7 @@ pub mod storage_lens {
     }
     impl StorageLensGroupLevel {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "StorageLensGroupSelectionCriteria",
                 self.storage_lens_group_selection_criteria
@@ -8843,9 +8669,7 @@ pub mod storage_lens {
     }
     impl From<StorageLensGroupLevel> for hyperpod_core::Value<StorageLensGroupLevel> {
         fn from(value: StorageLensGroupLevel) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-accountlevel.html)).
@@ -8889,7 +8713,7 @@ pub mod storage_lens {
     }
     impl AccountLevel {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ActivityMetrics",
@@ -8926,9 +8750,7 @@ pub mod storage_lens {
     }
     impl From<AccountLevel> for hyperpod_core::Value<AccountLevel> {
         fn from(value: AccountLevel) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-awsorg.html)).
@@ -8946,15 +8768,13 @@ pub mod storage_lens {
     }
     impl AwsOrg {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Arn", Some(self.arn.into_expr()))])
         }
     }
     impl From<AwsOrg> for hyperpod_core::Value<AwsOrg> {
         fn from(value: AwsOrg) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-cloudwatchmetrics.html)).
@@ -8974,15 +8794,13 @@ pub mod storage_lens {
     }
     impl CloudWatchMetrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("IsEnabled", Some(self.is_enabled.into_expr()))])
         }
     }
     impl From<CloudWatchMetrics> for hyperpod_core::Value<CloudWatchMetrics> {
         fn from(value: CloudWatchMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-storagelens.html)).
@@ -9074,7 +8892,7 @@ pub mod storage_lens {
     }
     impl S3BucketDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("AccountId", Some(self.account_id.into_expr())),
                 ("Arn", Some(self.arn.into_expr())),
@@ -9093,9 +8911,7 @@ pub mod storage_lens {
     }
     impl From<S3BucketDestination> for hyperpod_core::Value<S3BucketDestination> {
         fn from(value: S3BucketDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelenstabledestination.html)).
@@ -9120,7 +8936,7 @@ pub mod storage_lens {
     }
     impl StorageLensTableDestination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Encryption",
@@ -9132,9 +8948,7 @@ pub mod storage_lens {
     }
     impl From<StorageLensTableDestination> for hyperpod_core::Value<StorageLensTableDestination> {
         fn from(value: StorageLensTableDestination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-dataexport.html)).
@@ -9150,7 +8964,7 @@ pub mod storage_lens {
     }
     impl DataExport {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CloudWatchMetrics",
@@ -9172,9 +8986,7 @@ pub mod storage_lens {
     }
     impl From<DataExport> for hyperpod_core::Value<DataExport> {
         fn from(value: DataExport) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-bucketsandregions.html)).
@@ -9187,7 +8999,7 @@ pub mod storage_lens {
     }
     impl BucketsAndRegions {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Buckets", self.buckets.map(hyperpod_core::Value::into_expr)),
                 ("Regions", self.regions.map(hyperpod_core::Value::into_expr)),
@@ -9196,9 +9008,7 @@ pub mod storage_lens {
     }
     impl From<BucketsAndRegions> for hyperpod_core::Value<BucketsAndRegions> {
         fn from(value: BucketsAndRegions) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelensexpandedprefixesdataexport.html)).
@@ -9212,7 +9022,7 @@ pub mod storage_lens {
     }
     impl StorageLensExpandedPrefixesDataExport {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "S3BucketDestination",
@@ -9231,9 +9041,7 @@ pub mod storage_lens {
         for hyperpod_core::Value<StorageLensExpandedPrefixesDataExport>
     {
         fn from(value: StorageLensExpandedPrefixesDataExport) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-storagelensconfiguration.html)).
@@ -9285,7 +9093,7 @@ pub mod storage_lens {
     }
     impl StorageLensConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("AccountLevel", Some(self.account_level.into_expr())),
                 ("AwsOrg", self.aws_org.map(hyperpod_core::Value::into_expr)),
@@ -9315,9 +9123,7 @@ pub mod storage_lens {
     }
     impl From<StorageLensConfiguration> for hyperpod_core::Value<StorageLensConfiguration> {
         fn from(value: StorageLensConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLens` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelens-tag.html)).
@@ -9343,7 +9149,7 @@ pub mod storage_lens {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -9352,9 +9158,7 @@ pub mod storage_lens {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -9385,7 +9189,7 @@ impl StorageLensGroupProps {
 }
 impl StorageLensGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Filter", Some(self.filter.into_expr())),
             ("Name", Some(self.name.into_expr())),
@@ -9395,7 +9199,7 @@ impl StorageLensGroupProps {
 }
 impl From<StorageLensGroupProps> for hyperpod_core::Value<StorageLensGroupProps> {
     fn from(value: StorageLensGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-storagelensgroup.html)).
@@ -9662,7 +9466,7 @@ pub mod storage_lens_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -9671,9 +9475,7 @@ pub mod storage_lens_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-matchobjectage.html)).
@@ -9686,7 +9488,7 @@ pub mod storage_lens_group {
     }
     impl MatchObjectAge {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DaysGreaterThan",
@@ -9701,9 +9503,7 @@ pub mod storage_lens_group {
     }
     impl From<MatchObjectAge> for hyperpod_core::Value<MatchObjectAge> {
         fn from(value: MatchObjectAge) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-matchobjectsize.html)).
@@ -9716,7 +9516,7 @@ pub mod storage_lens_group {
     }
     impl MatchObjectSize {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BytesGreaterThan",
@@ -9731,9 +9531,7 @@ pub mod storage_lens_group {
     }
     impl From<MatchObjectSize> for hyperpod_core::Value<MatchObjectSize> {
         fn from(value: MatchObjectSize) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-and.html)).
@@ -9752,7 +9550,7 @@ pub mod storage_lens_group {
     }
     impl And {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MatchAnyPrefix",
@@ -9779,9 +9577,7 @@ pub mod storage_lens_group {
     }
     impl From<And> for hyperpod_core::Value<And> {
         fn from(value: And) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-or.html)).
@@ -9800,7 +9596,7 @@ pub mod storage_lens_group {
     }
     impl Or {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MatchAnyPrefix",
@@ -9827,9 +9623,7 @@ pub mod storage_lens_group {
     }
     impl From<Or> for hyperpod_core::Value<Or> {
         fn from(value: Or) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::S3::StorageLensGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-storagelensgroup-filter.html)).
@@ -9852,7 +9646,7 @@ pub mod storage_lens_group {
     }
     impl Filter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("And", self.and.map(hyperpod_core::Value::into_expr)),
                 (
@@ -9881,9 +9675,7 @@ pub mod storage_lens_group {
     }
     impl From<Filter> for hyperpod_core::Value<Filter> {
         fn from(value: Filter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

@@ -31,7 +31,7 @@ impl AIWorkloadConfigProps {
 }
 impl AIWorkloadConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AIWorkloadConfigName",
@@ -52,7 +52,7 @@ impl AIWorkloadConfigProps {
 }
 impl From<AIWorkloadConfigProps> for hyperpod_core::Value<AIWorkloadConfigProps> {
     fn from(value: AIWorkloadConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-aiworkloadconfig.html)).
@@ -304,15 +304,13 @@ pub mod ai_workload_config {
     }
     impl WorkloadSpec {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Inline", Some(self.inline.into_expr()))])
         }
     }
     impl From<WorkloadSpec> for hyperpod_core::Value<WorkloadSpec> {
         fn from(value: WorkloadSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aiworkloadconfigs.html)).
@@ -334,15 +332,13 @@ pub mod ai_workload_config {
     }
     impl AIWorkloadConfigs {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("WorkloadSpec", Some(self.workload_spec.into_expr()))])
         }
     }
     impl From<AIWorkloadConfigs> for hyperpod_core::Value<AIWorkloadConfigs> {
         fn from(value: AIWorkloadConfigs) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aiworkloads3datasource.html)).
@@ -362,15 +358,13 @@ pub mod ai_workload_config {
     }
     impl AIWorkloadS3DataSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", Some(self.s3_uri.into_expr()))])
         }
     }
     impl From<AIWorkloadS3DataSource> for hyperpod_core::Value<AIWorkloadS3DataSource> {
         fn from(value: AIWorkloadS3DataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aiworkloaddatasource.html)).
@@ -381,7 +375,7 @@ pub mod ai_workload_config {
     }
     impl AIWorkloadDataSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "S3DataSource",
                 self.s3_data_source.map(hyperpod_core::Value::into_expr),
@@ -390,9 +384,7 @@ pub mod ai_workload_config {
     }
     impl From<AIWorkloadDataSource> for hyperpod_core::Value<AIWorkloadDataSource> {
         fn from(value: AIWorkloadDataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aiworkloadinputdataconfig.html)).
@@ -418,7 +410,7 @@ pub mod ai_workload_config {
     }
     impl AIWorkloadInputDataConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ChannelName", Some(self.channel_name.into_expr())),
                 ("DataSource", Some(self.data_source.into_expr())),
@@ -427,9 +419,7 @@ pub mod ai_workload_config {
     }
     impl From<AIWorkloadInputDataConfig> for hyperpod_core::Value<AIWorkloadInputDataConfig> {
         fn from(value: AIWorkloadInputDataConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-aidatasetconfig.html)).
@@ -451,15 +441,13 @@ pub mod ai_workload_config {
     }
     impl AIDatasetConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("InputDataConfig", Some(self.input_data_config.into_expr()))])
         }
     }
     impl From<AIDatasetConfig> for hyperpod_core::Value<AIDatasetConfig> {
         fn from(value: AIDatasetConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AIWorkloadConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-aiworkloadconfig-tag.html)).
@@ -485,7 +473,7 @@ pub mod ai_workload_config {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -494,9 +482,7 @@ pub mod ai_workload_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -543,7 +529,7 @@ impl ActionProps {
 }
 impl ActionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("ActionName", Some(self.action_name.into_expr())),
             ("ActionType", Some(self.action_type.into_expr())),
@@ -568,7 +554,7 @@ impl ActionProps {
 }
 impl From<ActionProps> for hyperpod_core::Value<ActionProps> {
     fn from(value: ActionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Action` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-action.html)).
@@ -851,7 +837,7 @@ pub mod action {
     }
     impl MetadataProperties {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CommitId",
@@ -874,9 +860,7 @@ pub mod action {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Action` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-action-actionsource.html)).
@@ -902,7 +886,7 @@ pub mod action {
     }
     impl ActionSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SourceId",
@@ -918,9 +902,7 @@ pub mod action {
     }
     impl From<ActionSource> for hyperpod_core::Value<ActionSource> {
         fn from(value: ActionSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-action.html)).
@@ -983,7 +965,7 @@ pub mod action {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -992,9 +974,7 @@ pub mod action {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1034,7 +1014,7 @@ impl AlgorithmProps {
 }
 impl AlgorithmProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AlgorithmDescription",
@@ -1062,7 +1042,7 @@ impl AlgorithmProps {
 }
 impl From<AlgorithmProps> for hyperpod_core::Value<AlgorithmProps> {
     fn from(value: AlgorithmProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -2409,15 +2389,13 @@ pub mod algorithm {
     }
     impl ModelInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("DataInputConfig", Some(self.data_input_config.into_expr()))])
         }
     }
     impl From<ModelInput> for hyperpod_core::Value<ModelInput> {
         fn from(value: ModelInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-modelpackagecontainerdefinition.html)).
@@ -2463,7 +2441,7 @@ pub mod algorithm {
     }
     impl ModelPackageContainerDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerHostname",
@@ -2505,9 +2483,7 @@ pub mod algorithm {
         for hyperpod_core::Value<ModelPackageContainerDefinition>
     {
         fn from(value: ModelPackageContainerDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -3972,7 +3948,7 @@ pub mod algorithm {
     }
     impl InferenceSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Containers", Some(self.containers.into_expr())),
                 (
@@ -4000,9 +3976,7 @@ pub mod algorithm {
     }
     impl From<InferenceSpecification> for hyperpod_core::Value<InferenceSpecification> {
         fn from(value: InferenceSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-tag.html)).
@@ -4028,7 +4002,7 @@ pub mod algorithm {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -4037,9 +4011,7 @@ pub mod algorithm {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-metricdefinition.html)).
@@ -4065,7 +4037,7 @@ pub mod algorithm {
     }
     impl MetricDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", Some(self.name.into_expr())),
                 ("Regex", Some(self.regex.into_expr())),
@@ -4074,9 +4046,7 @@ pub mod algorithm {
     }
     impl From<MetricDefinition> for hyperpod_core::Value<MetricDefinition> {
         fn from(value: MetricDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-categoricalparameterrangespecification.html)).
@@ -4098,7 +4068,7 @@ pub mod algorithm {
     }
     impl CategoricalParameterRangeSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Values", Some(self.values.into_expr()))])
         }
     }
@@ -4106,9 +4076,7 @@ pub mod algorithm {
         for hyperpod_core::Value<CategoricalParameterRangeSpecification>
     {
         fn from(value: CategoricalParameterRangeSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-continuousparameterrangespecification.html)).
@@ -4134,7 +4102,7 @@ pub mod algorithm {
     }
     impl ContinuousParameterRangeSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("MaxValue", Some(self.max_value.into_expr())),
                 ("MinValue", Some(self.min_value.into_expr())),
@@ -4145,9 +4113,7 @@ pub mod algorithm {
         for hyperpod_core::Value<ContinuousParameterRangeSpecification>
     {
         fn from(value: ContinuousParameterRangeSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-integerparameterrangespecification.html)).
@@ -4173,7 +4139,7 @@ pub mod algorithm {
     }
     impl IntegerParameterRangeSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("MaxValue", Some(self.max_value.into_expr())),
                 ("MinValue", Some(self.min_value.into_expr())),
@@ -4184,9 +4150,7 @@ pub mod algorithm {
         for hyperpod_core::Value<IntegerParameterRangeSpecification>
     {
         fn from(value: IntegerParameterRangeSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-parameterrange.html)).
@@ -4204,7 +4168,7 @@ pub mod algorithm {
     }
     impl ParameterRange {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CategoricalParameterRangeSpecification",
@@ -4226,9 +4190,7 @@ pub mod algorithm {
     }
     impl From<ParameterRange> for hyperpod_core::Value<ParameterRange> {
         fn from(value: ParameterRange) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -4302,7 +4264,7 @@ pub mod algorithm {
     }
     impl HyperParameterSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultValue",
@@ -4328,9 +4290,7 @@ pub mod algorithm {
     }
     impl From<HyperParameterSpecification> for hyperpod_core::Value<HyperParameterSpecification> {
         fn from(value: HyperParameterSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -5409,7 +5369,7 @@ pub mod algorithm {
     }
     impl HyperParameterTuningJobObjective {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("MetricName", Some(self.metric_name.into_expr())),
                 ("Type", Some(self.type_.into_expr())),
@@ -5420,9 +5380,7 @@ pub mod algorithm {
         for hyperpod_core::Value<HyperParameterTuningJobObjective>
     {
         fn from(value: HyperParameterTuningJobObjective) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-algorithm.html)).
@@ -5522,7 +5480,7 @@ pub mod algorithm {
     }
     impl ChannelSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Description",
@@ -5551,9 +5509,7 @@ pub mod algorithm {
     }
     impl From<ChannelSpecification> for hyperpod_core::Value<ChannelSpecification> {
         fn from(value: ChannelSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Algorithm` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-algorithm-trainingspecification.html)).
@@ -5605,7 +5561,7 @@ pub mod algorithm {
     }
     impl TrainingSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MetricDefinitions",
@@ -5642,9 +5598,7 @@ pub mod algorithm {
     }
     impl From<TrainingSpecification> for hyperpod_core::Value<TrainingSpecification> {
         fn from(value: TrainingSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5689,7 +5643,7 @@ impl AppProps {
 }
 impl AppProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AppName", Some(self.app_name.into_expr())),
             ("AppType", Some(self.app_type.into_expr())),
@@ -5709,7 +5663,7 @@ impl AppProps {
 }
 impl From<AppProps> for hyperpod_core::Value<AppProps> {
     fn from(value: AppProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::App` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-app.html)).
@@ -6670,7 +6624,7 @@ pub mod app {
     }
     impl ResourceSpec {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "InstanceType",
@@ -6696,9 +6650,7 @@ pub mod app {
     }
     impl From<ResourceSpec> for hyperpod_core::Value<ResourceSpec> {
         fn from(value: ResourceSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::App` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-app-tag.html)).
@@ -6724,7 +6676,7 @@ pub mod app {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -6733,9 +6685,7 @@ pub mod app {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -6774,7 +6724,7 @@ impl AppImageConfigProps {
 }
 impl AppImageConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AppImageConfigName",
@@ -6801,7 +6751,7 @@ impl AppImageConfigProps {
 }
 impl From<AppImageConfigProps> for hyperpod_core::Value<AppImageConfigProps> {
     fn from(value: AppImageConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-appimageconfig.html)).
@@ -7152,7 +7102,7 @@ pub mod app_image_config {
     }
     impl CustomImageContainerEnvironmentVariable {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -7163,9 +7113,7 @@ pub mod app_image_config {
         for hyperpod_core::Value<CustomImageContainerEnvironmentVariable>
     {
         fn from(value: CustomImageContainerEnvironmentVariable) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-containerconfig.html)).
@@ -7181,7 +7129,7 @@ pub mod app_image_config {
     }
     impl ContainerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerArguments",
@@ -7203,9 +7151,7 @@ pub mod app_image_config {
     }
     impl From<ContainerConfig> for hyperpod_core::Value<ContainerConfig> {
         fn from(value: ContainerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-codeeditorappimageconfig.html)).
@@ -7216,7 +7162,7 @@ pub mod app_image_config {
     }
     impl CodeEditorAppImageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ContainerConfig",
                 self.container_config.map(hyperpod_core::Value::into_expr),
@@ -7225,9 +7171,7 @@ pub mod app_image_config {
     }
     impl From<CodeEditorAppImageConfig> for hyperpod_core::Value<CodeEditorAppImageConfig> {
         fn from(value: CodeEditorAppImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-jupyterlabappimageconfig.html)).
@@ -7238,7 +7182,7 @@ pub mod app_image_config {
     }
     impl JupyterLabAppImageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ContainerConfig",
                 self.container_config.map(hyperpod_core::Value::into_expr),
@@ -7247,9 +7191,7 @@ pub mod app_image_config {
     }
     impl From<JupyterLabAppImageConfig> for hyperpod_core::Value<JupyterLabAppImageConfig> {
         fn from(value: JupyterLabAppImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-filesystemconfig.html)).
@@ -7264,7 +7206,7 @@ pub mod app_image_config {
     }
     impl FileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultGid",
@@ -7283,9 +7225,7 @@ pub mod app_image_config {
     }
     impl From<FileSystemConfig> for hyperpod_core::Value<FileSystemConfig> {
         fn from(value: FileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-kernelspec.html)).
@@ -7308,7 +7248,7 @@ pub mod app_image_config {
     }
     impl KernelSpec {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DisplayName",
@@ -7320,9 +7260,7 @@ pub mod app_image_config {
     }
     impl From<KernelSpec> for hyperpod_core::Value<KernelSpec> {
         fn from(value: KernelSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-kernelgatewayimageconfig.html)).
@@ -7347,7 +7285,7 @@ pub mod app_image_config {
     }
     impl KernelGatewayImageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FileSystemConfig",
@@ -7359,9 +7297,7 @@ pub mod app_image_config {
     }
     impl From<KernelGatewayImageConfig> for hyperpod_core::Value<KernelGatewayImageConfig> {
         fn from(value: KernelGatewayImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::AppImageConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-appimageconfig-tag.html)).
@@ -7387,7 +7323,7 @@ pub mod app_image_config {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -7396,9 +7332,7 @@ pub mod app_image_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -7438,7 +7372,7 @@ impl ArtifactProps {
 }
 impl ArtifactProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ArtifactName",
@@ -7461,7 +7395,7 @@ impl ArtifactProps {
 }
 impl From<ArtifactProps> for hyperpod_core::Value<ArtifactProps> {
     fn from(value: ArtifactProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Artifact` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-artifact.html)).
@@ -7740,7 +7674,7 @@ pub mod artifact {
     }
     impl MetadataProperties {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CommitId",
@@ -7763,9 +7697,7 @@ pub mod artifact {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-artifact.html)).
@@ -7822,7 +7754,7 @@ pub mod artifact {
     }
     impl ArtifactSourceType {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("SourceIdType", Some(self.source_id_type.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -7831,9 +7763,7 @@ pub mod artifact {
     }
     impl From<ArtifactSourceType> for hyperpod_core::Value<ArtifactSourceType> {
         fn from(value: ArtifactSourceType) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Artifact` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-artifact-artifactsource.html)).
@@ -7856,7 +7786,7 @@ pub mod artifact {
     }
     impl ArtifactSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SourceTypes",
@@ -7868,9 +7798,7 @@ pub mod artifact {
     }
     impl From<ArtifactSource> for hyperpod_core::Value<ArtifactSource> {
         fn from(value: ArtifactSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Artifact` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-artifact-tag.html)).
@@ -7896,7 +7824,7 @@ pub mod artifact {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -7905,9 +7833,7 @@ pub mod artifact {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -7944,7 +7870,7 @@ pub struct ClusterProps {
 }
 impl ClusterProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AutoScaling",
@@ -8000,7 +7926,7 @@ impl ClusterProps {
 }
 impl From<ClusterProps> for hyperpod_core::Value<ClusterProps> {
     fn from(value: ClusterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9009,7 +8935,7 @@ pub mod cluster {
     }
     impl ClusterAutoScalingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoScalerType",
@@ -9021,9 +8947,7 @@ pub mod cluster {
     }
     impl From<ClusterAutoScalingConfig> for hyperpod_core::Value<ClusterAutoScalingConfig> {
         fn from(value: ClusterAutoScalingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-alarmdetails.html)).
@@ -9043,15 +8967,13 @@ pub mod cluster {
     }
     impl AlarmDetails {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("AlarmName", Some(self.alarm_name.into_expr()))])
         }
     }
     impl From<AlarmDetails> for hyperpod_core::Value<AlarmDetails> {
         fn from(value: AlarmDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-capacitysizeconfig.html)).
@@ -9077,7 +8999,7 @@ pub mod cluster {
     }
     impl CapacitySizeConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Type", Some(self.type_.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -9086,9 +9008,7 @@ pub mod cluster {
     }
     impl From<CapacitySizeConfig> for hyperpod_core::Value<CapacitySizeConfig> {
         fn from(value: CapacitySizeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-rollingupdatepolicy.html)).
@@ -9113,7 +9033,7 @@ pub mod cluster {
     }
     impl RollingUpdatePolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaximumBatchSize",
@@ -9129,9 +9049,7 @@ pub mod cluster {
     }
     impl From<RollingUpdatePolicy> for hyperpod_core::Value<RollingUpdatePolicy> {
         fn from(value: RollingUpdatePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-deploymentconfig.html)).
@@ -9146,7 +9064,7 @@ pub mod cluster {
     }
     impl DeploymentConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoRollbackConfiguration",
@@ -9168,9 +9086,7 @@ pub mod cluster {
     }
     impl From<DeploymentConfig> for hyperpod_core::Value<DeploymentConfig> {
         fn from(value: DeploymentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-patchschedule.html)).
@@ -9181,7 +9097,7 @@ pub mod cluster {
     }
     impl PatchSchedule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "NextPatchDate",
                 self.next_patch_date.map(hyperpod_core::Value::into_expr),
@@ -9190,9 +9106,7 @@ pub mod cluster {
     }
     impl From<PatchSchedule> for hyperpod_core::Value<PatchSchedule> {
         fn from(value: PatchSchedule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9247,7 +9161,7 @@ pub mod cluster {
     }
     impl AutoPatchConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeploymentConfig",
@@ -9263,9 +9177,7 @@ pub mod cluster {
     }
     impl From<AutoPatchConfig> for hyperpod_core::Value<AutoPatchConfig> {
         fn from(value: AutoPatchConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clustercapacityrequirements.html)).
@@ -9278,7 +9190,7 @@ pub mod cluster {
     }
     impl ClusterCapacityRequirements {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "OnDemand",
@@ -9290,9 +9202,7 @@ pub mod cluster {
     }
     impl From<ClusterCapacityRequirements> for hyperpod_core::Value<ClusterCapacityRequirements> {
         fn from(value: ClusterCapacityRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-instancerequirements.html)).
@@ -9314,15 +9224,13 @@ pub mod cluster {
     }
     impl InstanceRequirements {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("InstanceTypes", Some(self.instance_types.into_expr()))])
         }
     }
     impl From<InstanceRequirements> for hyperpod_core::Value<InstanceRequirements> {
         fn from(value: InstanceRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9379,7 +9287,7 @@ pub mod cluster {
     }
     impl ClusterKubernetesTaint {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Effect", Some(self.effect.into_expr())),
                 ("Key", Some(self.key.into_expr())),
@@ -9389,9 +9297,7 @@ pub mod cluster {
     }
     impl From<ClusterKubernetesTaint> for hyperpod_core::Value<ClusterKubernetesTaint> {
         fn from(value: ClusterKubernetesTaint) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterkubernetesconfig.html)).
@@ -9404,7 +9310,7 @@ pub mod cluster {
     }
     impl ClusterKubernetesConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Labels", self.labels.map(hyperpod_core::Value::into_expr)),
                 ("Taints", self.taints.map(hyperpod_core::Value::into_expr)),
@@ -9413,9 +9319,7 @@ pub mod cluster {
     }
     impl From<ClusterKubernetesConfig> for hyperpod_core::Value<ClusterKubernetesConfig> {
         fn from(value: ClusterKubernetesConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterlifecycleconfig.html)).
@@ -9430,7 +9334,7 @@ pub mod cluster {
     }
     impl ClusterLifeCycleConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "OnCreate",
@@ -9449,9 +9353,7 @@ pub mod cluster {
     }
     impl From<ClusterLifeCycleConfig> for hyperpod_core::Value<ClusterLifeCycleConfig> {
         fn from(value: ClusterLifeCycleConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9500,15 +9402,13 @@ pub mod cluster {
     }
     impl ClusterNetworkInterface {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("InterfaceType", Some(self.interface_type.into_expr()))])
         }
     }
     impl From<ClusterNetworkInterface> for hyperpod_core::Value<ClusterNetworkInterface> {
         fn from(value: ClusterNetworkInterface) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-deephealthchecktype.html)).
@@ -9559,7 +9459,7 @@ pub mod cluster {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -9571,9 +9471,7 @@ pub mod cluster {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-scheduledupdateconfig.html)).
@@ -9598,7 +9496,7 @@ pub mod cluster {
     }
     impl ScheduledUpdateConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DeploymentConfig",
@@ -9613,9 +9511,7 @@ pub mod cluster {
     }
     impl From<ScheduledUpdateConfig> for hyperpod_core::Value<ScheduledUpdateConfig> {
         fn from(value: ScheduledUpdateConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9668,7 +9564,7 @@ pub mod cluster {
     }
     impl ClusterSlurmConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("NodeType", Some(self.node_type.into_expr())),
                 (
@@ -9680,9 +9576,7 @@ pub mod cluster {
     }
     impl From<ClusterSlurmConfig> for hyperpod_core::Value<ClusterSlurmConfig> {
         fn from(value: ClusterSlurmConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterinstancegroup.html)).
@@ -9767,7 +9661,7 @@ pub mod cluster {
     }
     impl ClusterInstanceGroup {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoPatchConfig",
@@ -9859,9 +9753,7 @@ pub mod cluster {
     }
     impl From<ClusterInstanceGroup> for hyperpod_core::Value<ClusterInstanceGroup> {
         fn from(value: ClusterInstanceGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -9934,7 +9826,7 @@ pub mod cluster {
     }
     impl FSxLustreConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "PerUnitStorageThroughput",
@@ -9946,9 +9838,7 @@ pub mod cluster {
     }
     impl From<FSxLustreConfig> for hyperpod_core::Value<FSxLustreConfig> {
         fn from(value: FSxLustreConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-environmentconfig.html)).
@@ -9959,7 +9849,7 @@ pub mod cluster {
     }
     impl EnvironmentConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "FSxLustreConfig",
                 self.f_sx_lustre_config.map(hyperpod_core::Value::into_expr),
@@ -9968,9 +9858,7 @@ pub mod cluster {
     }
     impl From<EnvironmentConfig> for hyperpod_core::Value<EnvironmentConfig> {
         fn from(value: EnvironmentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterrestrictedinstancegroup.html)).
@@ -10026,7 +9914,7 @@ pub mod cluster {
     }
     impl ClusterRestrictedInstanceGroup {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CurrentCount",
@@ -10071,9 +9959,7 @@ pub mod cluster {
     }
     impl From<ClusterRestrictedInstanceGroup> for hyperpod_core::Value<ClusterRestrictedInstanceGroup> {
         fn from(value: ClusterRestrictedInstanceGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -10130,7 +10016,7 @@ pub mod cluster {
     }
     impl SharedEnvironmentConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FSxLustreConfig",
@@ -10145,9 +10031,7 @@ pub mod cluster {
     }
     impl From<SharedEnvironmentConfig> for hyperpod_core::Value<SharedEnvironmentConfig> {
         fn from(value: SharedEnvironmentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-restrictedinstancegroupsconfig.html)).
@@ -10169,7 +10053,7 @@ pub mod cluster {
     }
     impl RestrictedInstanceGroupsConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "SharedEnvironmentConfig",
                 Some(self.shared_environment_config.into_expr()),
@@ -10178,9 +10062,7 @@ pub mod cluster {
     }
     impl From<RestrictedInstanceGroupsConfig> for hyperpod_core::Value<RestrictedInstanceGroupsConfig> {
         fn from(value: RestrictedInstanceGroupsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Cluster` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-tag.html)).
@@ -10206,7 +10088,7 @@ pub mod cluster {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -10215,9 +10097,7 @@ pub mod cluster {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html)).
@@ -10267,7 +10147,7 @@ pub mod cluster {
     }
     impl TieredStorageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "InstanceMemoryAllocationPercentage",
@@ -10280,9 +10160,7 @@ pub mod cluster {
     }
     impl From<TieredStorageConfig> for hyperpod_core::Value<TieredStorageConfig> {
         fn from(value: TieredStorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -10320,7 +10198,7 @@ impl ClusterSchedulerConfigProps {
 }
 impl ClusterSchedulerConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("ClusterArn", Some(self.cluster_arn.into_expr())),
             (
@@ -10335,7 +10213,7 @@ impl ClusterSchedulerConfigProps {
 }
 impl From<ClusterSchedulerConfigProps> for hyperpod_core::Value<ClusterSchedulerConfigProps> {
     fn from(value: ClusterSchedulerConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ClusterSchedulerConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-clusterschedulerconfig.html)).
@@ -10693,7 +10571,7 @@ pub mod cluster_scheduler_config {
     }
     impl PriorityClass {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", Some(self.name.into_expr())),
                 ("Weight", Some(self.weight.into_expr())),
@@ -10702,9 +10580,7 @@ pub mod cluster_scheduler_config {
     }
     impl From<PriorityClass> for hyperpod_core::Value<PriorityClass> {
         fn from(value: PriorityClass) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ClusterSchedulerConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-clusterschedulerconfig-schedulerconfig.html)).
@@ -10720,7 +10596,7 @@ pub mod cluster_scheduler_config {
     }
     impl SchedulerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FairShare",
@@ -10740,9 +10616,7 @@ pub mod cluster_scheduler_config {
     }
     impl From<SchedulerConfig> for hyperpod_core::Value<SchedulerConfig> {
         fn from(value: SchedulerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ClusterSchedulerConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-clusterschedulerconfig-tag.html)).
@@ -10768,7 +10642,7 @@ pub mod cluster_scheduler_config {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -10777,9 +10651,7 @@ pub mod cluster_scheduler_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -10809,7 +10681,7 @@ impl CodeRepositoryProps {
 }
 impl CodeRepositoryProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CodeRepositoryName",
@@ -10823,7 +10695,7 @@ impl CodeRepositoryProps {
 }
 impl From<CodeRepositoryProps> for hyperpod_core::Value<CodeRepositoryProps> {
     fn from(value: CodeRepositoryProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::CodeRepository` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-coderepository.html)).
@@ -11018,7 +10890,7 @@ pub mod code_repository {
     }
     impl GitConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Branch", self.branch.map(hyperpod_core::Value::into_expr)),
                 ("RepositoryUrl", Some(self.repository_url.into_expr())),
@@ -11031,9 +10903,7 @@ pub mod code_repository {
     }
     impl From<GitConfig> for hyperpod_core::Value<GitConfig> {
         fn from(value: GitConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::CodeRepository` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-coderepository-tag.html)).
@@ -11059,7 +10929,7 @@ pub mod code_repository {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -11068,9 +10938,7 @@ pub mod code_repository {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -11115,7 +10983,7 @@ impl ComputeQuotaProps {
 }
 impl ComputeQuotaProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ActivationState",
@@ -11141,7 +11009,7 @@ impl ComputeQuotaProps {
 }
 impl From<ComputeQuotaProps> for hyperpod_core::Value<ComputeQuotaProps> {
     fn from(value: ComputeQuotaProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ComputeQuota` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-computequota.html)).
@@ -11957,7 +11825,7 @@ pub mod compute_quota {
     }
     impl AcceleratorPartitionConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Count", Some(self.count.into_expr())),
                 ("Type", Some(self.type_.into_expr())),
@@ -11966,9 +11834,7 @@ pub mod compute_quota {
     }
     impl From<AcceleratorPartitionConfig> for hyperpod_core::Value<AcceleratorPartitionConfig> {
         fn from(value: AcceleratorPartitionConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-computequota.html)).
@@ -12655,7 +12521,7 @@ pub mod compute_quota {
     }
     impl ComputeQuotaResourceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AcceleratorPartition",
@@ -12678,9 +12544,7 @@ pub mod compute_quota {
     }
     impl From<ComputeQuotaResourceConfig> for hyperpod_core::Value<ComputeQuotaResourceConfig> {
         fn from(value: ComputeQuotaResourceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-computequota.html)).
@@ -12764,7 +12628,7 @@ pub mod compute_quota {
     }
     impl ResourceSharingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AbsoluteBorrowLimits",
@@ -12781,9 +12645,7 @@ pub mod compute_quota {
     }
     impl From<ResourceSharingConfig> for hyperpod_core::Value<ResourceSharingConfig> {
         fn from(value: ResourceSharingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ComputeQuota` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-computequota-computequotaconfig.html)).
@@ -12800,7 +12662,7 @@ pub mod compute_quota {
     }
     impl ComputeQuotaConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ComputeQuotaResources",
@@ -12821,9 +12683,7 @@ pub mod compute_quota {
     }
     impl From<ComputeQuotaConfig> for hyperpod_core::Value<ComputeQuotaConfig> {
         fn from(value: ComputeQuotaConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ComputeQuota` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-computequota-computequotatarget.html)).
@@ -12846,7 +12706,7 @@ pub mod compute_quota {
     }
     impl ComputeQuotaTarget {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FairShareWeight",
@@ -12858,9 +12718,7 @@ pub mod compute_quota {
     }
     impl From<ComputeQuotaTarget> for hyperpod_core::Value<ComputeQuotaTarget> {
         fn from(value: ComputeQuotaTarget) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ComputeQuota` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-computequota-tag.html)).
@@ -12886,7 +12744,7 @@ pub mod compute_quota {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -12895,9 +12753,7 @@ pub mod compute_quota {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -12938,7 +12794,7 @@ impl ContextProps {
 }
 impl ContextProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("ContextName", Some(self.context_name.into_expr())),
             ("ContextType", Some(self.context_type.into_expr())),
@@ -12957,7 +12813,7 @@ impl ContextProps {
 }
 impl From<ContextProps> for hyperpod_core::Value<ContextProps> {
     fn from(value: ContextProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Context` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-context.html)).
@@ -13194,7 +13050,7 @@ pub mod context {
     }
     impl Source {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SourceId",
@@ -13210,9 +13066,7 @@ pub mod context {
     }
     impl From<Source> for hyperpod_core::Value<Source> {
         fn from(value: Source) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Context` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-context.html)).
@@ -13238,7 +13092,7 @@ pub mod context {
     }
     impl Tags {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -13247,9 +13101,7 @@ pub mod context {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -13318,7 +13170,7 @@ impl DataQualityJobDefinitionProps {
 }
 impl DataQualityJobDefinitionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DataQualityAppSpecification",
@@ -13362,7 +13214,7 @@ impl DataQualityJobDefinitionProps {
 }
 impl From<DataQualityJobDefinitionProps> for hyperpod_core::Value<DataQualityJobDefinitionProps> {
     fn from(value: DataQualityJobDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-dataqualityjobdefinition.html)).
@@ -14099,7 +13951,7 @@ pub mod data_quality_job_definition {
     }
     impl DataQualityAppSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerArguments",
@@ -14131,9 +13983,7 @@ pub mod data_quality_job_definition {
     }
     impl From<DataQualityAppSpecification> for hyperpod_core::Value<DataQualityAppSpecification> {
         fn from(value: DataQualityAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-constraintsresource.html)).
@@ -14144,15 +13994,13 @@ pub mod data_quality_job_definition {
     }
     impl ConstraintsResource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", self.s3_uri.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-statisticsresource.html)).
@@ -14163,15 +14011,13 @@ pub mod data_quality_job_definition {
     }
     impl StatisticsResource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", self.s3_uri.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<StatisticsResource> for hyperpod_core::Value<StatisticsResource> {
         fn from(value: StatisticsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-dataqualitybaselineconfig.html)).
@@ -14186,7 +14032,7 @@ pub mod data_quality_job_definition {
     }
     impl DataQualityBaselineConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BaseliningJobName",
@@ -14208,9 +14054,7 @@ pub mod data_quality_job_definition {
     }
     impl From<DataQualityBaselineConfig> for hyperpod_core::Value<DataQualityBaselineConfig> {
         fn from(value: DataQualityBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-csv.html)).
@@ -14221,15 +14065,13 @@ pub mod data_quality_job_definition {
     }
     impl Csv {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Header", self.header.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-json.html)).
@@ -14240,15 +14082,13 @@ pub mod data_quality_job_definition {
     }
     impl Json {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Line", self.line.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-datasetformat.html)).
@@ -14263,7 +14103,7 @@ pub mod data_quality_job_definition {
     }
     impl DatasetFormat {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Csv", self.csv.map(hyperpod_core::Value::into_expr)),
                 ("Json", self.json.map(hyperpod_core::Value::into_expr)),
@@ -14273,9 +14113,7 @@ pub mod data_quality_job_definition {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-dataqualityjobdefinition.html)).
@@ -14367,7 +14205,7 @@ pub mod data_quality_job_definition {
     }
     impl BatchTransformInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DataCapturedDestinationS3Uri",
@@ -14394,9 +14232,7 @@ pub mod data_quality_job_definition {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-dataqualityjobdefinition.html)).
@@ -14484,7 +14320,7 @@ pub mod data_quality_job_definition {
     }
     impl EndpointInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("EndpointName", Some(self.endpoint_name.into_expr())),
                 (
@@ -14507,9 +14343,7 @@ pub mod data_quality_job_definition {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-dataqualityjobinput.html)).
@@ -14522,7 +14356,7 @@ pub mod data_quality_job_definition {
     }
     impl DataQualityJobInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BatchTransformInput",
@@ -14538,9 +14372,7 @@ pub mod data_quality_job_definition {
     }
     impl From<DataQualityJobInput> for hyperpod_core::Value<DataQualityJobInput> {
         fn from(value: DataQualityJobInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-dataqualityjobdefinition.html)).
@@ -14594,7 +14426,7 @@ pub mod data_quality_job_definition {
     }
     impl S3Output {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("LocalPath", Some(self.local_path.into_expr())),
                 (
@@ -14607,9 +14439,7 @@ pub mod data_quality_job_definition {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-monitoringoutput.html)).
@@ -14629,15 +14459,13 @@ pub mod data_quality_job_definition {
     }
     impl MonitoringOutput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Output", Some(self.s3_output.into_expr()))])
         }
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-monitoringoutputconfig.html)).
@@ -14662,7 +14490,7 @@ pub mod data_quality_job_definition {
     }
     impl MonitoringOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -14677,9 +14505,7 @@ pub mod data_quality_job_definition {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-clusterconfig.html)).
@@ -14712,7 +14538,7 @@ pub mod data_quality_job_definition {
     }
     impl ClusterConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceCount", Some(self.instance_count.into_expr())),
                 ("InstanceType", Some(self.instance_type.into_expr())),
@@ -14726,9 +14552,7 @@ pub mod data_quality_job_definition {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-monitoringresources.html)).
@@ -14750,15 +14574,13 @@ pub mod data_quality_job_definition {
     }
     impl MonitoringResources {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("ClusterConfig", Some(self.cluster_config.into_expr()))])
         }
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-vpcconfig.html)).
@@ -14784,7 +14606,7 @@ pub mod data_quality_job_definition {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -14796,9 +14618,7 @@ pub mod data_quality_job_definition {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-networkconfig.html)).
@@ -14813,7 +14633,7 @@ pub mod data_quality_job_definition {
     }
     impl NetworkConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableInterContainerTrafficEncryption",
@@ -14834,9 +14654,7 @@ pub mod data_quality_job_definition {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-stoppingcondition.html)).
@@ -14858,7 +14676,7 @@ pub mod data_quality_job_definition {
     }
     impl StoppingCondition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxRuntimeInSeconds",
                 Some(self.max_runtime_in_seconds.into_expr()),
@@ -14867,9 +14685,7 @@ pub mod data_quality_job_definition {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DataQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-dataqualityjobdefinition-tag.html)).
@@ -14895,7 +14711,7 @@ pub mod data_quality_job_definition {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -14904,9 +14720,7 @@ pub mod data_quality_job_definition {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -14934,7 +14748,7 @@ impl DeviceProps {
 }
 impl DeviceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Device", self.device.map(hyperpod_core::Value::into_expr)),
             ("DeviceFleetName", Some(self.device_fleet_name.into_expr())),
@@ -14944,7 +14758,7 @@ impl DeviceProps {
 }
 impl From<DeviceProps> for hyperpod_core::Value<DeviceProps> {
     fn from(value: DeviceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Device` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-device.html)).
@@ -15116,7 +14930,7 @@ pub mod device {
     }
     impl Device {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Description",
@@ -15132,9 +14946,7 @@ pub mod device {
     }
     impl From<Device> for hyperpod_core::Value<Device> {
         fn from(value: Device) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Device` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-device-tag.html)).
@@ -15160,7 +14972,7 @@ pub mod device {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -15169,9 +14981,7 @@ pub mod device {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -15209,7 +15019,7 @@ impl DeviceFleetProps {
 }
 impl DeviceFleetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -15224,7 +15034,7 @@ impl DeviceFleetProps {
 }
 impl From<DeviceFleetProps> for hyperpod_core::Value<DeviceFleetProps> {
     fn from(value: DeviceFleetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::DeviceFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-devicefleet.html)).
@@ -15414,7 +15224,7 @@ pub mod device_fleet {
     }
     impl EdgeOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -15429,9 +15239,7 @@ pub mod device_fleet {
     }
     impl From<EdgeOutputConfig> for hyperpod_core::Value<EdgeOutputConfig> {
         fn from(value: EdgeOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::DeviceFleet` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-devicefleet-tag.html)).
@@ -15457,7 +15265,7 @@ pub mod device_fleet {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -15466,9 +15274,7 @@ pub mod device_fleet {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -15532,7 +15338,7 @@ impl DomainProps {
 }
 impl DomainProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AppNetworkAccessType",
@@ -15583,7 +15389,7 @@ impl DomainProps {
 }
 impl From<DomainProps> for hyperpod_core::Value<DomainProps> {
     fn from(value: DomainProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -17170,7 +16976,7 @@ pub mod domain {
     }
     impl EFSFileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("FileSystemId", Some(self.file_system_id.into_expr())),
                 (
@@ -17182,9 +16988,7 @@ pub mod domain {
     }
     impl From<EFSFileSystemConfig> for hyperpod_core::Value<EFSFileSystemConfig> {
         fn from(value: EFSFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-fsxlustrefilesystemconfig.html)).
@@ -17209,7 +17013,7 @@ pub mod domain {
     }
     impl FSxLustreFileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("FileSystemId", Some(self.file_system_id.into_expr())),
                 (
@@ -17221,9 +17025,7 @@ pub mod domain {
     }
     impl From<FSxLustreFileSystemConfig> for hyperpod_core::Value<FSxLustreFileSystemConfig> {
         fn from(value: FSxLustreFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-s3filesystemconfig.html)).
@@ -17236,7 +17038,7 @@ pub mod domain {
     }
     impl S3FileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MountPath",
@@ -17248,9 +17050,7 @@ pub mod domain {
     }
     impl From<S3FileSystemConfig> for hyperpod_core::Value<S3FileSystemConfig> {
         fn from(value: S3FileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-customfilesystemconfig.html)).
@@ -17266,7 +17066,7 @@ pub mod domain {
     }
     impl CustomFileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EFSFileSystemConfig",
@@ -17288,9 +17088,7 @@ pub mod domain {
     }
     impl From<CustomFileSystemConfig> for hyperpod_core::Value<CustomFileSystemConfig> {
         fn from(value: CustomFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-customposixuserconfig.html)).
@@ -17316,7 +17114,7 @@ pub mod domain {
     }
     impl CustomPosixUserConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Gid", Some(self.gid.into_expr())),
                 ("Uid", Some(self.uid.into_expr())),
@@ -17325,9 +17123,7 @@ pub mod domain {
     }
     impl From<CustomPosixUserConfig> for hyperpod_core::Value<CustomPosixUserConfig> {
         fn from(value: CustomPosixUserConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-lifecyclemanagement.html)).
@@ -17369,7 +17165,7 @@ pub mod domain {
     }
     impl IdleSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "IdleTimeoutInMinutes",
@@ -17396,9 +17192,7 @@ pub mod domain {
     }
     impl From<IdleSettings> for hyperpod_core::Value<IdleSettings> {
         fn from(value: IdleSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-applifecyclemanagement.html)).
@@ -17409,7 +17203,7 @@ pub mod domain {
     }
     impl AppLifecycleManagement {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "IdleSettings",
                 self.idle_settings.map(hyperpod_core::Value::into_expr),
@@ -17418,9 +17212,7 @@ pub mod domain {
     }
     impl From<AppLifecycleManagement> for hyperpod_core::Value<AppLifecycleManagement> {
         fn from(value: AppLifecycleManagement) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-coderepository.html)).
@@ -17440,15 +17232,13 @@ pub mod domain {
     }
     impl CodeRepository {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("RepositoryUrl", Some(self.repository_url.into_expr()))])
         }
     }
     impl From<CodeRepository> for hyperpod_core::Value<CodeRepository> {
         fn from(value: CodeRepository) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-customimage.html)).
@@ -17477,7 +17267,7 @@ pub mod domain {
     }
     impl CustomImage {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AppImageConfigName",
@@ -17494,9 +17284,7 @@ pub mod domain {
     }
     impl From<CustomImage> for hyperpod_core::Value<CustomImage> {
         fn from(value: CustomImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-appinstancetype.html)).
@@ -18047,7 +17835,7 @@ pub mod domain {
     }
     impl ResourceSpec {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "InstanceType",
@@ -18077,9 +17865,7 @@ pub mod domain {
     }
     impl From<ResourceSpec> for hyperpod_core::Value<ResourceSpec> {
         fn from(value: ResourceSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-jupyterlabappsettings.html)).
@@ -18100,7 +17886,7 @@ pub mod domain {
     }
     impl JupyterLabAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AppLifecycleManagement",
@@ -18135,9 +17921,7 @@ pub mod domain {
     }
     impl From<JupyterLabAppSettings> for hyperpod_core::Value<JupyterLabAppSettings> {
         fn from(value: JupyterLabAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-jupyterserverappsettings.html)).
@@ -18150,7 +17934,7 @@ pub mod domain {
     }
     impl JupyterServerAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultResourceSpec",
@@ -18167,9 +17951,7 @@ pub mod domain {
     }
     impl From<JupyterServerAppSettings> for hyperpod_core::Value<JupyterServerAppSettings> {
         fn from(value: JupyterServerAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-kernelgatewayappsettings.html)).
@@ -18184,7 +17966,7 @@ pub mod domain {
     }
     impl KernelGatewayAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CustomImages",
@@ -18205,9 +17987,7 @@ pub mod domain {
     }
     impl From<KernelGatewayAppSettings> for hyperpod_core::Value<KernelGatewayAppSettings> {
         fn from(value: KernelGatewayAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-defaultebsstoragesettings.html)).
@@ -18233,7 +18013,7 @@ pub mod domain {
     }
     impl DefaultEbsStorageSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultEbsVolumeSizeInGb",
@@ -18248,9 +18028,7 @@ pub mod domain {
     }
     impl From<DefaultEbsStorageSettings> for hyperpod_core::Value<DefaultEbsStorageSettings> {
         fn from(value: DefaultEbsStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-defaultspacestoragesettings.html)).
@@ -18262,7 +18040,7 @@ pub mod domain {
     }
     impl DefaultSpaceStorageSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "DefaultEbsStorageSettings",
                 self.default_ebs_storage_settings
@@ -18272,9 +18050,7 @@ pub mod domain {
     }
     impl From<DefaultSpaceStorageSettings> for hyperpod_core::Value<DefaultSpaceStorageSettings> {
         fn from(value: DefaultSpaceStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-defaultspacesettings.html)).
@@ -18320,7 +18096,7 @@ pub mod domain {
     }
     impl DefaultSpaceSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CustomFileSystemConfigs",
@@ -18362,9 +18138,7 @@ pub mod domain {
     }
     impl From<DefaultSpaceSettings> for hyperpod_core::Value<DefaultSpaceSettings> {
         fn from(value: DefaultSpaceSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18411,7 +18185,7 @@ pub mod domain {
     }
     impl CodeEditorAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AppLifecycleManagement",
@@ -18442,9 +18216,7 @@ pub mod domain {
     }
     impl From<CodeEditorAppSettings> for hyperpod_core::Value<CodeEditorAppSettings> {
         fn from(value: CodeEditorAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-rsessionappsettings.html)).
@@ -18457,7 +18229,7 @@ pub mod domain {
     }
     impl RSessionAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CustomImages",
@@ -18473,9 +18245,7 @@ pub mod domain {
     }
     impl From<RSessionAppSettings> for hyperpod_core::Value<RSessionAppSettings> {
         fn from(value: RSessionAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18543,7 +18313,7 @@ pub mod domain {
     }
     impl RStudioServerProAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AccessStatus",
@@ -18558,9 +18328,7 @@ pub mod domain {
     }
     impl From<RStudioServerProAppSettings> for hyperpod_core::Value<RStudioServerProAppSettings> {
         fn from(value: RStudioServerProAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18603,7 +18371,7 @@ pub mod domain {
     }
     impl SharingSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "NotebookOutputOption",
@@ -18623,9 +18391,7 @@ pub mod domain {
     }
     impl From<SharingSettings> for hyperpod_core::Value<SharingSettings> {
         fn from(value: SharingSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -18809,7 +18575,7 @@ pub mod domain {
     }
     impl HiddenSageMakerImage {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SageMakerImageName",
@@ -18825,9 +18591,7 @@ pub mod domain {
     }
     impl From<HiddenSageMakerImage> for hyperpod_core::Value<HiddenSageMakerImage> {
         fn from(value: HiddenSageMakerImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-studiowebportalsettings.html)).
@@ -18845,7 +18609,7 @@ pub mod domain {
     }
     impl StudioWebPortalSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HiddenAppTypes",
@@ -18870,9 +18634,7 @@ pub mod domain {
     }
     impl From<StudioWebPortalSettings> for hyperpod_core::Value<StudioWebPortalSettings> {
         fn from(value: StudioWebPortalSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-usersettings.html)).
@@ -18941,7 +18703,7 @@ pub mod domain {
     }
     impl UserSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoMountHomeEFS",
@@ -19021,9 +18783,7 @@ pub mod domain {
     }
     impl From<UserSettings> for hyperpod_core::Value<UserSettings> {
         fn from(value: UserSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -19064,7 +18824,7 @@ pub mod domain {
     }
     impl DockerSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableDockerAccess",
@@ -19081,9 +18841,7 @@ pub mod domain {
     }
     impl From<DockerSettings> for hyperpod_core::Value<DockerSettings> {
         fn from(value: DockerSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -19166,7 +18924,7 @@ pub mod domain {
     }
     impl RStudioServerProDomainSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultResourceSpec",
@@ -19192,9 +18950,7 @@ pub mod domain {
     }
     impl From<RStudioServerProDomainSettings> for hyperpod_core::Value<RStudioServerProDomainSettings> {
         fn from(value: RStudioServerProDomainSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -19245,7 +19001,7 @@ pub mod domain {
     }
     impl UnifiedStudioSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DomainAccountId",
@@ -19281,9 +19037,7 @@ pub mod domain {
     }
     impl From<UnifiedStudioSettings> for hyperpod_core::Value<UnifiedStudioSettings> {
         fn from(value: UnifiedStudioSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Domain` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-domain-domainsettings.html)).
@@ -19306,7 +19060,7 @@ pub mod domain {
     }
     impl DomainSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DockerSettings",
@@ -19340,9 +19094,7 @@ pub mod domain {
     }
     impl From<DomainSettings> for hyperpod_core::Value<DomainSettings> {
         fn from(value: DomainSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-domain.html)).
@@ -19418,7 +19170,7 @@ pub mod domain {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -19427,9 +19179,7 @@ pub mod domain {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -19470,7 +19220,7 @@ impl EndpointProps {
 }
 impl EndpointProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DeploymentConfig",
@@ -19505,7 +19255,7 @@ impl EndpointProps {
 }
 impl From<EndpointProps> for hyperpod_core::Value<EndpointProps> {
     fn from(value: EndpointProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpoint.html)).
@@ -19852,15 +19602,13 @@ pub mod endpoint {
     }
     impl Alarm {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("AlarmName", Some(self.alarm_name.into_expr()))])
         }
     }
     impl From<Alarm> for hyperpod_core::Value<Alarm> {
         fn from(value: Alarm) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-autorollbackconfig.html)).
@@ -19882,15 +19630,13 @@ pub mod endpoint {
     }
     impl AutoRollbackConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Alarms", Some(self.alarms.into_expr()))])
         }
     }
     impl From<AutoRollbackConfig> for hyperpod_core::Value<AutoRollbackConfig> {
         fn from(value: AutoRollbackConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpoint.html)).
@@ -19941,7 +19687,7 @@ pub mod endpoint {
     }
     impl CapacitySize {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Type", Some(self.type_.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -19950,9 +19696,7 @@ pub mod endpoint {
     }
     impl From<CapacitySize> for hyperpod_core::Value<CapacitySize> {
         fn from(value: CapacitySize) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpoint.html)).
@@ -20011,7 +19755,7 @@ pub mod endpoint {
     }
     impl TrafficRoutingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CanarySize",
@@ -20032,9 +19776,7 @@ pub mod endpoint {
     }
     impl From<TrafficRoutingConfig> for hyperpod_core::Value<TrafficRoutingConfig> {
         fn from(value: TrafficRoutingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-bluegreenupdatepolicy.html)).
@@ -20062,7 +19804,7 @@ pub mod endpoint {
     }
     impl BlueGreenUpdatePolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaximumExecutionTimeoutInSeconds",
@@ -20083,9 +19825,7 @@ pub mod endpoint {
     }
     impl From<BlueGreenUpdatePolicy> for hyperpod_core::Value<BlueGreenUpdatePolicy> {
         fn from(value: BlueGreenUpdatePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-rollingupdatepolicy.html)).
@@ -20117,7 +19857,7 @@ pub mod endpoint {
     }
     impl RollingUpdatePolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaximumBatchSize",
@@ -20142,9 +19882,7 @@ pub mod endpoint {
     }
     impl From<RollingUpdatePolicy> for hyperpod_core::Value<RollingUpdatePolicy> {
         fn from(value: RollingUpdatePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-deploymentconfig.html)).
@@ -20159,7 +19897,7 @@ pub mod endpoint {
     }
     impl DeploymentConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoRollbackConfiguration",
@@ -20181,9 +19919,7 @@ pub mod endpoint {
     }
     impl From<DeploymentConfig> for hyperpod_core::Value<DeploymentConfig> {
         fn from(value: DeploymentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-variantproperty.html)).
@@ -20194,7 +19930,7 @@ pub mod endpoint {
     }
     impl VariantProperty {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "VariantPropertyType",
                 self.variant_property_type
@@ -20204,9 +19940,7 @@ pub mod endpoint {
     }
     impl From<VariantProperty> for hyperpod_core::Value<VariantProperty> {
         fn from(value: VariantProperty) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Endpoint` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpoint-tag.html)).
@@ -20232,7 +19966,7 @@ pub mod endpoint {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -20241,9 +19975,7 @@ pub mod endpoint {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -20301,7 +20033,7 @@ impl EndpointConfigProps {
 }
 impl EndpointConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AsyncInferenceConfig",
@@ -20358,7 +20090,7 @@ impl EndpointConfigProps {
 }
 impl From<EndpointConfigProps> for hyperpod_core::Value<EndpointConfigProps> {
     fn from(value: EndpointConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -22067,7 +21799,7 @@ pub mod endpoint_config {
     }
     impl AsyncInferenceClientConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxConcurrentInvocationsPerInstance",
                 self.max_concurrent_invocations_per_instance
@@ -22077,9 +21809,7 @@ pub mod endpoint_config {
     }
     impl From<AsyncInferenceClientConfig> for hyperpod_core::Value<AsyncInferenceClientConfig> {
         fn from(value: AsyncInferenceClientConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -22125,7 +21855,7 @@ pub mod endpoint_config {
     }
     impl AsyncInferenceNotificationConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ErrorTopic",
@@ -22147,9 +21877,7 @@ pub mod endpoint_config {
         for hyperpod_core::Value<AsyncInferenceNotificationConfig>
     {
         fn from(value: AsyncInferenceNotificationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-asyncinferenceoutputconfig.html)).
@@ -22167,7 +21895,7 @@ pub mod endpoint_config {
     }
     impl AsyncInferenceOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -22191,9 +21919,7 @@ pub mod endpoint_config {
     }
     impl From<AsyncInferenceOutputConfig> for hyperpod_core::Value<AsyncInferenceOutputConfig> {
         fn from(value: AsyncInferenceOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-asyncinferenceconfig.html)).
@@ -22218,7 +21944,7 @@ pub mod endpoint_config {
     }
     impl AsyncInferenceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ClientConfig",
@@ -22230,9 +21956,7 @@ pub mod endpoint_config {
     }
     impl From<AsyncInferenceConfig> for hyperpod_core::Value<AsyncInferenceConfig> {
         fn from(value: AsyncInferenceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-capturecontenttypeheader.html)).
@@ -22245,7 +21969,7 @@ pub mod endpoint_config {
     }
     impl CaptureContentTypeHeader {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CsvContentTypes",
@@ -22260,9 +21984,7 @@ pub mod endpoint_config {
     }
     impl From<CaptureContentTypeHeader> for hyperpod_core::Value<CaptureContentTypeHeader> {
         fn from(value: CaptureContentTypeHeader) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -22312,15 +22034,13 @@ pub mod endpoint_config {
     }
     impl CaptureOption {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("CaptureMode", Some(self.capture_mode.into_expr()))])
         }
     }
     impl From<CaptureOption> for hyperpod_core::Value<CaptureOption> {
         fn from(value: CaptureOption) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-datacaptureconfig.html)).
@@ -22360,7 +22080,7 @@ pub mod endpoint_config {
     }
     impl DataCaptureConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CaptureContentTypeHeader",
@@ -22389,9 +22109,7 @@ pub mod endpoint_config {
     }
     impl From<DataCaptureConfig> for hyperpod_core::Value<DataCaptureConfig> {
         fn from(value: DataCaptureConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifyinferenceconfig.html)).
@@ -22422,7 +22140,7 @@ pub mod endpoint_config {
     }
     impl ClarifyInferenceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContentTemplate",
@@ -22474,9 +22192,7 @@ pub mod endpoint_config {
     }
     impl From<ClarifyInferenceConfig> for hyperpod_core::Value<ClarifyInferenceConfig> {
         fn from(value: ClarifyInferenceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifyshapbaselineconfig.html)).
@@ -22491,7 +22207,7 @@ pub mod endpoint_config {
     }
     impl ClarifyShapBaselineConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MimeType",
@@ -22510,9 +22226,7 @@ pub mod endpoint_config {
     }
     impl From<ClarifyShapBaselineConfig> for hyperpod_core::Value<ClarifyShapBaselineConfig> {
         fn from(value: ClarifyShapBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifytextconfig.html)).
@@ -22538,7 +22252,7 @@ pub mod endpoint_config {
     }
     impl ClarifyTextConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Granularity", Some(self.granularity.into_expr())),
                 ("Language", Some(self.language.into_expr())),
@@ -22547,9 +22261,7 @@ pub mod endpoint_config {
     }
     impl From<ClarifyTextConfig> for hyperpod_core::Value<ClarifyTextConfig> {
         fn from(value: ClarifyTextConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifyshapconfig.html)).
@@ -22583,7 +22295,7 @@ pub mod endpoint_config {
     }
     impl ClarifyShapConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "NumberOfSamples",
@@ -22607,9 +22319,7 @@ pub mod endpoint_config {
     }
     impl From<ClarifyShapConfig> for hyperpod_core::Value<ClarifyShapConfig> {
         fn from(value: ClarifyShapConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-clarifyexplainerconfig.html)).
@@ -22637,7 +22347,7 @@ pub mod endpoint_config {
     }
     impl ClarifyExplainerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableExplanations",
@@ -22654,9 +22364,7 @@ pub mod endpoint_config {
     }
     impl From<ClarifyExplainerConfig> for hyperpod_core::Value<ClarifyExplainerConfig> {
         fn from(value: ClarifyExplainerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-explainerconfig.html)).
@@ -22667,7 +22375,7 @@ pub mod endpoint_config {
     }
     impl ExplainerConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ClarifyExplainerConfig",
                 self.clarify_explainer_config
@@ -22677,9 +22385,7 @@ pub mod endpoint_config {
     }
     impl From<ExplainerConfig> for hyperpod_core::Value<ExplainerConfig> {
         fn from(value: ExplainerConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-metricsconfig.html)).
@@ -22694,7 +22400,7 @@ pub mod endpoint_config {
     }
     impl MetricsConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableDetailedObservability",
@@ -22716,9 +22422,7 @@ pub mod endpoint_config {
     }
     impl From<MetricsConfig> for hyperpod_core::Value<MetricsConfig> {
         fn from(value: MetricsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-capacityreservationconfig.html)).
@@ -22731,7 +22435,7 @@ pub mod endpoint_config {
     }
     impl CapacityReservationConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CapacityReservationPreference",
@@ -22747,9 +22451,7 @@ pub mod endpoint_config {
     }
     impl From<CapacityReservationConfig> for hyperpod_core::Value<CapacityReservationConfig> {
         fn from(value: CapacityReservationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-coredumpconfig.html)).
@@ -22772,7 +22474,7 @@ pub mod endpoint_config {
     }
     impl CoreDumpConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DestinationS3Uri",
@@ -22787,9 +22489,7 @@ pub mod endpoint_config {
     }
     impl From<CoreDumpConfig> for hyperpod_core::Value<CoreDumpConfig> {
         fn from(value: CoreDumpConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -23714,7 +23414,7 @@ pub mod endpoint_config {
     }
     impl InstancePool {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceType", Some(self.instance_type.into_expr())),
                 (
@@ -23728,9 +23428,7 @@ pub mod endpoint_config {
     }
     impl From<InstancePool> for hyperpod_core::Value<InstancePool> {
         fn from(value: InstancePool) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -24633,7 +24331,7 @@ pub mod endpoint_config {
     }
     impl ScaleInPolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CooldownInMinutes",
@@ -24650,9 +24348,7 @@ pub mod endpoint_config {
     }
     impl From<ScaleInPolicy> for hyperpod_core::Value<ScaleInPolicy> {
         fn from(value: ScaleInPolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -24694,7 +24390,7 @@ pub mod endpoint_config {
     }
     impl ManagedInstanceScaling {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaxInstanceCount",
@@ -24714,9 +24410,7 @@ pub mod endpoint_config {
     }
     impl From<ManagedInstanceScaling> for hyperpod_core::Value<ManagedInstanceScaling> {
         fn from(value: ManagedInstanceScaling) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-prefixawareroutingconfig.html)).
@@ -24729,7 +24423,7 @@ pub mod endpoint_config {
     }
     impl PrefixAwareRoutingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConcurrencyThreshold",
@@ -24745,9 +24439,7 @@ pub mod endpoint_config {
     }
     impl From<PrefixAwareRoutingConfig> for hyperpod_core::Value<PrefixAwareRoutingConfig> {
         fn from(value: PrefixAwareRoutingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html)).
@@ -24791,7 +24483,7 @@ pub mod endpoint_config {
     }
     impl RoutingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "PrefixAwareRoutingConfig",
@@ -24807,9 +24499,7 @@ pub mod endpoint_config {
     }
     impl From<RoutingConfig> for hyperpod_core::Value<RoutingConfig> {
         fn from(value: RoutingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-serverlessconfig.html)).
@@ -24838,7 +24528,7 @@ pub mod endpoint_config {
     }
     impl ServerlessConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("MaxConcurrency", Some(self.max_concurrency.into_expr())),
                 ("MemorySizeInMB", Some(self.memory_size_in_mb.into_expr())),
@@ -24852,9 +24542,7 @@ pub mod endpoint_config {
     }
     impl From<ServerlessConfig> for hyperpod_core::Value<ServerlessConfig> {
         fn from(value: ServerlessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-productionvariant.html)).
@@ -24924,7 +24612,7 @@ pub mod endpoint_config {
     }
     impl ProductionVariant {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CapacityReservationConfig",
@@ -25004,9 +24692,7 @@ pub mod endpoint_config {
     }
     impl From<ProductionVariant> for hyperpod_core::Value<ProductionVariant> {
         fn from(value: ProductionVariant) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-tag.html)).
@@ -25032,7 +24718,7 @@ pub mod endpoint_config {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -25041,9 +24727,7 @@ pub mod endpoint_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::EndpointConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-endpointconfig-vpcconfig.html)).
@@ -25069,7 +24753,7 @@ pub mod endpoint_config {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -25081,9 +24765,7 @@ pub mod endpoint_config {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -25114,7 +24796,7 @@ impl ExperimentProps {
 }
 impl ExperimentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -25131,7 +24813,7 @@ impl ExperimentProps {
 }
 impl From<ExperimentProps> for hyperpod_core::Value<ExperimentProps> {
     fn from(value: ExperimentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Experiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-experiment.html)).
@@ -25328,7 +25010,7 @@ pub mod experiment {
     }
     impl Tags {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -25337,9 +25019,7 @@ pub mod experiment {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -25382,7 +25062,7 @@ impl ExperimentTrialComponentProps {
 }
 impl ExperimentTrialComponentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DisplayName",
@@ -25412,7 +25092,7 @@ impl ExperimentTrialComponentProps {
 }
 impl From<ExperimentTrialComponentProps> for hyperpod_core::Value<ExperimentTrialComponentProps> {
     fn from(value: ExperimentTrialComponentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ExperimentTrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-experimenttrialcomponent.html)).
@@ -25676,7 +25356,7 @@ pub mod experiment_trial_component {
     }
     impl MetadataProperties {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CommitId",
@@ -25699,9 +25379,7 @@ pub mod experiment_trial_component {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ExperimentTrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-experimenttrialcomponent-status.html)).
@@ -25714,7 +25392,7 @@ pub mod experiment_trial_component {
     }
     impl Status {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Message", self.message.map(hyperpod_core::Value::into_expr)),
                 (
@@ -25726,9 +25404,7 @@ pub mod experiment_trial_component {
     }
     impl From<Status> for hyperpod_core::Value<Status> {
         fn from(value: Status) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ExperimentTrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-experimenttrialcomponent-tagsitems.html)).
@@ -25754,7 +25430,7 @@ pub mod experiment_trial_component {
     }
     impl TagsItems {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -25763,9 +25439,7 @@ pub mod experiment_trial_component {
     }
     impl From<TagsItems> for hyperpod_core::Value<TagsItems> {
         fn from(value: TagsItems) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -25819,7 +25493,7 @@ impl FeatureGroupProps {
 }
 impl FeatureGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -25865,7 +25539,7 @@ impl FeatureGroupProps {
 }
 impl From<FeatureGroupProps> for hyperpod_core::Value<FeatureGroupProps> {
     fn from(value: FeatureGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-featuregroup.html)).
@@ -26328,7 +26002,7 @@ pub mod feature_group {
     }
     impl FeatureDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("FeatureName", Some(self.feature_name.into_expr())),
                 ("FeatureType", Some(self.feature_type.into_expr())),
@@ -26337,9 +26011,7 @@ pub mod feature_group {
     }
     impl From<FeatureDefinition> for hyperpod_core::Value<FeatureDefinition> {
         fn from(value: FeatureDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-datacatalogconfig.html)).
@@ -26369,7 +26041,7 @@ pub mod feature_group {
     }
     impl DataCatalogConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Catalog", Some(self.catalog.into_expr())),
                 ("Database", Some(self.database.into_expr())),
@@ -26379,9 +26051,7 @@ pub mod feature_group {
     }
     impl From<DataCatalogConfig> for hyperpod_core::Value<DataCatalogConfig> {
         fn from(value: DataCatalogConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-s3storageconfig.html)).
@@ -26404,7 +26074,7 @@ pub mod feature_group {
     }
     impl S3StorageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -26416,9 +26086,7 @@ pub mod feature_group {
     }
     impl From<S3StorageConfig> for hyperpod_core::Value<S3StorageConfig> {
         fn from(value: S3StorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-tableformat.html)).
@@ -26474,7 +26142,7 @@ pub mod feature_group {
     }
     impl OfflineStoreConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DataCatalogConfig",
@@ -26496,9 +26164,7 @@ pub mod feature_group {
     }
     impl From<OfflineStoreConfig> for hyperpod_core::Value<OfflineStoreConfig> {
         fn from(value: OfflineStoreConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-onlinestoresecurityconfig.html)).
@@ -26509,7 +26175,7 @@ pub mod feature_group {
     }
     impl OnlineStoreSecurityConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "KmsKeyId",
                 self.kms_key_id.map(hyperpod_core::Value::into_expr),
@@ -26518,9 +26184,7 @@ pub mod feature_group {
     }
     impl From<OnlineStoreSecurityConfig> for hyperpod_core::Value<OnlineStoreSecurityConfig> {
         fn from(value: OnlineStoreSecurityConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-storagetype.html)).
@@ -26592,7 +26256,7 @@ pub mod feature_group {
     }
     impl TtlDuration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Unit", self.unit.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -26601,9 +26265,7 @@ pub mod feature_group {
     }
     impl From<TtlDuration> for hyperpod_core::Value<TtlDuration> {
         fn from(value: TtlDuration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-featuregroup.html)).
@@ -26620,7 +26282,7 @@ pub mod feature_group {
     }
     impl OnlineStoreConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableOnlineStore",
@@ -26644,9 +26306,7 @@ pub mod feature_group {
     }
     impl From<OnlineStoreConfig> for hyperpod_core::Value<OnlineStoreConfig> {
         fn from(value: OnlineStoreConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::FeatureGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-tag.html)).
@@ -26672,7 +26332,7 @@ pub mod feature_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -26681,9 +26341,7 @@ pub mod feature_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-featuregroup-throughputmode.html)).
@@ -26736,7 +26394,7 @@ pub mod feature_group {
     }
     impl ThroughputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ProvisionedReadCapacityUnits",
@@ -26754,9 +26412,7 @@ pub mod feature_group {
     }
     impl From<ThroughputConfig> for hyperpod_core::Value<ThroughputConfig> {
         fn from(value: ThroughputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -26796,7 +26452,7 @@ impl HubProps {
 }
 impl HubProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("HubDescription", Some(self.hub_description.into_expr())),
             (
@@ -26819,7 +26475,7 @@ impl HubProps {
 }
 impl From<HubProps> for hyperpod_core::Value<HubProps> {
     fn from(value: HubProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Hub` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-hub.html)).
@@ -27051,7 +26707,7 @@ pub mod hub {
     }
     impl S3StorageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "S3OutputPath",
                 self.s3_output_path.map(hyperpod_core::Value::into_expr),
@@ -27060,9 +26716,7 @@ pub mod hub {
     }
     impl From<S3StorageConfig> for hyperpod_core::Value<S3StorageConfig> {
         fn from(value: S3StorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Hub` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-hub-tag.html)).
@@ -27088,7 +26742,7 @@ pub mod hub {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -27097,9 +26751,7 @@ pub mod hub {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -27127,7 +26779,7 @@ impl HumanTaskUiProps {
 }
 impl HumanTaskUiProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("HumanTaskUiName", Some(self.human_task_ui_name.into_expr())),
             ("Tags", self.tags.map(hyperpod_core::Value::into_expr)),
@@ -27140,7 +26792,7 @@ impl HumanTaskUiProps {
 }
 impl From<HumanTaskUiProps> for hyperpod_core::Value<HumanTaskUiProps> {
     fn from(value: HumanTaskUiProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::HumanTaskUi` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-humantaskui.html)).
@@ -27325,7 +26977,7 @@ pub mod human_task_ui {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -27334,9 +26986,7 @@ pub mod human_task_ui {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::HumanTaskUi` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-humantaskui-uitemplate.html)).
@@ -27356,15 +27006,13 @@ pub mod human_task_ui {
     }
     impl UiTemplate {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Content", Some(self.content.into_expr()))])
         }
     }
     impl From<UiTemplate> for hyperpod_core::Value<UiTemplate> {
         fn from(value: UiTemplate) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -27401,7 +27049,7 @@ impl ImageProps {
 }
 impl ImageProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ImageDescription",
@@ -27419,7 +27067,7 @@ impl ImageProps {
 }
 impl From<ImageProps> for hyperpod_core::Value<ImageProps> {
     fn from(value: ImageProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Image` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-image.html)).
@@ -27590,7 +27238,7 @@ pub mod image {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -27599,9 +27247,7 @@ pub mod image {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -27656,7 +27302,7 @@ impl ImageVersionProps {
 }
 impl ImageVersionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Alias", self.alias.map(hyperpod_core::Value::into_expr)),
             ("Aliases", self.aliases.map(hyperpod_core::Value::into_expr)),
@@ -27692,7 +27338,7 @@ impl ImageVersionProps {
 }
 impl From<ImageVersionProps> for hyperpod_core::Value<ImageVersionProps> {
     fn from(value: ImageVersionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ImageVersion` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-imageversion.html)).
@@ -28030,7 +27676,7 @@ impl InferenceComponentProps {
 }
 impl InferenceComponentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DeploymentConfig",
@@ -28068,7 +27714,7 @@ impl InferenceComponentProps {
 }
 impl From<InferenceComponentProps> for hyperpod_core::Value<InferenceComponentProps> {
     fn from(value: InferenceComponentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferencecomponent.html)).
@@ -28836,15 +28482,13 @@ pub mod inference_component {
     }
     impl Alarm {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("AlarmName", Some(self.alarm_name.into_expr()))])
         }
     }
     impl From<Alarm> for hyperpod_core::Value<Alarm> {
         fn from(value: Alarm) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-autorollbackconfiguration.html)).
@@ -28866,15 +28510,13 @@ pub mod inference_component {
     }
     impl AutoRollbackConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Alarms", Some(self.alarms.into_expr()))])
         }
     }
     impl From<AutoRollbackConfiguration> for hyperpod_core::Value<AutoRollbackConfiguration> {
         fn from(value: AutoRollbackConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentcapacitysizetype.html)).
@@ -28927,7 +28569,7 @@ pub mod inference_component {
     }
     impl InferenceComponentCapacitySize {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Type", Some(self.type_.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -28936,9 +28578,7 @@ pub mod inference_component {
     }
     impl From<InferenceComponentCapacitySize> for hyperpod_core::Value<InferenceComponentCapacitySize> {
         fn from(value: InferenceComponentCapacitySize) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentrollingupdatepolicy.html)).
@@ -28956,7 +28596,7 @@ pub mod inference_component {
     }
     impl InferenceComponentRollingUpdatePolicy {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaximumBatchSize",
@@ -28984,9 +28624,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentRollingUpdatePolicy>
     {
         fn from(value: InferenceComponentRollingUpdatePolicy) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentdeploymentconfig.html)).
@@ -29001,7 +28639,7 @@ pub mod inference_component {
     }
     impl InferenceComponentDeploymentConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoRollbackConfiguration",
@@ -29020,9 +28658,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentDeploymentConfig>
     {
         fn from(value: InferenceComponentDeploymentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentplacementstatus.html)).
@@ -29048,7 +28684,7 @@ pub mod inference_component {
     }
     impl InferenceComponentPlacementStatus {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CurrentCopyCount",
@@ -29062,9 +28698,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentPlacementStatus>
     {
         fn from(value: InferenceComponentPlacementStatus) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentruntimeconfig.html)).
@@ -29082,7 +28716,7 @@ pub mod inference_component {
     }
     impl InferenceComponentRuntimeConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CopyCount",
@@ -29107,9 +28741,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentRuntimeConfig>
     {
         fn from(value: InferenceComponentRuntimeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentcomputeresourcerequirements.html)).
@@ -29126,7 +28758,7 @@ pub mod inference_component {
     }
     impl InferenceComponentComputeResourceRequirements {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaxMemoryRequiredInMb",
@@ -29155,9 +28787,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentComputeResourceRequirements>
     {
         fn from(value: InferenceComponentComputeResourceRequirements) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-metricsendpoint.html)).
@@ -29182,7 +28812,7 @@ pub mod inference_component {
     }
     impl MetricsEndpoint {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MetricPublishFrequencyInSeconds",
@@ -29198,9 +28828,7 @@ pub mod inference_component {
     }
     impl From<MetricsEndpoint> for hyperpod_core::Value<MetricsEndpoint> {
         fn from(value: MetricsEndpoint) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-containermetricsconfig.html)).
@@ -29222,15 +28850,13 @@ pub mod inference_component {
     }
     impl ContainerMetricsConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("MetricsEndpoints", Some(self.metrics_endpoints.into_expr()))])
         }
     }
     impl From<ContainerMetricsConfig> for hyperpod_core::Value<ContainerMetricsConfig> {
         fn from(value: ContainerMetricsConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-deployedimage.html)).
@@ -29245,7 +28871,7 @@ pub mod inference_component {
     }
     impl DeployedImage {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ResolutionTime",
@@ -29264,9 +28890,7 @@ pub mod inference_component {
     }
     impl From<DeployedImage> for hyperpod_core::Value<DeployedImage> {
         fn from(value: DeployedImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentcontainerspecification.html)).
@@ -29285,7 +28909,7 @@ pub mod inference_component {
     }
     impl InferenceComponentContainerSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ArtifactUrl",
@@ -29312,9 +28936,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentContainerSpecification>
     {
         fn from(value: InferenceComponentContainerSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentdatacacheconfig.html)).
@@ -29336,7 +28958,7 @@ pub mod inference_component {
     }
     impl InferenceComponentDataCacheConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("EnableCaching", Some(self.enable_caching.into_expr()))])
         }
     }
@@ -29344,9 +28966,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentDataCacheConfig>
     {
         fn from(value: InferenceComponentDataCacheConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-availabilityzonebalanceenforcementmode.html)).
@@ -29397,7 +29017,7 @@ pub mod inference_component {
     }
     impl InferenceComponentAvailabilityZoneBalance {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("EnforcementMode", Some(self.enforcement_mode.into_expr())),
                 (
@@ -29411,9 +29031,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentAvailabilityZoneBalance>
     {
         fn from(value: InferenceComponentAvailabilityZoneBalance) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentplacementstrategy.html)).
@@ -29471,7 +29089,7 @@ pub mod inference_component {
     }
     impl InferenceComponentSchedulingConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AvailabilityZoneBalance",
@@ -29488,9 +29106,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentSchedulingConfig>
     {
         fn from(value: InferenceComponentSchedulingConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentstartupparameters.html)).
@@ -29503,7 +29119,7 @@ pub mod inference_component {
     }
     impl InferenceComponentStartupParameters {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerStartupHealthCheckTimeoutInSeconds",
@@ -29522,9 +29138,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentStartupParameters>
     {
         fn from(value: InferenceComponentStartupParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentspecification.html)).
@@ -29554,7 +29168,7 @@ pub mod inference_component {
     }
     impl InferenceComponentSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BaseInferenceComponentName",
@@ -29598,9 +29212,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentSpecification>
     {
         fn from(value: InferenceComponentSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentcontainerspecificationforinstancetype.html)).
@@ -29617,7 +29229,7 @@ pub mod inference_component {
     }
     impl InferenceComponentContainerSpecificationForInstanceType {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ArtifactUrl",
@@ -29640,9 +29252,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentContainerSpecificationForInstanceType>
     {
         fn from(value: InferenceComponentContainerSpecificationForInstanceType) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-inferencecomponentspecificationforinstancetype.html)).
@@ -29692,7 +29302,7 @@ pub mod inference_component {
     }
     impl InferenceComponentSpecificationForInstanceType {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ComputeResourceRequirements",
@@ -29732,9 +29342,7 @@ pub mod inference_component {
         for hyperpod_core::Value<InferenceComponentSpecificationForInstanceType>
     {
         fn from(value: InferenceComponentSpecificationForInstanceType) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferencecomponent-tag.html)).
@@ -29760,7 +29368,7 @@ pub mod inference_component {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -29769,9 +29377,7 @@ pub mod inference_component {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -29835,7 +29441,7 @@ impl InferenceExperimentProps {
 }
 impl InferenceExperimentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DataStorageConfig",
@@ -29874,7 +29480,7 @@ impl InferenceExperimentProps {
 }
 impl From<InferenceExperimentProps> for hyperpod_core::Value<InferenceExperimentProps> {
     fn from(value: InferenceExperimentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferenceexperiment.html)).
@@ -30427,7 +30033,7 @@ pub mod inference_experiment {
     }
     impl CaptureContentTypeHeader {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CsvContentTypes",
@@ -30442,9 +30048,7 @@ pub mod inference_experiment {
     }
     impl From<CaptureContentTypeHeader> for hyperpod_core::Value<CaptureContentTypeHeader> {
         fn from(value: CaptureContentTypeHeader) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-datastorageconfig.html)).
@@ -30470,7 +30074,7 @@ pub mod inference_experiment {
     }
     impl DataStorageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContentType",
@@ -30483,9 +30087,7 @@ pub mod inference_experiment {
     }
     impl From<DataStorageConfig> for hyperpod_core::Value<DataStorageConfig> {
         fn from(value: DataStorageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferenceexperiment.html)).
@@ -30565,7 +30167,7 @@ pub mod inference_experiment {
     }
     impl RealTimeInferenceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceCount", Some(self.instance_count.into_expr())),
                 ("InstanceType", Some(self.instance_type.into_expr())),
@@ -30574,9 +30176,7 @@ pub mod inference_experiment {
     }
     impl From<RealTimeInferenceConfig> for hyperpod_core::Value<RealTimeInferenceConfig> {
         fn from(value: RealTimeInferenceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-modelinfrastructureconfig.html)).
@@ -30605,7 +30205,7 @@ pub mod inference_experiment {
     }
     impl ModelInfrastructureConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "InfrastructureType",
@@ -30620,9 +30220,7 @@ pub mod inference_experiment {
     }
     impl From<ModelInfrastructureConfig> for hyperpod_core::Value<ModelInfrastructureConfig> {
         fn from(value: ModelInfrastructureConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-modelvariantconfig.html)).
@@ -30652,7 +30250,7 @@ pub mod inference_experiment {
     }
     impl ModelVariantConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "InfrastructureConfig",
@@ -30665,9 +30263,7 @@ pub mod inference_experiment {
     }
     impl From<ModelVariantConfig> for hyperpod_core::Value<ModelVariantConfig> {
         fn from(value: ModelVariantConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-inferenceexperimentschedule.html)).
@@ -30680,7 +30276,7 @@ pub mod inference_experiment {
     }
     impl InferenceExperimentSchedule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EndTime",
@@ -30695,9 +30291,7 @@ pub mod inference_experiment {
     }
     impl From<InferenceExperimentSchedule> for hyperpod_core::Value<InferenceExperimentSchedule> {
         fn from(value: InferenceExperimentSchedule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-shadowmodelvariantconfig.html)).
@@ -30723,7 +30317,7 @@ pub mod inference_experiment {
     }
     impl ShadowModelVariantConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SamplingPercentage",
@@ -30738,9 +30332,7 @@ pub mod inference_experiment {
     }
     impl From<ShadowModelVariantConfig> for hyperpod_core::Value<ShadowModelVariantConfig> {
         fn from(value: ShadowModelVariantConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-shadowmodeconfig.html)).
@@ -30766,7 +30358,7 @@ pub mod inference_experiment {
     }
     impl ShadowModeConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ShadowModelVariants",
@@ -30781,9 +30373,7 @@ pub mod inference_experiment {
     }
     impl From<ShadowModeConfig> for hyperpod_core::Value<ShadowModeConfig> {
         fn from(value: ShadowModeConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::InferenceExperiment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-inferenceexperiment-tag.html)).
@@ -30809,7 +30399,7 @@ pub mod inference_experiment {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -30818,9 +30408,7 @@ pub mod inference_experiment {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferenceexperiment.html)).
@@ -30883,7 +30471,7 @@ impl MlflowAppProps {
 }
 impl MlflowAppProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ArtifactStoreUri",
@@ -30907,7 +30495,7 @@ impl MlflowAppProps {
 }
 impl From<MlflowAppProps> for hyperpod_core::Value<MlflowAppProps> {
     fn from(value: MlflowAppProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::MlflowApp` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-mlflowapp.html)).
@@ -31205,7 +30793,7 @@ pub mod mlflow_app {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -31214,9 +30802,7 @@ pub mod mlflow_app {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -31264,7 +30850,7 @@ impl MlflowTrackingServerProps {
 }
 impl MlflowTrackingServerProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ArtifactStoreUri",
@@ -31300,7 +30886,7 @@ impl MlflowTrackingServerProps {
 }
 impl From<MlflowTrackingServerProps> for hyperpod_core::Value<MlflowTrackingServerProps> {
     fn from(value: MlflowTrackingServerProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::MlflowTrackingServer` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-mlflowtrackingserver.html)).
@@ -31514,7 +31100,7 @@ pub mod mlflow_tracking_server {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -31523,9 +31109,7 @@ pub mod mlflow_tracking_server {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-mlflowtrackingserver.html)).
@@ -31580,7 +31164,7 @@ pub struct ModelProps {
 }
 impl ModelProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Containers",
@@ -31618,7 +31202,7 @@ impl ModelProps {
 }
 impl From<ModelProps> for hyperpod_core::Value<ModelProps> {
     fn from(value: ModelProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -32076,7 +31660,7 @@ pub mod model {
     }
     impl RepositoryAuthConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "RepositoryCredentialsProviderArn",
                 Some(self.repository_credentials_provider_arn.into_expr()),
@@ -32085,9 +31669,7 @@ pub mod model {
     }
     impl From<RepositoryAuthConfig> for hyperpod_core::Value<RepositoryAuthConfig> {
         fn from(value: RepositoryAuthConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-imageconfig.html)).
@@ -32114,7 +31696,7 @@ pub mod model {
     }
     impl ImageConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "RepositoryAccessMode",
@@ -32130,9 +31712,7 @@ pub mod model {
     }
     impl From<ImageConfig> for hyperpod_core::Value<ImageConfig> {
         fn from(value: ImageConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -32202,15 +31782,13 @@ pub mod model {
     }
     impl HubAccessConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("HubContentArn", Some(self.hub_content_arn.into_expr()))])
         }
     }
     impl From<HubAccessConfig> for hyperpod_core::Value<HubAccessConfig> {
         fn from(value: HubAccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-modelaccessconfig.html)).
@@ -32230,15 +31808,13 @@ pub mod model {
     }
     impl ModelAccessConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("AcceptEula", Some(self.accept_eula.into_expr()))])
         }
     }
     impl From<ModelAccessConfig> for hyperpod_core::Value<ModelAccessConfig> {
         fn from(value: ModelAccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -32299,7 +31875,7 @@ pub mod model {
     }
     impl S3DataSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CompressionType", Some(self.compression_type.into_expr())),
                 (
@@ -32318,9 +31894,7 @@ pub mod model {
     }
     impl From<S3DataSource> for hyperpod_core::Value<S3DataSource> {
         fn from(value: S3DataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-modeldatasource.html)).
@@ -32342,15 +31916,13 @@ pub mod model {
     }
     impl ModelDataSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3DataSource", Some(self.s3_data_source.into_expr()))])
         }
     }
     impl From<ModelDataSource> for hyperpod_core::Value<ModelDataSource> {
         fn from(value: ModelDataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -32389,7 +31961,7 @@ pub mod model {
     }
     impl MultiModelConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ModelCacheSetting",
                 self.model_cache_setting
@@ -32399,9 +31971,7 @@ pub mod model {
     }
     impl From<MultiModelConfig> for hyperpod_core::Value<MultiModelConfig> {
         fn from(value: MultiModelConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-containerdefinition.html)).
@@ -32430,7 +32000,7 @@ pub mod model {
     }
     impl ContainerDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerHostname",
@@ -32472,9 +32042,7 @@ pub mod model {
     }
     impl From<ContainerDefinition> for hyperpod_core::Value<ContainerDefinition> {
         fn from(value: ContainerDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-model.html)).
@@ -32519,15 +32087,13 @@ pub mod model {
     }
     impl InferenceExecutionConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Mode", Some(self.mode.into_expr()))])
         }
     }
     impl From<InferenceExecutionConfig> for hyperpod_core::Value<InferenceExecutionConfig> {
         fn from(value: InferenceExecutionConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-tag.html)).
@@ -32553,7 +32119,7 @@ pub mod model {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -32562,9 +32128,7 @@ pub mod model {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Model` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-model-vpcconfig.html)).
@@ -32590,7 +32154,7 @@ pub mod model {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -32602,9 +32166,7 @@ pub mod model {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -32672,7 +32234,7 @@ impl ModelBiasJobDefinitionProps {
 }
 impl ModelBiasJobDefinitionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "EndpointName",
@@ -32716,7 +32278,7 @@ impl ModelBiasJobDefinitionProps {
 }
 impl From<ModelBiasJobDefinitionProps> for hyperpod_core::Value<ModelBiasJobDefinitionProps> {
     fn from(value: ModelBiasJobDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelbiasjobdefinition.html)).
@@ -33491,7 +33053,7 @@ pub mod model_bias_job_definition {
     }
     impl ClusterConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceCount", Some(self.instance_count.into_expr())),
                 ("InstanceType", Some(self.instance_type.into_expr())),
@@ -33505,9 +33067,7 @@ pub mod model_bias_job_definition {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-monitoringresources.html)).
@@ -33529,15 +33089,13 @@ pub mod model_bias_job_definition {
     }
     impl MonitoringResources {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("ClusterConfig", Some(self.cluster_config.into_expr()))])
         }
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-modelbiasappspecification.html)).
@@ -33566,7 +33124,7 @@ pub mod model_bias_job_definition {
     }
     impl ModelBiasAppSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ConfigUri", Some(self.config_uri.into_expr())),
                 (
@@ -33579,9 +33137,7 @@ pub mod model_bias_job_definition {
     }
     impl From<ModelBiasAppSpecification> for hyperpod_core::Value<ModelBiasAppSpecification> {
         fn from(value: ModelBiasAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-constraintsresource.html)).
@@ -33592,15 +33148,13 @@ pub mod model_bias_job_definition {
     }
     impl ConstraintsResource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", self.s3_uri.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-modelbiasbaselineconfig.html)).
@@ -33613,7 +33167,7 @@ pub mod model_bias_job_definition {
     }
     impl ModelBiasBaselineConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BaseliningJobName",
@@ -33630,9 +33184,7 @@ pub mod model_bias_job_definition {
     }
     impl From<ModelBiasBaselineConfig> for hyperpod_core::Value<ModelBiasBaselineConfig> {
         fn from(value: ModelBiasBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-csv.html)).
@@ -33643,15 +33195,13 @@ pub mod model_bias_job_definition {
     }
     impl Csv {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Header", self.header.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-json.html)).
@@ -33662,15 +33212,13 @@ pub mod model_bias_job_definition {
     }
     impl Json {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Line", self.line.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-datasetformat.html)).
@@ -33685,7 +33233,7 @@ pub mod model_bias_job_definition {
     }
     impl DatasetFormat {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Csv", self.csv.map(hyperpod_core::Value::into_expr)),
                 ("Json", self.json.map(hyperpod_core::Value::into_expr)),
@@ -33695,9 +33243,7 @@ pub mod model_bias_job_definition {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelbiasjobdefinition.html)).
@@ -33804,7 +33350,7 @@ pub mod model_bias_job_definition {
     }
     impl BatchTransformInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DataCapturedDestinationS3Uri",
@@ -33853,9 +33399,7 @@ pub mod model_bias_job_definition {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelbiasjobdefinition.html)).
@@ -33958,7 +33502,7 @@ pub mod model_bias_job_definition {
     }
     impl EndpointInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EndTimeOffset",
@@ -34003,9 +33547,7 @@ pub mod model_bias_job_definition {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-monitoringgroundtruths3input.html)).
@@ -34027,15 +33569,13 @@ pub mod model_bias_job_definition {
     }
     impl MonitoringGroundTruthS3Input {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", Some(self.s3_uri.into_expr()))])
         }
     }
     impl From<MonitoringGroundTruthS3Input> for hyperpod_core::Value<MonitoringGroundTruthS3Input> {
         fn from(value: MonitoringGroundTruthS3Input) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-modelbiasjobinput.html)).
@@ -34063,7 +33603,7 @@ pub mod model_bias_job_definition {
     }
     impl ModelBiasJobInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BatchTransformInput",
@@ -34083,9 +33623,7 @@ pub mod model_bias_job_definition {
     }
     impl From<ModelBiasJobInput> for hyperpod_core::Value<ModelBiasJobInput> {
         fn from(value: ModelBiasJobInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelbiasjobdefinition.html)).
@@ -34139,7 +33677,7 @@ pub mod model_bias_job_definition {
     }
     impl S3Output {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("LocalPath", Some(self.local_path.into_expr())),
                 (
@@ -34152,9 +33690,7 @@ pub mod model_bias_job_definition {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-monitoringoutput.html)).
@@ -34174,15 +33710,13 @@ pub mod model_bias_job_definition {
     }
     impl MonitoringOutput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Output", Some(self.s3_output.into_expr()))])
         }
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-monitoringoutputconfig.html)).
@@ -34207,7 +33741,7 @@ pub mod model_bias_job_definition {
     }
     impl MonitoringOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -34222,9 +33756,7 @@ pub mod model_bias_job_definition {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-vpcconfig.html)).
@@ -34250,7 +33782,7 @@ pub mod model_bias_job_definition {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -34262,9 +33794,7 @@ pub mod model_bias_job_definition {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-networkconfig.html)).
@@ -34279,7 +33809,7 @@ pub mod model_bias_job_definition {
     }
     impl NetworkConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableInterContainerTrafficEncryption",
@@ -34300,9 +33830,7 @@ pub mod model_bias_job_definition {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-stoppingcondition.html)).
@@ -34324,7 +33852,7 @@ pub mod model_bias_job_definition {
     }
     impl StoppingCondition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxRuntimeInSeconds",
                 Some(self.max_runtime_in_seconds.into_expr()),
@@ -34333,9 +33861,7 @@ pub mod model_bias_job_definition {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelBiasJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelbiasjobdefinition-tag.html)).
@@ -34361,7 +33887,7 @@ pub mod model_bias_job_definition {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -34370,9 +33896,7 @@ pub mod model_bias_job_definition {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -34416,7 +33940,7 @@ impl ModelCardProps {
 }
 impl ModelCardProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Content", Some(self.content.into_expr())),
             (
@@ -34439,7 +33963,7 @@ impl ModelCardProps {
 }
 impl From<ModelCardProps> for hyperpod_core::Value<ModelCardProps> {
     fn from(value: ModelCardProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -35448,7 +34972,7 @@ pub mod model_card {
     }
     impl AdditionalInformation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CaveatsAndRecommendations",
@@ -35469,9 +34993,7 @@ pub mod model_card {
     }
     impl From<AdditionalInformation> for hyperpod_core::Value<AdditionalInformation> {
         fn from(value: AdditionalInformation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-businessdetails.html)).
@@ -35486,7 +35008,7 @@ pub mod model_card {
     }
     impl BusinessDetails {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BusinessProblem",
@@ -35506,9 +35028,7 @@ pub mod model_card {
     }
     impl From<BusinessDetails> for hyperpod_core::Value<BusinessDetails> {
         fn from(value: BusinessDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-metricgroup.html)).
@@ -35534,7 +35054,7 @@ pub mod model_card {
     }
     impl MetricGroup {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("MetricData", Some(self.metric_data.into_expr())),
                 ("Name", Some(self.name.into_expr())),
@@ -35543,9 +35063,7 @@ pub mod model_card {
     }
     impl From<MetricGroup> for hyperpod_core::Value<MetricGroup> {
         fn from(value: MetricGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-evaluationdetail.html)).
@@ -35580,7 +35098,7 @@ pub mod model_card {
     }
     impl EvaluationDetail {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Datasets",
@@ -35609,9 +35127,7 @@ pub mod model_card {
     }
     impl From<EvaluationDetail> for hyperpod_core::Value<EvaluationDetail> {
         fn from(value: EvaluationDetail) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-riskrating.html)).
@@ -35661,7 +35177,7 @@ pub mod model_card {
     }
     impl IntendedUses {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ExplanationsForRiskRating",
@@ -35690,9 +35206,7 @@ pub mod model_card {
     }
     impl From<IntendedUses> for hyperpod_core::Value<IntendedUses> {
         fn from(value: IntendedUses) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -35703,7 +35217,7 @@ pub mod model_card {
     }
     impl ModelOverviewInferenceEnvironment {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ContainerImage",
                 self.container_image.map(hyperpod_core::Value::into_expr),
@@ -35714,9 +35228,7 @@ pub mod model_card {
         for hyperpod_core::Value<ModelOverviewInferenceEnvironment>
     {
         fn from(value: ModelOverviewInferenceEnvironment) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-modeloverview.html)).
@@ -35746,7 +35258,7 @@ pub mod model_card {
     }
     impl ModelOverview {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AlgorithmType",
@@ -35794,9 +35306,7 @@ pub mod model_card {
     }
     impl From<ModelOverview> for hyperpod_core::Value<ModelOverview> {
         fn from(value: ModelOverview) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-modelpackagecreator.html)).
@@ -35807,7 +35317,7 @@ pub mod model_card {
     }
     impl ModelPackageCreator {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "UserProfileName",
                 self.user_profile_name.map(hyperpod_core::Value::into_expr),
@@ -35816,9 +35326,7 @@ pub mod model_card {
     }
     impl From<ModelPackageCreator> for hyperpod_core::Value<ModelPackageCreator> {
         fn from(value: ModelPackageCreator) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-container.html)).
@@ -35844,7 +35352,7 @@ pub mod model_card {
     }
     impl Container {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Image", Some(self.image.into_expr())),
                 (
@@ -35860,9 +35368,7 @@ pub mod model_card {
     }
     impl From<Container> for hyperpod_core::Value<Container> {
         fn from(value: Container) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-inferencespecification.html)).
@@ -35884,15 +35390,13 @@ pub mod model_card {
     }
     impl InferenceSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Containers", Some(self.containers.into_expr()))])
         }
     }
     impl From<InferenceSpecification> for hyperpod_core::Value<InferenceSpecification> {
         fn from(value: InferenceSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -35983,7 +35487,7 @@ pub mod model_card {
     }
     impl SourceAlgorithm {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("AlgorithmName", Some(self.algorithm_name.into_expr())),
                 (
@@ -35995,9 +35499,7 @@ pub mod model_card {
     }
     impl From<SourceAlgorithm> for hyperpod_core::Value<SourceAlgorithm> {
         fn from(value: SourceAlgorithm) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-modelpackagedetails.html)).
@@ -36034,7 +35536,7 @@ pub mod model_card {
     }
     impl ModelPackageDetails {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ApprovalDescription",
@@ -36094,9 +35596,7 @@ pub mod model_card {
     }
     impl From<ModelPackageDetails> for hyperpod_core::Value<ModelPackageDetails> {
         fn from(value: ModelPackageDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -36138,7 +35638,7 @@ pub mod model_card {
     }
     impl ObjectiveFunctionFunction {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Condition",
@@ -36154,9 +35654,7 @@ pub mod model_card {
     }
     impl From<ObjectiveFunctionFunction> for hyperpod_core::Value<ObjectiveFunctionFunction> {
         fn from(value: ObjectiveFunctionFunction) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-objectivefunction.html)).
@@ -36169,7 +35667,7 @@ pub mod model_card {
     }
     impl ObjectiveFunction {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Function",
@@ -36181,9 +35679,7 @@ pub mod model_card {
     }
     impl From<ObjectiveFunction> for hyperpod_core::Value<ObjectiveFunction> {
         fn from(value: ObjectiveFunction) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-traininghyperparameter.html)).
@@ -36209,7 +35705,7 @@ pub mod model_card {
     }
     impl TrainingHyperParameter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", Some(self.name.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -36218,9 +35714,7 @@ pub mod model_card {
     }
     impl From<TrainingHyperParameter> for hyperpod_core::Value<TrainingHyperParameter> {
         fn from(value: TrainingHyperParameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -36231,7 +35725,7 @@ pub mod model_card {
     }
     impl TrainingDetailsTrainingJobDetailsTrainingEnvironment {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ContainerImage",
                 self.container_image.map(hyperpod_core::Value::into_expr),
@@ -36242,9 +35736,7 @@ pub mod model_card {
         for hyperpod_core::Value<TrainingDetailsTrainingJobDetailsTrainingEnvironment>
     {
         fn from(value: TrainingDetailsTrainingJobDetailsTrainingEnvironment) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-trainingmetric.html)).
@@ -36273,7 +35765,7 @@ pub mod model_card {
     }
     impl TrainingMetric {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", Some(self.name.into_expr())),
                 ("Notes", self.notes.map(hyperpod_core::Value::into_expr)),
@@ -36283,9 +35775,7 @@ pub mod model_card {
     }
     impl From<TrainingMetric> for hyperpod_core::Value<TrainingMetric> {
         fn from(value: TrainingMetric) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -36311,7 +35801,7 @@ pub mod model_card {
     }
     impl TrainingDetailsTrainingJobDetails {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HyperParameters",
@@ -36351,9 +35841,7 @@ pub mod model_card {
         for hyperpod_core::Value<TrainingDetailsTrainingJobDetails>
     {
         fn from(value: TrainingDetailsTrainingJobDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-trainingdetails.html)).
@@ -36369,7 +35857,7 @@ pub mod model_card {
     }
     impl TrainingDetails {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ObjectiveFunction",
@@ -36390,9 +35878,7 @@ pub mod model_card {
     }
     impl From<TrainingDetails> for hyperpod_core::Value<TrainingDetails> {
         fn from(value: TrainingDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-content.html)).
@@ -36415,7 +35901,7 @@ pub mod model_card {
     }
     impl Content {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AdditionalInformation",
@@ -36452,9 +35938,7 @@ pub mod model_card {
     }
     impl From<Content> for hyperpod_core::Value<Content> {
         fn from(value: Content) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-usercontext.html)).
@@ -36469,7 +35953,7 @@ pub mod model_card {
     }
     impl UserContext {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DomainId",
@@ -36488,9 +35972,7 @@ pub mod model_card {
     }
     impl From<UserContext> for hyperpod_core::Value<UserContext> {
         fn from(value: UserContext) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelcard.html)).
@@ -36532,7 +36014,7 @@ pub mod model_card {
     }
     impl SecurityConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "KmsKeyId",
                 self.kms_key_id.map(hyperpod_core::Value::into_expr),
@@ -36541,9 +36023,7 @@ pub mod model_card {
     }
     impl From<SecurityConfig> for hyperpod_core::Value<SecurityConfig> {
         fn from(value: SecurityConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelCard` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelcard-tag.html)).
@@ -36569,7 +36049,7 @@ pub mod model_card {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -36578,9 +36058,7 @@ pub mod model_card {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -36659,7 +36137,7 @@ impl ModelExplainabilityJobDefinitionProps {
 }
 impl ModelExplainabilityJobDefinitionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "EndpointName",
@@ -36705,7 +36183,7 @@ impl From<ModelExplainabilityJobDefinitionProps>
     for hyperpod_core::Value<ModelExplainabilityJobDefinitionProps>
 {
     fn from(value: ModelExplainabilityJobDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelexplainabilityjobdefinition.html)).
@@ -37329,7 +36807,7 @@ pub mod model_explainability_job_definition {
     }
     impl ClusterConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceCount", Some(self.instance_count.into_expr())),
                 ("InstanceType", Some(self.instance_type.into_expr())),
@@ -37343,9 +36821,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-monitoringresources.html)).
@@ -37367,15 +36843,13 @@ pub mod model_explainability_job_definition {
     }
     impl MonitoringResources {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("ClusterConfig", Some(self.cluster_config.into_expr()))])
         }
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-modelexplainabilityappspecification.html)).
@@ -37404,7 +36878,7 @@ pub mod model_explainability_job_definition {
     }
     impl ModelExplainabilityAppSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ConfigUri", Some(self.config_uri.into_expr())),
                 (
@@ -37419,9 +36893,7 @@ pub mod model_explainability_job_definition {
         for hyperpod_core::Value<ModelExplainabilityAppSpecification>
     {
         fn from(value: ModelExplainabilityAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-constraintsresource.html)).
@@ -37432,15 +36904,13 @@ pub mod model_explainability_job_definition {
     }
     impl ConstraintsResource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", self.s3_uri.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-modelexplainabilitybaselineconfig.html)).
@@ -37453,7 +36923,7 @@ pub mod model_explainability_job_definition {
     }
     impl ModelExplainabilityBaselineConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BaseliningJobName",
@@ -37472,9 +36942,7 @@ pub mod model_explainability_job_definition {
         for hyperpod_core::Value<ModelExplainabilityBaselineConfig>
     {
         fn from(value: ModelExplainabilityBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-csv.html)).
@@ -37485,15 +36953,13 @@ pub mod model_explainability_job_definition {
     }
     impl Csv {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Header", self.header.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-json.html)).
@@ -37504,15 +36970,13 @@ pub mod model_explainability_job_definition {
     }
     impl Json {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Line", self.line.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-datasetformat.html)).
@@ -37527,7 +36991,7 @@ pub mod model_explainability_job_definition {
     }
     impl DatasetFormat {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Csv", self.csv.map(hyperpod_core::Value::into_expr)),
                 ("Json", self.json.map(hyperpod_core::Value::into_expr)),
@@ -37537,9 +37001,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelexplainabilityjobdefinition.html)).
@@ -37637,7 +37099,7 @@ pub mod model_explainability_job_definition {
     }
     impl BatchTransformInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DataCapturedDestinationS3Uri",
@@ -37673,9 +37135,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelexplainabilityjobdefinition.html)).
@@ -37769,7 +37229,7 @@ pub mod model_explainability_job_definition {
     }
     impl EndpointInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("EndpointName", Some(self.endpoint_name.into_expr())),
                 (
@@ -37801,9 +37261,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-modelexplainabilityjobinput.html)).
@@ -37816,7 +37274,7 @@ pub mod model_explainability_job_definition {
     }
     impl ModelExplainabilityJobInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BatchTransformInput",
@@ -37832,9 +37290,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<ModelExplainabilityJobInput> for hyperpod_core::Value<ModelExplainabilityJobInput> {
         fn from(value: ModelExplainabilityJobInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelexplainabilityjobdefinition.html)).
@@ -37888,7 +37344,7 @@ pub mod model_explainability_job_definition {
     }
     impl S3Output {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("LocalPath", Some(self.local_path.into_expr())),
                 (
@@ -37901,9 +37357,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-monitoringoutput.html)).
@@ -37923,15 +37377,13 @@ pub mod model_explainability_job_definition {
     }
     impl MonitoringOutput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Output", Some(self.s3_output.into_expr()))])
         }
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-monitoringoutputconfig.html)).
@@ -37956,7 +37408,7 @@ pub mod model_explainability_job_definition {
     }
     impl MonitoringOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -37971,9 +37423,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-vpcconfig.html)).
@@ -37999,7 +37449,7 @@ pub mod model_explainability_job_definition {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -38011,9 +37461,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-networkconfig.html)).
@@ -38028,7 +37476,7 @@ pub mod model_explainability_job_definition {
     }
     impl NetworkConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableInterContainerTrafficEncryption",
@@ -38049,9 +37497,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-stoppingcondition.html)).
@@ -38073,7 +37519,7 @@ pub mod model_explainability_job_definition {
     }
     impl StoppingCondition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxRuntimeInSeconds",
                 Some(self.max_runtime_in_seconds.into_expr()),
@@ -38082,9 +37528,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelExplainabilityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelexplainabilityjobdefinition-tag.html)).
@@ -38110,7 +37554,7 @@ pub mod model_explainability_job_definition {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -38119,9 +37563,7 @@ pub mod model_explainability_job_definition {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -38192,7 +37634,7 @@ pub struct ModelPackageProps {
 }
 impl ModelPackageProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AdditionalInferenceSpecifications",
@@ -38310,7 +37752,7 @@ impl ModelPackageProps {
 }
 impl From<ModelPackageProps> for hyperpod_core::Value<ModelPackageProps> {
     fn from(value: ModelPackageProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -39625,15 +39067,13 @@ pub mod model_package {
     }
     impl ModelAccessConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("AcceptEula", Some(self.accept_eula.into_expr()))])
         }
     }
     impl From<ModelAccessConfig> for hyperpod_core::Value<ModelAccessConfig> {
         fn from(value: ModelAccessConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -39691,7 +39131,7 @@ pub mod model_package {
     }
     impl S3ModelDataSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CompressionType", Some(self.compression_type.into_expr())),
                 (
@@ -39706,9 +39146,7 @@ pub mod model_package {
     }
     impl From<S3ModelDataSource> for hyperpod_core::Value<S3ModelDataSource> {
         fn from(value: S3ModelDataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modeldatasource.html)).
@@ -39719,7 +39157,7 @@ pub mod model_package {
     }
     impl ModelDataSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "S3DataSource",
                 self.s3_data_source.map(hyperpod_core::Value::into_expr),
@@ -39728,9 +39166,7 @@ pub mod model_package {
     }
     impl From<ModelDataSource> for hyperpod_core::Value<ModelDataSource> {
         fn from(value: ModelDataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -39752,7 +39188,7 @@ pub mod model_package {
     }
     impl ModelPackageContainerDefinitionModelInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("DataInputConfig", Some(self.data_input_config.into_expr()))])
         }
     }
@@ -39760,9 +39196,7 @@ pub mod model_package {
         for hyperpod_core::Value<ModelPackageContainerDefinitionModelInput>
     {
         fn from(value: ModelPackageContainerDefinitionModelInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelpackagecontainerdefinition.html)).
@@ -39812,7 +39246,7 @@ pub mod model_package {
     }
     impl ModelPackageContainerDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerHostname",
@@ -39858,9 +39292,7 @@ pub mod model_package {
         for hyperpod_core::Value<ModelPackageContainerDefinition>
     {
         fn from(value: ModelPackageContainerDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-additionalinferencespecificationdefinition.html)).
@@ -39901,7 +39333,7 @@ pub mod model_package {
     }
     impl AdditionalInferenceSpecificationDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Containers", Some(self.containers.into_expr())),
                 (
@@ -39936,9 +39368,7 @@ pub mod model_package {
         for hyperpod_core::Value<AdditionalInferenceSpecificationDefinition>
     {
         fn from(value: AdditionalInferenceSpecificationDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-filesource.html)).
@@ -39964,7 +39394,7 @@ pub mod model_package {
     }
     impl FileSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContentDigest",
@@ -39980,9 +39410,7 @@ pub mod model_package {
     }
     impl From<FileSource> for hyperpod_core::Value<FileSource> {
         fn from(value: FileSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-metricssource.html)).
@@ -40011,7 +39439,7 @@ pub mod model_package {
     }
     impl MetricsSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContentDigest",
@@ -40024,9 +39452,7 @@ pub mod model_package {
     }
     impl From<MetricsSource> for hyperpod_core::Value<MetricsSource> {
         fn from(value: MetricsSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckbias.html)).
@@ -40041,7 +39467,7 @@ pub mod model_package {
     }
     impl DriftCheckBias {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConfigFile",
@@ -40062,9 +39488,7 @@ pub mod model_package {
     }
     impl From<DriftCheckBias> for hyperpod_core::Value<DriftCheckBias> {
         fn from(value: DriftCheckBias) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckexplainability.html)).
@@ -40077,7 +39501,7 @@ pub mod model_package {
     }
     impl DriftCheckExplainability {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConfigFile",
@@ -40092,9 +39516,7 @@ pub mod model_package {
     }
     impl From<DriftCheckExplainability> for hyperpod_core::Value<DriftCheckExplainability> {
         fn from(value: DriftCheckExplainability) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckmodeldataquality.html)).
@@ -40107,7 +39529,7 @@ pub mod model_package {
     }
     impl DriftCheckModelDataQuality {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Constraints",
@@ -40122,9 +39544,7 @@ pub mod model_package {
     }
     impl From<DriftCheckModelDataQuality> for hyperpod_core::Value<DriftCheckModelDataQuality> {
         fn from(value: DriftCheckModelDataQuality) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckmodelquality.html)).
@@ -40137,7 +39557,7 @@ pub mod model_package {
     }
     impl DriftCheckModelQuality {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Constraints",
@@ -40152,9 +39572,7 @@ pub mod model_package {
     }
     impl From<DriftCheckModelQuality> for hyperpod_core::Value<DriftCheckModelQuality> {
         fn from(value: DriftCheckModelQuality) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-driftcheckbaselines.html)).
@@ -40171,7 +39589,7 @@ pub mod model_package {
     }
     impl DriftCheckBaselines {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Bias", self.bias.map(hyperpod_core::Value::into_expr)),
                 (
@@ -40191,9 +39609,7 @@ pub mod model_package {
     }
     impl From<DriftCheckBaselines> for hyperpod_core::Value<DriftCheckBaselines> {
         fn from(value: DriftCheckBaselines) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-inferencespecification.html)).
@@ -40229,7 +39645,7 @@ pub mod model_package {
     }
     impl InferenceSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Containers", Some(self.containers.into_expr())),
                 (
@@ -40255,9 +39671,7 @@ pub mod model_package {
     }
     impl From<InferenceSpecification> for hyperpod_core::Value<InferenceSpecification> {
         fn from(value: InferenceSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-metadataproperties.html)).
@@ -40274,7 +39688,7 @@ pub mod model_package {
     }
     impl MetadataProperties {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CommitId",
@@ -40297,9 +39711,7 @@ pub mod model_package {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelapprovalstatus.html)).
@@ -40384,7 +39796,7 @@ pub mod model_package {
     }
     impl ModelCard {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ModelCardContent",
@@ -40396,9 +39808,7 @@ pub mod model_package {
     }
     impl From<ModelCard> for hyperpod_core::Value<ModelCard> {
         fn from(value: ModelCard) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-bias.html)).
@@ -40413,7 +39823,7 @@ pub mod model_package {
     }
     impl Bias {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "PostTrainingReport",
@@ -40431,9 +39841,7 @@ pub mod model_package {
     }
     impl From<Bias> for hyperpod_core::Value<Bias> {
         fn from(value: Bias) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-explainability.html)).
@@ -40444,15 +39852,13 @@ pub mod model_package {
     }
     impl Explainability {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Report", self.report.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Explainability> for hyperpod_core::Value<Explainability> {
         fn from(value: Explainability) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modeldataquality.html)).
@@ -40465,7 +39871,7 @@ pub mod model_package {
     }
     impl ModelDataQuality {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Constraints",
@@ -40480,9 +39886,7 @@ pub mod model_package {
     }
     impl From<ModelDataQuality> for hyperpod_core::Value<ModelDataQuality> {
         fn from(value: ModelDataQuality) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelquality.html)).
@@ -40495,7 +39899,7 @@ pub mod model_package {
     }
     impl ModelQuality {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Constraints",
@@ -40510,9 +39914,7 @@ pub mod model_package {
     }
     impl From<ModelQuality> for hyperpod_core::Value<ModelQuality> {
         fn from(value: ModelQuality) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelmetrics.html)).
@@ -40529,7 +39931,7 @@ pub mod model_package {
     }
     impl ModelMetrics {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Bias", self.bias.map(hyperpod_core::Value::into_expr)),
                 (
@@ -40549,9 +39951,7 @@ pub mod model_package {
     }
     impl From<ModelMetrics> for hyperpod_core::Value<ModelMetrics> {
         fn from(value: ModelMetrics) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -40611,7 +40011,7 @@ pub mod model_package {
     }
     impl ModelPackageStatusItem {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "FailureReason",
@@ -40624,9 +40024,7 @@ pub mod model_package {
     }
     impl From<ModelPackageStatusItem> for hyperpod_core::Value<ModelPackageStatusItem> {
         fn from(value: ModelPackageStatusItem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-modelpackagestatusdetails.html)).
@@ -40637,7 +40035,7 @@ pub mod model_package {
     }
     impl ModelPackageStatusDetails {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "ValidationStatuses",
                 self.validation_statuses
@@ -40647,9 +40045,7 @@ pub mod model_package {
     }
     impl From<ModelPackageStatusDetails> for hyperpod_core::Value<ModelPackageStatusDetails> {
         fn from(value: ModelPackageStatusDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-securityconfig.html)).
@@ -40669,15 +40065,13 @@ pub mod model_package {
     }
     impl SecurityConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("KmsKeyId", Some(self.kms_key_id.into_expr()))])
         }
     }
     impl From<SecurityConfig> for hyperpod_core::Value<SecurityConfig> {
         fn from(value: SecurityConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-skipmodelvalidation.html)).
@@ -40725,7 +40119,7 @@ pub mod model_package {
     }
     impl SourceAlgorithm {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("AlgorithmName", Some(self.algorithm_name.into_expr())),
                 (
@@ -40737,9 +40131,7 @@ pub mod model_package {
     }
     impl From<SourceAlgorithm> for hyperpod_core::Value<SourceAlgorithm> {
         fn from(value: SourceAlgorithm) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-sourcealgorithmspecification.html)).
@@ -40761,15 +40153,13 @@ pub mod model_package {
     }
     impl SourceAlgorithmSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("SourceAlgorithms", Some(self.source_algorithms.into_expr()))])
         }
     }
     impl From<SourceAlgorithmSpecification> for hyperpod_core::Value<SourceAlgorithmSpecification> {
         fn from(value: SourceAlgorithmSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-tag.html)).
@@ -40795,7 +40185,7 @@ pub mod model_package {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -40804,9 +40194,7 @@ pub mod model_package {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -40912,7 +40300,7 @@ pub mod model_package {
     }
     impl S3DataSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("S3DataType", Some(self.s3_data_type.into_expr())),
                 ("S3Uri", Some(self.s3_uri.into_expr())),
@@ -40921,9 +40309,7 @@ pub mod model_package {
     }
     impl From<S3DataSource> for hyperpod_core::Value<S3DataSource> {
         fn from(value: S3DataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-datasource.html)).
@@ -40945,15 +40331,13 @@ pub mod model_package {
     }
     impl DataSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3DataSource", Some(self.s3_data_source.into_expr()))])
         }
     }
     impl From<DataSource> for hyperpod_core::Value<DataSource> {
         fn from(value: DataSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -41015,7 +40399,7 @@ pub mod model_package {
     }
     impl TransformInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CompressionType",
@@ -41035,9 +40419,7 @@ pub mod model_package {
     }
     impl From<TransformInput> for hyperpod_core::Value<TransformInput> {
         fn from(value: TransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackage.html)).
@@ -41091,7 +40473,7 @@ pub mod model_package {
     }
     impl TransformOutput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Accept", self.accept.map(hyperpod_core::Value::into_expr)),
                 (
@@ -41108,9 +40490,7 @@ pub mod model_package {
     }
     impl From<TransformOutput> for hyperpod_core::Value<TransformOutput> {
         fn from(value: TransformOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-transformresources.html)).
@@ -41139,7 +40519,7 @@ pub mod model_package {
     }
     impl TransformResources {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceCount", Some(self.instance_count.into_expr())),
                 ("InstanceType", Some(self.instance_type.into_expr())),
@@ -41152,9 +40532,7 @@ pub mod model_package {
     }
     impl From<TransformResources> for hyperpod_core::Value<TransformResources> {
         fn from(value: TransformResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-transformjobdefinition.html)).
@@ -41196,7 +40574,7 @@ pub mod model_package {
     }
     impl TransformJobDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BatchStrategy",
@@ -41226,9 +40604,7 @@ pub mod model_package {
     }
     impl From<TransformJobDefinition> for hyperpod_core::Value<TransformJobDefinition> {
         fn from(value: TransformJobDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-validationprofile.html)).
@@ -41254,7 +40630,7 @@ pub mod model_package {
     }
     impl ValidationProfile {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ProfileName", Some(self.profile_name.into_expr())),
                 (
@@ -41266,9 +40642,7 @@ pub mod model_package {
     }
     impl From<ValidationProfile> for hyperpod_core::Value<ValidationProfile> {
         fn from(value: ValidationProfile) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelPackage` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelpackage-validationspecification.html)).
@@ -41294,7 +40668,7 @@ pub mod model_package {
     }
     impl ValidationSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ValidationProfiles",
@@ -41306,9 +40680,7 @@ pub mod model_package {
     }
     impl From<ValidationSpecification> for hyperpod_core::Value<ValidationSpecification> {
         fn from(value: ValidationSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -41341,7 +40713,7 @@ impl ModelPackageGroupProps {
 }
 impl ModelPackageGroupProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ModelPackageGroupDescription",
@@ -41363,7 +40735,7 @@ impl ModelPackageGroupProps {
 }
 impl From<ModelPackageGroupProps> for hyperpod_core::Value<ModelPackageGroupProps> {
     fn from(value: ModelPackageGroupProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ModelPackageGroup` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelpackagegroup.html)).
@@ -41572,7 +40944,7 @@ pub mod model_package_group {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -41581,9 +40953,7 @@ pub mod model_package_group {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -41654,7 +41024,7 @@ impl ModelQualityJobDefinitionProps {
 }
 impl ModelQualityJobDefinitionProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "EndpointName",
@@ -41698,7 +41068,7 @@ impl ModelQualityJobDefinitionProps {
 }
 impl From<ModelQualityJobDefinitionProps> for hyperpod_core::Value<ModelQualityJobDefinitionProps> {
     fn from(value: ModelQualityJobDefinitionProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelqualityjobdefinition.html)).
@@ -42508,7 +41878,7 @@ pub mod model_quality_job_definition {
     }
     impl ClusterConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceCount", Some(self.instance_count.into_expr())),
                 ("InstanceType", Some(self.instance_type.into_expr())),
@@ -42522,9 +41892,7 @@ pub mod model_quality_job_definition {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-monitoringresources.html)).
@@ -42546,15 +41914,13 @@ pub mod model_quality_job_definition {
     }
     impl MonitoringResources {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("ClusterConfig", Some(self.cluster_config.into_expr()))])
         }
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-problemtype.html)).
@@ -42623,7 +41989,7 @@ pub mod model_quality_job_definition {
     }
     impl ModelQualityAppSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerArguments",
@@ -42656,9 +42022,7 @@ pub mod model_quality_job_definition {
     }
     impl From<ModelQualityAppSpecification> for hyperpod_core::Value<ModelQualityAppSpecification> {
         fn from(value: ModelQualityAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-constraintsresource.html)).
@@ -42669,15 +42033,13 @@ pub mod model_quality_job_definition {
     }
     impl ConstraintsResource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", self.s3_uri.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-modelqualitybaselineconfig.html)).
@@ -42690,7 +42052,7 @@ pub mod model_quality_job_definition {
     }
     impl ModelQualityBaselineConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BaseliningJobName",
@@ -42707,9 +42069,7 @@ pub mod model_quality_job_definition {
     }
     impl From<ModelQualityBaselineConfig> for hyperpod_core::Value<ModelQualityBaselineConfig> {
         fn from(value: ModelQualityBaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-csv.html)).
@@ -42720,15 +42080,13 @@ pub mod model_quality_job_definition {
     }
     impl Csv {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Header", self.header.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-json.html)).
@@ -42739,15 +42097,13 @@ pub mod model_quality_job_definition {
     }
     impl Json {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Line", self.line.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-datasetformat.html)).
@@ -42762,7 +42118,7 @@ pub mod model_quality_job_definition {
     }
     impl DatasetFormat {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Csv", self.csv.map(hyperpod_core::Value::into_expr)),
                 ("Json", self.json.map(hyperpod_core::Value::into_expr)),
@@ -42772,9 +42128,7 @@ pub mod model_quality_job_definition {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelqualityjobdefinition.html)).
@@ -42878,7 +42232,7 @@ pub mod model_quality_job_definition {
     }
     impl BatchTransformInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DataCapturedDestinationS3Uri",
@@ -42923,9 +42277,7 @@ pub mod model_quality_job_definition {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelqualityjobdefinition.html)).
@@ -43025,7 +42377,7 @@ pub mod model_quality_job_definition {
     }
     impl EndpointInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EndTimeOffset",
@@ -43066,9 +42418,7 @@ pub mod model_quality_job_definition {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-monitoringgroundtruths3input.html)).
@@ -43090,15 +42440,13 @@ pub mod model_quality_job_definition {
     }
     impl MonitoringGroundTruthS3Input {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", Some(self.s3_uri.into_expr()))])
         }
     }
     impl From<MonitoringGroundTruthS3Input> for hyperpod_core::Value<MonitoringGroundTruthS3Input> {
         fn from(value: MonitoringGroundTruthS3Input) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-modelqualityjobinput.html)).
@@ -43126,7 +42474,7 @@ pub mod model_quality_job_definition {
     }
     impl ModelQualityJobInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BatchTransformInput",
@@ -43146,9 +42494,7 @@ pub mod model_quality_job_definition {
     }
     impl From<ModelQualityJobInput> for hyperpod_core::Value<ModelQualityJobInput> {
         fn from(value: ModelQualityJobInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-modelqualityjobdefinition.html)).
@@ -43202,7 +42548,7 @@ pub mod model_quality_job_definition {
     }
     impl S3Output {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("LocalPath", Some(self.local_path.into_expr())),
                 (
@@ -43215,9 +42561,7 @@ pub mod model_quality_job_definition {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-monitoringoutput.html)).
@@ -43237,15 +42581,13 @@ pub mod model_quality_job_definition {
     }
     impl MonitoringOutput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Output", Some(self.s3_output.into_expr()))])
         }
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-monitoringoutputconfig.html)).
@@ -43270,7 +42612,7 @@ pub mod model_quality_job_definition {
     }
     impl MonitoringOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -43285,9 +42627,7 @@ pub mod model_quality_job_definition {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-vpcconfig.html)).
@@ -43313,7 +42653,7 @@ pub mod model_quality_job_definition {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -43325,9 +42665,7 @@ pub mod model_quality_job_definition {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-networkconfig.html)).
@@ -43342,7 +42680,7 @@ pub mod model_quality_job_definition {
     }
     impl NetworkConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableInterContainerTrafficEncryption",
@@ -43363,9 +42701,7 @@ pub mod model_quality_job_definition {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-stoppingcondition.html)).
@@ -43387,7 +42723,7 @@ pub mod model_quality_job_definition {
     }
     impl StoppingCondition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxRuntimeInSeconds",
                 Some(self.max_runtime_in_seconds.into_expr()),
@@ -43396,9 +42732,7 @@ pub mod model_quality_job_definition {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ModelQualityJobDefinition` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-modelqualityjobdefinition-tag.html)).
@@ -43424,7 +42758,7 @@ pub mod model_quality_job_definition {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -43433,9 +42767,7 @@ pub mod model_quality_job_definition {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -43483,7 +42815,7 @@ impl MonitoringScheduleProps {
 }
 impl MonitoringScheduleProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "EndpointName",
@@ -43517,7 +42849,7 @@ impl MonitoringScheduleProps {
 }
 impl From<MonitoringScheduleProps> for hyperpod_core::Value<MonitoringScheduleProps> {
     fn from(value: MonitoringScheduleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -44459,7 +43791,7 @@ pub mod monitoring_schedule {
     }
     impl MonitoringExecutionSummary {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CreationTime", Some(self.creation_time.into_expr())),
                 (
@@ -44492,9 +43824,7 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringExecutionSummary> for hyperpod_core::Value<MonitoringExecutionSummary> {
         fn from(value: MonitoringExecutionSummary) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-constraintsresource.html)).
@@ -44505,15 +43835,13 @@ pub mod monitoring_schedule {
     }
     impl ConstraintsResource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", self.s3_uri.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<ConstraintsResource> for hyperpod_core::Value<ConstraintsResource> {
         fn from(value: ConstraintsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-statisticsresource.html)).
@@ -44524,15 +43852,13 @@ pub mod monitoring_schedule {
     }
     impl StatisticsResource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", self.s3_uri.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<StatisticsResource> for hyperpod_core::Value<StatisticsResource> {
         fn from(value: StatisticsResource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-baselineconfig.html)).
@@ -44545,7 +43871,7 @@ pub mod monitoring_schedule {
     }
     impl BaselineConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ConstraintsResource",
@@ -44562,9 +43888,7 @@ pub mod monitoring_schedule {
     }
     impl From<BaselineConfig> for hyperpod_core::Value<BaselineConfig> {
         fn from(value: BaselineConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringappspecification.html)).
@@ -44598,7 +43922,7 @@ pub mod monitoring_schedule {
     }
     impl MonitoringAppSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerArguments",
@@ -44626,9 +43950,7 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringAppSpecification> for hyperpod_core::Value<MonitoringAppSpecification> {
         fn from(value: MonitoringAppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-csv.html)).
@@ -44639,15 +43961,13 @@ pub mod monitoring_schedule {
     }
     impl Csv {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Header", self.header.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Csv> for hyperpod_core::Value<Csv> {
         fn from(value: Csv) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-json.html)).
@@ -44658,15 +43978,13 @@ pub mod monitoring_schedule {
     }
     impl Json {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Line", self.line.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<Json> for hyperpod_core::Value<Json> {
         fn from(value: Json) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-datasetformat.html)).
@@ -44681,7 +43999,7 @@ pub mod monitoring_schedule {
     }
     impl DatasetFormat {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Csv", self.csv.map(hyperpod_core::Value::into_expr)),
                 ("Json", self.json.map(hyperpod_core::Value::into_expr)),
@@ -44691,9 +44009,7 @@ pub mod monitoring_schedule {
     }
     impl From<DatasetFormat> for hyperpod_core::Value<DatasetFormat> {
         fn from(value: DatasetFormat) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -44785,7 +44101,7 @@ pub mod monitoring_schedule {
     }
     impl BatchTransformInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DataCapturedDestinationS3Uri",
@@ -44812,9 +44128,7 @@ pub mod monitoring_schedule {
     }
     impl From<BatchTransformInput> for hyperpod_core::Value<BatchTransformInput> {
         fn from(value: BatchTransformInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -44902,7 +44216,7 @@ pub mod monitoring_schedule {
     }
     impl EndpointInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("EndpointName", Some(self.endpoint_name.into_expr())),
                 (
@@ -44925,9 +44239,7 @@ pub mod monitoring_schedule {
     }
     impl From<EndpointInput> for hyperpod_core::Value<EndpointInput> {
         fn from(value: EndpointInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringinput.html)).
@@ -44940,7 +44252,7 @@ pub mod monitoring_schedule {
     }
     impl MonitoringInput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BatchTransformInput",
@@ -44956,9 +44268,7 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringInput> for hyperpod_core::Value<MonitoringInput> {
         fn from(value: MonitoringInput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -45012,7 +44322,7 @@ pub mod monitoring_schedule {
     }
     impl S3Output {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("LocalPath", Some(self.local_path.into_expr())),
                 (
@@ -45025,9 +44335,7 @@ pub mod monitoring_schedule {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringoutput.html)).
@@ -45047,15 +44355,13 @@ pub mod monitoring_schedule {
     }
     impl MonitoringOutput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Output", Some(self.s3_output.into_expr()))])
         }
     }
     impl From<MonitoringOutput> for hyperpod_core::Value<MonitoringOutput> {
         fn from(value: MonitoringOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringoutputconfig.html)).
@@ -45080,7 +44386,7 @@ pub mod monitoring_schedule {
     }
     impl MonitoringOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -45095,9 +44401,7 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringOutputConfig> for hyperpod_core::Value<MonitoringOutputConfig> {
         fn from(value: MonitoringOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-clusterconfig.html)).
@@ -45130,7 +44434,7 @@ pub mod monitoring_schedule {
     }
     impl ClusterConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceCount", Some(self.instance_count.into_expr())),
                 ("InstanceType", Some(self.instance_type.into_expr())),
@@ -45144,9 +44448,7 @@ pub mod monitoring_schedule {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringresources.html)).
@@ -45168,15 +44470,13 @@ pub mod monitoring_schedule {
     }
     impl MonitoringResources {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("ClusterConfig", Some(self.cluster_config.into_expr()))])
         }
     }
     impl From<MonitoringResources> for hyperpod_core::Value<MonitoringResources> {
         fn from(value: MonitoringResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-vpcconfig.html)).
@@ -45202,7 +44502,7 @@ pub mod monitoring_schedule {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -45214,9 +44514,7 @@ pub mod monitoring_schedule {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-networkconfig.html)).
@@ -45231,7 +44529,7 @@ pub mod monitoring_schedule {
     }
     impl NetworkConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableInterContainerTrafficEncryption",
@@ -45252,9 +44550,7 @@ pub mod monitoring_schedule {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-stoppingcondition.html)).
@@ -45276,7 +44572,7 @@ pub mod monitoring_schedule {
     }
     impl StoppingCondition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxRuntimeInSeconds",
                 Some(self.max_runtime_in_seconds.into_expr()),
@@ -45285,9 +44581,7 @@ pub mod monitoring_schedule {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringjobdefinition.html)).
@@ -45339,7 +44633,7 @@ pub mod monitoring_schedule {
     }
     impl MonitoringJobDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BaselineConfig",
@@ -45376,9 +44670,7 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringJobDefinition> for hyperpod_core::Value<MonitoringJobDefinition> {
         fn from(value: MonitoringJobDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringtype.html)).
@@ -45435,7 +44727,7 @@ pub mod monitoring_schedule {
     }
     impl ScheduleConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DataAnalysisEndTime",
@@ -45456,9 +44748,7 @@ pub mod monitoring_schedule {
     }
     impl From<ScheduleConfig> for hyperpod_core::Value<ScheduleConfig> {
         fn from(value: ScheduleConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::MonitoringSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-monitoringschedule-monitoringscheduleconfig.html)).
@@ -45475,7 +44765,7 @@ pub mod monitoring_schedule {
     }
     impl MonitoringScheduleConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MonitoringJobDefinition",
@@ -45500,9 +44790,7 @@ pub mod monitoring_schedule {
     }
     impl From<MonitoringScheduleConfig> for hyperpod_core::Value<MonitoringScheduleConfig> {
         fn from(value: MonitoringScheduleConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-monitoringschedule.html)).
@@ -45559,7 +44847,7 @@ pub mod monitoring_schedule {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -45568,9 +44856,7 @@ pub mod monitoring_schedule {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -45642,7 +44928,7 @@ impl NotebookInstanceProps {
 }
 impl NotebookInstanceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AcceleratorTypes",
@@ -45711,7 +44997,7 @@ impl NotebookInstanceProps {
 }
 impl From<NotebookInstanceProps> for hyperpod_core::Value<NotebookInstanceProps> {
     fn from(value: NotebookInstanceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::NotebookInstance` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-notebookinstance.html)).
@@ -46287,7 +45573,7 @@ pub mod notebook_instance {
     }
     impl InstanceMetadataServiceConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MinimumInstanceMetadataServiceVersion",
                 Some(self.minimum_instance_metadata_service_version.into_expr()),
@@ -46298,9 +45584,7 @@ pub mod notebook_instance {
         for hyperpod_core::Value<InstanceMetadataServiceConfiguration>
     {
         fn from(value: InstanceMetadataServiceConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-notebookinstance.html)).
@@ -46937,7 +46221,7 @@ pub mod notebook_instance {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -46946,9 +46230,7 @@ pub mod notebook_instance {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -46975,7 +46257,7 @@ pub struct NotebookInstanceLifecycleConfigProps {
 }
 impl NotebookInstanceLifecycleConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "NotebookInstanceLifecycleConfigName",
@@ -46998,7 +46280,7 @@ impl From<NotebookInstanceLifecycleConfigProps>
     for hyperpod_core::Value<NotebookInstanceLifecycleConfigProps>
 {
     fn from(value: NotebookInstanceLifecycleConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::NotebookInstanceLifecycleConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-notebookinstancelifecycleconfig.html)).
@@ -47116,15 +46398,13 @@ pub mod notebook_instance_lifecycle_config {
     }
     impl NotebookInstanceLifecycleHook {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Content", self.content.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<NotebookInstanceLifecycleHook> for hyperpod_core::Value<NotebookInstanceLifecycleHook> {
         fn from(value: NotebookInstanceLifecycleHook) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::NotebookInstanceLifecycleConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-notebookinstancelifecycleconfig-tag.html)).
@@ -47150,7 +46430,7 @@ pub mod notebook_instance_lifecycle_config {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -47159,9 +46439,7 @@ pub mod notebook_instance_lifecycle_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -47225,7 +46503,7 @@ impl PartnerAppProps {
 }
 impl PartnerAppProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AppVersion",
@@ -47271,7 +46549,7 @@ impl PartnerAppProps {
 }
 impl From<PartnerAppProps> for hyperpod_core::Value<PartnerAppProps> {
     fn from(value: PartnerAppProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::PartnerApp` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-partnerapp.html)).
@@ -47580,7 +46858,7 @@ pub mod partner_app {
     }
     impl PartnerAppConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AdminUsers",
@@ -47595,9 +46873,7 @@ pub mod partner_app {
     }
     impl From<PartnerAppConfig> for hyperpod_core::Value<PartnerAppConfig> {
         fn from(value: PartnerAppConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-partnerapp.html)).
@@ -47641,7 +46917,7 @@ pub mod partner_app {
     }
     impl PartnerAppMaintenanceConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaintenanceWindowStart",
                 Some(self.maintenance_window_start.into_expr()),
@@ -47650,9 +46926,7 @@ pub mod partner_app {
     }
     impl From<PartnerAppMaintenanceConfig> for hyperpod_core::Value<PartnerAppMaintenanceConfig> {
         fn from(value: PartnerAppMaintenanceConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::PartnerApp` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-partnerapp-tag.html)).
@@ -47678,7 +46952,7 @@ pub mod partner_app {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -47687,9 +46961,7 @@ pub mod partner_app {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-partnerapp.html)).
@@ -47764,7 +47036,7 @@ impl PipelineProps {
 }
 impl PipelineProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ParallelismConfiguration",
@@ -47793,7 +47065,7 @@ impl PipelineProps {
 }
 impl From<PipelineProps> for hyperpod_core::Value<PipelineProps> {
     fn from(value: PipelineProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Pipeline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-pipeline.html)).
@@ -47982,7 +47254,7 @@ pub mod pipeline {
     }
     impl ParallelismConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxParallelExecutionSteps",
                 Some(self.max_parallel_execution_steps.into_expr()),
@@ -47991,9 +47263,7 @@ pub mod pipeline {
     }
     impl From<ParallelismConfiguration> for hyperpod_core::Value<ParallelismConfiguration> {
         fn from(value: ParallelismConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Pipeline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-pipeline-tag.html)).
@@ -48019,7 +47289,7 @@ pub mod pipeline {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -48028,9 +47298,7 @@ pub mod pipeline {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -48088,7 +47356,7 @@ impl ProcessingJobProps {
 }
 impl ProcessingJobProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("AppSpecification", Some(self.app_specification.into_expr())),
             (
@@ -48132,7 +47400,7 @@ impl ProcessingJobProps {
 }
 impl From<ProcessingJobProps> for hyperpod_core::Value<ProcessingJobProps> {
     fn from(value: ProcessingJobProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -49237,7 +48505,7 @@ pub mod processing_job {
     }
     impl AppSpecification {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ContainerArguments",
@@ -49255,9 +48523,7 @@ pub mod processing_job {
     }
     impl From<AppSpecification> for hyperpod_core::Value<AppSpecification> {
         fn from(value: AppSpecification) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-experimentconfig.html)).
@@ -49274,7 +48540,7 @@ pub mod processing_job {
     }
     impl ExperimentConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ExperimentName",
@@ -49298,9 +48564,7 @@ pub mod processing_job {
     }
     impl From<ExperimentConfig> for hyperpod_core::Value<ExperimentConfig> {
         fn from(value: ExperimentConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-vpcconfig.html)).
@@ -49326,7 +48590,7 @@ pub mod processing_job {
     }
     impl VpcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -49338,9 +48602,7 @@ pub mod processing_job {
     }
     impl From<VpcConfig> for hyperpod_core::Value<VpcConfig> {
         fn from(value: VpcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-networkconfig.html)).
@@ -49355,7 +48617,7 @@ pub mod processing_job {
     }
     impl NetworkConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EnableInterContainerTrafficEncryption",
@@ -49376,9 +48638,7 @@ pub mod processing_job {
     }
     impl From<NetworkConfig> for hyperpod_core::Value<NetworkConfig> {
         fn from(value: NetworkConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -49492,7 +48752,7 @@ pub mod processing_job {
     }
     impl AthenaDatasetDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Catalog", Some(self.catalog.into_expr())),
                 ("Database", Some(self.database.into_expr())),
@@ -49516,9 +48776,7 @@ pub mod processing_job {
     }
     impl From<AthenaDatasetDefinition> for hyperpod_core::Value<AthenaDatasetDefinition> {
         fn from(value: AthenaDatasetDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -49686,7 +48944,7 @@ pub mod processing_job {
     }
     impl RedshiftDatasetDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ClusterId", Some(self.cluster_id.into_expr())),
                 ("ClusterRoleArn", Some(self.cluster_role_arn.into_expr())),
@@ -49708,9 +48966,7 @@ pub mod processing_job {
     }
     impl From<RedshiftDatasetDefinition> for hyperpod_core::Value<RedshiftDatasetDefinition> {
         fn from(value: RedshiftDatasetDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-datasetdefinition.html)).
@@ -49731,7 +48987,7 @@ pub mod processing_job {
     }
     impl DatasetDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AthenaDatasetDefinition",
@@ -49761,9 +49017,7 @@ pub mod processing_job {
     }
     impl From<DatasetDefinition> for hyperpod_core::Value<DatasetDefinition> {
         fn from(value: DatasetDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -49902,7 +49156,7 @@ pub mod processing_job {
     }
     impl S3Input {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LocalPath",
@@ -49929,9 +49183,7 @@ pub mod processing_job {
     }
     impl From<S3Input> for hyperpod_core::Value<S3Input> {
         fn from(value: S3Input) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-processinginputsobject.html)).
@@ -49960,7 +49212,7 @@ pub mod processing_job {
     }
     impl ProcessingInputsObject {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AppManaged",
@@ -49980,9 +49232,7 @@ pub mod processing_job {
     }
     impl From<ProcessingInputsObject> for hyperpod_core::Value<ProcessingInputsObject> {
         fn from(value: ProcessingInputsObject) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-featurestoreoutput.html)).
@@ -50004,7 +49254,7 @@ pub mod processing_job {
     }
     impl FeatureStoreOutput {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "FeatureGroupName",
                 Some(self.feature_group_name.into_expr()),
@@ -50013,9 +49263,7 @@ pub mod processing_job {
     }
     impl From<FeatureStoreOutput> for hyperpod_core::Value<FeatureStoreOutput> {
         fn from(value: FeatureStoreOutput) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -50069,7 +49317,7 @@ pub mod processing_job {
     }
     impl S3Output {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "LocalPath",
@@ -50082,9 +49330,7 @@ pub mod processing_job {
     }
     impl From<S3Output> for hyperpod_core::Value<S3Output> {
         fn from(value: S3Output) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-processingoutputsobject.html)).
@@ -50115,7 +49361,7 @@ pub mod processing_job {
     }
     impl ProcessingOutputsObject {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AppManaged",
@@ -50136,9 +49382,7 @@ pub mod processing_job {
     }
     impl From<ProcessingOutputsObject> for hyperpod_core::Value<ProcessingOutputsObject> {
         fn from(value: ProcessingOutputsObject) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-processingoutputconfig.html)).
@@ -50163,7 +49407,7 @@ pub mod processing_job {
     }
     impl ProcessingOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -50175,9 +49419,7 @@ pub mod processing_job {
     }
     impl From<ProcessingOutputConfig> for hyperpod_core::Value<ProcessingOutputConfig> {
         fn from(value: ProcessingOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-processingjob.html)).
@@ -50571,7 +49813,7 @@ pub mod processing_job {
     }
     impl ClusterConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("InstanceCount", Some(self.instance_count.into_expr())),
                 ("InstanceType", Some(self.instance_type.into_expr())),
@@ -50585,9 +49827,7 @@ pub mod processing_job {
     }
     impl From<ClusterConfig> for hyperpod_core::Value<ClusterConfig> {
         fn from(value: ClusterConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-processingresources.html)).
@@ -50609,15 +49849,13 @@ pub mod processing_job {
     }
     impl ProcessingResources {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("ClusterConfig", Some(self.cluster_config.into_expr()))])
         }
     }
     impl From<ProcessingResources> for hyperpod_core::Value<ProcessingResources> {
         fn from(value: ProcessingResources) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-stoppingcondition.html)).
@@ -50639,7 +49877,7 @@ pub mod processing_job {
     }
     impl StoppingCondition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "MaxRuntimeInSeconds",
                 Some(self.max_runtime_in_seconds.into_expr()),
@@ -50648,9 +49886,7 @@ pub mod processing_job {
     }
     impl From<StoppingCondition> for hyperpod_core::Value<StoppingCondition> {
         fn from(value: StoppingCondition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::ProcessingJob` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-processingjob-tag.html)).
@@ -50676,7 +49912,7 @@ pub mod processing_job {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -50685,9 +49921,7 @@ pub mod processing_job {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -50726,7 +49960,7 @@ impl ProjectProps {
 }
 impl ProjectProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ProjectDescription",
@@ -50755,7 +49989,7 @@ impl ProjectProps {
 }
 impl From<ProjectProps> for hyperpod_core::Value<ProjectProps> {
     fn from(value: ProjectProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Project` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-project.html)).
@@ -51141,7 +50375,7 @@ pub mod project {
     }
     impl ServiceCatalogProvisionedProductDetails {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ProvisionedProductId",
@@ -51160,9 +50394,7 @@ pub mod project {
         for hyperpod_core::Value<ServiceCatalogProvisionedProductDetails>
     {
         fn from(value: ServiceCatalogProvisionedProductDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Project` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-project-provisioningparameter.html)).
@@ -51188,7 +50420,7 @@ pub mod project {
     }
     impl ProvisioningParameter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -51197,9 +50429,7 @@ pub mod project {
     }
     impl From<ProvisioningParameter> for hyperpod_core::Value<ProvisioningParameter> {
         fn from(value: ProvisioningParameter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Project` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-project.html)).
@@ -51230,7 +50460,7 @@ pub mod project {
     }
     impl ServiceCatalogProvisioningDetails {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("PathId", self.path_id.map(hyperpod_core::Value::into_expr)),
                 ("ProductId", Some(self.product_id.into_expr())),
@@ -51251,9 +50481,7 @@ pub mod project {
         for hyperpod_core::Value<ServiceCatalogProvisioningDetails>
     {
         fn from(value: ServiceCatalogProvisioningDetails) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Project` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-project-tag.html)).
@@ -51279,7 +50507,7 @@ pub mod project {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -51288,9 +50516,7 @@ pub mod project {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -51333,7 +50559,7 @@ impl SpaceProps {
 }
 impl SpaceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("DomainId", Some(self.domain_id.into_expr())),
             (
@@ -51360,7 +50586,7 @@ impl SpaceProps {
 }
 impl From<SpaceProps> for hyperpod_core::Value<SpaceProps> {
     fn from(value: SpaceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-space.html)).
@@ -51961,7 +51187,7 @@ pub mod space {
     }
     impl OwnershipSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "OwnerUserProfileName",
                 Some(self.owner_user_profile_name.into_expr()),
@@ -51970,9 +51196,7 @@ pub mod space {
     }
     impl From<OwnershipSettings> for hyperpod_core::Value<OwnershipSettings> {
         fn from(value: OwnershipSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-apptype.html)).
@@ -52237,7 +51461,7 @@ pub mod space {
     }
     impl ResourceSpec {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "InstanceType",
@@ -52263,9 +51487,7 @@ pub mod space {
     }
     impl From<ResourceSpec> for hyperpod_core::Value<ResourceSpec> {
         fn from(value: ResourceSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-spacecodeeditorappsettings.html)).
@@ -52276,7 +51498,7 @@ pub mod space {
     }
     impl SpaceCodeEditorAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "DefaultResourceSpec",
                 self.default_resource_spec
@@ -52286,9 +51508,7 @@ pub mod space {
     }
     impl From<SpaceCodeEditorAppSettings> for hyperpod_core::Value<SpaceCodeEditorAppSettings> {
         fn from(value: SpaceCodeEditorAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-efsfilesystem.html)).
@@ -52308,15 +51528,13 @@ pub mod space {
     }
     impl EFSFileSystem {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("FileSystemId", Some(self.file_system_id.into_expr()))])
         }
     }
     impl From<EFSFileSystem> for hyperpod_core::Value<EFSFileSystem> {
         fn from(value: EFSFileSystem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-fsxlustrefilesystem.html)).
@@ -52336,15 +51554,13 @@ pub mod space {
     }
     impl FSxLustreFileSystem {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("FileSystemId", Some(self.file_system_id.into_expr()))])
         }
     }
     impl From<FSxLustreFileSystem> for hyperpod_core::Value<FSxLustreFileSystem> {
         fn from(value: FSxLustreFileSystem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-s3filesystem.html)).
@@ -52355,15 +51571,13 @@ pub mod space {
     }
     impl S3FileSystem {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("S3Uri", self.s3_uri.map(hyperpod_core::Value::into_expr))])
         }
     }
     impl From<S3FileSystem> for hyperpod_core::Value<S3FileSystem> {
         fn from(value: S3FileSystem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-customfilesystem.html)).
@@ -52378,7 +51592,7 @@ pub mod space {
     }
     impl CustomFileSystem {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EFSFileSystem",
@@ -52398,9 +51612,7 @@ pub mod space {
     }
     impl From<CustomFileSystem> for hyperpod_core::Value<CustomFileSystem> {
         fn from(value: CustomFileSystem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-coderepository.html)).
@@ -52420,15 +51632,13 @@ pub mod space {
     }
     impl CodeRepository {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("RepositoryUrl", Some(self.repository_url.into_expr()))])
         }
     }
     impl From<CodeRepository> for hyperpod_core::Value<CodeRepository> {
         fn from(value: CodeRepository) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-spacejupyterlabappsettings.html)).
@@ -52441,7 +51651,7 @@ pub mod space {
     }
     impl SpaceJupyterLabAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CodeRepositories",
@@ -52457,9 +51667,7 @@ pub mod space {
     }
     impl From<SpaceJupyterLabAppSettings> for hyperpod_core::Value<SpaceJupyterLabAppSettings> {
         fn from(value: SpaceJupyterLabAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-jupyterserverappsettings.html)).
@@ -52472,7 +51680,7 @@ pub mod space {
     }
     impl JupyterServerAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultResourceSpec",
@@ -52489,9 +51697,7 @@ pub mod space {
     }
     impl From<JupyterServerAppSettings> for hyperpod_core::Value<JupyterServerAppSettings> {
         fn from(value: JupyterServerAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-customimage.html)).
@@ -52520,7 +51726,7 @@ pub mod space {
     }
     impl CustomImage {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AppImageConfigName",
@@ -52537,9 +51743,7 @@ pub mod space {
     }
     impl From<CustomImage> for hyperpod_core::Value<CustomImage> {
         fn from(value: CustomImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-kernelgatewayappsettings.html)).
@@ -52554,7 +51758,7 @@ pub mod space {
     }
     impl KernelGatewayAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CustomImages",
@@ -52575,9 +51779,7 @@ pub mod space {
     }
     impl From<KernelGatewayAppSettings> for hyperpod_core::Value<KernelGatewayAppSettings> {
         fn from(value: KernelGatewayAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-remoteaccess.html)).
@@ -52649,7 +51851,7 @@ pub mod space {
     }
     impl EbsStorageSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "EbsVolumeSizeInGb",
                 Some(self.ebs_volume_size_in_gb.into_expr()),
@@ -52658,9 +51860,7 @@ pub mod space {
     }
     impl From<EbsStorageSettings> for hyperpod_core::Value<EbsStorageSettings> {
         fn from(value: EbsStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-spacestoragesettings.html)).
@@ -52671,7 +51871,7 @@ pub mod space {
     }
     impl SpaceStorageSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "EbsStorageSettings",
                 self.ebs_storage_settings
@@ -52681,9 +51881,7 @@ pub mod space {
     }
     impl From<SpaceStorageSettings> for hyperpod_core::Value<SpaceStorageSettings> {
         fn from(value: SpaceStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-spacesettings.html)).
@@ -52714,7 +51912,7 @@ pub mod space {
     }
     impl SpaceSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AppType",
@@ -52764,9 +51962,7 @@ pub mod space {
     }
     impl From<SpaceSettings> for hyperpod_core::Value<SpaceSettings> {
         fn from(value: SpaceSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-space.html)).
@@ -52815,15 +52011,13 @@ pub mod space {
     }
     impl SpaceSharingSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("SharingType", Some(self.sharing_type.into_expr()))])
         }
     }
     impl From<SpaceSharingSettings> for hyperpod_core::Value<SpaceSharingSettings> {
         fn from(value: SpaceSharingSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Space` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-space-tag.html)).
@@ -52849,7 +52043,7 @@ pub mod space {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -52858,9 +52052,7 @@ pub mod space {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -52898,7 +52090,7 @@ impl StudioLifecycleConfigProps {
 }
 impl StudioLifecycleConfigProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "StudioLifecycleConfigAppType",
@@ -52918,7 +52110,7 @@ impl StudioLifecycleConfigProps {
 }
 impl From<StudioLifecycleConfigProps> for hyperpod_core::Value<StudioLifecycleConfigProps> {
     fn from(value: StudioLifecycleConfigProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::StudioLifecycleConfig` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-studiolifecycleconfig.html)).
@@ -53138,7 +52330,7 @@ pub mod studio_lifecycle_config {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -53147,9 +52339,7 @@ pub mod studio_lifecycle_config {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -53202,7 +52392,7 @@ impl TrialComponentProps {
 }
 impl TrialComponentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "DisplayName",
@@ -53236,7 +52426,7 @@ impl TrialComponentProps {
 }
 impl From<TrialComponentProps> for hyperpod_core::Value<TrialComponentProps> {
     fn from(value: TrialComponentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::TrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-trialcomponent.html)).
@@ -53529,7 +52719,7 @@ pub mod trial_component {
     }
     impl TrialComponentArtifact {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MediaType",
@@ -53541,9 +52731,7 @@ pub mod trial_component {
     }
     impl From<TrialComponentArtifact> for hyperpod_core::Value<TrialComponentArtifact> {
         fn from(value: TrialComponentArtifact) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::TrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-trialcomponent-metadataproperties.html)).
@@ -53560,7 +52748,7 @@ pub mod trial_component {
     }
     impl MetadataProperties {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CommitId",
@@ -53583,9 +52771,7 @@ pub mod trial_component {
     }
     impl From<MetadataProperties> for hyperpod_core::Value<MetadataProperties> {
         fn from(value: MetadataProperties) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::TrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-trialcomponent-trialcomponentparametervalue.html)).
@@ -53598,7 +52784,7 @@ pub mod trial_component {
     }
     impl TrialComponentParameterValue {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "NumberValue",
@@ -53613,9 +52799,7 @@ pub mod trial_component {
     }
     impl From<TrialComponentParameterValue> for hyperpod_core::Value<TrialComponentParameterValue> {
         fn from(value: TrialComponentParameterValue) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-trialcomponent.html)).
@@ -53664,7 +52848,7 @@ pub mod trial_component {
     }
     impl TrialComponentStatus {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Message", self.message.map(hyperpod_core::Value::into_expr)),
                 (
@@ -53676,9 +52860,7 @@ pub mod trial_component {
     }
     impl From<TrialComponentStatus> for hyperpod_core::Value<TrialComponentStatus> {
         fn from(value: TrialComponentStatus) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::TrialComponent` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-trialcomponent.html)).
@@ -53704,7 +52886,7 @@ pub mod trial_component {
     }
     impl Tags {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -53713,9 +52895,7 @@ pub mod trial_component {
     }
     impl From<Tags> for hyperpod_core::Value<Tags> {
         fn from(value: Tags) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -53755,7 +52935,7 @@ impl UserProfileProps {
 }
 impl UserProfileProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("DomainId", Some(self.domain_id.into_expr())),
             (
@@ -53779,7 +52959,7 @@ impl UserProfileProps {
 }
 impl From<UserProfileProps> for hyperpod_core::Value<UserProfileProps> {
     fn from(value: UserProfileProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -54892,7 +54072,7 @@ pub mod user_profile {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -54901,9 +54081,7 @@ pub mod user_profile {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -54960,7 +54138,7 @@ pub mod user_profile {
     }
     impl CustomImage {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AppImageConfigName",
@@ -54977,9 +54155,7 @@ pub mod user_profile {
     }
     impl From<CustomImage> for hyperpod_core::Value<CustomImage> {
         fn from(value: CustomImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-appinstancetype.html)).
@@ -55548,7 +54724,7 @@ pub mod user_profile {
     }
     impl ResourceSpec {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "InstanceType",
@@ -55578,9 +54754,7 @@ pub mod user_profile {
     }
     impl From<ResourceSpec> for hyperpod_core::Value<ResourceSpec> {
         fn from(value: ResourceSpec) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-codeeditorappsettings.html)).
@@ -55597,7 +54771,7 @@ pub mod user_profile {
     }
     impl CodeEditorAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BuiltInLifecycleConfigArn",
@@ -55623,9 +54797,7 @@ pub mod user_profile {
     }
     impl From<CodeEditorAppSettings> for hyperpod_core::Value<CodeEditorAppSettings> {
         fn from(value: CodeEditorAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-efsfilesystemconfig.html)).
@@ -55648,7 +54820,7 @@ pub mod user_profile {
     }
     impl EFSFileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("FileSystemId", Some(self.file_system_id.into_expr())),
                 (
@@ -55660,9 +54832,7 @@ pub mod user_profile {
     }
     impl From<EFSFileSystemConfig> for hyperpod_core::Value<EFSFileSystemConfig> {
         fn from(value: EFSFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-fsxlustrefilesystemconfig.html)).
@@ -55687,7 +54857,7 @@ pub mod user_profile {
     }
     impl FSxLustreFileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("FileSystemId", Some(self.file_system_id.into_expr())),
                 (
@@ -55699,9 +54869,7 @@ pub mod user_profile {
     }
     impl From<FSxLustreFileSystemConfig> for hyperpod_core::Value<FSxLustreFileSystemConfig> {
         fn from(value: FSxLustreFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-s3filesystemconfig.html)).
@@ -55714,7 +54882,7 @@ pub mod user_profile {
     }
     impl S3FileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MountPath",
@@ -55726,9 +54894,7 @@ pub mod user_profile {
     }
     impl From<S3FileSystemConfig> for hyperpod_core::Value<S3FileSystemConfig> {
         fn from(value: S3FileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-customfilesystemconfig.html)).
@@ -55744,7 +54910,7 @@ pub mod user_profile {
     }
     impl CustomFileSystemConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "EFSFileSystemConfig",
@@ -55766,9 +54932,7 @@ pub mod user_profile {
     }
     impl From<CustomFileSystemConfig> for hyperpod_core::Value<CustomFileSystemConfig> {
         fn from(value: CustomFileSystemConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-customposixuserconfig.html)).
@@ -55794,7 +54958,7 @@ pub mod user_profile {
     }
     impl CustomPosixUserConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Gid", Some(self.gid.into_expr())),
                 ("Uid", Some(self.uid.into_expr())),
@@ -55803,9 +54967,7 @@ pub mod user_profile {
     }
     impl From<CustomPosixUserConfig> for hyperpod_core::Value<CustomPosixUserConfig> {
         fn from(value: CustomPosixUserConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-coderepository.html)).
@@ -55825,15 +54987,13 @@ pub mod user_profile {
     }
     impl CodeRepository {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("RepositoryUrl", Some(self.repository_url.into_expr()))])
         }
     }
     impl From<CodeRepository> for hyperpod_core::Value<CodeRepository> {
         fn from(value: CodeRepository) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-emrsettings.html)).
@@ -55846,7 +55006,7 @@ pub mod user_profile {
     }
     impl EmrSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AssumableRoleArns",
@@ -55863,9 +55023,7 @@ pub mod user_profile {
     }
     impl From<EmrSettings> for hyperpod_core::Value<EmrSettings> {
         fn from(value: EmrSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-jupyterlabappsettings.html)).
@@ -55886,7 +55044,7 @@ pub mod user_profile {
     }
     impl JupyterLabAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "BuiltInLifecycleConfigArn",
@@ -55920,9 +55078,7 @@ pub mod user_profile {
     }
     impl From<JupyterLabAppSettings> for hyperpod_core::Value<JupyterLabAppSettings> {
         fn from(value: JupyterLabAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-jupyterserverappsettings.html)).
@@ -55935,7 +55091,7 @@ pub mod user_profile {
     }
     impl JupyterServerAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultResourceSpec",
@@ -55952,9 +55108,7 @@ pub mod user_profile {
     }
     impl From<JupyterServerAppSettings> for hyperpod_core::Value<JupyterServerAppSettings> {
         fn from(value: JupyterServerAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-kernelgatewayappsettings.html)).
@@ -55969,7 +55123,7 @@ pub mod user_profile {
     }
     impl KernelGatewayAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CustomImages",
@@ -55990,9 +55144,7 @@ pub mod user_profile {
     }
     impl From<KernelGatewayAppSettings> for hyperpod_core::Value<KernelGatewayAppSettings> {
         fn from(value: KernelGatewayAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -56060,7 +55212,7 @@ pub mod user_profile {
     }
     impl RStudioServerProAppSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AccessStatus",
@@ -56075,9 +55227,7 @@ pub mod user_profile {
     }
     impl From<RStudioServerProAppSettings> for hyperpod_core::Value<RStudioServerProAppSettings> {
         fn from(value: RStudioServerProAppSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -56120,7 +55270,7 @@ pub mod user_profile {
     }
     impl SharingSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "NotebookOutputOption",
@@ -56140,9 +55290,7 @@ pub mod user_profile {
     }
     impl From<SharingSettings> for hyperpod_core::Value<SharingSettings> {
         fn from(value: SharingSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-defaultebsstoragesettings.html)).
@@ -56168,7 +55316,7 @@ pub mod user_profile {
     }
     impl DefaultEbsStorageSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DefaultEbsVolumeSizeInGb",
@@ -56183,9 +55331,7 @@ pub mod user_profile {
     }
     impl From<DefaultEbsStorageSettings> for hyperpod_core::Value<DefaultEbsStorageSettings> {
         fn from(value: DefaultEbsStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-defaultspacestoragesettings.html)).
@@ -56197,7 +55343,7 @@ pub mod user_profile {
     }
     impl DefaultSpaceStorageSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "DefaultEbsStorageSettings",
                 self.default_ebs_storage_settings
@@ -56207,9 +55353,7 @@ pub mod user_profile {
     }
     impl From<DefaultSpaceStorageSettings> for hyperpod_core::Value<DefaultSpaceStorageSettings> {
         fn from(value: DefaultSpaceStorageSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-userprofile.html)).
@@ -56393,7 +55537,7 @@ pub mod user_profile {
     }
     impl HiddenSageMakerImage {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SageMakerImageName",
@@ -56409,9 +55553,7 @@ pub mod user_profile {
     }
     impl From<HiddenSageMakerImage> for hyperpod_core::Value<HiddenSageMakerImage> {
         fn from(value: HiddenSageMakerImage) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-studiowebportalsettings.html)).
@@ -56429,7 +55571,7 @@ pub mod user_profile {
     }
     impl StudioWebPortalSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "HiddenAppTypes",
@@ -56454,9 +55596,7 @@ pub mod user_profile {
     }
     impl From<StudioWebPortalSettings> for hyperpod_core::Value<StudioWebPortalSettings> {
         fn from(value: StudioWebPortalSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::UserProfile` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-userprofile-usersettings.html)).
@@ -56499,7 +55639,7 @@ pub mod user_profile {
     }
     impl UserSettings {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutoMountHomeEFS",
@@ -56577,9 +55717,7 @@ pub mod user_profile {
     }
     impl From<UserSettings> for hyperpod_core::Value<UserSettings> {
         fn from(value: UserSettings) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -56619,7 +55757,7 @@ impl WorkforceProps {
 }
 impl WorkforceProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CognitoConfig",
@@ -56649,7 +55787,7 @@ impl WorkforceProps {
 }
 impl From<WorkforceProps> for hyperpod_core::Value<WorkforceProps> {
     fn from(value: WorkforceProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Workforce` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-workforce.html)).
@@ -57041,7 +56179,7 @@ pub mod workforce {
     }
     impl CognitoConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("ClientId", Some(self.client_id.into_expr())),
                 ("UserPool", Some(self.user_pool.into_expr())),
@@ -57050,9 +56188,7 @@ pub mod workforce {
     }
     impl From<CognitoConfig> for hyperpod_core::Value<CognitoConfig> {
         fn from(value: CognitoConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-workforce.html)).
@@ -57133,7 +56269,7 @@ pub mod workforce {
     }
     impl OidcConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AuthenticationRequestExtraParams",
@@ -57163,9 +56299,7 @@ pub mod workforce {
     }
     impl From<OidcConfig> for hyperpod_core::Value<OidcConfig> {
         fn from(value: OidcConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Workforce` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workforce-sourceipconfig.html)).
@@ -57185,15 +56319,13 @@ pub mod workforce {
     }
     impl SourceIpConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Cidrs", Some(self.cidrs.into_expr()))])
         }
     }
     impl From<SourceIpConfig> for hyperpod_core::Value<SourceIpConfig> {
         fn from(value: SourceIpConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Workforce` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workforce-tag.html)).
@@ -57219,7 +56351,7 @@ pub mod workforce {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -57228,9 +56360,7 @@ pub mod workforce {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Workforce` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workforce-workforcevpcconfigrequest.html)).
@@ -57245,7 +56375,7 @@ pub mod workforce {
     }
     impl WorkforceVpcConfigRequest {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "SecurityGroupIds",
@@ -57258,9 +56388,7 @@ pub mod workforce {
     }
     impl From<WorkforceVpcConfigRequest> for hyperpod_core::Value<WorkforceVpcConfigRequest> {
         fn from(value: WorkforceVpcConfigRequest) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -57301,7 +56429,7 @@ impl WorkteamProps {
 }
 impl WorkteamProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Description", Some(self.description.into_expr())),
             (
@@ -57327,7 +56455,7 @@ impl WorkteamProps {
 }
 impl From<WorkteamProps> for hyperpod_core::Value<WorkteamProps> {
     fn from(value: WorkteamProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-workteam.html)).
@@ -57601,7 +56729,7 @@ pub mod workteam {
     }
     impl CognitoMemberDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("CognitoClientId", Some(self.cognito_client_id.into_expr())),
                 (
@@ -57614,9 +56742,7 @@ pub mod workteam {
     }
     impl From<CognitoMemberDefinition> for hyperpod_core::Value<CognitoMemberDefinition> {
         fn from(value: CognitoMemberDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workteam-oidcmemberdefinition.html)).
@@ -57638,15 +56764,13 @@ pub mod workteam {
     }
     impl OidcMemberDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("OidcGroups", Some(self.oidc_groups.into_expr()))])
         }
     }
     impl From<OidcMemberDefinition> for hyperpod_core::Value<OidcMemberDefinition> {
         fn from(value: OidcMemberDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workteam-memberdefinition.html)).
@@ -57659,7 +56783,7 @@ pub mod workteam {
     }
     impl MemberDefinition {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CognitoMemberDefinition",
@@ -57676,9 +56800,7 @@ pub mod workteam {
     }
     impl From<MemberDefinition> for hyperpod_core::Value<MemberDefinition> {
         fn from(value: MemberDefinition) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workteam-notificationconfiguration.html)).
@@ -57700,7 +56822,7 @@ pub mod workteam {
     }
     impl NotificationConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "NotificationTopicArn",
                 Some(self.notification_topic_arn.into_expr()),
@@ -57709,9 +56831,7 @@ pub mod workteam {
     }
     impl From<NotificationConfiguration> for hyperpod_core::Value<NotificationConfiguration> {
         fn from(value: NotificationConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SageMaker::Workteam` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-workteam-tag.html)).
@@ -57737,7 +56857,7 @@ pub mod workteam {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -57746,9 +56866,7 @@ pub mod workteam {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }

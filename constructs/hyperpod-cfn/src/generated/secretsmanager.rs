@@ -29,7 +29,7 @@ impl ResourcePolicyProps {
 }
 impl ResourcePolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "BlockPublicPolicy",
@@ -43,7 +43,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SecretsManager::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-resourcepolicy.html)).
@@ -184,7 +184,7 @@ impl RotationScheduleProps {
 }
 impl RotationScheduleProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ExternalSecretRotationMetadata",
@@ -221,7 +221,7 @@ impl RotationScheduleProps {
 }
 impl From<RotationScheduleProps> for hyperpod_core::Value<RotationScheduleProps> {
     fn from(value: RotationScheduleProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SecretsManager::RotationSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-rotationschedule.html)).
@@ -503,7 +503,7 @@ pub mod rotation_schedule {
     }
     impl ExternalSecretRotationMetadataItem {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -514,9 +514,7 @@ pub mod rotation_schedule {
         for hyperpod_core::Value<ExternalSecretRotationMetadataItem>
     {
         fn from(value: ExternalSecretRotationMetadataItem) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SecretsManager::RotationSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-rotationschedule-hostedrotationlambda.html)).
@@ -566,7 +564,7 @@ pub mod rotation_schedule {
     }
     impl HostedRotationLambda {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ExcludeCharacters",
@@ -616,9 +614,7 @@ pub mod rotation_schedule {
     }
     impl From<HostedRotationLambda> for hyperpod_core::Value<HostedRotationLambda> {
         fn from(value: HostedRotationLambda) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SecretsManager::RotationSchedule` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-rotationschedule-rotationrules.html)).
@@ -633,7 +629,7 @@ pub mod rotation_schedule {
     }
     impl RotationRules {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AutomaticallyAfterDays",
@@ -654,9 +650,7 @@ pub mod rotation_schedule {
     }
     impl From<RotationRules> for hyperpod_core::Value<RotationRules> {
         fn from(value: RotationRules) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -683,7 +677,7 @@ pub struct SecretProps {
 }
 impl SecretProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -714,7 +708,7 @@ impl SecretProps {
 }
 impl From<SecretProps> for hyperpod_core::Value<SecretProps> {
     fn from(value: SecretProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SecretsManager::Secret` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secret.html)).
@@ -1002,7 +996,7 @@ pub mod secret {
     }
     impl GenerateSecretString {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ExcludeCharacters",
@@ -1053,9 +1047,7 @@ pub mod secret {
     }
     impl From<GenerateSecretString> for hyperpod_core::Value<GenerateSecretString> {
         fn from(value: GenerateSecretString) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SecretsManager::Secret` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-secret-replicaregion.html)).
@@ -1078,7 +1070,7 @@ pub mod secret {
     }
     impl ReplicaRegion {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "KmsKeyId",
@@ -1090,9 +1082,7 @@ pub mod secret {
     }
     impl From<ReplicaRegion> for hyperpod_core::Value<ReplicaRegion> {
         fn from(value: ReplicaRegion) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SecretsManager::Secret` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-secret-tag.html)).
@@ -1118,7 +1108,7 @@ pub mod secret {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1127,9 +1117,7 @@ pub mod secret {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1161,7 +1149,7 @@ impl SecretTargetAttachmentProps {
 }
 impl SecretTargetAttachmentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("SecretId", Some(self.secret_id.into_expr())),
             ("TargetId", Some(self.target_id.into_expr())),
@@ -1171,7 +1159,7 @@ impl SecretTargetAttachmentProps {
 }
 impl From<SecretTargetAttachmentProps> for hyperpod_core::Value<SecretTargetAttachmentProps> {
     fn from(value: SecretTargetAttachmentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SecretsManager::SecretTargetAttachment` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secrettargetattachment.html)).

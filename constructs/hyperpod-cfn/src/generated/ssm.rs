@@ -75,7 +75,7 @@ impl AssociationProps {
 }
 impl AssociationProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ApplyOnlyAtCronInterval",
@@ -155,7 +155,7 @@ impl AssociationProps {
 }
 impl From<AssociationProps> for hyperpod_core::Value<AssociationProps> {
     fn from(value: AssociationProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::Association` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-association.html)).
@@ -542,7 +542,7 @@ pub mod association {
     }
     impl S3OutputLocation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "OutputS3BucketName",
@@ -563,9 +563,7 @@ pub mod association {
     }
     impl From<S3OutputLocation> for hyperpod_core::Value<S3OutputLocation> {
         fn from(value: S3OutputLocation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::Association` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-association-instanceassociationoutputlocation.html)).
@@ -576,7 +574,7 @@ pub mod association {
     }
     impl InstanceAssociationOutputLocation {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "S3Location",
                 self.s3_location.map(hyperpod_core::Value::into_expr),
@@ -587,9 +585,7 @@ pub mod association {
         for hyperpod_core::Value<InstanceAssociationOutputLocation>
     {
         fn from(value: InstanceAssociationOutputLocation) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-association.html)).
@@ -640,7 +636,7 @@ pub mod association {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -649,9 +645,7 @@ pub mod association {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::Association` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-association-target.html)).
@@ -677,7 +671,7 @@ pub mod association {
     }
     impl Target {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Values", Some(self.values.into_expr())),
@@ -686,9 +680,7 @@ pub mod association {
     }
     impl From<Target> for hyperpod_core::Value<Target> {
         fn from(value: Target) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -730,7 +722,7 @@ impl CloudConnectorProps {
 }
 impl CloudConnectorProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ConfigConnectorArn",
@@ -749,7 +741,7 @@ impl CloudConnectorProps {
 }
 impl From<CloudConnectorProps> for hyperpod_core::Value<CloudConnectorProps> {
     fn from(value: CloudConnectorProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-cloudconnector.html)).
@@ -1092,7 +1084,7 @@ pub mod cloud_connector {
     }
     impl AzureSubscription {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DisplayName",
@@ -1104,9 +1096,7 @@ pub mod cloud_connector {
     }
     impl From<AzureSubscription> for hyperpod_core::Value<AzureSubscription> {
         fn from(value: AzureSubscription) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-cloudconnector-configurationtargets.html)).
@@ -1128,15 +1118,13 @@ pub mod cloud_connector {
     }
     impl ConfigurationTargets {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([("Subscriptions", Some(self.subscriptions.into_expr()))])
         }
     }
     impl From<ConfigurationTargets> for hyperpod_core::Value<ConfigurationTargets> {
         fn from(value: ConfigurationTargets) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-cloudconnector-azureconfiguration.html)).
@@ -1171,7 +1159,7 @@ pub mod cloud_connector {
     }
     impl AzureConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ApplicationDisplayName",
@@ -1191,9 +1179,7 @@ pub mod cloud_connector {
     }
     impl From<AzureConfiguration> for hyperpod_core::Value<AzureConfiguration> {
         fn from(value: AzureConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-cloudconnector-cloudconnectorconfiguration.html)).
@@ -1215,7 +1201,7 @@ pub mod cloud_connector {
     }
     impl CloudConnectorConfiguration {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "AzureConfiguration",
                 Some(self.azure_configuration.into_expr()),
@@ -1224,9 +1210,7 @@ pub mod cloud_connector {
     }
     impl From<CloudConnectorConfiguration> for hyperpod_core::Value<CloudConnectorConfiguration> {
         fn from(value: CloudConnectorConfiguration) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::CloudConnector` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-cloudconnector-tag.html)).
@@ -1252,7 +1236,7 @@ pub mod cloud_connector {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -1261,9 +1245,7 @@ pub mod cloud_connector {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -1312,7 +1294,7 @@ impl DocumentProps {
 }
 impl DocumentProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Attachments",
@@ -1350,7 +1332,7 @@ impl DocumentProps {
 }
 impl From<DocumentProps> for hyperpod_core::Value<DocumentProps> {
     fn from(value: DocumentProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::Document` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-document.html)).
@@ -1650,7 +1632,7 @@ pub mod document {
     }
     impl AttachmentsSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Name", self.name.map(hyperpod_core::Value::into_expr)),
@@ -1660,9 +1642,7 @@ pub mod document {
     }
     impl From<AttachmentsSource> for hyperpod_core::Value<AttachmentsSource> {
         fn from(value: AttachmentsSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-document.html)).
@@ -1767,7 +1747,7 @@ pub mod document {
     }
     impl DocumentRequires {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Name", self.name.map(hyperpod_core::Value::into_expr)),
                 ("Version", self.version.map(hyperpod_core::Value::into_expr)),
@@ -1776,9 +1756,7 @@ pub mod document {
     }
     impl From<DocumentRequires> for hyperpod_core::Value<DocumentRequires> {
         fn from(value: DocumentRequires) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::Document` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-document-tag.html)).
@@ -1791,7 +1769,7 @@ pub mod document {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Value", self.value.map(hyperpod_core::Value::into_expr)),
@@ -1800,9 +1778,7 @@ pub mod document {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-document.html)).
@@ -1885,7 +1861,7 @@ impl MaintenanceWindowProps {
 }
 impl MaintenanceWindowProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AllowUnassociatedTargets",
@@ -1921,7 +1897,7 @@ impl MaintenanceWindowProps {
 }
 impl From<MaintenanceWindowProps> for hyperpod_core::Value<MaintenanceWindowProps> {
     fn from(value: MaintenanceWindowProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::MaintenanceWindow` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-maintenancewindow.html)).
@@ -2151,7 +2127,7 @@ pub mod maintenance_window {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -2160,9 +2136,7 @@ pub mod maintenance_window {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -2203,7 +2177,7 @@ impl MaintenanceWindowTargetProps {
 }
 impl MaintenanceWindowTargetProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Description",
@@ -2222,7 +2196,7 @@ impl MaintenanceWindowTargetProps {
 }
 impl From<MaintenanceWindowTargetProps> for hyperpod_core::Value<MaintenanceWindowTargetProps> {
     fn from(value: MaintenanceWindowTargetProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::MaintenanceWindowTarget` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-maintenancewindowtarget.html)).
@@ -2440,7 +2414,7 @@ pub mod maintenance_window_target {
     }
     impl Targets {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Values", Some(self.values.into_expr())),
@@ -2449,9 +2423,7 @@ pub mod maintenance_window_target {
     }
     impl From<Targets> for hyperpod_core::Value<Targets> {
         fn from(value: Targets) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -2518,7 +2490,7 @@ impl MaintenanceWindowTaskProps {
 }
 impl MaintenanceWindowTaskProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "CutoffBehavior",
@@ -2564,7 +2536,7 @@ impl MaintenanceWindowTaskProps {
 }
 impl From<MaintenanceWindowTaskProps> for hyperpod_core::Value<MaintenanceWindowTaskProps> {
     fn from(value: MaintenanceWindowTaskProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-maintenancewindowtask.html)).
@@ -3102,7 +3074,7 @@ pub mod maintenance_window_task {
     }
     impl LoggingInfo {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Region", Some(self.region.into_expr())),
                 ("S3Bucket", Some(self.s3_bucket.into_expr())),
@@ -3115,9 +3087,7 @@ pub mod maintenance_window_task {
     }
     impl From<LoggingInfo> for hyperpod_core::Value<LoggingInfo> {
         fn from(value: LoggingInfo) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-target.html)).
@@ -3143,7 +3113,7 @@ pub mod maintenance_window_task {
     }
     impl Target {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Values", Some(self.values.into_expr())),
@@ -3152,9 +3122,7 @@ pub mod maintenance_window_task {
     }
     impl From<Target> for hyperpod_core::Value<Target> {
         fn from(value: Target) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-maintenancewindowautomationparameters.html)).
@@ -3167,7 +3135,7 @@ pub mod maintenance_window_task {
     }
     impl MaintenanceWindowAutomationParameters {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "DocumentVersion",
@@ -3184,9 +3152,7 @@ pub mod maintenance_window_task {
         for hyperpod_core::Value<MaintenanceWindowAutomationParameters>
     {
         fn from(value: MaintenanceWindowAutomationParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-maintenancewindowlambdaparameters.html)).
@@ -3201,7 +3167,7 @@ pub mod maintenance_window_task {
     }
     impl MaintenanceWindowLambdaParameters {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ClientContext",
@@ -3219,9 +3185,7 @@ pub mod maintenance_window_task {
         for hyperpod_core::Value<MaintenanceWindowLambdaParameters>
     {
         fn from(value: MaintenanceWindowLambdaParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-cloudwatchoutputconfig.html)).
@@ -3234,7 +3198,7 @@ pub mod maintenance_window_task {
     }
     impl CloudWatchOutputConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CloudWatchLogGroupName",
@@ -3251,9 +3215,7 @@ pub mod maintenance_window_task {
     }
     impl From<CloudWatchOutputConfig> for hyperpod_core::Value<CloudWatchOutputConfig> {
         fn from(value: CloudWatchOutputConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-notificationconfig.html)).
@@ -3281,7 +3243,7 @@ pub mod maintenance_window_task {
     }
     impl NotificationConfig {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("NotificationArn", Some(self.notification_arn.into_expr())),
                 (
@@ -3298,9 +3260,7 @@ pub mod maintenance_window_task {
     }
     impl From<NotificationConfig> for hyperpod_core::Value<NotificationConfig> {
         fn from(value: NotificationConfig) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-maintenancewindowruncommandparameters.html)).
@@ -3331,7 +3291,7 @@ pub mod maintenance_window_task {
     }
     impl MaintenanceWindowRunCommandParameters {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "CloudWatchOutputConfig",
@@ -3385,9 +3345,7 @@ pub mod maintenance_window_task {
         for hyperpod_core::Value<MaintenanceWindowRunCommandParameters>
     {
         fn from(value: MaintenanceWindowRunCommandParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-maintenancewindowstepfunctionsparameters.html)).
@@ -3400,7 +3358,7 @@ pub mod maintenance_window_task {
     }
     impl MaintenanceWindowStepFunctionsParameters {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Input", self.input.map(hyperpod_core::Value::into_expr)),
                 ("Name", self.name.map(hyperpod_core::Value::into_expr)),
@@ -3411,9 +3369,7 @@ pub mod maintenance_window_task {
         for hyperpod_core::Value<MaintenanceWindowStepFunctionsParameters>
     {
         fn from(value: MaintenanceWindowStepFunctionsParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::MaintenanceWindowTask` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-maintenancewindowtask-taskinvocationparameters.html)).
@@ -3434,7 +3390,7 @@ pub mod maintenance_window_task {
     }
     impl TaskInvocationParameters {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "MaintenanceWindowAutomationParameters",
@@ -3461,9 +3417,7 @@ pub mod maintenance_window_task {
     }
     impl From<TaskInvocationParameters> for hyperpod_core::Value<TaskInvocationParameters> {
         fn from(value: TaskInvocationParameters) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-maintenancewindowtask.html)).
@@ -3538,7 +3492,7 @@ impl OpsItemProps {
 }
 impl OpsItemProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "Category",
@@ -3561,7 +3515,7 @@ impl OpsItemProps {
 }
 impl From<OpsItemProps> for hyperpod_core::Value<OpsItemProps> {
     fn from(value: OpsItemProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::OpsItem` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-opsitem.html)).
@@ -3854,7 +3808,7 @@ pub mod ops_item {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -3863,9 +3817,7 @@ pub mod ops_item {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -3914,7 +3866,7 @@ impl ParameterProps {
 }
 impl ParameterProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "AllowedPattern",
@@ -3942,7 +3894,7 @@ impl ParameterProps {
 }
 impl From<ParameterProps> for hyperpod_core::Value<ParameterProps> {
     fn from(value: ParameterProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::Parameter` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-parameter.html)).
@@ -4241,7 +4193,7 @@ impl PatchBaselineProps {
 }
 impl PatchBaselineProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "ApprovalRules",
@@ -4303,7 +4255,7 @@ impl PatchBaselineProps {
 }
 impl From<PatchBaselineProps> for hyperpod_core::Value<PatchBaselineProps> {
     fn from(value: PatchBaselineProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-patchbaseline.html)).
@@ -4860,7 +4812,7 @@ pub mod patch_baseline {
     }
     impl PatchFilter {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", self.key.map(hyperpod_core::Value::into_expr)),
                 ("Values", self.values.map(hyperpod_core::Value::into_expr)),
@@ -4869,9 +4821,7 @@ pub mod patch_baseline {
     }
     impl From<PatchFilter> for hyperpod_core::Value<PatchFilter> {
         fn from(value: PatchFilter) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-patchbaseline-patchfiltergroup.html)).
@@ -4882,7 +4832,7 @@ pub mod patch_baseline {
     }
     impl PatchFilterGroup {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "PatchFilters",
                 self.patch_filters.map(hyperpod_core::Value::into_expr),
@@ -4891,9 +4841,7 @@ pub mod patch_baseline {
     }
     impl From<PatchFilterGroup> for hyperpod_core::Value<PatchFilterGroup> {
         fn from(value: PatchFilterGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-patchbaseline-rule.html)).
@@ -4912,7 +4860,7 @@ pub mod patch_baseline {
     }
     impl Rule {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "ApproveAfterDays",
@@ -4940,9 +4888,7 @@ pub mod patch_baseline {
     }
     impl From<Rule> for hyperpod_core::Value<Rule> {
         fn from(value: Rule) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-patchbaseline-rulegroup.html)).
@@ -4953,7 +4899,7 @@ pub mod patch_baseline {
     }
     impl RuleGroup {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([(
                 "PatchRules",
                 self.patch_rules.map(hyperpod_core::Value::into_expr),
@@ -4962,9 +4908,7 @@ pub mod patch_baseline {
     }
     impl From<RuleGroup> for hyperpod_core::Value<RuleGroup> {
         fn from(value: RuleGroup) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// The allowed values of a string property ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-patchbaseline.html)).
@@ -5132,7 +5076,7 @@ pub mod patch_baseline {
     }
     impl PatchSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "Configuration",
@@ -5148,9 +5092,7 @@ pub mod patch_baseline {
     }
     impl From<PatchSource> for hyperpod_core::Value<PatchSource> {
         fn from(value: PatchSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::PatchBaseline` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-patchbaseline-tag.html)).
@@ -5176,7 +5118,7 @@ pub mod patch_baseline {
     }
     impl Tag {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("Key", Some(self.key.into_expr())),
                 ("Value", Some(self.value.into_expr())),
@@ -5185,9 +5127,7 @@ pub mod patch_baseline {
     }
     impl From<Tag> for hyperpod_core::Value<Tag> {
         fn from(value: Tag) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5233,7 +5173,7 @@ impl ResourceDataSyncProps {
 }
 impl ResourceDataSyncProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             (
                 "BucketName",
@@ -5273,7 +5213,7 @@ impl ResourceDataSyncProps {
 }
 impl From<ResourceDataSyncProps> for hyperpod_core::Value<ResourceDataSyncProps> {
     fn from(value: ResourceDataSyncProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::ResourceDataSync` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-resourcedatasync.html)).
@@ -5598,7 +5538,7 @@ pub mod resource_data_sync {
     }
     impl S3Destination {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 ("BucketName", Some(self.bucket_name.into_expr())),
                 (
@@ -5616,9 +5556,7 @@ pub mod resource_data_sync {
     }
     impl From<S3Destination> for hyperpod_core::Value<S3Destination> {
         fn from(value: S3Destination) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::ResourceDataSync` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-resourcedatasync-awsorganizationssource.html)).
@@ -5643,7 +5581,7 @@ pub mod resource_data_sync {
     }
     impl AwsOrganizationsSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "OrganizationSourceType",
@@ -5659,9 +5597,7 @@ pub mod resource_data_sync {
     }
     impl From<AwsOrganizationsSource> for hyperpod_core::Value<AwsOrganizationsSource> {
         fn from(value: AwsOrganizationsSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
     /// A property type of `AWS::SSM::ResourceDataSync` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ssm-resourcedatasync-syncsource.html)).
@@ -5693,7 +5629,7 @@ pub mod resource_data_sync {
     }
     impl SyncSource {
         /// The properties as template values, absent ones left out.
-        pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+        pub fn into_properties(self) -> hyperpod_core::ExprMap {
             crate::properties([
                 (
                     "AwsOrganizationsSource",
@@ -5712,9 +5648,7 @@ pub mod resource_data_sync {
     }
     impl From<SyncSource> for hyperpod_core::Value<SyncSource> {
         fn from(value: SyncSource) -> Self {
-            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(
-                value.into_properties(),
-            )))
+            hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
         }
     }
 }
@@ -5742,7 +5676,7 @@ impl ResourcePolicyProps {
 }
 impl ResourcePolicyProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("Policy", Some(self.policy.into_expr())),
             ("ResourceArn", Some(self.resource_arn.into_expr())),
@@ -5751,7 +5685,7 @@ impl ResourcePolicyProps {
 }
 impl From<ResourcePolicyProps> for hyperpod_core::Value<ResourcePolicyProps> {
     fn from(value: ResourcePolicyProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::ResourcePolicy` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-resourcepolicy.html)).
@@ -5882,7 +5816,7 @@ impl ServiceSettingProps {
 }
 impl ServiceSettingProps {
     /// The properties as template values, absent ones left out.
-    pub fn into_properties(self) -> indexmap::IndexMap<String, hyperpod_core::Expr> {
+    pub fn into_properties(self) -> hyperpod_core::ExprMap {
         crate::properties([
             ("SettingId", Some(self.setting_id.into_expr())),
             ("SettingValue", Some(self.setting_value.into_expr())),
@@ -5891,7 +5825,7 @@ impl ServiceSettingProps {
 }
 impl From<ServiceSettingProps> for hyperpod_core::Value<ServiceSettingProps> {
     fn from(value: ServiceSettingProps) -> Self {
-        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(Box::new(value.into_properties())))
+        hyperpod_core::Value::from_expr(hyperpod_core::Expr::Map(value.into_properties()))
     }
 }
 /// `AWS::SSM::ServiceSetting` ([AWS documentation](https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ssm-servicesetting.html)).

@@ -8,11 +8,18 @@ impl Synthesizer {
     /// Gathers the problems recorded on nodes and runs every validation, in tree order.
     pub(super) fn collect_issues(&mut self) {
         for node in self.root.descendants() {
-            let issues = node.with(|data| data.issues.clone());
+            if node.with(|data| data.extras().is_none()) {
+                continue;
+            }
+            let issues = node.with(|data| {
+                data.extras()
+                    .map(|extras| extras.issues.clone())
+                    .unwrap_or_default()
+            });
             // The checks are taken out while they run so that a check may read the tree.
-            let checks = node.with_mut(|data| std::mem::take(&mut data.validations));
+            let checks = node.with_mut(|data| std::mem::take(&mut data.extras_mut().validations));
             let found: Vec<_> = checks.iter().flat_map(|check| check()).collect();
-            node.with_mut(|data| data.validations = checks);
+            node.with_mut(|data| data.extras_mut().validations = checks);
             for issue in issues.into_iter().chain(found) {
                 self.problem(&node, &issue.code, issue.message);
             }
@@ -129,7 +136,7 @@ impl Synthesizer {
         if stack_set.is_some() && node.is_asset() {
             self.problem(node, "asset_in_stack_set", "a StackSet deploys to accounts that cannot read the administrator's staging bucket, so it stages no file assets; move the asset to a stack of its own");
         }
-        let Some(account) = node.with(|data| data.confined_account.clone()) else {
+        let Some(account) = node.with(|data| data.extras()?.confined_account.clone()) else {
             return;
         };
         if let Some(deployment) = stack_set
@@ -170,7 +177,7 @@ pub(super) fn unit_cost(elements: &[Node], env: &Environment) -> shard::UnitCost
                 let mut properties: Vec<(&str, Shape<'_>)> = data
                     .properties
                     .iter()
-                    .map(|(key, value)| (key.as_str(), Shape::Expr(value)))
+                    .map(|(key, value)| (key, Shape::Expr(value)))
                     .chain(
                         overrides
                             .iter()
@@ -197,7 +204,7 @@ pub(super) fn unit_cost(elements: &[Node], env: &Environment) -> shard::UnitCost
                         Shape::Object(
                             data.metadata
                                 .iter()
-                                .map(|(key, value)| (key.as_str(), Shape::Expr(value)))
+                                .map(|(key, value)| (key, Shape::Expr(value)))
                                 .collect(),
                         ),
                     ),

@@ -37,7 +37,7 @@ use crate::stack::{Environment, Stack};
 use crate::stack_set::StackSetManifest;
 use crate::tree::{Node, NodeKind, NodeRef, Scope};
 use crate::validation::{Problem, SynthError};
-use crate::value::{Expr, Pseudo};
+use crate::value::{Expr, ExprMap, Pseudo};
 
 mod assemble;
 mod collect;
@@ -282,7 +282,11 @@ fn tags_at(node: &Node) -> BTreeMap<String, String> {
         .into_iter()
         .chain(std::iter::once(node.clone()))
     {
-        tags.extend(scope.with(|data| data.tags.clone()));
+        tags.extend(scope.with(|data| {
+            data.extras()
+                .map(|extras| extras.tags.clone())
+                .unwrap_or_default()
+        }));
     }
     tags
 }

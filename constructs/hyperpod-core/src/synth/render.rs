@@ -207,7 +207,7 @@ impl Synthesizer {
         let mut properties = Map::new();
         for (name, value) in &data.properties {
             let rendered = self.render_tracking(value, position, node, &mut referenced);
-            properties.insert(name.clone(), rendered);
+            properties.insert(name.to_owned(), rendered);
         }
         if data.tag_format != TagFormat::NotTaggable {
             self.apply_tags(node, data.tag_format, &mut properties);
@@ -273,7 +273,7 @@ impl Synthesizer {
             let mut metadata = Map::new();
             for (key, value) in &data.metadata {
                 let rendered = self.render(value, position, node);
-                metadata.insert(key.clone(), rendered);
+                metadata.insert(key.to_owned(), rendered);
             }
             out.insert("Metadata".into(), Json::Object(metadata));
         }
@@ -467,7 +467,7 @@ impl Synthesizer {
             Expr::Map(entries) => Json::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.clone(), render(self, v)))
+                    .map(|(k, v)| (k.to_owned(), render(self, v)))
                     .collect(),
             ),
             Expr::Pseudo(pseudo) => json!({ "Ref": pseudo.name() }),
@@ -524,7 +524,7 @@ impl Synthesizer {
     pub(super) fn render_sub(
         &mut self,
         template: &str,
-        variables: &IndexMap<String, Expr>,
+        variables: &ExprMap,
         position: usize,
         at: &Node,
         referenced: &mut IndexSet<String>,
@@ -552,7 +552,7 @@ impl Synthesizer {
                 .iter()
                 .map(|(name, value)| {
                     (
-                        name.clone(),
+                        name.to_owned(),
                         self.render_tracking(value, position, at, referenced),
                     )
                 })
@@ -733,13 +733,13 @@ impl Synthesizer {
 /// What synthesis needs of a resource, copied out so that rendering may borrow the tree.
 pub(super) struct ResourceSnapshot {
     type_name: String,
-    properties: IndexMap<String, Expr>,
+    properties: ExprMap,
     overrides: Vec<PropertyOverride>,
     depends_on: Vec<NodeRef>,
     deletion_policy: Option<crate::resource::DeletionPolicy>,
     update_replace_policy: Option<crate::resource::DeletionPolicy>,
     condition: Option<NodeRef>,
-    metadata: IndexMap<String, Expr>,
+    metadata: ExprMap,
     tag_format: TagFormat,
     spec: Option<crate::resource::SpecAttachment>,
 }

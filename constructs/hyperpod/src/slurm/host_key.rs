@@ -3,12 +3,11 @@
 //! policy lets only the login nodes' role decrypt, and read (never written) by the nodes.
 
 use hyperpod_cfn::{kms, secretsmanager};
-use hyperpod_core::{CfnResource, Construct, Pseudo, Scope, TagFormat, Value, fns};
+use hyperpod_core::{CfnResource, Construct, ExprMap, Pseudo, Scope, TagFormat, Value, fns};
 use hyperpod_iam::{
     Condition, ConditionOperator, ManagedPolicy, PolicyDocument, Principal, Role, RoleProps,
     Statement,
 };
-use indexmap::IndexMap;
 
 /// The administrative actions of a KMS key, without the ones that use it, and without
 /// `kms:CreateGrant`, which would let a principal of the account grant itself decryption.
@@ -159,7 +158,7 @@ pub(crate) fn shared_host_key(
         "Run",
         "Custom::SshHostKey",
         TagFormat::NotTaggable,
-        IndexMap::new(),
+        ExprMap::new(),
     );
     run.set_property("ServiceToken", function.arn());
     run.set_property("SecretId", secret.ref_value());
