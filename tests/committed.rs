@@ -80,7 +80,7 @@ fn synth_out_is_what_the_apps_synthesize_now() {
         for file in assembly.files() {
             let committed = std::fs::read(folder.join(&file.path)).unwrap_or_default();
             assert!(
-                committed == file.contents,
+                *committed == *file.contents(),
                 "synth-out/{name}/{} is stale; {REFRESH}",
                 file.path
             );

@@ -30,7 +30,7 @@ fn templates(assembly: &CloudAssembly) -> BTreeMap<String, Vec<u8>> {
                 .iter()
                 .find(|file| file.path == stack.template)
                 .expect("every stack has its template");
-            (stack.id.clone(), file.contents.clone())
+            (stack.id.clone(), file.contents().into_owned())
         })
         .collect()
 }
@@ -217,7 +217,7 @@ fn without_a_record_units_are_placed_in_declaration_order_and_the_output_is_the_
         .find(|file| file.path == Placement::FILE)
         .expect("the record is part of the assembly");
     assert_eq!(
-        Placement::from_json(&record.contents).unwrap(),
+        Placement::from_json(&record.contents()).unwrap(),
         once.placement
     );
 }

@@ -77,7 +77,7 @@ fn the_assembly_has_a_manifest_and_one_template_per_stack_in_stage_folders() {
     );
     for file in assembly.files() {
         assert!(
-            file.contents.ends_with(b"}\n"),
+            file.contents().ends_with(b"}\n"),
             "{} ends with a newline",
             file.path
         );
@@ -97,13 +97,13 @@ fn the_manifest_records_stages_stacks_hashes_and_sizes() {
             .iter()
             .find(|f| f.path == stack.template)
             .unwrap();
-        assert_eq!(stack.template_sha256, sha256_hex(&file.contents));
-        assert_eq!(stack.template_bytes, file.contents.len() as u64);
+        assert_eq!(stack.template_sha256, sha256_hex(&file.contents()));
+        assert_eq!(stack.template_bytes, file.contents().len() as u64);
         assert_eq!(stack.stage, "a");
     }
     assert_eq!(manifest.stacks[0].construct_paths["Topic"], "a/Main/Topic");
     let written: hyperpod_core::Manifest =
-        serde_json::from_slice(&assembly.files()[0].contents).unwrap();
+        serde_json::from_slice(&assembly.files()[0].contents()).unwrap();
     assert_eq!(&written, manifest);
 }
 
@@ -167,7 +167,7 @@ fn file_assets_are_staged_in_the_assembly_and_recorded_for_upload() {
         .iter()
         .find(|f| f.path == format!("{}/utils/motd.sh", recorded.source))
         .expect("staged");
-    assert_eq!(staged.contents, b"echo hi\n");
+    assert_eq!(*staged.contents(), *b"echo hi\n");
 
     // A change of content changes the hash, so the new files go to a new prefix.
     std::fs::write(
@@ -231,7 +231,7 @@ fn generated_files_join_an_asset_and_may_not_shadow_the_users() {
         .iter()
         .find(|f| f.path == format!("{}/cluster.env", recorded.source))
         .expect("staged");
-    assert_eq!(staged.contents, b"NAME=ml\n");
+    assert_eq!(*staged.contents(), *b"NAME=ml\n");
 
     let (app, stack) = one_stack();
     topic(&stack, "Topic");

@@ -24,8 +24,7 @@ impl Synthesizer {
             body.parameters.len(),
             body.mappings.len(),
         ];
-        let mut head = serde_json::to_vec_pretty(&render_template(body))
-            .expect("a JSON value always serializes");
+        let mut head = to_unindented_json(&render_template(body));
         // Reopened to add the outputs: the closing `\n}` is written back at assembly.
         head.truncate(head.len() - 2);
         // Every stack's head is held until assembly; the slack of the buffer's doubling
@@ -100,21 +99,25 @@ impl Synthesizer {
             self.report_generated_collisions(position, &generated);
             let node = self.stacks[position].stack.node().clone();
             let output_count = outputs.len();
-            const OUTPUTS_KEY: &[u8] = b",\n  \"Outputs\": ";
+            const OUTPUTS_KEY: &[u8] = b",\n\"Outputs\": ";
             const END: &[u8] = b"\n}\n";
             if outputs.is_empty() {
                 head.reserve_exact(END.len());
             } else {
-                // The section as serde_json writes it one level in: every line indented.
-                let section = serde_json::to_string_pretty(&Json::Object(outputs))
-                    .expect("a JSON value always serializes")
-                    .replace('\n', "\n  ");
+                let section = to_unindented_json(&Json::Object(outputs));
                 head.reserve_exact(OUTPUTS_KEY.len() + section.len() + END.len());
                 head.extend_from_slice(OUTPUTS_KEY);
-                head.extend_from_slice(section.as_bytes());
+                head.extend_from_slice(&section);
             }
             head.extend_from_slice(END);
-            let bytes = head;
+            let unindented = head;
+            // What is written: its size and digest, without holding it.
+            let mut digest = Sha256::new();
+            let mut template_bytes = 0;
+            reindent(&unindented, |part| {
+                digest.update(part);
+                template_bytes += part.len();
+            });
 
             let counts = [
                 (
@@ -138,8 +141,8 @@ impl Synthesizer {
                     limit_problems.push((code, format!("the template has {count} {what}, more than CloudFormation's limit of {limit}; split the stack")));
                 }
             }
-            if bytes.len() > limits::TEMPLATE_BYTES {
-                limit_problems.push(("template_too_large", format!("the template is {} bytes, more than CloudFormation's limit of {}; split the stack", bytes.len(), limits::TEMPLATE_BYTES)));
+            if template_bytes > limits::TEMPLATE_BYTES {
+                limit_problems.push(("template_too_large", format!("the template is {template_bytes} bytes, more than CloudFormation's limit of {}; split the stack", limits::TEMPLATE_BYTES)));
             }
 
             let info = &self.stacks[position];
@@ -167,9 +170,9 @@ impl Synthesizer {
                 account: info.env.account.clone(),
                 region: info.env.region.clone(),
                 template: template_path.clone(),
-                template_sha256: hex(&Sha256::digest(&bytes)),
-                template_bytes: bytes.len() as u64,
-                template_requires_upload: bytes.len() > limits::INLINE_TEMPLATE_BYTES,
+                template_sha256: hex(&digest.finalize()),
+                template_bytes: template_bytes as u64,
+                template_requires_upload: template_bytes > limits::INLINE_TEMPLATE_BYTES,
                 dependencies: info
                     .dependencies
                     .iter()
@@ -200,7 +203,7 @@ impl Synthesizer {
             });
             files.push(AssemblyFile {
                 path: template_path,
-                contents: bytes,
+                body: FileBody::Unindented(unindented),
             });
             let assets = self.stage_assets(position, &mut asset_files);
             stack_manifests.last_mut().expect("just pushed").assets = assets;
@@ -234,25 +237,16 @@ impl Synthesizer {
         let mut manifest_bytes =
             serde_json::to_vec_pretty(&manifest).expect("the manifest always serializes");
         manifest_bytes.push(b'\n');
-        files.insert(
-            0,
-            AssemblyFile {
-                path: "manifest.json".into(),
-                contents: manifest_bytes,
-            },
-        );
+        files.insert(0, AssemblyFile::bytes("manifest.json", manifest_bytes));
         files.extend(
             asset_files
                 .into_iter()
-                .map(|(path, contents)| AssemblyFile { path, contents }),
+                .map(|(path, contents)| AssemblyFile::bytes(path, contents)),
         );
         if !self.placement.stacks.is_empty() {
             files.insert(
                 1,
-                AssemblyFile {
-                    path: Placement::FILE.into(),
-                    contents: self.placement.to_json_bytes(),
-                },
+                AssemblyFile::bytes(Placement::FILE, self.placement.to_json_bytes()),
             );
         }
         CloudAssembly {
@@ -304,7 +298,8 @@ impl Synthesizer {
 
 /// A stack's template with everything but its outputs final (see `Synthesizer::freeze`).
 pub(super) struct FrozenTemplate {
-    /// The template without `Outputs`, pretty-printed, without its closing `\n}`.
+    /// The template without `Outputs`, pretty-printed without indentation, without its
+    /// closing `\n}`.
     head: Vec<u8>,
     /// The outputs the stack declares itself.
     outputs: Map<String, Json>,

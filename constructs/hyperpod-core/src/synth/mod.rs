@@ -16,6 +16,7 @@
 //!
 //! It returns either a [`CloudAssembly`] or every problem found.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -69,8 +70,82 @@ pub mod limits {
 pub struct AssemblyFile {
     /// The path below the app's folder, with `/` separators.
     pub path: String,
+    body: FileBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FileBody {
     /// The bytes of the file.
-    pub contents: Vec<u8>,
+    Bytes(Vec<u8>),
+    /// A template as serde_json pretty-prints it, but without indentation: each line's
+    /// indentation follows from the brackets lines open and close (see [`reindent`]).
+    /// Indentation is a third of a large app's templates, and every template is held until
+    /// the assembly is written.
+    Unindented(Vec<u8>),
+}
+
+impl AssemblyFile {
+    fn bytes(path: impl Into<String>, contents: Vec<u8>) -> AssemblyFile {
+        AssemblyFile {
+            path: path.into(),
+            body: FileBody::Bytes(contents),
+        }
+    }
+
+    /// The bytes of the file, as [`CloudAssembly::write_to`] writes them.
+    pub fn contents(&self) -> Cow<'_, [u8]> {
+        match &self.body {
+            FileBody::Bytes(bytes) => Cow::Borrowed(bytes),
+            FileBody::Unindented(text) => {
+                let mut out = Vec::with_capacity(text.len() * 2);
+                reindent(text, |part| out.extend_from_slice(part));
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// The same JSON or text, without the indentation the file is written with.
+    fn compact_view(&self) -> &[u8] {
+        match &self.body {
+            FileBody::Bytes(bytes) | FileBody::Unindented(bytes) => bytes,
+        }
+    }
+}
+
+/// Writes JSON pretty-printed with an empty indent as serde_json's pretty printer writes it
+/// (two spaces per level), in pieces given to `emit`. JSON strings hold no raw line breaks,
+/// so a line that ends with `{` or `[` opens a level and one that starts with `}` or `]`
+/// closes one.
+fn reindent(unindented: &[u8], mut emit: impl FnMut(&[u8])) {
+    const SPACES: [u8; 64] = [b' '; 64];
+    let mut depth = 0usize;
+    for line in unindented.split_inclusive(|&byte| byte == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        if matches!(content.first(), Some(b'}' | b']')) {
+            depth = depth.saturating_sub(1);
+        }
+        let mut indent = 2 * depth;
+        while indent > 0 {
+            let spaces = indent.min(SPACES.len());
+            emit(&SPACES[..spaces]);
+            indent -= spaces;
+        }
+        emit(line);
+        if matches!(content.last(), Some(b'{' | b'[')) {
+            depth += 1;
+        }
+    }
+}
+
+/// Serializes `value` as serde_json's pretty printer does, without indentation.
+fn to_unindented_json(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    value
+        .serialize(&mut serializer)
+        .expect("a JSON value always serializes");
+    out
 }
 
 /// The result of synthesis: every template and the manifest, in memory.
@@ -119,7 +194,7 @@ impl CloudAssembly {
             .iter()
             .find(|stack| stack.id == stack_id)?;
         let file = self.files.iter().find(|file| file.path == stack.template)?;
-        serde_json::from_slice(&file.contents).ok()
+        serde_json::from_slice(file.compact_view()).ok()
     }
 
     /// Writes the assembly to `<out_dir>/<app>/`, replacing an earlier assembly of the app
@@ -142,12 +217,21 @@ impl CloudAssembly {
                 return Err(SynthError::NotAnAssembly { path: app_dir });
             }
         }
+        let mut reindented = Vec::new();
         for file in &self.files {
             let path = app_dir.join(&file.path);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(write_error(parent))?;
             }
-            std::fs::write(&path, &file.contents).map_err(write_error(&path))?;
+            let contents = match &file.body {
+                FileBody::Bytes(bytes) => bytes,
+                FileBody::Unindented(text) => {
+                    reindented.clear();
+                    reindent(text, |part| reindented.extend_from_slice(part));
+                    &reindented
+                }
+            };
+            std::fs::write(&path, contents).map_err(write_error(&path))?;
         }
         Ok(app_dir)
     }
@@ -311,4 +395,40 @@ pub(crate) fn sub_variables(template: &str) -> IndexSet<String> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reindented_json_is_what_serde_json_pretty_prints() {
+        // Deeper than the spaces written at once.
+        let deep = (0..40).fold(json!(1), |inner, _| json!([inner]));
+        let documents = [
+            json!({}),
+            json!([]),
+            json!({ "a": {}, "b": [], "c": [[], [{}]], "d": null }),
+            json!({
+                "Resources": {
+                    "Bucket": {
+                        "Type": "AWS::S3::Bucket",
+                        "Properties": { "Tags": [{ "Key": "k", "Value": "v" }] }
+                    }
+                },
+                "Strings": ["ends with {", "[starts with", "}", "]", "line\nbreak", "\"{\"", ""],
+                "Numbers": [1, -2.5, 1e30, true, false],
+                "Deep": deep
+            }),
+        ];
+        for document in documents {
+            let unindented = to_unindented_json(&document);
+            let mut reindented = Vec::new();
+            reindent(&unindented, |part| reindented.extend_from_slice(part));
+            assert_eq!(
+                String::from_utf8(reindented).unwrap(),
+                serde_json::to_string_pretty(&document).unwrap()
+            );
+        }
+    }
 }
