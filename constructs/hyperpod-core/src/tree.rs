@@ -289,18 +289,6 @@ impl Node {
         out.into_iter().map(|index| self.at(index)).collect()
     }
 
-    /// The ancestors of this node from the root down to its parent.
-    pub(crate) fn ancestors(&self) -> Vec<Node> {
-        let mut out = Vec::new();
-        let mut current = self.scope();
-        while let Some(node) = current {
-            current = node.scope();
-            out.push(node);
-        }
-        out.reverse();
-        out
-    }
-
     /// The root node of the app this node belongs to.
     pub fn root(&self) -> Node {
         self.at(0)

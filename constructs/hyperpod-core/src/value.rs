@@ -296,7 +296,11 @@ impl Expr {
 
     /// A list from values, in the order given.
     pub fn list(items: impl IntoIterator<Item = Expr>) -> Expr {
-        Expr::List(items.into_iter().collect())
+        let mut items: Vec<Expr> = items.into_iter().collect();
+        // Collecting from a vector of larger things reuses its allocation, and the list
+        // lives as long as the app.
+        items.shrink_to_fit();
+        Expr::List(items)
     }
 
     /// The literal string, when this is one.
@@ -414,7 +418,10 @@ impl From<&str> for Expr {
 }
 
 impl From<String> for Expr {
-    fn from(value: String) -> Expr {
+    fn from(mut value: String) -> Expr {
+        // Values live as long as the app; a string built by `format!` or pushes has room
+        // to spare.
+        value.shrink_to_fit();
         Expr::String(value)
     }
 }
@@ -512,9 +519,7 @@ impl Value<String> {
 impl<T> Value<Vec<T>> {
     /// A list of typed values.
     pub fn list(items: impl IntoIterator<Item = Value<T>>) -> Value<Vec<T>> {
-        Value::from_expr(Expr::List(
-            items.into_iter().map(Value::into_expr).collect(),
-        ))
+        Value::from_expr(Expr::list(items.into_iter().map(Value::into_expr)))
     }
 }
 

@@ -397,10 +397,10 @@ impl Statement {
         self
     }
 
-    fn to_expr(&self) -> Expr {
+    fn into_expr(self) -> Expr {
         let mut out = ExprMap::new();
-        if let Some(sid) = &self.sid {
-            out.insert("Sid", sid.as_str().into());
+        if let Some(sid) = self.sid {
+            out.insert("Sid", sid.into());
         }
         out.insert(
             "Effect",
@@ -415,10 +415,10 @@ impl Statement {
             if self.principals.iter().any(|p| matches!(p, Principal::Any)) {
                 out.insert("Principal", "*".into());
             } else {
-                let mut grouped: IndexMap<String, Vec<Expr>> = IndexMap::new();
+                let mut grouped: IndexMap<&'static str, Vec<Expr>> = IndexMap::new();
                 for principal in &self.principals {
                     grouped
-                        .entry(principal.key().to_owned())
+                        .entry(principal.key())
                         .or_default()
                         .push(principal.value().into_expr());
                 }
@@ -440,12 +440,7 @@ impl Statement {
         };
         out.insert(
             action_key,
-            one_or_list(
-                self.actions
-                    .iter()
-                    .map(|a| Expr::from(a.as_str()))
-                    .collect(),
-            ),
+            one_or_list(self.actions.into_iter().map(Expr::from).collect()),
         );
         if !self.resources.is_empty() {
             let key = if self.not_resources {
@@ -455,18 +450,19 @@ impl Statement {
             };
             out.insert(
                 key,
-                one_or_list(self.resources.iter().map(|r| r.expr().clone()).collect()),
+                one_or_list(self.resources.into_iter().map(Value::into_expr).collect()),
             );
         }
         if !self.conditions.is_empty() {
             let mut by_operator: IndexMap<String, ExprMap> = IndexMap::new();
-            for condition in &self.conditions {
+            for condition in self.conditions {
+                let operator = condition.operator_name();
                 let values =
-                    one_or_list(condition.values.iter().map(|v| v.expr().clone()).collect());
+                    one_or_list(condition.values.into_iter().map(Value::into_expr).collect());
                 by_operator
-                    .entry(condition.operator_name())
+                    .entry(operator)
                     .or_default()
-                    .insert(condition.key.clone(), values);
+                    .insert(condition.key, values);
             }
             out.insert(
                 "Condition",
@@ -548,6 +544,8 @@ fn one_or_list(mut items: Vec<Expr>) -> Expr {
     if items.len() == 1 {
         items.remove(0)
     } else {
+        // The list may be the statement's own, grown by pushes, and stays in the tree.
+        items.shrink_to_fit();
         Expr::List(items)
     }
 }
@@ -574,11 +572,16 @@ impl PolicyDocument {
 
     /// The document as a template value.
     pub fn to_expr(&self) -> Expr {
+        self.clone().into_expr()
+    }
+
+    /// The document as a template value, its statements moved rather than copied.
+    pub fn into_expr(self) -> Expr {
         Expr::map([
             ("Version", Expr::from("2012-10-17")),
             (
                 "Statement",
-                Expr::List(self.statements.iter().map(Statement::to_expr).collect()),
+                Expr::list(self.statements.into_iter().map(Statement::into_expr)),
             ),
         ])
     }
@@ -611,7 +614,7 @@ impl PolicyDocument {
 
 impl From<PolicyDocument> for Value<serde_json::Value> {
     fn from(document: PolicyDocument) -> Self {
-        Value::from_expr(document.to_expr())
+        Value::from_expr(document.into_expr())
     }
 }
 

@@ -82,8 +82,11 @@ pub struct Role {
 impl Role {
     /// Declares a role. Its documents, name, path and session length are checked and the
     /// problems reported at synthesis.
-    pub fn new(scope: &impl Scope, id: &str, props: RoleProps) -> Role {
+    pub fn new(scope: &impl Scope, id: &str, mut props: RoleProps) -> Role {
         let issues = check_role(&props);
+        // Checked: the documents move into the template values.
+        let assumed_by = std::mem::take(&mut props.assumed_by);
+        let inline_policies = std::mem::take(&mut props.inline_policies);
         let resource = CfnRole::new(
             scope,
             id,
@@ -92,17 +95,17 @@ impl Role {
                 description: props.description.as_ref().map(Value::from),
                 managed_policy_arns: (!props.managed_policies.is_empty())
                     .then(|| Value::list(props.managed_policies.iter().map(ManagedPolicy::arn))),
-                policies: (!props.inline_policies.is_empty()).then(|| {
+                policies: (!inline_policies.is_empty()).then(|| {
                     Value::list(
-                        props.inline_policies.iter().map(|(name, document)| {
-                            role::Policy::new(document, name.as_str()).into()
-                        }),
+                        inline_policies
+                            .into_iter()
+                            .map(|(name, document)| role::Policy::new(document, name).into()),
                     )
                 }),
                 path: props.path.as_ref().map(Value::from),
                 permissions_boundary: props.permissions_boundary.clone(),
                 max_session_duration: props.max_session_duration.map(Value::from),
-                ..CfnRoleProps::new(&props.assumed_by)
+                ..CfnRoleProps::new(assumed_by)
             },
         );
         resource.node().report_all(issues);

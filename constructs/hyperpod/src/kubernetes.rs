@@ -237,6 +237,11 @@ impl KubernetesObject {
 
     /// The object as Kubernetes reads it.
     pub fn to_expr(&self) -> Expr {
+        self.clone().into_expr()
+    }
+
+    /// The object as Kubernetes reads it, its body moved rather than copied.
+    pub fn into_expr(self) -> Expr {
         let mut metadata = vec![("name", Expr::from(self.name.as_str()))];
         if let Some(namespace) = &self.namespace {
             metadata.push(("namespace", namespace.as_str().into()));
@@ -258,7 +263,7 @@ impl KubernetesObject {
         object.insert("apiVersion", Expr::from(self.api_version.as_str()));
         object.insert("kind", self.kind.as_str().into());
         object.insert("metadata", Expr::map(metadata));
-        object.extend(self.body.clone());
+        object.extend(self.body);
         Expr::Map(object)
     }
 
@@ -416,16 +421,17 @@ impl KubernetesManifest {
                     .insert(key.clone(), value.clone());
             }
         }
-        let waited: BTreeSet<&str> = props
+        let waited: BTreeSet<String> = props
             .objects
             .iter()
             .filter_map(|object| object.namespace.as_deref())
             .chain(labels.keys().map(String::as_str))
             .filter(|namespace| !created.contains(namespace))
+            .map(str::to_owned)
             .collect();
 
         // Namespaces first, so that the objects in them can be applied in one go.
-        let mut ordered: Vec<&KubernetesObject> = props.objects.iter().collect();
+        let mut ordered = props.objects;
         ordered.sort_by_key(|object| object.kind != "Namespace");
         let resource = CfnResource::new(
             &construct,
@@ -438,7 +444,7 @@ impl KubernetesManifest {
         resource.set_property(
             "Objects",
             fns::to_json(Expr::list(
-                ordered.into_iter().map(KubernetesObject::to_expr),
+                ordered.into_iter().map(KubernetesObject::into_expr),
             )),
         );
         let waits = !waited.is_empty() || !props.wait_for_definitions.is_empty();

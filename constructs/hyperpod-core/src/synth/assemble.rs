@@ -5,9 +5,14 @@
 use super::*;
 
 impl Synthesizer {
-    /// Adds a rendered stack's deploy-time parameters and serializes everything but its
-    /// outputs, which other stacks' rendering may still add to.
-    pub(super) fn freeze(&mut self, position: usize, mut body: TemplateBody) -> FrozenTemplate {
+    /// Adds a rendered stack's deploy-time parameters and sets aside its outputs, which
+    /// other stacks' rendering may still add to; returns the rest of the template, which
+    /// [`serialize_head`] turns into text, and what is set aside.
+    pub(super) fn freeze(
+        &mut self,
+        position: usize,
+        mut body: TemplateBody,
+    ) -> (Json, FrozenTemplate) {
         for parameter in self.stacks[position].deploy_time_parameters.values() {
             let description = format!(
                 "output {} of stack {}, filled in by the deploy engine",
@@ -24,19 +29,14 @@ impl Synthesizer {
             body.parameters.len(),
             body.mappings.len(),
         ];
-        let mut head = to_unindented_json(&render_template(body));
-        // Reopened to add the outputs: the closing `\n}` is written back at assembly.
-        head.truncate(head.len() - 2);
-        // Every stack's head is held until assembly; the slack of the buffer's doubling
-        // would be about a third of them.
-        head.shrink_to_fit();
-        FrozenTemplate {
-            head,
+        let frozen = FrozenTemplate {
+            head: Vec::new(),
             outputs,
             resources: counts[0],
             parameters: counts[1],
             mappings: counts[2],
-        }
+        };
+        (render_template(body), frozen)
     }
 
     /// Reports the generated outputs and deploy-time parameters of a stack that take a
@@ -69,6 +69,8 @@ impl Synthesizer {
         let mut stack_manifests = Vec::new();
         let mut asset_files: IndexMap<String, Vec<u8>> = IndexMap::new();
         let mut files = Vec::new();
+        let mut texts = Vec::with_capacity(frozen.len());
+        let mut all_counts = Vec::with_capacity(frozen.len());
         for (position, template) in frozen.into_iter().enumerate() {
             let FrozenTemplate {
                 mut head,
@@ -97,7 +99,6 @@ impl Synthesizer {
                 outputs.insert(name.clone(), Json::Object(rendered));
             }
             self.report_generated_collisions(position, &generated);
-            let node = self.stacks[position].stack.node().clone();
             let output_count = outputs.len();
             const OUTPUTS_KEY: &[u8] = b",\n\"Outputs\": ";
             const END: &[u8] = b"\n}\n";
@@ -110,15 +111,15 @@ impl Synthesizer {
                 head.extend_from_slice(&section);
             }
             head.extend_from_slice(END);
-            let unindented = head;
-            // What is written: its size and digest, without holding it.
-            let mut digest = Sha256::new();
-            let mut template_bytes = 0;
-            reindent(&unindented, |part| {
-                digest.update(part);
-                template_bytes += part.len();
-            });
-
+            texts.push(head);
+            all_counts.push([resources, parameters, output_count, mappings]);
+        }
+        let written = written_sizes_and_digests(&texts);
+        for (position, ((unindented, counts), (template_bytes, digest))) in
+            texts.into_iter().zip(all_counts).zip(written).enumerate()
+        {
+            let node = self.stacks[position].stack.node().clone();
+            let [resources, parameters, output_count, mappings] = counts;
             let counts = [
                 (
                     resources,
@@ -170,7 +171,7 @@ impl Synthesizer {
                 account: info.env.account.clone(),
                 region: info.env.region.clone(),
                 template: template_path.clone(),
-                template_sha256: hex(&digest.finalize()),
+                template_sha256: digest,
                 template_bytes: template_bytes as u64,
                 template_requires_upload: template_bytes > limits::INLINE_TEMPLATE_BYTES,
                 dependencies: info
@@ -300,12 +301,51 @@ impl Synthesizer {
 pub(super) struct FrozenTemplate {
     /// The template without `Outputs`, pretty-printed without indentation, without its
     /// closing `\n}`.
-    head: Vec<u8>,
+    pub(super) head: Vec<u8>,
     /// The outputs the stack declares itself.
     outputs: Map<String, Json>,
     resources: usize,
     parameters: usize,
     mappings: usize,
+}
+
+/// A frozen template's text: `template` pretty-printed without indentation, reopened to
+/// add the outputs (the closing `\n}` is written back at assembly).
+pub(super) fn serialize_head(template: &Json) -> Vec<u8> {
+    let mut head = to_unindented_json(template);
+    head.truncate(head.len() - 2);
+    // Every stack's head is held until assembly; the slack of the buffer's doubling would
+    // be about a third of them.
+    head.shrink_to_fit();
+    head
+}
+
+/// The size and SHA-256 of each template as it is written (indented), in two threads:
+/// hashing is a good part of the synthesis of a large app.
+fn written_sizes_and_digests(templates: &[Vec<u8>]) -> Vec<(usize, String)> {
+    let measure = |templates: &mut dyn Iterator<Item = &Vec<u8>>| {
+        let mut written = Vec::new();
+        templates
+            .map(|template| {
+                written.clear();
+                reindent(template, |part| written.extend_from_slice(part));
+                (written.len(), hex(&Sha256::digest(&written)))
+            })
+            .collect::<Vec<_>>()
+    };
+    let (even, odd) = std::thread::scope(|scope| {
+        let odd = scope.spawn(|| measure(&mut templates.iter().skip(1).step_by(2)));
+        let even = measure(&mut templates.iter().step_by(2));
+        (
+            even,
+            odd.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    let mut odd = odd.into_iter();
+    even.into_iter()
+        .flat_map(|first| std::iter::once(first).chain(odd.next()))
+        .collect()
 }
 
 pub(super) fn render_template(body: TemplateBody) -> Json {

@@ -102,13 +102,23 @@ impl Synthesizer {
                 })
                 .collect();
             let placed = shard::place(known, &costs, &sharding);
+            // Each shard's elements, its units in declaration order.
+            let shard_of: HashMap<&String, u32> = placed
+                .iter()
+                .flat_map(|(&number, keys)| keys.iter().map(move |key| (key, number)))
+                .collect();
+            let mut shard_elements: HashMap<u32, Vec<Node>> = HashMap::new();
+            for (key, elements) in &units {
+                if let Some(&number) = shard_of.get(key) {
+                    shard_elements
+                        .entry(number)
+                        .or_default()
+                        .extend(elements.iter().cloned());
+                }
+            }
             for (&number, keys) in &placed {
                 let position = self.stacks.len();
-                let elements: Vec<Node> = units
-                    .iter()
-                    .filter(|(key, _)| keys.contains(key))
-                    .flat_map(|(_, elements)| elements.iter().cloned())
-                    .collect();
+                let elements = shard_elements.remove(&number).unwrap_or_default();
                 for element in &elements {
                     self.stack_of.insert(element.index, position);
                 }

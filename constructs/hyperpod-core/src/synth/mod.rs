@@ -217,22 +217,35 @@ impl CloudAssembly {
                 return Err(SynthError::NotAnAssembly { path: app_dir });
             }
         }
-        let mut reindented = Vec::new();
-        for file in &self.files {
-            let path = app_dir.join(&file.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-            }
-            let contents = match &file.body {
-                FileBody::Bytes(bytes) => bytes,
-                FileBody::Unindented(text) => {
-                    reindented.clear();
-                    reindent(text, |part| reindented.extend_from_slice(part));
-                    &reindented
+        // Two threads, each writing every other file: indenting and writing a large app's
+        // templates is a good part of its synthesis.
+        let write_files = |files: &mut dyn Iterator<Item = &AssemblyFile>| {
+            let mut reindented = Vec::new();
+            for file in files {
+                let path = app_dir.join(&file.path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(write_error(parent))?;
                 }
-            };
-            std::fs::write(&path, contents).map_err(write_error(&path))?;
-        }
+                let contents = match &file.body {
+                    FileBody::Bytes(bytes) => bytes,
+                    FileBody::Unindented(text) => {
+                        reindented.clear();
+                        reindent(text, |part| reindented.extend_from_slice(part));
+                        &reindented
+                    }
+                };
+                std::fs::write(&path, contents).map_err(write_error(&path))?;
+            }
+            Ok(())
+        };
+        std::thread::scope(|scope| {
+            let odd = scope.spawn(|| write_files(&mut self.files.iter().skip(1).step_by(2)));
+            let even = write_files(&mut self.files.iter().step_by(2));
+            even.and(
+                odd.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            )
+        })?;
         Ok(app_dir)
     }
 }
@@ -304,7 +317,9 @@ pub(crate) fn synthesize(root: &Node) -> Result<CloudAssembly, SynthError> {
     for position in 0..synth.stacks.len() {
         let mut body = synth.render_stack(position);
         suppressed.extend(synth.apply_rules(position, &mut body));
-        frozen.push(synth.freeze(position, body));
+        let (template, mut set_aside) = synth.freeze(position, body);
+        set_aside.head = assemble::serialize_head(&template);
+        frozen.push(set_aside);
     }
     synth.add_explicit_dependencies();
     synth.check_dependency_cycles();
@@ -360,24 +375,28 @@ impl Synthesizer {
 
 /// The tags set on a node and its scopes, nearer ones winning, sorted by key.
 fn tags_at(node: &Node) -> BTreeMap<String, String> {
+    // Read in one borrow of the tree: this runs for every element, twice.
+    let tree = node.tree.borrow();
+    let mut chain = Vec::new();
+    let mut at = Some(node.index);
+    while let Some(index) = at {
+        chain.push(index);
+        at = tree.nodes[index].parent;
+    }
     let mut tags = BTreeMap::new();
-    for scope in node
-        .ancestors()
-        .into_iter()
-        .chain(std::iter::once(node.clone()))
-    {
-        tags.extend(scope.with(|data| {
-            data.extras()
-                .map(|extras| extras.tags.clone())
-                .unwrap_or_default()
-        }));
+    for &index in chain.iter().rev() {
+        if let Some(extras) = tree.nodes[index].extras() {
+            for (key, value) in &extras.tags {
+                tags.insert(key.clone(), value.clone());
+            }
+        }
     }
     tags
 }
 
-/// The names in `${..}` of a `Fn::Sub` template, without the `${!..}` escapes.
-pub(crate) fn sub_variables(template: &str) -> IndexSet<String> {
-    let mut names = IndexSet::new();
+/// The names in `${..}` of a `Fn::Sub` template, each once, without the `${!..}` escapes.
+pub(crate) fn sub_variables(template: &str) -> Vec<&str> {
+    let mut names = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
@@ -385,8 +404,8 @@ pub(crate) fn sub_variables(template: &str) -> IndexSet<String> {
             break;
         };
         let name = &after[..end];
-        if !name.starts_with('!') {
-            names.insert(name.to_owned());
+        if !name.starts_with('!') && !names.contains(&name) {
+            names.push(name);
         }
         rest = &after[end + 1..];
     }

@@ -470,7 +470,7 @@ impl Synthesizer {
                     .map(|(k, v)| (k.to_owned(), render(self, v)))
                     .collect(),
             ),
-            Expr::Pseudo(pseudo) => json!({ "Ref": pseudo.name() }),
+            Expr::Pseudo(pseudo) => call("Ref", Json::String(pseudo.name().into())),
             Expr::Ref(target) => self.render_reference(target, None, position, at, referenced),
             Expr::GetAtt(target, attribute) => {
                 self.render_reference(target, Some(attribute), position, at, referenced)
@@ -478,18 +478,23 @@ impl Synthesizer {
             Expr::Sub(template, variables) => {
                 self.render_sub(template, variables, position, at, referenced)
             }
-            Expr::Join(delimiter, list) => json!({ "Fn::Join": [delimiter, render(self, list)] }),
-            Expr::Select(index, list) => {
-                json!({ "Fn::Select": [render(self, index), render(self, list)] })
-            }
-            Expr::Split(delimiter, source) => {
-                json!({ "Fn::Split": [delimiter, render(self, source)] })
-            }
+            Expr::Join(delimiter, list) => call(
+                "Fn::Join",
+                Json::Array(vec![Json::String(delimiter.clone()), render(self, list)]),
+            ),
+            Expr::Select(index, list) => call(
+                "Fn::Select",
+                Json::Array(vec![render(self, index), render(self, list)]),
+            ),
+            Expr::Split(delimiter, source) => call(
+                "Fn::Split",
+                Json::Array(vec![Json::String(delimiter.clone()), render(self, source)]),
+            ),
             Expr::If(condition, then, otherwise) => {
                 let name = self.condition_name(condition, position, at);
                 json!({ "Fn::If": [name, render(self, then), render(self, otherwise)] })
             }
-            Expr::ImportValue(name) => json!({ "Fn::ImportValue": render(self, name) }),
+            Expr::ImportValue(name) => call("Fn::ImportValue", render(self, name)),
             Expr::GetStackOutput(args) => {
                 let mut out = Map::new();
                 out.insert("StackName".into(), render(self, &args.stack_name));
@@ -500,10 +505,10 @@ impl Synthesizer {
                 if let Some(role_arn) = &args.role_arn {
                     out.insert("RoleArn".into(), render(self, role_arn));
                 }
-                json!({ "Fn::GetStackOutput": out })
+                call("Fn::GetStackOutput", Json::Object(out))
             }
-            Expr::Base64(value) => json!({ "Fn::Base64": render(self, value) }),
-            Expr::GetAzs(region) => json!({ "Fn::GetAZs": render(self, region) }),
+            Expr::Base64(value) => call("Fn::Base64", render(self, value)),
+            Expr::GetAzs(region) => call("Fn::GetAZs", render(self, region)),
             Expr::Cidr(block, count, bits) => {
                 json!({ "Fn::Cidr": [render(self, block), render(self, count), render(self, bits)] })
             }
@@ -536,7 +541,7 @@ impl Synthesizer {
             }
         }
         for name in variables.keys() {
-            if !named.contains(name) {
+            if !named.contains(&name) {
                 self.problem(at, "sub_unused_variable", format!("variable `{name}` is not used in the Fn::Sub template; remove it or use `${{{name}}}`"));
             }
         }
@@ -557,7 +562,13 @@ impl Synthesizer {
                     )
                 })
                 .collect();
-            json!({ "Fn::Sub": [template, rendered] })
+            call(
+                "Fn::Sub",
+                Json::Array(vec![
+                    Json::String(template.to_owned()),
+                    Json::Object(rendered),
+                ]),
+            )
         }
     }
 
@@ -610,8 +621,8 @@ impl Synthesizer {
                 referenced.insert(logical_id.clone());
             }
             return match attribute {
-                None => json!({ "Ref": logical_id }),
-                Some(attribute) => json!({ "Fn::GetAtt": [logical_id, attribute] }),
+                None => call("Ref", Json::String(logical_id)),
+                Some(attribute) => get_att(logical_id, attribute),
             };
         }
 
@@ -630,8 +641,8 @@ impl Synthesizer {
                     self.render(&output_value(&target), producer, &target)
                 } else {
                     match attribute {
-                        None => json!({ "Ref": logical_id }),
-                        Some(attribute) => json!({ "Fn::GetAtt": [logical_id, attribute] }),
+                        None => call("Ref", Json::String(logical_id.clone())),
+                        Some(attribute) => get_att(logical_id.clone(), attribute),
                     }
                 };
                 (output_name, Some(value))
@@ -648,7 +659,7 @@ impl Synthesizer {
                     export_name: None,
                 });
             shared.export_name = Some(export_name.clone());
-            json!({ "Fn::ImportValue": export_name })
+            call("Fn::ImportValue", Json::String(export_name))
         } else {
             if let Some(value) = producer_value {
                 // Never drop the export of an output also imported in the same account.
@@ -692,7 +703,7 @@ impl Synthesizer {
                     output: output_name,
                 },
             );
-            json!({ "Ref": parameter })
+            call("Ref", Json::String(parameter))
         }
     }
 
@@ -716,7 +727,10 @@ impl Synthesizer {
                 let explicit: Vec<String> = items.iter().filter_map(|item| item.get("Key")?.as_str().map(str::to_owned)).collect();
                 for (key, value) in inherited {
                     if !explicit.contains(&key) {
-                        items.push(json!({ "Key": key, "Value": value }));
+                        items.push(Json::Object(Map::from_iter([
+                            ("Key".to_owned(), Json::String(key)),
+                            ("Value".to_owned(), Json::String(value)),
+                        ])));
                     }
                 }
             }
@@ -774,6 +788,23 @@ impl ResourceSnapshot {
 pub(super) const STACK_SET_PLACEHOLDER: &str = "StackSetPlaceholder";
 
 /// The logical id of the condition that a StackSet's stack instance is in `account`.
+/// An intrinsic function (or `Ref`) with its argument, moved in.
+pub(super) fn call(name: &str, argument: Json) -> Json {
+    let mut object = Map::new();
+    object.insert(name.to_owned(), argument);
+    Json::Object(object)
+}
+
+fn get_att(logical_id: String, attribute: &str) -> Json {
+    call(
+        "Fn::GetAtt",
+        Json::Array(vec![
+            Json::String(logical_id),
+            Json::String(attribute.to_owned()),
+        ]),
+    )
+}
+
 pub(super) fn account_condition(account: &str) -> String {
     format!("InAccount{account}")
 }
