@@ -22,6 +22,9 @@ pub(crate) type Validation = Box<dyn Fn() -> Vec<Issue>>;
 
 pub(crate) struct Tree {
     pub(crate) nodes: Vec<NodeData>,
+    /// The ids of the children of nodes with many (a stack holding a thousand teams), so
+    /// that adding one does not compare it with every sibling.
+    child_ids: std::collections::HashMap<usize, std::collections::HashSet<String>>,
     /// The placement record of an earlier synthesis, which sharded stacks keep to.
     pub(crate) placement: crate::shard::Placement,
 }
@@ -142,6 +145,28 @@ impl Scope for Node {
     }
 }
 
+impl Tree {
+    /// Whether `parent` has a child with this id.
+    fn has_child_named(&mut self, parent: usize, id: &str) -> bool {
+        /// Up to this many children are compared one by one.
+        const FEW: usize = 32;
+        if let Some(ids) = self.child_ids.get(&parent) {
+            return ids.contains(id);
+        }
+        let children = &self.nodes[parent].children;
+        if children.len() < FEW {
+            return children.iter().any(|&child| self.nodes[child].id == id);
+        }
+        let ids: std::collections::HashSet<String> = children
+            .iter()
+            .map(|&child| self.nodes[child].id.clone())
+            .collect();
+        let found = ids.contains(id);
+        self.child_ids.insert(parent, ids);
+        found
+    }
+}
+
 impl Node {
     pub(crate) fn new_root(name: &str) -> Node {
         let tree = Tree {
@@ -153,6 +178,7 @@ impl Node {
                 },
             )],
             placement: crate::shard::Placement::default(),
+            child_ids: std::collections::HashMap::new(),
         };
         Node {
             tree: Rc::new(RefCell::new(tree)),
@@ -164,21 +190,17 @@ impl Node {
     /// node rather than refused, so that construction never fails and synthesis reports
     /// every problem together.
     pub(crate) fn add_child(&self, id: &str, kind: NodeKind) -> Node {
-        let duplicate = {
-            let tree = self.tree.borrow();
-            tree.nodes[self.index]
-                .children
-                .iter()
-                .any(|&child| tree.nodes[child].id == id)
-        };
-        let index = {
+        let index = self.tree.borrow().nodes.len();
+        let duplicate = self.tree.borrow_mut().has_child_named(self.index, id);
+        {
             let mut tree = self.tree.borrow_mut();
-            let index = tree.nodes.len();
             tree.nodes
                 .push(NodeData::new(id.to_owned(), Some(self.index), kind));
             tree.nodes[self.index].children.push(index);
-            index
-        };
+            if let Some(ids) = tree.child_ids.get_mut(&self.index) {
+                ids.insert(id.to_owned());
+            }
+        }
         let child = Node {
             tree: self.tree.clone(),
             index,

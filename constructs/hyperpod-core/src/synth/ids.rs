@@ -7,7 +7,9 @@ impl Synthesizer {
     pub(super) fn assign_logical_ids(&mut self) {
         for position in 0..self.stacks.len() {
             let mut taken: HashMap<String, Node> = HashMap::new();
-            for node in self.stacks[position].elements.clone() {
+            // Taken out while the loop reads them (nothing in it reads this stack's list).
+            let elements = std::mem::take(&mut self.stacks[position].elements);
+            for node in &elements {
                 let override_id = node
                     .with_element(|e| e.logical_id_override.clone())
                     .flatten();
@@ -42,6 +44,7 @@ impl Synthesizer {
                 taken.insert(logical_id.clone(), node.clone());
                 self.logical_ids.insert(node.index, logical_id);
             }
+            self.stacks[position].elements = elements;
         }
     }
 }

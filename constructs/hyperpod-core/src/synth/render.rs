@@ -24,7 +24,9 @@ impl Synthesizer {
             },
             ..TemplateBody::default()
         };
-        for node in self.stacks[position].elements.clone() {
+        // Taken out while the loop reads them (nothing in it reads this stack's list).
+        let elements = std::mem::take(&mut self.stacks[position].elements);
+        for node in &elements {
             if !self.logical_ids.contains_key(&node.index) {
                 continue;
             }
@@ -97,6 +99,7 @@ impl Synthesizer {
                 }
             }
         }
+        self.stacks[position].elements = elements;
         if self.stacks[position].is_stack_set() {
             self.add_account_conditions(position, &mut body);
         }
