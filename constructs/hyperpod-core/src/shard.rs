@@ -197,6 +197,9 @@ pub(crate) fn place(
 }
 
 /// A JSON value's shape, for sizing without building it.
+/// The nodes a value refers to, with the attribute read (`None` for `Ref`).
+pub(crate) type References = Vec<(NodeRef, Option<String>)>;
+
 pub(crate) enum Shape<'a> {
     /// A string, quoted and escaped as written.
     Str(&'a str),
@@ -250,50 +253,55 @@ fn container_size(depth: usize, entries: impl Iterator<Item = usize>) -> usize {
 }
 
 /// The bytes `shape` takes pretty-printed (as serde_json writes templates) at `depth`.
-pub(crate) fn shape_size(shape: &Shape<'_>, depth: usize) -> usize {
+/// `read` gains every reference met on the way, for the parameters a unit may need.
+pub(crate) fn shape_size(shape: &Shape<'_>, depth: usize, read: &mut References) -> usize {
     match shape {
         Shape::Str(text) => string_size(text),
         Shape::Filler(length) => length + 2,
-        Shape::Expr(expr) => expr_size(expr, depth),
+        Shape::Expr(expr) => expr_size(expr, depth, read),
         Shape::Object(entries) => container_size(
             depth,
             entries
                 .iter()
-                .map(|(key, value)| string_size(key) + 2 + shape_size(value, depth + 1)),
+                .map(|(key, value)| string_size(key) + 2 + shape_size(value, depth + 1, read)),
         ),
-        Shape::Array(items) => {
-            container_size(depth, items.iter().map(|item| shape_size(item, depth + 1)))
-        }
+        Shape::Array(items) => container_size(
+            depth,
+            items.iter().map(|item| shape_size(item, depth + 1, read)),
+        ),
     }
 }
 
 /// The bytes `expr` takes in a pretty-printed template at `depth`, as placement pictures
 /// it: literals as written, intrinsics in their JSON form, and a reference as the import
 /// of a long export name (most units read from their sharded stack, another template).
-pub(crate) fn expr_size(expr: &Expr, depth: usize) -> usize {
-    let intrinsic = |name: &'static str, value: Shape<'_>| {
-        shape_size(&Shape::Object(vec![(name, value)]), depth)
+/// `read` gains every reference met on the way (see [`references`]).
+pub(crate) fn expr_size(expr: &Expr, depth: usize, read: &mut References) -> usize {
+    let intrinsic = |name: &'static str, value: Shape<'_>, read: &mut References| {
+        shape_size(&Shape::Object(vec![(name, value)]), depth, read)
     };
     match expr {
         Expr::Null | Expr::Bool(true) => 4,
         Expr::Bool(false) => 5,
         Expr::Number(number) => number.to_string().len(),
         Expr::String(text) => string_size(text),
-        Expr::List(items) => {
-            container_size(depth, items.iter().map(|item| expr_size(item, depth + 1)))
-        }
+        Expr::List(items) => container_size(
+            depth,
+            items.iter().map(|item| expr_size(item, depth + 1, read)),
+        ),
         Expr::Map(entries) => container_size(
             depth,
             entries
                 .iter()
-                .map(|(key, value)| string_size(key) + 2 + expr_size(value, depth + 1)),
+                .map(|(key, value)| string_size(key) + 2 + expr_size(value, depth + 1, read)),
         ),
         Expr::Ref(_) | Expr::GetAtt(..) | Expr::GetStackOutput(_) => {
-            intrinsic("Fn::ImportValue", Shape::Filler(90))
+            references(expr, read);
+            intrinsic("Fn::ImportValue", Shape::Filler(90), read)
         }
-        Expr::Pseudo(pseudo) => intrinsic("Ref", Shape::Str(pseudo.name())),
+        Expr::Pseudo(pseudo) => intrinsic("Ref", Shape::Str(pseudo.name()), read),
         Expr::Sub(template, variables) if variables.is_empty() => {
-            intrinsic("Fn::Sub", Shape::Str(template))
+            intrinsic("Fn::Sub", Shape::Str(template), read)
         }
         Expr::Sub(template, variables) => intrinsic(
             "Fn::Sub",
@@ -306,18 +314,22 @@ pub(crate) fn expr_size(expr: &Expr, depth: usize) -> usize {
                         .collect(),
                 ),
             ]),
+            read,
         ),
         Expr::Join(delimiter, list) => intrinsic(
             "Fn::Join",
             Shape::Array(vec![Shape::Str(delimiter), Shape::Expr(list)]),
+            read,
         ),
         Expr::Split(delimiter, source) => intrinsic(
             "Fn::Split",
             Shape::Array(vec![Shape::Str(delimiter), Shape::Expr(source)]),
+            read,
         ),
         Expr::Select(index, list) => intrinsic(
             "Fn::Select",
             Shape::Array(vec![Shape::Expr(index), Shape::Expr(list)]),
+            read,
         ),
         Expr::If(_, then, otherwise) => intrinsic(
             "Fn::If",
@@ -326,10 +338,11 @@ pub(crate) fn expr_size(expr: &Expr, depth: usize) -> usize {
                 Shape::Expr(then),
                 Shape::Expr(otherwise),
             ]),
+            read,
         ),
-        Expr::ImportValue(name) => intrinsic("Fn::ImportValue", Shape::Expr(name)),
-        Expr::Base64(value) => intrinsic("Fn::Base64", Shape::Expr(value)),
-        Expr::GetAzs(region) => intrinsic("Fn::GetAZs", Shape::Expr(region)),
+        Expr::ImportValue(name) => intrinsic("Fn::ImportValue", Shape::Expr(name), read),
+        Expr::Base64(value) => intrinsic("Fn::Base64", Shape::Expr(value), read),
+        Expr::GetAzs(region) => intrinsic("Fn::GetAZs", Shape::Expr(region), read),
         Expr::Cidr(block, count, bits) => intrinsic(
             "Fn::Cidr",
             Shape::Array(vec![
@@ -337,6 +350,7 @@ pub(crate) fn expr_size(expr: &Expr, depth: usize) -> usize {
                 Shape::Expr(count),
                 Shape::Expr(bits),
             ]),
+            read,
         ),
         Expr::FindInMap(_, top, second) => intrinsic(
             "Fn::FindInMap",
@@ -345,13 +359,14 @@ pub(crate) fn expr_size(expr: &Expr, depth: usize) -> usize {
                 Shape::Expr(top),
                 Shape::Expr(second),
             ]),
+            read,
         ),
     }
 }
 
 /// The nodes `expr` refers to (with the attribute read), for counting what a unit reads
 /// from other accounts.
-pub(crate) fn references(expr: &Expr, out: &mut Vec<(NodeRef, Option<String>)>) {
+pub(crate) fn references(expr: &Expr, out: &mut References) {
     match expr {
         Expr::Ref(target) => out.push((target.clone(), None)),
         Expr::GetAtt(target, attribute) => out.push((target.clone(), Some(attribute.clone()))),
@@ -410,7 +425,10 @@ mod tests {
         // The value at depth 2 of `[[value]]`: the whole less the same with `0` (one byte).
         let written = serde_json::to_vec_pretty(&serde_json::json!([[json]])).unwrap();
         let outer = serde_json::to_vec_pretty(&serde_json::json!([[0]])).unwrap();
-        assert_eq!(written.len() - outer.len() + 1, expr_size(&expr, 2));
+        assert_eq!(
+            written.len() - outer.len() + 1,
+            expr_size(&expr, 2, &mut Vec::new())
+        );
     }
 
     fn units(costs: &[(&str, usize)]) -> IndexMap<String, UnitCost> {

@@ -323,13 +323,26 @@ pub(super) fn serialize_head(template: &Json) -> Vec<u8> {
 /// The size and SHA-256 of each template as it is written (indented), in two threads:
 /// hashing is a good part of the synthesis of a large app.
 fn written_sizes_and_digests(templates: &[Vec<u8>]) -> Vec<(usize, String)> {
+    // Hashed in chunks as the text is indented: the peak of a large synthesis is here,
+    // with every template held, so the indented text is never held whole.
+    const CHUNK: usize = 64 * 1024;
     let measure = |templates: &mut dyn Iterator<Item = &Vec<u8>>| {
-        let mut written = Vec::new();
+        let mut chunk = Vec::with_capacity(CHUNK);
         templates
             .map(|template| {
-                written.clear();
-                reindent(template, |part| written.extend_from_slice(part));
-                (written.len(), hex(&Sha256::digest(&written)))
+                let mut digest = Sha256::new();
+                let mut size = 0;
+                reindent(template, |part| {
+                    size += part.len();
+                    if chunk.len() + part.len() > CHUNK {
+                        digest.update(&chunk);
+                        chunk.clear();
+                    }
+                    chunk.extend_from_slice(part);
+                });
+                digest.update(&chunk);
+                chunk.clear();
+                (size, hex(&digest.finalize()))
             })
             .collect::<Vec<_>>()
     };

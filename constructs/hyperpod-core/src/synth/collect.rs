@@ -166,24 +166,18 @@ impl Synthesizer {
 /// or region, and its bytes with the tags it inherits.
 pub(super) fn unit_cost(elements: &[Node], env: &Environment) -> shard::UnitCost {
     let mut cost = shard::UnitCost::default();
-    let mut read: Vec<(NodeRef, Option<String>)> = Vec::new();
+    let mut read = shard::References::new();
     for node in elements {
         // The logical id is at most the path's length, quoted, with its colon and comma.
         let id_bytes = node.path().len() + 12;
         let tags = tags_at(node);
         let element = node.with_element(|element| match &element.body {
             ElementBody::Resource(data) => {
-                for value in data.properties.values().chain(data.metadata.values()) {
-                    shard::references(value, &mut read);
-                }
                 let overrides: Vec<(String, &Expr)> = data
                     .overrides
                     .iter()
                     .filter_map(|o| Some((o.path.join("."), o.value.as_ref()?)))
                     .collect();
-                for (_, value) in &overrides {
-                    shard::references(value, &mut read);
-                }
                 let mut properties: Vec<(&str, Shape<'_>)> = data
                     .properties
                     .iter()
@@ -223,7 +217,9 @@ pub(super) fn unit_cost(elements: &[Node], env: &Environment) -> shard::UnitCost
                         Shape::Array(data.depends_on.iter().map(|_| Shape::Filler(40)).collect()),
                     ),
                 ]);
-                (1, 0, shard::shape_size(&resource, 2))
+                // Every value of the resource is in the shape: measuring it also finds
+                // what the resource reads.
+                (1, 0, shard::shape_size(&resource, 2, &mut read))
             }
             ElementBody::Parameter(_) | ElementBody::Output(_) => (0, 1, 300),
             ElementBody::Condition(_) | ElementBody::Mapping(_) => (0, 0, 300),

@@ -18,6 +18,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -220,21 +221,32 @@ impl CloudAssembly {
         // Two threads, each writing every other file: indenting and writing a large app's
         // templates is a good part of its synthesis.
         let write_files = |files: &mut dyn Iterator<Item = &AssemblyFile>| {
-            let mut reindented = Vec::new();
             for file in files {
                 let path = app_dir.join(&file.path);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(write_error(parent))?;
                 }
-                let contents = match &file.body {
-                    FileBody::Bytes(bytes) => bytes,
-                    FileBody::Unindented(text) => {
-                        reindented.clear();
-                        reindent(text, |part| reindented.extend_from_slice(part));
-                        &reindented
+                match &file.body {
+                    FileBody::Bytes(bytes) => {
+                        std::fs::write(&path, bytes).map_err(write_error(&path))?;
                     }
-                };
-                std::fs::write(&path, contents).map_err(write_error(&path))?;
+                    FileBody::Unindented(text) => {
+                        // Indented on its way to the file, never held whole.
+                        let mut out = std::io::BufWriter::with_capacity(
+                            64 * 1024,
+                            std::fs::File::create(&path).map_err(write_error(&path))?,
+                        );
+                        let mut written = Ok(());
+                        reindent(text, |part| {
+                            if written.is_ok() {
+                                written = out.write_all(part);
+                            }
+                        });
+                        written
+                            .and_then(|()| out.flush())
+                            .map_err(write_error(&path))?;
+                    }
+                }
             }
             Ok(())
         };
