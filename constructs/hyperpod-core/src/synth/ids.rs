@@ -17,7 +17,7 @@ impl Synthesizer {
                     Some(id) => {
                         if let Err(reason) = logical_id::check(&id) {
                             self.problem(
-                                &node,
+                                node,
                                 "invalid_logical_id",
                                 format!("logical id override `{id}` {reason}"),
                             );
@@ -27,7 +27,7 @@ impl Synthesizer {
                     None => match logical_id::derive(&node.path_below_stack()) {
                         Ok(id) => id,
                         Err(reason) => {
-                            self.problem(&node, "invalid_logical_id", format!("the logical id derived from this path {reason}; shorten or rename the ids on the path, or override the logical id"));
+                            self.problem(node, "invalid_logical_id", format!("the logical id derived from this path {reason}; shorten or rename the ids on the path, or override the logical id"));
                             continue;
                         }
                     },
@@ -38,7 +38,7 @@ impl Synthesizer {
                         other.display_path(),
                         node.display_path()
                     );
-                    self.problem(&node, "logical_id_collision", message);
+                    self.problem(node, "logical_id_collision", message);
                     continue;
                 }
                 taken.insert(logical_id.clone(), node.clone());

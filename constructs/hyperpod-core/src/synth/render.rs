@@ -30,7 +30,7 @@ impl Synthesizer {
             if !self.logical_ids.contains_key(&node.index) {
                 continue;
             }
-            let logical_id = self.logical_id(&node);
+            let logical_id = self.logical_id(node);
             let kind = node.with_element(|e| match &e.body {
                 ElementBody::Resource(_) => 0,
                 ElementBody::Parameter(_) => 1,
@@ -40,7 +40,7 @@ impl Synthesizer {
             });
             match kind {
                 Some(0) => {
-                    let rendered = self.render_resource(&node, position);
+                    let rendered = self.render_resource(node, position);
                     body.resources.insert(logical_id, rendered);
                 }
                 Some(1) => {
@@ -52,16 +52,16 @@ impl Synthesizer {
                         .flatten()
                         .expect("kind 1 is a parameter");
                     if self.stacks[position].is_stack_set() && props.default.is_none() {
-                        self.problem(&node, "parameter_in_stack_set", "a StackSet is deployed with no parameter values, so a parameter without a default fails in every account; give it a default or pass the value as a literal");
+                        self.problem(node, "parameter_in_stack_set", "a StackSet is deployed with no parameter values, so a parameter without a default fails in every account; give it a default or pass the value as a literal");
                     }
                     body.parameters.insert(logical_id, render_parameter(&props));
                 }
                 Some(2) => {
                     if self.stacks[position].is_stack_set() {
-                        self.problem(&node, "output_in_stack_set", "a StackSet's outputs stay in the accounts it deploys to, where no other stack and no command reads them; remove the output");
+                        self.problem(node, "output_in_stack_set", "a StackSet's outputs stay in the accounts it deploys to, where no other stack and no command reads them; remove the output");
                         continue;
                     }
-                    let rendered = self.render_output(&node, position);
+                    let rendered = self.render_output(node, position);
                     body.outputs.insert(logical_id, rendered);
                 }
                 Some(3) => {
@@ -72,7 +72,7 @@ impl Synthesizer {
                         })
                         .flatten()
                         .expect("kind 3 is a condition");
-                    let rendered = self.render_condition(&expression, position, &node);
+                    let rendered = self.render_condition(&expression, position, node);
                     body.conditions.insert(logical_id, rendered);
                 }
                 _ => {
