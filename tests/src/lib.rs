@@ -223,6 +223,11 @@ impl MotoServer {
         Ok(server)
     }
 
+    /// The file the server logs its requests and errors to.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
     /// The endpoint URL of the server.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -13,6 +13,7 @@
 //! - `test`: install the pinned Python tools when missing (cfn-lint and moto into `.venv/`,
 //!   checkov into `.venv-checkov/`), then run the whole test suite with them.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -519,7 +520,8 @@ fn deploy_twice(
         std::process::id()
     ));
     let command = |verb: &str| -> Result<()> {
-        run(Command::new(root.join("target/release").join(app))
+        let mut command = Command::new(root.join("target/release").join(app));
+        command
             .arg(verb)
             // Only deploy asks; the emulator is local and throwaway.
             .args(if verb == "deploy" {
@@ -530,8 +532,20 @@ fn deploy_twice(
             .args(["--max-attempts", "1", "--output"])
             .arg(&out)
             .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
-            .envs(tests::local_aws_env(&server.endpoint()))
-            .stdout(std::process::Stdio::null()))
+            .envs(tests::local_aws_env(&server.endpoint()));
+        let output = command
+            .output()
+            .with_context(|| format!("could not start {command:?}"))?;
+        if !output.status.success() {
+            // What the run reported is why it failed; the emulator's log is beside it.
+            std::io::stdout().write_all(&output.stdout)?;
+            bail!(
+                "{command:?} failed with {}; moto's log: {}",
+                output.status,
+                server.log().display()
+            );
+        }
+        Ok(())
     };
     let timed_deploy = || -> Result<(std::time::Duration, usize)> {
         let before = server.api_calls();
