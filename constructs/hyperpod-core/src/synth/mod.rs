@@ -300,9 +300,9 @@ struct Synthesizer {
     problems: Vec<Problem>,
     stacks: Vec<StackInfo>,
     /// Tree index of an element → position of its stack in `stacks`.
-    stack_of: HashMap<usize, usize>,
+    stack_of: ByNode<usize>,
     /// Tree index of an element → its logical id.
-    logical_ids: HashMap<usize, String>,
+    logical_ids: ByNode<String>,
     /// Where the units of sharded stacks are placed in this synthesis.
     placement: Placement,
 }
@@ -312,8 +312,8 @@ pub(crate) fn synthesize(root: &Node) -> Result<CloudAssembly, SynthError> {
         root: root.clone(),
         problems: Vec::new(),
         stacks: Vec::new(),
-        stack_of: HashMap::new(),
-        logical_ids: HashMap::new(),
+        stack_of: ByNode::default(),
+        logical_ids: ByNode::default(),
         placement: Placement {
             version: Placement::VERSION,
             stacks: BTreeMap::new(),
@@ -342,6 +342,35 @@ pub(crate) fn synthesize(root: &Node) -> Result<CloudAssembly, SynthError> {
         Ok(assembly)
     } else {
         Err(SynthError::Invalid(synth.problems))
+    }
+}
+
+/// A value per node of the tree, by the node's index. Indices are dense, so this is a
+/// vector: synthesis looks up every element's logical id and stack many times.
+struct ByNode<T> {
+    values: Vec<Option<T>>,
+}
+
+impl<T> Default for ByNode<T> {
+    fn default() -> Self {
+        ByNode { values: Vec::new() }
+    }
+}
+
+impl<T> ByNode<T> {
+    fn get(&self, index: &usize) -> Option<&T> {
+        self.values.get(*index)?.as_ref()
+    }
+
+    fn contains_key(&self, index: &usize) -> bool {
+        self.get(index).is_some()
+    }
+
+    fn insert(&mut self, index: usize, value: T) {
+        if self.values.len() <= index {
+            self.values.resize_with(index + 1, || None);
+        }
+        self.values[index] = Some(value);
     }
 }
 
