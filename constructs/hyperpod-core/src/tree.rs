@@ -375,15 +375,23 @@ impl Node {
     /// The key of the unit this node belongs to: its own or its nearest marked scope's
     /// below its stack.
     pub(crate) fn shard_unit(&self) -> Option<String> {
-        let mut current = Some(self.clone());
-        while let Some(node) = current {
-            if node.is_stack() {
+        self.nearest_below_stack(|extras| extras.shard_unit.as_ref())
+    }
+
+    /// What `read` finds on this node or, failing that, on its nearest scope below its
+    /// stack that has it.
+    fn nearest_below_stack(&self, read: impl Fn(&NodeExtras) -> Option<&String>) -> Option<String> {
+        let tree = self.tree.borrow();
+        let mut at = Some(self.index);
+        while let Some(index) = at {
+            let data = &tree.nodes[index];
+            if matches!(data.kind, NodeKind::Stack(_)) {
                 return None;
             }
-            if let Some(key) = node.with(|data| data.extras()?.shard_unit.clone()) {
-                return Some(key);
+            if let Some(found) = data.extras().and_then(&read) {
+                return Some(found.clone());
             }
-            current = node.scope();
+            at = data.parent;
         }
         None
     }
@@ -420,17 +428,7 @@ impl Node {
     /// The account this node is confined to: its own or its nearest confined scope's below
     /// its stack.
     pub(crate) fn confined_account(&self) -> Option<String> {
-        let mut current = Some(self.clone());
-        while let Some(node) = current {
-            if node.is_stack() {
-                return None;
-            }
-            if let Some(account) = node.with(|data| data.extras()?.confined_account.clone()) {
-                return Some(account);
-            }
-            current = node.scope();
-        }
-        None
+        self.nearest_below_stack(|extras| extras.confined_account.as_ref())
     }
 
     /// The one account what is declared below this node deploys to: the account it is
